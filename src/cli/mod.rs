@@ -1,0 +1,168 @@
+//! Command line: the TUI by default, and headless subcommands over the same core.
+//! Exit status: 0 success, 1 a build or gate failed, 2 usage, config or engine error.
+
+mod build;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, LoadedConfig};
+use crate::matrix::Matrix;
+
+/// Exit status for "some build failed".
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status for usage, config and engine errors.
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "imagegrid",
+    version,
+    about = "Build and watch a matrix of container base images (distro x OCaml version x arch)",
+    long_about = "imagegrid builds the OCaml/opam image matrix on local and remote Docker engines, \
+keeps every result (history, sizes, logs), and shows it as a live grid.\n\n\
+Without a subcommand it opens the interactive grid.",
+    after_help = "Examples:\n  imagegrid                               open the grid\n  imagegrid matrix 'debian-*/5.*/arm64'   list cells\n  imagegrid build debian-13/5.4/amd64     build one cell and its base\n  imagegrid build --failed --json         rebuild what failed, JSON events on stdout"
+)]
+pub struct Cli {
+    /// Config file (default: $IMAGEGRID_CONFIG, then the platform config dir's imagegrid/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// List the cells of the matrix.
+    #[command(after_help = "Examples:\n  imagegrid matrix\n  imagegrid matrix 'debian-*/5.*/arm64' '*/*/riscv64' --json")]
+    Matrix {
+        /// Selectors: cell ids or globs (distro/version/arch; version `opam` = base images).
+        selectors: Vec<String>,
+        /// One JSON array of cells.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the Dockerfile of one cell.
+    #[command(after_help = "Example:\n  imagegrid dockerfile debian-13/opam/amd64")]
+    Dockerfile {
+        /// Cell id, e.g. debian-13/5.4/arm64.
+        cell: String,
+    },
+    /// Validate the config and report whether each engine is reachable.
+    #[command(after_help = "Exit status: 0 all engines reachable, 1 some unreachable, 2 config error.\nExample:\n  imagegrid --config ci.toml check")]
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build cells headless (for CI), with live progress or JSON events.
+    #[command(after_help = "Exit status: 0 every selected cell built, 1 some failed or were skipped, 2 usage/config/engine error.\nExamples:\n  imagegrid build debian-13/5.4/amd64\n  imagegrid build 'debian-*/*/arm64' --jobs 4\n  imagegrid build --failed --json > events.jsonl")]
+    Build(build::BuildArgs),
+    /// List past builds.
+    #[command(after_help = "Example:\n  imagegrid history 'debian-13/*/amd64' --limit 20")]
+    History {
+        selectors: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        /// Only the newest N builds.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Print a stored build log.
+    #[command(after_help = "Examples:\n  imagegrid log debian-13/5.4/amd64\n  imagegrid log debian-13/5.4/amd64 --build 42")]
+    Log {
+        cell: String,
+        /// Build id (from `history`); default the cell's newest build.
+        #[arg(long, value_name = "N")]
+        build: Option<i64>,
+    },
+    /// Print where config, data, logs and templates live.
+    Paths,
+}
+
+/// A failure that ends the command, with its exit status.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn error(message: impl Into<String>) -> Exit {
+        Exit { code: EXIT_ERROR, message: message.into() }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Exit {
+    fn from(e: E) -> Exit {
+        Exit::error(e.to_string())
+    }
+}
+
+/// Entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("imagegrid: {}", e.message);
+            }
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// Config and matrix, or the exit for a bad config.
+pub fn load(cli_config: Option<&std::path::Path>) -> Result<(LoadedConfig, Matrix), Exit> {
+    let loaded = config::load(cli_config)?;
+    let matrix = Matrix::from_config(&loaded)?;
+    Ok((loaded, matrix))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Exit::error(format!("cannot start the async runtime: {e}")))
+}
+
+fn run(cli: Cli) -> Result<u8, Exit> {
+    let cfg_path = cli.config.as_deref();
+    match cli.command {
+        None => {
+            let (loaded, matrix) = load(cfg_path)?;
+            report::print_grid(&loaded, &matrix)?;
+            Ok(0)
+        }
+        Some(Cmd::Matrix { selectors, json }) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            report::matrix(&loaded, &matrix, &selectors, json)
+        }
+        Some(Cmd::Dockerfile { cell }) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            report::dockerfile(&loaded, &matrix, &cell)
+        }
+        Some(Cmd::Check { json }) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            runtime()?.block_on(report::check(&loaded, &matrix, json))
+        }
+        Some(Cmd::Build(args)) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            runtime()?.block_on(build::run(&loaded, matrix, args))
+        }
+        Some(Cmd::History { selectors, json, limit }) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            report::history(&loaded, &matrix, &selectors, json, limit)
+        }
+        Some(Cmd::Log { cell, build }) => {
+            let (loaded, _) = load(cfg_path)?;
+            report::log(&loaded, &cell, build)
+        }
+        Some(Cmd::Paths) => {
+            let loaded = config::load(cfg_path)?;
+            report::paths(&loaded);
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The TOML config: engines, matrix selection, build options, tags, paths.
+//!
+//! Loading keeps source spans so every error names file, line, column and key
+//! (see [`ConfigError`]); semantic checks that need the built-in catalog
+//! (unknown distro, unknown arch) live in [`crate::matrix`] and report through the same type.
+
+mod location;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use location::SourceLocation;
+
+/// Variable that overrides the default config path (the `--config` flag wins over it).
+pub const CONFIG_ENV: &str = "IMAGEGRID_CONFIG";
+
+/// An error in a config file, pinned to where it is.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{file}:{line}:{column}: {key}: {message}")]
+pub struct ConfigError {
+    /// The file as the user named it.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Dotted key path, e.g. `engine[2].max_parallel`.
+    pub key: String,
+    pub message: String,
+}
+
+/// Errors that are about the file itself rather than a place in it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Invalid(#[from] ConfigError),
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A source text and its name, used to turn byte spans into [`ConfigError`]s.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+impl Source {
+    /// An error at a byte span of this source.
+    pub fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ConfigError {
+        let loc = SourceLocation::of(&self.text, span.start);
+        ConfigError {
+            file: self.name.clone(),
+            line: loc.line,
+            column: loc.column,
+            key: location::key_path_at(&self.text, span.start),
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Docker engines that builds may run on. None given: one local engine.
+    #[serde(default, rename = "engine")]
+    pub engines: Vec<EngineConfig>,
+    /// Which part of the catalog to build.
+    #[serde(default)]
+    pub matrix: MatrixConfig,
+    /// Added or overriding distros (same shape as the built-in table).
+    #[serde(default, rename = "distro")]
+    pub distros: Vec<Spanned<crate::matrix::DistroDef>>,
+    #[serde(default)]
+    pub build: BuildConfig,
+    #[serde(default)]
+    pub tags: TagConfig,
+    #[serde(default)]
+    pub paths: PathsConfig,
+    #[serde(default)]
+    pub sizes: SizeConfig,
+}
+
+/// One Docker engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub name: Spanned<String>,
+    /// `unix:///path`, `tcp://host:port`, `ssh://user@host[:port]`, or `default`
+    /// (DOCKER_HOST, then the docker CLI's current context, then /var/run/docker.sock).
+    #[serde(default = "default_endpoint")]
+    pub endpoint: Spanned<String>,
+    /// Arches this engine builds (natively or under emulation). Empty: every arch of the matrix.
+    #[serde(default)]
+    pub arches: Vec<Spanned<String>>,
+    #[serde(default = "default_max_parallel")]
+    pub max_parallel: Spanned<usize>,
+    /// TLS files for `tcp://` endpoints.
+    pub tls: Option<TlsConfig>,
+    /// Allow plain (unencrypted) TCP to a non-loopback address.
+    #[serde(default)]
+    pub insecure: bool,
+    /// For `ssh://`: private key file (else ssh's own defaults).
+    pub ssh_key: Option<PathBuf>,
+    /// For `ssh://`: the engine's socket on the remote host.
+    #[serde(default = "default_remote_socket")]
+    pub remote_socket: String,
+    /// For `ssh://`: known_hosts file (else ssh's own).
+    pub ssh_known_hosts: Option<PathBuf>,
+}
+
+/// Client TLS material for one engine. `dir` follows DOCKER_CERT_PATH's layout (ca.pem, cert.pem, key.pem).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub dir: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+fn default_endpoint() -> Spanned<String> {
+    Spanned::new(0..0, "default".to_string())
+}
+fn default_max_parallel() -> Spanned<usize> {
+    Spanned::new(0..0, 2)
+}
+fn default_remote_socket() -> String {
+    "/var/run/docker.sock".to_string()
+}
+
+/// The slice of the catalog to build. Empty lists mean "the catalog's defaults".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixConfig {
+    #[serde(default)]
+    pub distros: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub versions: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub arches: Vec<Spanned<String>>,
+    /// Selectors of cells to leave out (`alpine-*/4.14/*`).
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+}
+
+/// How builds run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    #[serde(default)]
+    pub network: NetworkMode,
+    #[serde(default)]
+    pub buildkit: BuildkitMode,
+    /// Ask the engine to pull a newer upstream base image.
+    #[serde(default)]
+    pub pull: bool,
+    /// Seconds without any output from a build before it counts as stalled.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Retries of transient engine errors (never of failed builds).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            network: NetworkMode::default(),
+            buildkit: BuildkitMode::default(),
+            pull: false,
+            idle_timeout_secs: default_idle_timeout(),
+            retries: default_retries(),
+        }
+    }
+}
+
+fn default_idle_timeout() -> u64 {
+    900
+}
+fn default_retries() -> u32 {
+    2
+}
+
+/// Network mode of build containers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// The engine's default bridge.
+    #[default]
+    Default,
+    Host,
+    None,
+}
+
+impl NetworkMode {
+    /// The value for the Engine API's `networkmode` parameter.
+    pub fn as_api(self) -> &'static str {
+        match self {
+            NetworkMode::Default => "default",
+            NetworkMode::Host => "host",
+            NetworkMode::None => "none",
+        }
+    }
+}
+
+/// Whether builds use BuildKit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildkitMode {
+    /// BuildKit when the engine supports it, classic builder otherwise.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Tag scheme: where built images are tagged (per arch) and published.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagConfig {
+    /// Registry host, empty for Docker Hub.
+    #[serde(default)]
+    pub registry: String,
+    /// Repository for per-arch images (tags `<distro>-opam-<arch>`, `<distro>-ocaml-<M.m>-<arch>`).
+    #[serde(default = "default_staging")]
+    pub staging: String,
+    /// Repository for the public multi-arch tags.
+    #[serde(default = "default_public")]
+    pub public: String,
+}
+
+impl Default for TagConfig {
+    fn default() -> Self {
+        TagConfig {
+            registry: String::new(),
+            staging: default_staging(),
+            public: default_public(),
+        }
+    }
+}
+
+fn default_staging() -> String {
+    "imagegrid/opam-staging".to_string()
+}
+fn default_public() -> String {
+    "imagegrid/opam".to_string()
+}
+
+/// Where state lives; unset paths come from the platform's directories.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsConfig {
+    /// History database and logs.
+    pub data_dir: Option<PathBuf>,
+    /// A directory whose templates override the built-in ones (same relative names).
+    pub templates_dir: Option<PathBuf>,
+}
+
+/// Size regression thresholds (a cell regresses when it grows past either).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeConfig {
+    /// Growth in bytes against the previous successful build.
+    #[serde(default = "default_max_growth_bytes")]
+    pub max_growth_bytes: u64,
+    /// Growth in percent against the previous successful build.
+    #[serde(default = "default_max_growth_percent")]
+    pub max_growth_percent: f64,
+}
+
+impl Default for SizeConfig {
+    fn default() -> Self {
+        SizeConfig {
+            max_growth_bytes: default_max_growth_bytes(),
+            max_growth_percent: default_max_growth_percent(),
+        }
+    }
+}
+
+fn default_max_growth_bytes() -> u64 {
+    10_000_000
+}
+fn default_max_growth_percent() -> f64 {
+    5.0
+}
+
+/// A config as loaded, with the text it came from (for error positions).
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub source: Source,
+    /// The file it came from, None for built-in defaults.
+    pub path: Option<PathBuf>,
+}
+
+/// Parse config text. `name` is used in error messages.
+pub fn parse(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
+    let source = Source {
+        name: name.to_string(),
+        text: text.to_string(),
+    };
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        source.error_at(span, clean_toml_message(e.message()))
+    })?;
+    let loaded = LoadedConfig {
+        config,
+        source,
+        path: None,
+    };
+    loaded.check_engines()?;
+    Ok(loaded)
+}
+
+/// toml's messages are fine; trim the trailing newline some carry.
+fn clean_toml_message(msg: &str) -> String {
+    msg.trim().replace('\n', " ")
+}
+
+impl LoadedConfig {
+    /// Checks that need only the config itself.
+    fn check_engines(&self) -> Result<(), ConfigError> {
+        let mut seen: Vec<&Spanned<String>> = Vec::new();
+        for engine in &self.config.engines {
+            let name = engine.name.get_ref();
+            if name.trim().is_empty() {
+                return Err(self.source.error_at(engine.name.span(), "engine name is empty"));
+            }
+            if let Some(first) = seen.iter().find(|n| n.get_ref() == name) {
+                let first_line = SourceLocation::of(&self.source.text, first.span().start).line;
+                return Err(self.source.error_at(
+                    engine.name.span(),
+                    format!("duplicate engine name \"{name}\" (first defined at line {first_line})"),
+                ));
+            }
+            seen.push(&engine.name);
+            if *engine.max_parallel.get_ref() == 0 {
+                return Err(self
+                    .source
+                    .error_at(engine.max_parallel.span(), "max_parallel must be at least 1"));
+            }
+            let endpoint = engine.endpoint.get_ref();
+            if let Err(msg) = crate::engine::Endpoint::parse(endpoint) {
+                return Err(self.source.error_at(engine.endpoint.span(), msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Built-in defaults: no file.
+    pub fn defaults() -> LoadedConfig {
+        LoadedConfig {
+            config: Config::default(),
+            source: Source {
+                name: "<built-in defaults>".into(),
+                text: String::new(),
+            },
+            path: None,
+        }
+    }
+
+    /// The directory for history and logs.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.config.paths.data_dir {
+            return self.resolve(dir);
+        }
+        project_dirs()
+            .map(|d| d.data_dir().to_path_buf())
+            .unwrap_or_else(|| PathBuf::from(".imagegrid"))
+    }
+
+    /// The user's templates directory, if configured.
+    pub fn templates_dir(&self) -> Option<PathBuf> {
+        self.config.paths.templates_dir.as_ref().map(|d| self.resolve(d))
+    }
+
+    /// Relative paths in a config file are relative to that file.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        match (&self.path, p.is_relative()) {
+            (Some(file), true) => file.parent().unwrap_or(Path::new(".")).join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+}
+
+/// The platform directories for imagegrid.
+pub fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("org", "imagegrid", "imagegrid")
+}
+
+/// The config file used when neither `--config` nor the variable names one.
+pub fn default_config_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Load the config: `explicit` (the --config flag), else $IMAGEGRID_CONFIG, else the
+/// default path if it exists, else built-in defaults. A named file that is missing is an error.
+pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, LoadError> {
+    let from_env = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let named = explicit.map(Path::to_path_buf).or(from_env);
+    let path = match named {
+        Some(p) => p,
+        None => match default_config_path() {
+            Some(p) if p.exists() => p,
+            _ => return Ok(LoadedConfig::defaults()),
+        },
+    };
+    load_file(&path)
+}
+
+/// Load one file.
+pub fn load_file(path: &Path) -> Result<LoadedConfig, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut loaded = parse(&path.display().to_string(), &text)?;
+    loaded.path = Some(path.to_path_buf());
+    Ok(loaded)
+}

@@ -1,0 +1,218 @@
+//! Render a cell's Dockerfile from the templates in `assets/templates/` (embedded), or from a
+//! user templates directory that overrides them file by file. Output is deterministic; its
+//! hash with the build options is the cell's cache key ("inputs"), so changed cells show as stale.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::NetworkMode;
+use crate::matrix::{version_key, Cell, Level, Matrix};
+
+/// The name of the Dockerfile inside the build context.
+pub const DOCKERFILE_NAME: &str = "Dockerfile";
+
+macro_rules! embedded {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../assets/templates/", $name)))),*]
+    };
+}
+
+/// Built-in templates, by relative name.
+pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
+    "common/macros.j2",
+    "apt/base.Dockerfile.j2",
+    "apt/compiler.Dockerfile.j2",
+    "apk/base.Dockerfile.j2",
+    "apk/compiler.Dockerfile.j2",
+    "dnf/base.Dockerfile.j2",
+    "dnf/compiler.Dockerfile.j2",
+    "zypper/base.Dockerfile.j2",
+    "zypper/compiler.Dockerfile.j2",
+    "pacman/base.Dockerfile.j2",
+    "pacman/compiler.Dockerfile.j2",
+];
+
+/// A template that failed to load or render, with where.
+#[derive(Debug, thiserror::Error)]
+#[error("template {template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct RenderError {
+    pub template: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl RenderError {
+    fn from_minijinja(template: &str, e: &minijinja::Error) -> RenderError {
+        // The innermost error names the template actually at fault (an import, say).
+        let name = e.name().unwrap_or(template).to_string();
+        let mut message = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+        if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail().is_none() {
+            message = "undefined variable".into();
+        }
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        RenderError { template: name, line: e.line(), message }
+    }
+}
+
+/// Renders Dockerfiles for the cells of one matrix.
+pub struct Renderer {
+    env: Environment<'static>,
+    user_dir: Option<PathBuf>,
+}
+
+/// What a build needs from the template side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellInputs {
+    /// The Dockerfile text to build.
+    pub dockerfile: String,
+    /// Cache key: sha256 of the canonical Dockerfile and the build options (hex, 64 chars).
+    pub hash: String,
+    /// Template it came from (`apt/base.Dockerfile.j2`).
+    pub template: String,
+}
+
+/// Build options that change what an image is, and so belong in its cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KeyOptions {
+    pub network: NetworkMode,
+}
+
+impl Renderer {
+    /// Templates from `user_dir` win over the embedded ones, file by file.
+    pub fn new(user_dir: Option<&Path>) -> Renderer {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(true);
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let dir = user_dir.map(Path::to_path_buf);
+        let loader_dir = dir.clone();
+        env.set_loader(move |name| {
+            if let Some(dir) = &loader_dir {
+                let p = dir.join(name);
+                if p.is_file() {
+                    return std::fs::read_to_string(&p).map(Some).map_err(|e| {
+                        minijinja::Error::new(
+                            minijinja::ErrorKind::InvalidOperation,
+                            format!("cannot read {}: {e}", p.display()),
+                        )
+                    });
+                }
+            }
+            Ok(EMBEDDED_TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()))
+        });
+        Renderer { env, user_dir: dir }
+    }
+
+    /// Where a template comes from: the user's file or `<built-in>`.
+    pub fn origin(&self, template: &str) -> String {
+        match &self.user_dir {
+            Some(d) if d.join(template).is_file() => d.join(template).display().to_string(),
+            _ => format!("<built-in>/{template}"),
+        }
+    }
+
+    /// The template a cell renders from.
+    pub fn template_for(matrix: &Matrix, cell: &Cell) -> Option<String> {
+        let family = matrix.distro(&cell.distro)?.family;
+        let kind = match cell.level {
+            Level::Base => "base",
+            Level::Compiler => "compiler",
+        };
+        Some(format!("{}/{kind}.Dockerfile.j2", family.as_str()))
+    }
+
+    /// Render a cell's Dockerfile. `from` is the base image a compiler cell builds on
+    /// (an image id once its base is built); None uses the base cell's staging tag.
+    pub fn render(&self, matrix: &Matrix, cell: &Cell, from: Option<&str>, tags: &crate::config::TagConfig) -> Result<String, RenderError> {
+        let template = Self::template_for(matrix, cell).ok_or_else(|| RenderError {
+            template: "?".into(),
+            line: None,
+            message: format!("cell {} has an unknown distro", cell.id),
+        })?;
+        let ctx = self.context(matrix, cell, from, tags, &template)?;
+        let tmpl = self.env.get_template(&template).map_err(|e| RenderError::from_minijinja(&template, &e))?;
+        tmpl.render(ctx).map_err(|e| RenderError::from_minijinja(&template, &e))
+    }
+
+    /// The Dockerfile and cache key of a cell. A compiler cell's key includes its base's key,
+    /// so changing a base makes every compiler cell on it stale.
+    pub fn inputs(&self, matrix: &Matrix, cell: &Cell, opts: KeyOptions, tags: &crate::config::TagConfig) -> Result<CellInputs, RenderError> {
+        let template = Self::template_for(matrix, cell).unwrap_or_default();
+        let dockerfile = self.render(matrix, cell, None, tags)?;
+        let canonical = match cell.base_id().and_then(|b| matrix.cell(&b).cloned()) {
+            Some(base) => {
+                let base_key = self.inputs(matrix, &base, opts, tags)?.hash;
+                self.render(matrix, cell, Some(&format!("imagegrid-inputs:{base_key}")), tags)?
+            }
+            None => dockerfile.clone(),
+        };
+        let platform = matrix.arch(&cell.arch).map(|a| a.platform.as_str()).unwrap_or("");
+        let mut h = Sha256::new();
+        h.update(b"imagegrid-inputs-v1\0");
+        h.update(canonical.as_bytes());
+        h.update(b"\0platform=");
+        h.update(platform.as_bytes());
+        h.update(b"\0network=");
+        h.update(opts.network.as_api().as_bytes());
+        let hash = hex(&h.finalize());
+        Ok(CellInputs { dockerfile, hash, template })
+    }
+
+    fn context(&self, matrix: &Matrix, cell: &Cell, from: Option<&str>, tags: &crate::config::TagConfig, template: &str) -> Result<minijinja::Value, RenderError> {
+        let err = |m: String| RenderError { template: template.to_string(), line: None, message: m };
+        let distro = matrix.distro(&cell.distro).ok_or_else(|| err(format!("unknown distro {}", cell.distro)))?;
+        let arch = matrix.arch(&cell.arch).ok_or_else(|| err(format!("unknown arch {}", cell.arch)))?;
+        let opam = &matrix.catalog.opam;
+        let default_opam = opam.branches.first().map(|b| b.name.clone()).unwrap_or_default();
+        let mut ctx = serde_json::json!({
+            "template_name": template,
+            "dockerfile_name": DOCKERFILE_NAME,
+            "cell": { "id": cell.id, "level": cell.level },
+            "distro": {
+                "name": distro.name, "base": distro.base, "family": distro.family,
+                "tier": distro.tier, "quirks": distro.quirks,
+            },
+            "arch": { "name": arch.name, "platform": arch.platform },
+            "opam": {
+                "git_url": opam.git_url, "repository_url": opam.repository_url,
+                "repository_ref": opam.repository_ref, "branches": opam.branches,
+                "default": default_opam,
+            },
+        });
+        if let Some(version) = &cell.version {
+            let o = matrix.ocaml(version).ok_or_else(|| err(format!("unknown OCaml version {version}")))?;
+            let (package, pin_package) = if o.dev {
+                (format!("ocaml-variants.{}+trunk", o.full), "ocaml-variants")
+            } else {
+                (format!("ocaml-base-compiler.{}", o.full), "ocaml-base-compiler")
+            };
+            let base_ref = match from {
+                Some(f) => f.to_string(),
+                None => matrix
+                    .cell(&cell.base_id().unwrap_or_default())
+                    .map(|b| b.staging_tag(tags))
+                    .unwrap_or_else(|| Cell::new(&cell.distro, None, &cell.arch).staging_tag(tags)),
+            };
+            ctx["from"] = base_ref.into();
+            ctx["ocaml"] = serde_json::json!({
+                "version": o.version, "full": o.full, "package": package,
+                "pin_package": pin_package, "dev": o.dev,
+                "zstd": version_key(&o.version) >= (5, 1, 0),
+            });
+        }
+        Ok(minijinja::Value::from_serialize(&ctx))
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,362 @@
+//! Build one image on one engine: tar the context in memory, stream the build, decode every
+//! progress item (classic and BuildKit) into sanitised log lines and step progress, then
+//! inspect the result (id, size, per-layer sizes with the instruction that made each).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bollard::models::{BuildInfo, BuildInfoAux};
+use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::{Engine, EngineError, EngineErrorKind};
+use crate::config::NetworkMode;
+use crate::logs::{sanitise_line, LineSplitter, DEFAULT_MAX_LINE_BYTES};
+
+/// Label naming the cell an image or build belongs to.
+pub const LABEL_CELL: &str = "imagegrid.cell";
+/// Label carrying the cell's inputs hash (cache key).
+pub const LABEL_INPUTS: &str = "imagegrid.inputs";
+/// Label carrying the imagegrid build id (to find builds again after a crash).
+pub const LABEL_BUILD: &str = "imagegrid.build";
+
+/// Everything one build needs.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub cell_id: String,
+    pub dockerfile: String,
+    /// Extra files for the build context (name, contents).
+    pub context_files: Vec<(String, Vec<u8>)>,
+    /// Docker platform, e.g. `linux/arm64`.
+    pub platform: String,
+    pub tag: String,
+    pub labels: BTreeMap<String, String>,
+    pub network: NetworkMode,
+    pub buildkit: bool,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// No output for this long (and a failed ping) means the engine is gone.
+    pub idle_timeout: Duration,
+}
+
+/// Something a running build reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildProgress {
+    /// One sanitised log line.
+    Line(String),
+    /// Step n of m, with the step's name.
+    Step { current: u32, total: u32, name: String },
+}
+
+/// One layer of an image, newest first as the engine lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    /// Uncompressed bytes.
+    pub size: i64,
+    /// The instruction that made it.
+    pub created_by: String,
+}
+
+/// A successful build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuiltImage {
+    pub image_id: String,
+    /// Uncompressed size in bytes.
+    pub size: i64,
+    pub architecture: String,
+    pub layers: Vec<Layer>,
+}
+
+/// Why a build did not produce an image.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    /// The build itself failed (a step exited non-zero, bad Dockerfile): never retried.
+    #[error("{0}")]
+    Failed(String),
+    /// The engine failed us (connection lost, engine restarted, stalled).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The build context as an in-memory tar: the Dockerfile plus any extra files.
+pub fn context_tar(dockerfile: &str, files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // A fixed mtime keeps the context (and the classic builder's cache) deterministic.
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data)
+    };
+    add(crate::dockerfile::DOCKERFILE_NAME, dockerfile.as_bytes())?;
+    for (name, data) in files {
+        add(name, data)?;
+    }
+    tar.into_inner()
+}
+
+/// Turns the build stream's items into log lines and step progress.
+#[derive(Default)]
+struct Decoder {
+    stream_lines: Option<LineSplitter>,
+    /// BuildKit: vertex digest -> (display number, name, done).
+    vertexes: HashMap<String, VertexState>,
+    vertex_logs: HashMap<String, LineSplitter>,
+    next_vertex: u32,
+    image_id: Option<String>,
+}
+
+struct VertexState {
+    number: u32,
+    name: String,
+    started: bool,
+    done: bool,
+}
+
+impl Decoder {
+    fn splitter(slot: &mut Option<LineSplitter>) -> &mut LineSplitter {
+        slot.get_or_insert_with(|| LineSplitter::new(DEFAULT_MAX_LINE_BYTES))
+    }
+
+    fn item(&mut self, info: BuildInfo, out: &mut Vec<BuildProgress>) {
+        if let Some(s) = info.stream {
+            for line in Self::splitter(&mut self.stream_lines).push(s.as_bytes()) {
+                if let Some(step) = parse_classic_step(&line) {
+                    out.push(step);
+                }
+                out.push(BuildProgress::Line(line));
+            }
+        }
+        if let Some(status) = info.status {
+            // Pull progress: one line per layer state change, without the byte counters.
+            let id = info.id.unwrap_or_default();
+            let line = if id.is_empty() { status } else { format!("{id}: {status}") };
+            if info.progress_detail.as_ref().and_then(|p| p.current).is_none() {
+                out.push(BuildProgress::Line(sanitise_line(line.as_bytes())));
+            }
+        }
+        match info.aux {
+            Some(BuildInfoAux::Default(img)) => {
+                if let Some(id) = img.id {
+                    self.image_id = Some(id);
+                }
+            }
+            Some(BuildInfoAux::BuildKit(status)) => self.buildkit(status, out),
+            None => {}
+        }
+    }
+
+    fn buildkit(&mut self, status: bollard::moby::buildkit::v1::StatusResponse, out: &mut Vec<BuildProgress>) {
+        for v in status.vertexes {
+            let next = &mut self.next_vertex;
+            let state = self.vertexes.entry(v.digest.clone()).or_insert_with(|| {
+                *next += 1;
+                VertexState { number: *next, name: v.name.clone(), started: false, done: false }
+            });
+            let n = state.number;
+            if v.started.is_some() && !state.started {
+                state.started = true;
+                out.push(BuildProgress::Line(sanitise_line(format!("#{n} {}", v.name).as_bytes())));
+            }
+            if !v.error.is_empty() {
+                out.push(BuildProgress::Line(sanitise_line(format!("#{n} ERROR: {}", v.error).as_bytes())));
+            }
+            if v.completed.is_some() && !state.done {
+                state.done = true;
+                if v.cached {
+                    out.push(BuildProgress::Line(format!("#{n} CACHED")));
+                } else if v.error.is_empty() {
+                    out.push(BuildProgress::Line(format!("#{n} DONE")));
+                }
+                let total = self.vertexes.values().filter(|s| is_step(&s.name)).count() as u32;
+                let done = self.vertexes.values().filter(|s| s.done && is_step(&s.name)).count() as u32;
+                if is_step(&v.name) {
+                    out.push(BuildProgress::Step { current: done, total, name: sanitise_line(v.name.as_bytes()) });
+                }
+            }
+        }
+        for log in status.logs {
+            let n = self.vertexes.get(&log.vertex).map(|s| s.number).unwrap_or(0);
+            let splitter = self
+                .vertex_logs
+                .entry(log.vertex.clone())
+                .or_insert_with(|| LineSplitter::new(DEFAULT_MAX_LINE_BYTES));
+            for line in splitter.push(&log.msg) {
+                out.push(BuildProgress::Line(format!("#{n} {line}")));
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<BuildProgress>) {
+        if let Some(s) = self.stream_lines.as_mut() {
+            if let Some(line) = s.finish() {
+                out.push(BuildProgress::Line(line));
+            }
+        }
+        let mut rest: Vec<(u32, String)> = Vec::new();
+        for (digest, s) in self.vertex_logs.iter_mut() {
+            if let Some(line) = s.finish() {
+                let n = self.vertexes.get(digest).map(|v| v.number).unwrap_or(0);
+                rest.push((n, line));
+            }
+        }
+        rest.sort();
+        out.extend(rest.into_iter().map(|(n, l)| BuildProgress::Line(format!("#{n} {l}"))));
+    }
+}
+
+/// BuildKit Dockerfile steps are named `[stage n/m] INSTR ...`; internal vertexes are not steps.
+fn is_step(name: &str) -> bool {
+    name.starts_with('[') && !name.starts_with("[internal]")
+}
+
+/// `Step 3/12 : RUN make` -> Step progress.
+pub fn parse_classic_step(line: &str) -> Option<BuildProgress> {
+    let rest = line.strip_prefix("Step ")?;
+    let (nums, name) = rest.split_once(" : ")?;
+    let (a, b) = nums.split_once('/')?;
+    Some(BuildProgress::Step { current: a.trim().parse().ok()?, total: b.trim().parse().ok()?, name: name.to_string() })
+}
+
+impl Engine {
+    /// Build one image. Progress goes to `on_progress` as it arrives; cancelling the token
+    /// drops the stream, which makes the engine stop the build.
+    pub async fn build(
+        &self,
+        req: &BuildRequest,
+        cancel: &CancellationToken,
+        mut on_progress: impl FnMut(BuildProgress),
+    ) -> Result<BuiltImage, BuildError> {
+        let name = self.name().to_string();
+        let tar = context_tar(&req.dockerfile, &req.context_files)
+            .map_err(|e| BuildError::Failed(format!("cannot make the build context: {e}")))?;
+        let labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
+        let session = format!("imagegrid-{}", uuid::Uuid::new_v4());
+        let mut opts = BuildImageOptionsBuilder::default()
+            .dockerfile(crate::dockerfile::DOCKERFILE_NAME)
+            .t(&req.tag)
+            .platform(&req.platform)
+            .labels(&labels)
+            .networkmode(req.network.as_api())
+            .nocache(req.no_cache)
+            .rm(true)
+            .forcerm(true);
+        if req.pull {
+            opts = opts.pull("true");
+        }
+        if req.buildkit {
+            opts = opts.version(BuilderVersion::BuilderBuildKit).session(&session);
+        }
+        let stream = self.docker().build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
+        futures_util::pin_mut!(stream);
+        let mut decoder = Decoder::default();
+        let mut out = Vec::new();
+        let mut failure: Option<String> = None;
+        let mut last_output = Instant::now();
+        // Check the engine at least this often while the stream is silent.
+        let watch_every = req.idle_timeout.min(Duration::from_secs(30)).max(Duration::from_millis(200));
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Err(BuildError::Cancelled),
+                n = tokio::time::timeout(watch_every, stream.next()) => n,
+            };
+            match next {
+                Err(_) => {
+                    // Silent: is the engine still there? A frozen engine or a cut network fails the ping.
+                    if let Err(e) = tokio::select! {
+                        _ = cancel.cancelled() => return Err(BuildError::Cancelled),
+                        p = self.ping() => p,
+                    } {
+                        return Err(BuildError::Engine(EngineError::new(&name, EngineErrorKind::Lost, format!("lost during build: {}", e.message))));
+                    }
+                    if last_output.elapsed() >= req.idle_timeout {
+                        return Err(BuildError::Engine(EngineError::new(
+                            &name,
+                            EngineErrorKind::Lost,
+                            format!("build stream silent for {} s (idle_timeout_secs)", req.idle_timeout.as_secs()),
+                        )));
+                    }
+                }
+                Ok(None) => break,
+                Ok(Some(Ok(info))) => {
+                    last_output = Instant::now();
+                    decoder.item(info, &mut out);
+                    for p in out.drain(..) {
+                        on_progress(p);
+                    }
+                }
+                Ok(Some(Err(bollard::errors::Error::DockerStreamError { error }))) => {
+                    failure = Some(sanitise_line(error.as_bytes()));
+                    break;
+                }
+                Ok(Some(Err(e))) => {
+                    decoder.finish(&mut out);
+                    for p in out.drain(..) {
+                        on_progress(p);
+                    }
+                    let err = EngineError::from_bollard(&name, &e);
+                    if let bollard::errors::Error::JsonDataError { .. } = e {
+                        return Err(BuildError::Failed(format!("engine sent an undecodable build item: {}", err.message)));
+                    }
+                    return Err(BuildError::Engine(EngineError::new(&name, EngineErrorKind::Lost, format!("lost during build: {}", err.message))));
+                }
+            }
+        }
+        decoder.finish(&mut out);
+        for p in out.drain(..) {
+            on_progress(p);
+        }
+        if let Some(message) = failure {
+            on_progress(BuildProgress::Line(format!("ERROR: {message}")));
+            return Err(BuildError::Failed(message));
+        }
+        // The stream can end cleanly on a lost connection; the image is the proof of success.
+        self.inspect_built(&req.tag).await.map_err(|e| match e.kind {
+            EngineErrorKind::Api => BuildError::Failed(format!("the build ended without an image: {}", e.message)),
+            _ => BuildError::Engine(e),
+        })
+    }
+
+    /// Id, size, arch and layers of an image.
+    pub async fn inspect_built(&self, image: &str) -> Result<BuiltImage, EngineError> {
+        let inspect = self.docker().inspect_image(image).await.map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+        let history = self.docker().image_history(image).await.map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+        Ok(BuiltImage {
+            image_id: inspect.id.unwrap_or_default(),
+            size: inspect.size.unwrap_or(0),
+            architecture: inspect.architecture.unwrap_or_default(),
+            layers: history
+                .into_iter()
+                .map(|h| Layer { size: h.size, created_by: sanitise_line(h.created_by.as_bytes()) })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_steps() {
+        assert_eq!(
+            parse_classic_step("Step 3/12 : RUN make"),
+            Some(BuildProgress::Step { current: 3, total: 12, name: "RUN make".into() })
+        );
+        assert_eq!(parse_classic_step("Stepping"), None);
+    }
+
+    #[test]
+    fn tar_has_dockerfile() {
+        let t = context_tar("FROM scratch\n", &[("a.txt".into(), b"hi".to_vec())]).unwrap();
+        let mut ar = tar::Archive::new(&t[..]);
+        let names: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["Dockerfile", "a.txt"]);
+    }
+}

@@ -1,0 +1,336 @@
+//! The matrix: an explicit, sparse set of cells (distro x OCaml version x arch), built from
+//! the catalog, the config's selection and exclusions, and the per-(distro, version, arch) rules.
+//!
+//! Two levels: per (distro, arch) a base "opam" cell `debian-13/opam/arm64`, and per
+//! (distro, version, arch) a compiler cell `debian-13/5.4/arm64` built FROM that base.
+
+mod catalog;
+mod selector;
+
+use serde::Serialize;
+
+use crate::config::{ConfigError, LoadedConfig, TagConfig};
+pub use catalog::{
+    version_key, ArchDef, Catalog, Distro, DistroDef, DistroStatus, Family, OcamlDef, OpamBranch, OpamDef,
+    BUILTIN_CATALOG,
+};
+pub use selector::{Selector, PART_NAMES};
+
+/// The version part of a base cell's id.
+pub const BASE_VERSION: &str = "opam";
+
+/// Which image a cell builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// The per-(distro, arch) image with opam and opam-repository, no compiler.
+    Base,
+    /// One OCaml switch on top of a base image.
+    Compiler,
+}
+
+/// One buildable image.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Cell {
+    /// Stable id: `distro/version/arch`, version `opam` for base cells.
+    pub id: String,
+    pub level: Level,
+    pub distro: String,
+    /// None for base cells.
+    pub version: Option<String>,
+    pub arch: String,
+}
+
+impl Cell {
+    /// A cell; `version` None makes a base cell.
+    pub fn new(distro: &str, version: Option<&str>, arch: &str) -> Cell {
+        let level = if version.is_some() { Level::Compiler } else { Level::Base };
+        let id = format!("{distro}/{}/{arch}", version.unwrap_or(BASE_VERSION));
+        Cell {
+            id,
+            level,
+            distro: distro.to_string(),
+            version: version.map(str::to_string),
+            arch: arch.to_string(),
+        }
+    }
+
+    /// The version part of the id (`opam` for base cells).
+    pub fn version_part(&self) -> &str {
+        self.version.as_deref().unwrap_or(BASE_VERSION)
+    }
+
+    /// The base cell a compiler cell builds FROM.
+    pub fn base_id(&self) -> Option<String> {
+        self.version.as_ref().map(|_| format!("{}/{BASE_VERSION}/{}", self.distro, self.arch))
+    }
+
+    /// The per-arch (staging) tag this cell's image gets: `<distro>-opam-<arch>` or
+    /// `<distro>-ocaml-<M.m>-<arch>` in the staging repository.
+    pub fn staging_tag(&self, tags: &TagConfig) -> String {
+        let repo = if tags.registry.is_empty() {
+            tags.staging.clone()
+        } else {
+            format!("{}/{}", tags.registry.trim_end_matches('/'), tags.staging)
+        };
+        format!("{repo}:{}-{}", self.public_tag_stem(), self.arch)
+    }
+
+    /// `<distro>-opam` or `<distro>-ocaml-<M.m>`: the public tag this cell contributes an arch to.
+    pub fn public_tag_stem(&self) -> String {
+        match &self.version {
+            None => format!("{}-opam", self.distro),
+            Some(v) => format!("{}-ocaml-{}", self.distro, tag_version(v)),
+        }
+    }
+}
+
+/// The version part of a tag: `+` and `~` become `-` (`5.5~beta1` -> `5.5-beta1`).
+pub fn tag_version(v: &str) -> String {
+    v.replace(['+', '~'], "-")
+}
+
+/// The selected matrix.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub catalog: Catalog,
+    /// Distros in the matrix, in display order.
+    pub distros: Vec<Distro>,
+    pub versions: Vec<OcamlDef>,
+    pub arches: Vec<ArchDef>,
+    /// Every cell, base cells before their compiler cells.
+    pub cells: Vec<Cell>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+/// A selector problem, with the selector text.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct SelectorError(pub String);
+
+impl Matrix {
+    /// Build the matrix a config asks for; every unknown name is a [`ConfigError`] at its place.
+    pub fn from_config(loaded: &LoadedConfig) -> Result<Matrix, ConfigError> {
+        let cfg = &loaded.config;
+        let src = &loaded.source;
+        let mut catalog = Catalog::builtin();
+
+        for d in &cfg.distros {
+            let def = d.get_ref();
+            if let Some(existing) = catalog.distros.iter_mut().find(|x| x.name == def.name) {
+                existing.patch(def);
+            } else {
+                let distro = Distro::from_def(def).map_err(|field| {
+                    src.error_at(
+                        d.span(),
+                        format!("new distro \"{}\" needs `{field}` (it is not in the built-in table)", def.name),
+                    )
+                })?;
+                catalog.distros.push(distro);
+            }
+        }
+        // Arch names inside distro definitions must be known too.
+        for d in &cfg.distros {
+            for a in d.get_ref().arches.iter().flatten() {
+                if catalog.arch(a).is_none() {
+                    return Err(src.error_at(d.span(), unknown("arch", a, catalog.arches.iter().map(|x| &x.name))));
+                }
+            }
+        }
+
+        let distros: Vec<Distro> = if cfg.matrix.distros.is_empty() {
+            catalog.distros.iter().filter(|d| d.status == DistroStatus::Active).cloned().collect()
+        } else {
+            let mut out = Vec::new();
+            for name in &cfg.matrix.distros {
+                let d = catalog.distro(name.get_ref()).ok_or_else(|| {
+                    src.error_at(name.span(), unknown("distro", name.get_ref(), catalog.distros.iter().map(|d| &d.name)))
+                })?;
+                out.push(d.clone());
+            }
+            out
+        };
+        let versions: Vec<OcamlDef> = if cfg.matrix.versions.is_empty() {
+            catalog.ocaml.clone()
+        } else {
+            let mut out = Vec::new();
+            for v in &cfg.matrix.versions {
+                let o = catalog.ocaml(v.get_ref()).ok_or_else(|| {
+                    src.error_at(v.span(), unknown("OCaml version", v.get_ref(), catalog.ocaml.iter().map(|o| &o.version)))
+                })?;
+                out.push(o.clone());
+            }
+            out
+        };
+        let arches: Vec<ArchDef> = if cfg.matrix.arches.is_empty() {
+            catalog.arches.iter().filter(|a| a.default).cloned().collect()
+        } else {
+            let mut out = Vec::new();
+            for a in &cfg.matrix.arches {
+                let def = catalog.arch(a.get_ref()).ok_or_else(|| {
+                    src.error_at(a.span(), unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name)))
+                })?;
+                out.push(def.clone());
+            }
+            out
+        };
+        for engine in &cfg.engines {
+            for a in &engine.arches {
+                if catalog.arch(a.get_ref()).is_none() {
+                    return Err(src.error_at(
+                        a.span(),
+                        format!(
+                            "engine \"{}\" cannot build unknown {}",
+                            engine.name.get_ref(),
+                            unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name))
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut exclude = Vec::new();
+        for e in &cfg.matrix.exclude {
+            exclude.push(Selector::parse(e.get_ref()).map_err(|m| src.error_at(e.span(), m))?);
+        }
+
+        let cells = cells_for(&distros, &versions, &arches, &exclude);
+        let index = cells.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
+        Ok(Matrix { catalog, distros, versions, arches, cells, index })
+    }
+
+    /// The default matrix (no config file).
+    pub fn builtin() -> Matrix {
+        Matrix::from_config(&LoadedConfig::defaults()).expect("built-in defaults are valid")
+    }
+
+    pub fn cell(&self, id: &str) -> Option<&Cell> {
+        self.index.get(id).map(|&i| &self.cells[i])
+    }
+    pub fn distro(&self, name: &str) -> Option<&Distro> {
+        self.catalog.distro(name)
+    }
+    pub fn arch(&self, name: &str) -> Option<&ArchDef> {
+        self.catalog.arch(name)
+    }
+    pub fn ocaml(&self, version: &str) -> Option<&OcamlDef> {
+        self.catalog.ocaml(version)
+    }
+
+    /// Compiler cells that build FROM this base cell.
+    pub fn dependants<'a>(&'a self, base: &'a Cell) -> impl Iterator<Item = &'a Cell> + 'a {
+        self.cells.iter().filter(move |c| c.base_id().as_deref() == Some(base.id.as_str()))
+    }
+
+    /// Parse selectors, refusing names that exist nowhere (a typo should not select nothing silently).
+    pub fn parse_selectors(&self, texts: &[String]) -> Result<Vec<Selector>, SelectorError> {
+        let mut out = Vec::new();
+        for t in texts {
+            let sel = Selector::parse(t).map_err(SelectorError)?;
+            for (part, lit) in sel.literal_parts() {
+                let known = match part {
+                    0 => self.catalog.distro(lit).is_some(),
+                    1 => lit == BASE_VERSION || self.catalog.ocaml(lit).is_some(),
+                    _ => self.catalog.arch(lit).is_some(),
+                };
+                if !known {
+                    let names: Vec<&String> = match part {
+                        0 => self.distros.iter().map(|d| &d.name).collect(),
+                        1 => self.versions.iter().map(|v| &v.version).collect(),
+                        _ => self.arches.iter().map(|a| &a.name).collect(),
+                    };
+                    return Err(SelectorError(format!(
+                        "selector `{}`: {}",
+                        sel.as_str(),
+                        unknown(PART_NAMES[part], lit, names.into_iter())
+                    )));
+                }
+            }
+            out.push(sel);
+        }
+        Ok(out)
+    }
+
+    /// The cells any selector matches, in matrix order. No selectors: every cell.
+    pub fn select(&self, selectors: &[Selector]) -> Vec<&Cell> {
+        self.cells
+            .iter()
+            .filter(|c| selectors.is_empty() || selectors.iter().any(|s| s.matches(c)))
+            .collect()
+    }
+}
+
+/// "unknown distro `x` (known: a, b, c)".
+fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    format!("unknown {what} `{name}` (known: {})", known.join(", "))
+}
+
+/// The explicit cell set: the rules decide which (distro, version, arch) exist.
+fn cells_for(distros: &[Distro], versions: &[OcamlDef], arches: &[ArchDef], exclude: &[Selector]) -> Vec<Cell> {
+    let excluded = |c: &Cell| exclude.iter().any(|s| s.matches(c));
+    let mut cells = Vec::new();
+    for d in distros {
+        for a in arches.iter().filter(|a| d.arches.contains(&a.name)) {
+            let base = Cell::new(&d.name, None, &a.name);
+            if excluded(&base) {
+                // No compiler cell without its base.
+                continue;
+            }
+            cells.push(base);
+        }
+        for v in versions {
+            if let Some(min) = &d.min_ocaml {
+                if version_key(&v.version) < version_key(min) {
+                    continue;
+                }
+            }
+            for a in arches.iter().filter(|a| d.arches.contains(&a.name)) {
+                if let Some(min) = &a.min_ocaml {
+                    if version_key(&v.version) < version_key(min) {
+                        continue;
+                    }
+                }
+                let cell = Cell::new(&d.name, Some(&v.version), &a.name);
+                let has_base = cells.iter().any(|c| Some(&c.id) == cell.base_id().as_ref());
+                if has_base && !excluded(&cell) {
+                    cells.push(cell);
+                }
+            }
+        }
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_matrix_rules() {
+        let m = Matrix::builtin();
+        assert!(m.cell("debian-13/5.4/arm64").is_some());
+        assert!(m.cell("debian-13/opam/riscv64").is_some());
+        assert!(m.cells.iter().all(|c| !(c.distro.starts_with("alpine") && c.arch == "riscv64")));
+        // i386 and arm32v7 are known but off by default.
+        assert!(m.cells.iter().all(|c| c.arch != "i386" && c.arch != "arm32v7"));
+        // Deprecated distros are not in the default matrix.
+        assert!(m.cells.iter().all(|c| c.distro != "alpine-3.23"));
+        // debian-12 lost s390x upstream.
+        assert!(m.cell("debian-12/opam/s390x").is_none());
+        for c in &m.cells {
+            if let Some(b) = c.base_id() {
+                assert!(m.cell(&b).is_some(), "{} has no base", c.id);
+            }
+        }
+    }
+
+    #[test]
+    fn tags() {
+        let c = Cell::new("debian-13", Some("5.4"), "arm64");
+        assert_eq!(c.staging_tag(&TagConfig::default()), "imagegrid/opam-staging:debian-13-ocaml-5.4-arm64");
+        let b = Cell::new("debian-13", None, "amd64");
+        let t = TagConfig { registry: "127.0.0.1:5000".into(), ..TagConfig::default() };
+        assert_eq!(b.staging_tag(&t), "127.0.0.1:5000/imagegrid/opam-staging:debian-13-opam-amd64");
+        assert_eq!(tag_version("5.5~beta1"), "5.5-beta1");
+    }
+}

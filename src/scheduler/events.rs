@@ -1,0 +1,98 @@
+//! The event stream both faces (TUI and headless CLI) consume.
+
+use serde::Serialize;
+
+use crate::engine::EngineInfo;
+use crate::store::BuildStatus;
+
+/// One thing that happened. Serialised as one JSON object per line by `build --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum BuildEvent {
+    /// A cell joined the queue.
+    Queued { cell: String },
+    /// A cell started building.
+    Started { cell: String, engine: String, build_id: i64, emulated: bool },
+    /// Step n of m.
+    Step { cell: String, current: u32, total: u32, name: String },
+    /// One sanitised log line.
+    Log { cell: String, line: String },
+    /// A transient engine error; the cell goes back to the queue.
+    Retrying { cell: String, engine: String, attempt: u32, reason: String },
+    /// A cell ended (any status, including skipped and cancelled).
+    Finished(CellResult),
+    /// An engine's health changed.
+    Engine(EngineHealth),
+    /// Every cell has ended.
+    Done(Summary),
+}
+
+impl BuildEvent {
+    /// The cell an event is about, if any.
+    pub fn cell(&self) -> Option<&str> {
+        match self {
+            BuildEvent::Queued { cell }
+            | BuildEvent::Started { cell, .. }
+            | BuildEvent::Step { cell, .. }
+            | BuildEvent::Log { cell, .. }
+            | BuildEvent::Retrying { cell, .. } => Some(cell),
+            BuildEvent::Finished(r) => Some(&r.cell),
+            _ => None,
+        }
+    }
+}
+
+/// How one cell ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellResult {
+    pub cell: String,
+    pub status: BuildStatus,
+    pub build_id: Option<i64>,
+    pub engine: Option<String>,
+    pub image_id: Option<String>,
+    /// Uncompressed bytes.
+    pub size: Option<i64>,
+    /// Size of the previous successful build of the cell, for the delta.
+    pub previous_size: Option<i64>,
+    /// Why it failed, was skipped or cancelled.
+    pub failure: Option<String>,
+    pub duration_secs: Option<f64>,
+}
+
+/// Health of one engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineHealth {
+    pub engine: String,
+    pub endpoint: String,
+    pub reachable: bool,
+    pub info: Option<EngineInfo>,
+    pub arches: Vec<String>,
+    pub running: usize,
+    pub queued: usize,
+    pub last_error: Option<String>,
+}
+
+/// Counts at the end of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+    pub duration_secs: f64,
+}
+
+impl Summary {
+    /// Did every cell build?
+    pub fn all_succeeded(&self) -> bool {
+        self.failed == 0 && self.skipped == 0 && self.cancelled == 0
+    }
+    pub fn add(&mut self, status: BuildStatus) {
+        match status {
+            BuildStatus::Succeeded => self.succeeded += 1,
+            BuildStatus::Skipped => self.skipped += 1,
+            BuildStatus::Cancelled => self.cancelled += 1,
+            _ => self.failed += 1,
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Build history: one SQLite database (WAL) in the data directory, full logs as files beside it.
+//!
+//! Crash safety: every state change is one short transaction; WAL with synchronous=NORMAL
+//! survives a killed process (only an OS crash can lose the last commits). Builds left
+//! "running" by a process that no longer exists are marked interrupted on open.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::build::Layer;
+
+/// Schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = 1;
+/// The database file name inside the data directory.
+pub const DB_FILE: &str = "history.sqlite";
+
+/// A store problem, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("history database {path}: {message}")]
+    Db { path: String, message: String },
+    #[error("history database {path} has schema version {found}, newer than this imagegrid understands ({SCHEMA_VERSION}); upgrade imagegrid or point `paths.data_dir` elsewhere")]
+    NewerSchema { path: String, found: i64 },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a build ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// The imagegrid process died while it ran.
+    Interrupted,
+    /// Not attempted (its base failed, say).
+    Skipped,
+}
+
+impl BuildStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Running => "running",
+            BuildStatus::Succeeded => "succeeded",
+            BuildStatus::Failed => "failed",
+            BuildStatus::Cancelled => "cancelled",
+            BuildStatus::Interrupted => "interrupted",
+            BuildStatus::Skipped => "skipped",
+        }
+    }
+    fn parse(s: &str) -> BuildStatus {
+        match s {
+            "running" => BuildStatus::Running,
+            "succeeded" => BuildStatus::Succeeded,
+            "failed" => BuildStatus::Failed,
+            "cancelled" => BuildStatus::Cancelled,
+            "skipped" => BuildStatus::Skipped,
+            _ => BuildStatus::Interrupted,
+        }
+    }
+}
+
+impl std::fmt::Display for BuildStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One build as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub id: i64,
+    pub cell: String,
+    pub engine: String,
+    pub inputs: String,
+    pub status: BuildStatus,
+    /// RFC 3339.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub image_id: Option<String>,
+    pub size: Option<i64>,
+    pub compressed_size: Option<i64>,
+    pub layers: Vec<Layer>,
+    pub failure: Option<String>,
+    pub log_path: Option<String>,
+    pub tag: Option<String>,
+    /// The base image id a compiler cell was built FROM.
+    pub base_image: Option<String>,
+}
+
+impl BuildRecord {
+    /// Seconds from start to finish.
+    pub fn duration_secs(&self) -> Option<f64> {
+        let s = parse_time(&self.started_at)?;
+        let e = parse_time(self.finished_at.as_deref()?)?;
+        Some((e - s).as_seconds_f64())
+    }
+}
+
+/// What a new build row starts with.
+#[derive(Debug, Clone)]
+pub struct NewBuild<'a> {
+    pub cell: &'a str,
+    pub engine: &'a str,
+    pub inputs: &'a str,
+    pub tag: &'a str,
+    pub base_image: Option<&'a str>,
+}
+
+/// How a build ended.
+#[derive(Debug, Clone, Default)]
+pub struct Finish {
+    pub image_id: Option<String>,
+    pub size: Option<i64>,
+    pub layers: Vec<Layer>,
+    pub failure: Option<String>,
+}
+
+/// The history store.
+pub struct Store {
+    conn: Connection,
+    dir: PathBuf,
+    path: String,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+impl Store {
+    /// Open (creating if needed) the store in `dir`, and mark builds of dead processes interrupted.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir.join("logs"))
+            .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        let db_path = dir.join(DB_FILE);
+        let path = db_path.display().to_string();
+        let db_err = |e: rusqlite::Error| StoreError::Db { path: path.clone(), message: e.to_string() };
+        let conn = Connection::open(&db_path).map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+        let store = Store { conn, dir: dir.to_path_buf(), path };
+        store.migrate()?;
+        store.mark_interrupted()?;
+        Ok(store)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::Db { path: self.path.clone(), message: e.to_string() }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| self.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema { path: self.path.clone(), found: version });
+        }
+        if version < 1 {
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS builds (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        cell TEXT NOT NULL,
+                        engine TEXT NOT NULL,
+                        inputs TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        started_at TEXT NOT NULL,
+                        finished_at TEXT,
+                        image_id TEXT,
+                        size INTEGER,
+                        compressed_size INTEGER,
+                        layers TEXT NOT NULL DEFAULT '[]',
+                        failure TEXT,
+                        log_path TEXT,
+                        tag TEXT,
+                        base_image TEXT,
+                        pid INTEGER NOT NULL
+                     );
+                     CREATE INDEX IF NOT EXISTS builds_by_cell ON builds(cell, id);
+                     CREATE INDEX IF NOT EXISTS builds_by_status ON builds(status);
+                     PRAGMA user_version = 1;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Builds still "running" whose process is gone were interrupted.
+    fn mark_interrupted(&self) -> Result<usize, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, pid FROM builds WHERE status = 'running'").map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut n = 0;
+        for (id, pid) in rows {
+            if !process_alive(pid) {
+                n += self
+                    .conn
+                    .execute(
+                        "UPDATE builds SET status = 'interrupted', finished_at = ?2,
+                         failure = COALESCE(failure, 'imagegrid stopped while this build ran') WHERE id = ?1",
+                        params![id, now()],
+                    )
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Record a build that is starting; returns its id. The log file is `logs/<id>.log`.
+    pub fn start(&self, b: &NewBuild) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO builds (cell, engine, inputs, status, started_at, tag, base_image, pid)
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)",
+                params![b.cell, b.engine, b.inputs, now(), b.tag, b.base_image, std::process::id() as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        let id = self.conn.last_insert_rowid();
+        let log = self.log_path(id);
+        self.conn
+            .execute("UPDATE builds SET log_path = ?2 WHERE id = ?1", params![id, log.display().to_string()])
+            .map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// Record a cell that ended without being built (skipped, or cancelled while queued).
+    pub fn record_unbuilt(&self, cell: &str, inputs: &str, status: BuildStatus, reason: &str) -> Result<i64, StoreError> {
+        let t = now();
+        self.conn
+            .execute(
+                "INSERT INTO builds (cell, engine, inputs, status, started_at, finished_at, failure, pid)
+                 VALUES (?1, '', ?2, ?3, ?4, ?4, ?5, ?6)",
+                params![cell, inputs, status.as_str(), t, reason, std::process::id() as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record how a build ended.
+    pub fn finish(&self, id: i64, status: BuildStatus, f: &Finish) -> Result<(), StoreError> {
+        let layers = serde_json::to_string(&f.layers).unwrap_or_else(|_| "[]".into());
+        self.conn
+            .execute(
+                "UPDATE builds SET status = ?2, finished_at = ?3, image_id = ?4, size = ?5, layers = ?6, failure = ?7
+                 WHERE id = ?1",
+                params![id, status.as_str(), now(), f.image_id, f.size, layers, f.failure],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Set the compressed (registry) size of a build.
+    pub fn set_compressed_size(&self, id: i64, bytes: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE builds SET compressed_size = ?2 WHERE id = ?1", params![id, bytes])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Where build `id`'s log lives.
+    pub fn log_path(&self, id: i64) -> PathBuf {
+        self.dir.join("logs").join(format!("{id}.log"))
+    }
+
+    /// An appending writer for build `id`'s log.
+    pub fn log_writer(&self, id: i64) -> Result<LogWriter, StoreError> {
+        let path = self.log_path(id);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| StoreError::Io { path: path.display().to_string(), source })?;
+        Ok(LogWriter { out: std::io::BufWriter::new(file), path })
+    }
+
+    const COLUMNS: &'static str = "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
+        compressed_size, layers, failure, log_path, tag, base_image";
+
+    fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
+        let layers: String = r.get(10)?;
+        Ok(BuildRecord {
+            id: r.get(0)?,
+            cell: r.get(1)?,
+            engine: r.get(2)?,
+            inputs: r.get(3)?,
+            status: BuildStatus::parse(&r.get::<_, String>(4)?),
+            started_at: r.get(5)?,
+            finished_at: r.get(6)?,
+            image_id: r.get(7)?,
+            size: r.get(8)?,
+            compressed_size: r.get(9)?,
+            layers: serde_json::from_str(&layers).unwrap_or_default(),
+            failure: r.get(11)?,
+            log_path: r.get(12)?,
+            tag: r.get(13)?,
+            base_image: r.get(14)?,
+        })
+    }
+
+    fn query(&self, sql_tail: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<BuildRecord>, StoreError> {
+        let sql = format!("SELECT {} FROM builds {sql_tail}", Self::COLUMNS);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(p, Self::row).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One build.
+    pub fn build(&self, id: i64) -> Result<Option<BuildRecord>, StoreError> {
+        Ok(self.query("WHERE id = ?1", &[&id])?.into_iter().next())
+    }
+
+    /// Every build, oldest first.
+    pub fn all(&self) -> Result<Vec<BuildRecord>, StoreError> {
+        self.query("ORDER BY id", &[])
+    }
+
+    /// Builds of one cell, oldest first.
+    pub fn for_cell(&self, cell: &str) -> Result<Vec<BuildRecord>, StoreError> {
+        self.query("WHERE cell = ?1 ORDER BY id", &[&cell])
+    }
+
+    /// The newest build of each cell (skips excluded), for the grid's last known state.
+    pub fn latest_per_cell(&self) -> Result<HashMap<String, BuildRecord>, StoreError> {
+        let rows = self.query(
+            "WHERE id IN (SELECT MAX(id) FROM builds GROUP BY cell) ORDER BY id",
+            &[],
+        )?;
+        Ok(rows.into_iter().map(|r| (r.cell.clone(), r)).collect())
+    }
+
+    /// The newest successful build of each cell.
+    pub fn last_success_per_cell(&self) -> Result<HashMap<String, BuildRecord>, StoreError> {
+        let rows = self.query(
+            "WHERE id IN (SELECT MAX(id) FROM builds WHERE status = 'succeeded' GROUP BY cell) ORDER BY id",
+            &[],
+        )?;
+        Ok(rows.into_iter().map(|r| (r.cell.clone(), r)).collect())
+    }
+
+    /// The successful build before `before_id` of a cell (for size deltas).
+    pub fn previous_success(&self, cell: &str, before_id: i64) -> Result<Option<BuildRecord>, StoreError> {
+        Ok(self
+            .query("WHERE cell = ?1 AND status = 'succeeded' AND id < ?2 ORDER BY id DESC LIMIT 1", &[&cell, &before_id])?
+            .into_iter()
+            .next())
+    }
+
+    /// The newest build id of a cell.
+    pub fn latest_id(&self, cell: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT MAX(id) FROM builds WHERE cell = ?1", params![cell], |r| r.get(0))
+            .optional()
+            .map(|o| o.flatten())
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Appends sanitised lines to a build's log file.
+pub struct LogWriter {
+    out: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+}
+
+impl LogWriter {
+    /// Append one line (already sanitised).
+    pub fn line(&mut self, line: &str) -> Result<(), StoreError> {
+        self.out
+            .write_all(line.as_bytes())
+            .and_then(|_| self.out.write_all(b"\n"))
+            .map_err(|source| StoreError::Io { path: self.path.display().to_string(), source })
+    }
+
+    /// Push buffered lines to the file (so a crash loses at most what came since).
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.out.flush().map_err(|source| StoreError::Io { path: self.path.display().to_string(), source })
+    }
+}
+
+/// Is process `pid` alive on this machine?
+fn process_alive(pid: i64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    if pid == std::process::id() as i64 {
+        return true;
+    }
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let id = s.start(&NewBuild { cell: "debian-13/opam/amd64", engine: "a", inputs: "h1", tag: "t", base_image: None }).unwrap();
+        let mut w = s.log_writer(id).unwrap();
+        w.line("hello").unwrap();
+        w.flush().unwrap();
+        s.finish(id, BuildStatus::Succeeded, &Finish { image_id: Some("sha256:x".into()), size: Some(10), layers: vec![Layer { size: 10, created_by: "RUN x".into() }], failure: None }).unwrap();
+        let r = s.build(id).unwrap().unwrap();
+        assert_eq!(r.status, BuildStatus::Succeeded);
+        assert_eq!(r.layers.len(), 1);
+        assert_eq!(std::fs::read_to_string(s.log_path(id)).unwrap(), "hello\n");
+        // A running row from a dead process becomes interrupted on the next open.
+        s.conn.execute("INSERT INTO builds (cell, engine, inputs, status, started_at, pid) VALUES ('c', 'a', 'h', 'running', '2026-01-01T00:00:00Z', 999999999)", []).unwrap();
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        let latest = s.latest_per_cell().unwrap();
+        assert_eq!(latest["c"].status, BuildStatus::Interrupted);
+        assert_eq!(s.last_success_per_cell().unwrap()["debian-13/opam/amd64"].id, id);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let e = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("schema version 99"), "{e}");
+    }
+}
