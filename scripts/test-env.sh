@@ -94,7 +94,9 @@ step() {
 }
 
 # Last lines of a log file, indented, for error messages.
-log_tail() { [[ -f $1 ]] && tail -n "${2:-20}" "$1" | sed 's/^/    | /' || true; }
+log_tail() {
+  if [[ -f $1 ]]; then tail -n "${2:-20}" "$1" | sed 's/^/    | /'; fi
+}
 
 # ----------------------------------------------------------------- paths ---
 
@@ -117,7 +119,9 @@ set_dir() {
 
 # ------------------------------------------------------------- processes ---
 
-pid_from_file() { [[ -f $1 ]] && tr -dc 0-9 <"$1" | head -c 10 || true; }
+pid_from_file() {
+  if [[ -f $1 ]]; then tr -dc 0-9 2>/dev/null <"$1" | head -c 10 || true; fi
+}
 
 # Alive = exists and is not a zombie (our daemons get reparented to pid 1,
 # which may not reap them quickly).
@@ -191,10 +195,15 @@ stop_pidfiles() {
 # containerd-shim-runc-v2 writes no pid file. A shim left by a killed engine
 # is found by the containerd socket under DIR that its command line names.
 orphan_shims() {
-  local dir=$1 p
-  for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "-address $dir/" || continue
-    pid_alive "${p#/proc/}" && printf '%s\n' "${p#/proc/}"
+  local dir=$1 f pid candidates
+  # One grep over all command lines finds candidates; each is then checked
+  # for the exact "-address SOCK" argument pair.
+  mapfile -t candidates < <(grep -laF -e "$dir/a/exec/containerd/containerd.sock" \
+    -e "$dir/b/exec/containerd/containerd.sock" /proc/[0-9]*/cmdline 2>/dev/null || true)
+  for f in "${candidates[@]}"; do
+    pid=${f#/proc/} pid=${pid%/cmdline}
+    tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "-address $dir/" || continue
+    if pid_alive "$pid"; then printf '%s\n' "$pid"; fi
   done
   return 0
 }
@@ -221,7 +230,7 @@ remove_bundle_leftovers() {
 kill_containers() {
   local dir=$1 sock ids id
   for sock in "$dir/a/engine.sock" "$dir/b/engine.sock"; do
-    [[ -S $sock ]] && ping_unix "$sock" || continue
+    if [[ ! -S $sock ]] || ! ping_unix "$sock"; then continue; fi
     ids=$(curl_ --unix-socket "$sock" http://localhost/containers/json 2>/dev/null |
       grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4) || true
     for id in $ids; do
@@ -322,7 +331,7 @@ ensure_packages() {
   mkdir -p "$CACHE_DIR"
   # policy-rc.d exit 101 keeps maintainer scripts from starting the packages'
   # own services (system dockerd, sshd on :22, registry on :5000).
-  local policy=/usr/sbin/policy-rc.d added= rc=0
+  local policy=/usr/sbin/policy-rc.d added='' rc=0
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
@@ -341,7 +350,7 @@ ensure_binfmt() {
   mountpoint -q "$m" || mount -t binfmt_misc binfmt_misc "$m" || die "cannot mount binfmt_misc at $m"
   # --enable warns (and may exit 1) for formats that are already enabled.
   update-binfmts --enable >/dev/null 2>&1 || true
-  [[ -r $m/qemu-aarch64 ]] && grep -qx enabled "$m/qemu-aarch64" ||
+  grep -qx enabled "$m/qemu-aarch64" 2>/dev/null ||
     die "qemu-aarch64 is not registered in $m after update-binfmts --enable (is qemu-user-static installed?)"
   # The F flag makes the kernel open the interpreter now, so it also works
   # inside containers whose root has no qemu.
@@ -503,7 +512,7 @@ elf_machine() { od -An -tx1 -j18 -N2 "$1" | tr -d ' \n'; }
 # Downloads busybox-static:arm64 from Debian once and keeps the binary in
 # CACHE_DIR. The arm64 dpkg architecture is only added for the download.
 download_busybox_arm64() {
-  local work added= rc=0
+  local work added='' rc=0
   work=$(mktemp -d "$CACHE_DIR/download.XXXXXX")
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64

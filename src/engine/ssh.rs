@@ -75,7 +75,7 @@ impl SshTunnel {
                 return Err(EngineError::new(
                     &spec.name,
                     EngineErrorKind::Unreachable,
-                    format!("ssh to {endpoint} exited ({status}): {}", crate::logs::sanitise_line(err.trim().as_bytes())),
+                    format!("ssh to {endpoint} exited ({status}): {}", crate::logs::sanitise_line(err.trim().replace('\n', "; ").as_bytes())),
                 ));
             }
             if Instant::now() > deadline {

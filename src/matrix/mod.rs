@@ -180,7 +180,7 @@ impl Matrix {
                     return Err(src.error_at(
                         a.span(),
                         format!(
-                            "engine \"{}\" cannot build unknown {}",
+                            "engine \"{}\" cannot build {}",
                             engine.name.get_ref(),
                             unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name))
                         ),
