@@ -32,6 +32,7 @@ PORT_MAX=32760             # kernel's ephemeral range so outgoing connections ca
 # Whatever the caller configured for docker/curl must not leak into our checks.
 unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_API_VERSION
 export DEBIAN_FRONTEND=noninteractive
+export NEEDRESTART_SUSPEND=1 # docker.io pulls in needrestart; it must not restart services
 export DOCKER_BUILDKIT=0 # the CLI has no buildx plugin; the classic builder is enough here
 
 # ---------------------------------------------------------------- output ---
@@ -105,7 +106,7 @@ set_dir() {
   DIR=$(realpath -m -- "${1:-$DEFAULT_DIR}")
   [[ $DIR =~ ^/[A-Za-z0-9._/-]+$ ]] || die "DIR must be an absolute path of [A-Za-z0-9._/-]: '$DIR'"
   case $DIR in
-  / | /tmp | /var | /var/* | /root | /home | /etc | /usr | /usr/* | /work | /run | /proc/* | /sys/*)
+  / | /tmp | /var | /var/tmp | /var/lib | /root | /home | /etc | /usr | /usr/* | /work | /run | /proc* | /sys* | /dev*)
     die "refusing to use $DIR as the test directory"
     ;;
   esac
@@ -387,29 +388,29 @@ EOF
 }
 
 # P-256 keys in PKCS#8: quick to make, read by Go, OpenSSL and rustls alike.
-new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>>"$TLS_LOG"; }
 
 # new_ca CERT KEY CN
 new_ca() {
   new_key "$2"
   openssl req -new -x509 -config "$TLS_CONF" -extensions ca_ext -key "$2" -out "$1" \
-    -days 3650 -subj "/CN=$3"
+    -days 3650 -subj "/CN=$3" 2>>"$TLS_LOG"
 }
 
 # new_leaf CERT KEY CN EXT CA_CERT CA_KEY
 new_leaf() {
   local csr=$1.csr
   new_key "$2"
-  openssl req -new -config "$TLS_CONF" -key "$2" -out "$csr" -subj "/CN=$3"
+  openssl req -new -config "$TLS_CONF" -key "$2" -out "$csr" -subj "/CN=$3" 2>>"$TLS_LOG"
   openssl x509 -req -in "$csr" -CA "$5" -CAkey "$6" -set_serial "0x$(openssl rand -hex 16)" \
-    -days 3650 -extfile "$TLS_CONF" -extensions "$4" -out "$1" 2>/dev/null
+    -days 3650 -extfile "$TLS_CONF" -extensions "$4" -out "$1" 2>>"$TLS_LOG"
   rm -f "$csr"
 }
 
 make_certs() {
   local t=$DIR/tls
   mkdir -p "$t"
-  TLS_CONF=$t/openssl.cnf
+  TLS_CONF=$t/openssl.cnf TLS_LOG=$t/openssl.log
   write_openssl_conf "$TLS_CONF"
   new_ca "$t/ca.pem" "$t/ca-key.pem" "imagegrid-test CA"
   new_leaf "$t/server-cert.pem" "$t/server-key.pem" localhost server_ext "$t/ca.pem" "$t/ca-key.pem"
@@ -514,6 +515,7 @@ elf_machine() { od -An -tx1 -j18 -N2 "$1" | tr -d ' \n'; }
 download_busybox_arm64() {
   local work added='' rc=0
   work=$(mktemp -d "$CACHE_DIR/download.XXXXXX")
+  chown _apt "$work" 2>/dev/null || true # lets apt download without its "unsandboxed" warning
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64
     added=1

@@ -85,18 +85,19 @@ pub enum BuildError {
 /// The build context as an in-memory tar: the Dockerfile plus any extra files.
 pub fn context_tar(dockerfile: &str, files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+    let mut add = |name: &str, data: &[u8], mode: u32| -> std::io::Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
-        h.set_mode(0o644);
+        h.set_mode(mode);
         // A fixed mtime keeps the context (and the classic builder's cache) deterministic.
         h.set_mtime(0);
         h.set_cksum();
         tar.append_data(&mut h, name, data)
     };
-    add(crate::dockerfile::DOCKERFILE_NAME, dockerfile.as_bytes())?;
+    add(crate::dockerfile::DOCKERFILE_NAME, dockerfile.as_bytes(), 0o644)?;
+    // Extra files are tools and scripts more often than not: keep them executable.
     for (name, data) in files {
-        add(name, data)?;
+        add(name, data, 0o755)?;
     }
     tar.into_inner()
 }
@@ -211,6 +212,14 @@ impl Decoder {
     }
 }
 
+/// `registry:5000/repo:tag` -> (`registry:5000/repo`, `tag`); no tag means `latest`.
+pub fn split_reference(r: &str) -> (&str, &str) {
+    match r.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (r, "latest"),
+    }
+}
+
 /// BuildKit Dockerfile steps are named `[stage n/m] INSTR ...`; internal vertexes are not steps.
 fn is_step(name: &str) -> bool {
     name.starts_with('[') && !name.starts_with("[internal]")
@@ -321,6 +330,13 @@ impl Engine {
             EngineErrorKind::Api => BuildError::Failed(format!("the build ended without an image: {}", e.message)),
             _ => BuildError::Engine(e),
         })
+    }
+
+    /// Tag an image (by id) as `repo:tag` on this engine.
+    pub async fn tag(&self, image: &str, reference: &str) -> Result<(), EngineError> {
+        let (repo, tag) = split_reference(reference);
+        let opts = bollard::query_parameters::TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
+        self.docker().tag_image(image, Some(opts)).await.map_err(|e| EngineError::from_bollard(self.name(), &e))
     }
 
     /// Id, size, arch and layers of an image.

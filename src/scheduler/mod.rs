@@ -64,6 +64,14 @@ impl RunOptions {
     }
 }
 
+/// A tag that names exactly one build of a base cell: its staging tag plus the image id.
+/// Compiler cells build FROM it (BuildKit cannot take a bare image id in FROM), so the
+/// Dockerfile names the exact base image, as upstream does with digests.
+pub fn pinned_base_ref(base: &Cell, tags: &TagConfig, image_id: &str) -> String {
+    let short = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!("{}-{}", base.staging_tag(tags), &short[..short.len().min(12)])
+}
+
 /// One cell to build, with what it needs.
 #[derive(Debug, Clone)]
 pub struct PlannedCell {
@@ -569,7 +577,9 @@ async fn build_task(
     let send = |e: BuildEvent| {
         let _ = ctx.events.send(e);
     };
-    let dockerfile = match ctx.renderer.render(&ctx.matrix, &plan.cell, base_image.as_deref(), &ctx.opts.tags) {
+    let base_cell = Cell::new(&plan.cell.distro, None, &plan.cell.arch);
+    let from = base_image.as_ref().filter(|_| plan.cell.base_id().is_some()).map(|id| pinned_base_ref(&base_cell, &ctx.opts.tags, id));
+    let dockerfile = match ctx.renderer.render(&ctx.matrix, &plan.cell, from.as_deref(), &ctx.opts.tags) {
         Ok(d) => d,
         Err(e) => return finish_unstarted(ctx, plan, engine, format!("cannot render the Dockerfile: {e}")),
     };
@@ -649,6 +659,12 @@ async fn build_task(
         .await;
     let (status, finish, outcome) = match result {
         Ok(img) => {
+            if plan.cell.level == crate::matrix::Level::Base {
+                let pin = pinned_base_ref(&plan.cell, &ctx.opts.tags, &img.image_id);
+                if let Err(e) = engine.tag(&img.image_id, &pin).await {
+                    on_line(format!("imagegrid: warning: cannot tag {pin}: {}", e.message), &mut log);
+                }
+            }
             let f = Finish { image_id: Some(img.image_id.clone()), size: Some(img.size), layers: img.layers, failure: None };
             (BuildStatus::Succeeded, f, TaskOutcome::Done { status: BuildStatus::Succeeded, image_id: Some(img.image_id) })
         }
