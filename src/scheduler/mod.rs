@@ -632,14 +632,9 @@ async fn build_task(
     );
     let mut tail: VecDeque<String> = VecDeque::with_capacity(summary::TAIL_LINES);
     let mut step: Option<String> = None;
-    let mut last_flush = Instant::now();
     let mut on_line = |line: String, log: &mut Option<crate::store::LogWriter>| {
         if let Some(w) = log.as_mut() {
             let _ = w.line(&line);
-            if last_flush.elapsed() > Duration::from_millis(500) {
-                let _ = w.flush();
-                last_flush = Instant::now();
-            }
         }
         if tail.len() == summary::TAIL_LINES {
             tail.pop_front();
