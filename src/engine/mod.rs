@@ -290,6 +290,7 @@ impl Engine {
 
     /// Ask the engine for its version and platform.
     pub async fn fetch_info(&self) -> Result<EngineInfo, EngineError> {
+        // negotiate_version() already fetched /version but does not keep it; this is one more round trip.
         let v = tokio::time::timeout(CONNECT_TIMEOUT, self.docker.version())
             .await
             .map_err(|_| EngineError::new(self.name(), EngineErrorKind::Lost, "version request timed out"))?

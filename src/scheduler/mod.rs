@@ -690,9 +690,6 @@ async fn build_task(
             }
         }
     };
-    if let Some(w) = log.as_mut() {
-        let _ = w.flush();
-    }
     let previous_size = {
         let store = ctx.store.lock().expect("store lock");
         let _ = store.finish(build_id, status, &finish);

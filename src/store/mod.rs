@@ -400,11 +400,6 @@ impl LogWriter {
             .write_all(&self.buf)
             .map_err(|source| StoreError::Io { path: self.path.display().to_string(), source })
     }
-
-    /// Ask the OS to put the log on disk (at the end of a build).
-    pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.out.sync_data().map_err(|source| StoreError::Io { path: self.path.display().to_string(), source })
-    }
 }
 
 /// Is process `pid` alive on this machine?
@@ -429,7 +424,6 @@ mod tests {
         let id = s.start(&NewBuild { cell: "debian-13/opam/amd64", engine: "a", inputs: "h1", tag: "t", base_image: None }).unwrap();
         let mut w = s.log_writer(id).unwrap();
         w.line("hello").unwrap();
-        w.flush().unwrap();
         s.finish(id, BuildStatus::Succeeded, &Finish { image_id: Some("sha256:x".into()), size: Some(10), layers: vec![Layer { size: 10, created_by: "RUN x".into() }], failure: None }).unwrap();
         let r = s.build(id).unwrap().unwrap();
         assert_eq!(r.status, BuildStatus::Succeeded);

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the benchmarks: starts the test engines (as scripts/test.sh does), builds in release,
+# runs `cargo bench`, and tears the engines down. Extra args go to `cargo bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$(mktemp -d /tmp/imagegrid-test.XXXXXX)
+trap 'bash scripts/test-env.sh down "$dir" >/dev/null 2>&1 || true' EXIT INT TERM
+bash scripts/test-env.sh up "$dir" >/dev/null
+# shellcheck disable=SC1091
+source "$dir/env"
+cargo build --release --locked
+cargo bench --locked "$@"
