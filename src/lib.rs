@@ -11,3 +11,4 @@ pub mod logs;
 pub mod matrix;
 pub mod scheduler;
 pub mod store;
+pub mod ui;

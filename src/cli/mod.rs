@@ -4,6 +4,8 @@
 mod build;
 mod report;
 
+pub use report::{human_size, human_size_short, stale_ids};
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -132,8 +134,14 @@ fn run(cli: Cli) -> Result<u8, Exit> {
     match cli.command {
         None => {
             let (loaded, matrix) = load(cfg_path)?;
-            report::print_grid(&loaded, &matrix)?;
-            Ok(0)
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+                runtime()?.block_on(crate::ui::run(loaded, matrix))
+            } else {
+                // Not a terminal (a pipe, CI): the grid as text.
+                report::print_grid(&loaded, &matrix)?;
+                Ok(0)
+            }
         }
         Some(Cmd::Matrix { selectors, json }) => {
             let (loaded, matrix) = load(cfg_path)?;

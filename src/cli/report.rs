@@ -254,6 +254,26 @@ pub fn human_size(bytes: i64) -> String {
     }
 }
 
+/// Compact size for grid cells: `412M`, `1.3G`, `950k`, `12B` (decimal, like docker).
+pub fn human_size_short(bytes: i64) -> String {
+    let b = bytes.unsigned_abs() as f64;
+    let (v, unit) = if b >= 1e9 {
+        (b / 1e9, "G")
+    } else if b >= 1e6 {
+        (b / 1e6, "M")
+    } else if b >= 1e3 {
+        (b / 1e3, "k")
+    } else {
+        (b, "B")
+    };
+    let sign = if bytes < 0 { "-" } else { "" };
+    if v < 10.0 && unit != "B" {
+        format!("{sign}{v:.1}{unit}")
+    } else {
+        format!("{sign}{v:.0}{unit}")
+    }
+}
+
 /// Cells whose last success was built from other inputs than today's.
 pub fn stale_cells<'a>(loaded: &LoadedConfig, m: &'a Matrix, store: &Store) -> Result<Vec<&'a Cell>, Exit> {
     let opts = RunOptions::from_config(loaded);
@@ -268,6 +288,11 @@ pub fn stale_cells<'a>(loaded: &LoadedConfig, m: &'a Matrix, store: &Store) -> R
         }
     }
     Ok(out)
+}
+
+/// Ids of stale cells.
+pub fn stale_ids(loaded: &LoadedConfig, m: &Matrix, store: &Store) -> Result<std::collections::BTreeSet<String>, Exit> {
+    Ok(stale_cells(loaded, m, store)?.into_iter().map(|c| c.id.clone()).collect())
 }
 
 /// The plain-text grid (what runs when stdout is not a terminal).

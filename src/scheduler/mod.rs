@@ -81,6 +81,8 @@ pub struct PlannedCell {
     pub tag: String,
     /// A base image from an earlier run: (engine name, image id).
     pub prebuilt_base: Option<(String, String)>,
+    /// Build without the engine's layer cache.
+    pub no_cache: bool,
 }
 
 /// Commands to the scheduler.
@@ -239,7 +241,7 @@ impl Scheduler {
                 let platform = matrix.arch(&cell.arch).map(|a| a.platform.clone()).unwrap_or_default();
                 let tag = cell.staging_tag(&opts.tags);
                 let prebuilt_base = cell.base_id().and_then(|b| prebuilt.get(&b).cloned());
-                Ok(PlannedCell { cell, inputs: inputs.hash, platform, tag, prebuilt_base })
+                Ok(PlannedCell { cell, inputs: inputs.hash, platform, tag, prebuilt_base, no_cache: opts.no_cache })
             })
             .collect()
     }
@@ -618,7 +620,7 @@ async fn build_task(
         labels,
         network: ctx.opts.network,
         buildkit,
-        no_cache: ctx.opts.no_cache,
+        no_cache: plan.no_cache,
         pull: ctx.opts.pull,
         idle_timeout: ctx.opts.idle_timeout,
     };

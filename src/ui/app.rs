@@ -1,0 +1,974 @@
+//! The TUI's state and the plain `update` functions that change it. No terminal here:
+//! every transition is testable with `assert_eq!`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+use super::keymap::{action_for, Action, Context};
+use crate::logs::{strip_sgr, LogBuffer};
+use crate::matrix::{Cell, Matrix, BASE_VERSION};
+use crate::scheduler::{BuildEvent, EngineHealth};
+use crate::store::{BuildRecord, BuildStatus};
+
+/// Lines of one cell's log kept in memory (the full log is on disk).
+pub const LOG_MAX_LINES: usize = 10_000;
+/// Bytes of one cell's log kept in memory.
+pub const LOG_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a cell shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Never,
+    Queued,
+    Building,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Interrupted,
+    Skipped,
+}
+
+impl Status {
+    /// From a stored or finished build.
+    pub fn from_build(s: BuildStatus) -> Status {
+        match s {
+            BuildStatus::Running => Status::Building,
+            BuildStatus::Succeeded => Status::Succeeded,
+            BuildStatus::Failed => Status::Failed,
+            BuildStatus::Cancelled => Status::Cancelled,
+            BuildStatus::Interrupted => Status::Interrupted,
+            BuildStatus::Skipped => Status::Skipped,
+        }
+    }
+    /// Word for filters and the detail pane.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Never => "never built",
+            Status::Queued => "queued",
+            Status::Building => "building",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Interrupted => "interrupted",
+            Status::Skipped => "skipped",
+        }
+    }
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Queued | Status::Building)
+    }
+}
+
+/// Everything the UI knows about one cell.
+#[derive(Debug, Clone)]
+pub struct CellView {
+    pub status: Status,
+    pub step: Option<(u32, u32)>,
+    /// Inputs changed since the last success.
+    pub stale: bool,
+    pub size: Option<i64>,
+    pub prev_size: Option<i64>,
+    pub failure: Option<String>,
+    pub engine: Option<String>,
+    pub build_id: Option<i64>,
+    pub log: LogBuffer,
+    /// The log on disk of the shown build (older lines than the buffer holds live there).
+    pub log_path: Option<String>,
+}
+
+impl Default for CellView {
+    fn default() -> Self {
+        CellView {
+            status: Status::Never,
+            step: None,
+            stale: false,
+            size: None,
+            prev_size: None,
+            failure: None,
+            engine: None,
+            build_id: None,
+            log: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
+            log_path: None,
+        }
+    }
+}
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Grid,
+    Detail,
+}
+
+/// What the detail pane shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailMode {
+    Log,
+    Dockerfile,
+    /// Every running build's lines, prefixed with the cell.
+    Merged,
+}
+
+/// A question before work that costs or destroys.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    Build { cells: Vec<String>, no_cache: bool },
+    Cancel { cells: Vec<String> },
+    Quit { active: usize },
+}
+
+/// One modal state at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Typing a row filter.
+    Filter(String),
+    /// Typing a selector.
+    Selector(String),
+    /// Typing a log search.
+    Search(String),
+    Confirm(Confirm),
+}
+
+/// Scroll state of the log view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogView {
+    /// Stick to the end as lines arrive.
+    pub follow: bool,
+    /// Index of the top line shown when not following.
+    pub top: usize,
+    pub wrap: bool,
+    pub search: Option<String>,
+    /// Line indexes matching the search.
+    pub matches: Vec<usize>,
+    pub current_match: usize,
+}
+
+impl Default for LogView {
+    fn default() -> Self {
+        LogView { follow: true, top: 0, wrap: false, search: None, matches: vec![], current_match: 0 }
+    }
+}
+
+/// What the runtime must do after an update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Build { cells: Vec<String>, no_cache: bool },
+    Cancel(Vec<String>),
+    LoadDockerfile(String),
+    SaveLog { cell: String },
+    SetMouse(bool),
+    /// Quit; cancel what still runs first.
+    Quit,
+}
+
+/// The whole UI state.
+#[derive(Debug)]
+pub struct App {
+    pub matrix: Matrix,
+    /// `opam` then every version.
+    pub columns: Vec<String>,
+    pub cells: HashMap<String, CellView>,
+    pub row: usize,
+    pub col: usize,
+    pub arch: usize,
+    /// Show every arch of a cell as a strip instead of one arch at a time.
+    pub all_arches: bool,
+    pub selection: BTreeSet<String>,
+    pub visual_anchor: Option<(usize, usize)>,
+    pub filter: String,
+    pub mode: Mode,
+    pub pane: Pane,
+    pub detail: DetailMode,
+    pub log_view: LogView,
+    pub engines: BTreeMap<String, EngineHealth>,
+    pub message: Option<String>,
+    pub mouse_capture: bool,
+    pub merged: LogBuffer,
+    pub dockerfile: Option<(String, String)>,
+    /// Regression thresholds: bytes and percent.
+    pub max_growth: (u64, f64),
+    /// Height of the log view in lines, set by the last draw (for paging).
+    pub log_height: usize,
+    /// Grid area and column widths of the last draw, for mouse hits: (x, y, first column x, cell width).
+    pub grid_geometry: Option<GridGeometry>,
+    pub tick: u64,
+    pub quit: bool,
+}
+
+/// Where the grid was drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridGeometry {
+    pub x: u16,
+    pub y: u16,
+    pub first_cell_x: u16,
+    pub cell_width: u16,
+    pub rows_shown: u16,
+    pub first_row: usize,
+}
+
+impl App {
+    /// A fresh state over a matrix, with the history's last known state folded in.
+    pub fn new(matrix: Matrix, latest: &HashMap<String, BuildRecord>, stale: &BTreeSet<String>, max_growth: (u64, f64)) -> App {
+        let columns = std::iter::once(BASE_VERSION.to_string()).chain(matrix.versions.iter().map(|v| v.version.clone())).collect();
+        let mut cells = HashMap::new();
+        for c in &matrix.cells {
+            let mut v = CellView::default();
+            if let Some(r) = latest.get(&c.id) {
+                v.status = Status::from_build(r.status);
+                v.size = r.size;
+                v.failure = r.failure.clone();
+                v.engine = Some(r.engine.clone()).filter(|e| !e.is_empty());
+                v.build_id = Some(r.id);
+                v.log_path = r.log_path.clone();
+            }
+            v.stale = stale.contains(&c.id);
+            cells.insert(c.id.clone(), v);
+        }
+        App {
+            matrix,
+            columns,
+            cells,
+            row: 0,
+            col: 0,
+            arch: 0,
+            all_arches: false,
+            selection: BTreeSet::new(),
+            visual_anchor: None,
+            filter: String::new(),
+            mode: Mode::Normal,
+            pane: Pane::Grid,
+            detail: DetailMode::Log,
+            log_view: LogView::default(),
+            engines: BTreeMap::new(),
+            message: None,
+            mouse_capture: true,
+            merged: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
+            dockerfile: None,
+            max_growth,
+            log_height: 10,
+            grid_geometry: None,
+            tick: 0,
+            quit: false,
+        }
+    }
+
+    /// Record the previous successful size of cells, for deltas.
+    pub fn set_previous_sizes(&mut self, prev: &HashMap<String, i64>) {
+        for (id, s) in prev {
+            if let Some(c) = self.cells.get_mut(id) {
+                c.prev_size = Some(*s);
+            }
+        }
+    }
+
+    /// Arch names of the matrix.
+    pub fn arch_names(&self) -> Vec<&str> {
+        self.matrix.arches.iter().map(|a| a.name.as_str()).collect()
+    }
+
+    /// The arch shown (single-arch view) or focused (strip view).
+    pub fn current_arch(&self) -> &str {
+        self.matrix.arches.get(self.arch).map(|a| a.name.as_str()).unwrap_or("")
+    }
+
+    /// Distros shown, after the filter.
+    pub fn visible_rows(&self) -> Vec<&str> {
+        let tokens: Vec<String> = self.filter.split_whitespace().map(|t| t.to_lowercase()).collect();
+        self.matrix
+            .distros
+            .iter()
+            .map(|d| d.name.as_str())
+            .filter(|d| tokens.iter().all(|t| self.row_matches(d, t)))
+            .collect()
+    }
+
+    fn row_matches(&self, distro: &str, token: &str) -> bool {
+        if distro.contains(token) {
+            return true;
+        }
+        self.matrix.cells.iter().filter(|c| c.distro == distro).any(|c| {
+            let v = &self.cells[&c.id];
+            c.version_part() == token
+                || c.arch == token
+                || v.status.word().starts_with(token)
+                || (token == "stale" && v.stale)
+                || (token == "regressed" && self.regressed(&c.id))
+        })
+    }
+
+    /// The cells at a grid position: one (single-arch view) or every arch (strip view).
+    pub fn cells_at(&self, distro: &str, col: usize) -> Vec<&Cell> {
+        let Some(column) = self.columns.get(col) else { return vec![] };
+        self.matrix
+            .cells
+            .iter()
+            .filter(|c| c.distro == distro && c.version_part() == column && (self.all_arches || c.arch == self.current_arch()))
+            .collect()
+    }
+
+    /// The focused cell id, if the focused position holds a cell of the focused arch.
+    pub fn focused(&self) -> Option<String> {
+        let rows = self.visible_rows();
+        let distro = rows.get(self.row)?;
+        let column = self.columns.get(self.col)?;
+        let id = format!("{distro}/{column}/{}", self.current_arch());
+        self.matrix.cell(&id).map(|c| c.id.clone())
+    }
+
+    /// The size change against the previous success, when both are known.
+    pub fn delta(&self, id: &str) -> Option<i64> {
+        let c = self.cells.get(id)?;
+        Some(c.size? - c.prev_size?)
+    }
+
+    /// Grew past either configured threshold.
+    pub fn regressed(&self, id: &str) -> bool {
+        let (Some(d), Some(prev)) = (self.delta(id), self.cells.get(id).and_then(|c| c.prev_size)) else { return false };
+        d > 0 && (d as u64 > self.max_growth.0 || (prev > 0 && d as f64 * 100.0 / prev as f64 > self.max_growth.1))
+    }
+
+    /// Cells the next action applies to: the selection, else the focused cell.
+    pub fn targets(&self) -> Vec<String> {
+        if self.selection.is_empty() {
+            self.focused().into_iter().collect()
+        } else {
+            self.selection.iter().cloned().collect()
+        }
+    }
+
+    /// Cells queued or building.
+    pub fn active_count(&self) -> usize {
+        self.cells.values().filter(|c| c.status.is_active()).count()
+    }
+
+    /// The log lines the detail pane shows now.
+    pub fn shown_log(&self) -> Option<&LogBuffer> {
+        match self.detail {
+            DetailMode::Merged => Some(&self.merged),
+            DetailMode::Log => self.focused().and_then(|id| self.cells.get(&id)).map(|c| &c.log),
+            DetailMode::Dockerfile => None,
+        }
+    }
+
+    fn key_context(&self) -> Context {
+        match self.pane {
+            Pane::Grid => Context::Grid,
+            Pane::Detail => Context::Detail,
+        }
+    }
+
+    // ---- events from the core -------------------------------------------------------------
+
+    /// Fold one engine event into the state.
+    pub fn on_event(&mut self, ev: BuildEvent) {
+        match ev {
+            BuildEvent::Queued { cell } => {
+                if let Some(c) = self.cells.get_mut(&cell) {
+                    c.status = Status::Queued;
+                    c.step = None;
+                }
+            }
+            BuildEvent::Started { cell, engine, build_id, .. } => {
+                if let Some(c) = self.cells.get_mut(&cell) {
+                    c.status = Status::Building;
+                    c.engine = Some(engine);
+                    c.build_id = Some(build_id);
+                    c.failure = None;
+                    c.log = LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES);
+                    c.log_path = None;
+                }
+            }
+            BuildEvent::Step { cell, current, total, .. } => {
+                if let Some(c) = self.cells.get_mut(&cell) {
+                    c.step = Some((current, total));
+                }
+            }
+            BuildEvent::Log { cell, line } => {
+                self.merged.push(format!("{cell} | {line}"));
+                if let Some(c) = self.cells.get_mut(&cell) {
+                    c.log.push(line);
+                }
+                self.refresh_search_if_shown(&cell);
+            }
+            BuildEvent::Retrying { cell, reason, .. } => {
+                if let Some(c) = self.cells.get_mut(&cell) {
+                    c.status = Status::Queued;
+                }
+                self.message = Some(format!("{cell}: {reason}"));
+            }
+            BuildEvent::Finished(r) => {
+                if let Some(c) = self.cells.get_mut(&r.cell) {
+                    c.status = Status::from_build(r.status);
+                    c.step = None;
+                    c.failure = r.failure.clone();
+                    if r.status == BuildStatus::Succeeded {
+                        c.size = r.size;
+                        c.prev_size = r.previous_size;
+                        c.stale = false;
+                    }
+                    if r.build_id.is_some() {
+                        c.build_id = r.build_id;
+                    }
+                }
+            }
+            BuildEvent::Engine(h) => {
+                self.engines.insert(h.engine.clone(), h);
+            }
+            BuildEvent::Done(s) => {
+                self.message = Some(format!(
+                    "run done: {} succeeded, {} failed, {} skipped, {} cancelled in {:.0}s",
+                    s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
+                ));
+            }
+        }
+    }
+
+    fn refresh_search_if_shown(&mut self, cell: &str) {
+        let shown = match self.detail {
+            DetailMode::Merged => true,
+            DetailMode::Log => self.focused().as_deref() == Some(cell),
+            DetailMode::Dockerfile => false,
+        };
+        if shown && self.log_view.search.is_some() {
+            self.recompute_matches();
+        }
+    }
+
+    fn recompute_matches(&mut self) {
+        let Some(q) = self.log_view.search.clone().filter(|q| !q.is_empty()) else {
+            self.log_view.matches.clear();
+            return;
+        };
+        let q = q.to_lowercase();
+        let matches: Vec<usize> = self
+            .shown_log()
+            .map(|l| l.iter().enumerate().filter(|(_, line)| strip_sgr(line).to_lowercase().contains(&q)).map(|(i, _)| i).collect())
+            .unwrap_or_default();
+        self.log_view.matches = matches;
+        if self.log_view.current_match >= self.log_view.matches.len() {
+            self.log_view.current_match = 0;
+        }
+    }
+
+    // ---- input -------------------------------------------------------------------------------
+
+    /// Handle a key; returns what the runtime must do.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match self.mode.clone() {
+            Mode::Help => {
+                self.mode = Mode::Normal;
+                vec![]
+            }
+            Mode::Confirm(c) => self.on_confirm_key(c, key),
+            Mode::Filter(text) => {
+                self.on_prompt_key(text, key, |app, t| {
+                    app.filter = t;
+                    app.row = 0;
+                })
+            }
+            Mode::Selector(text) => self.on_prompt_key(text, key, |app, t| app.select_by_text(&t)),
+            Mode::Search(text) => self.on_prompt_key(text, key, |app, t| {
+                app.log_view.search = Some(t).filter(|t| !t.is_empty());
+                app.recompute_matches();
+                app.jump_to_match(0);
+            }),
+            Mode::Normal => match action_for(&key, self.key_context()) {
+                Some(a) => self.act(a),
+                None => vec![],
+            },
+        }
+    }
+
+    fn on_prompt_key(&mut self, mut text: String, key: KeyEvent, apply: impl FnOnce(&mut App, String)) -> Vec<Effect> {
+        let set = |app: &mut App, t: String| {
+            app.mode = match app.mode {
+                Mode::Filter(_) => Mode::Filter(t),
+                Mode::Selector(_) => Mode::Selector(t),
+                Mode::Search(_) => Mode::Search(t),
+                ref m => m.clone(),
+            }
+        };
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Enter => {
+                self.mode = Mode::Normal;
+                apply(self, text);
+            }
+            KeyCode::Backspace => {
+                text.pop();
+                set(self, text);
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                text.push(c);
+                set(self, text);
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn on_confirm_key(&mut self, c: Confirm, key: KeyEvent) -> Vec<Effect> {
+        let yes = matches!(key.code, KeyCode::Char('y') | KeyCode::Enter);
+        let no = matches!(key.code, KeyCode::Char('n') | KeyCode::Esc);
+        if !yes && !no {
+            return vec![];
+        }
+        self.mode = Mode::Normal;
+        if no {
+            self.message = Some("cancelled nothing".into());
+            return vec![];
+        }
+        match c {
+            Confirm::Build { cells, no_cache } => {
+                self.message = Some(format!("queued {} cells{}", cells.len(), if no_cache { " (no cache)" } else { "" }));
+                self.selection.clear();
+                vec![Effect::Build { cells, no_cache }]
+            }
+            Confirm::Cancel { cells } => {
+                self.message = Some(format!("cancelling {} builds", cells.len()));
+                vec![Effect::Cancel(cells)]
+            }
+            Confirm::Quit { .. } => {
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+        }
+    }
+
+    /// Select by selector text (same syntax as the CLI).
+    pub fn select_by_text(&mut self, text: &str) {
+        let texts: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        match self.matrix.parse_selectors(&texts) {
+            Ok(sels) if !sels.is_empty() => {
+                let ids: Vec<String> = self.matrix.select(&sels).iter().map(|c| c.id.clone()).collect();
+                self.message = Some(format!("{} cells match `{text}`", ids.len()));
+                self.selection.extend(ids);
+            }
+            Ok(_) => {}
+            Err(e) => self.message = Some(e.to_string()),
+        }
+    }
+
+    fn select_where(&mut self, pred: impl Fn(&Cell, &CellView) -> bool) -> usize {
+        let ids: Vec<String> = self.matrix.cells.iter().filter(|c| pred(c, &self.cells[&c.id])).map(|c| c.id.clone()).collect();
+        let n = ids.len();
+        self.selection.extend(ids);
+        n
+    }
+
+    /// Cells in the rectangle between the visual anchor and the focus.
+    fn visual_cells(&self) -> Vec<String> {
+        let Some((r0, c0)) = self.visual_anchor else { return vec![] };
+        let rows = self.visible_rows();
+        let (ra, rb) = (r0.min(self.row), r0.max(self.row));
+        let (ca, cb) = (c0.min(self.col), c0.max(self.col));
+        let mut out = vec![];
+        for d in rows.iter().take(rb + 1).skip(ra) {
+            for col in ca..=cb {
+                out.extend(self.cells_at(d, col).iter().map(|c| c.id.clone()));
+            }
+        }
+        out
+    }
+
+    fn move_focus(&mut self, dr: isize, dc: isize) {
+        let rows = self.visible_rows().len();
+        if rows == 0 {
+            return;
+        }
+        self.row = (self.row as isize + dr).clamp(0, rows as isize - 1) as usize;
+        self.col = (self.col as isize + dc).clamp(0, self.columns.len() as isize - 1) as usize;
+        self.log_view = LogView { wrap: self.log_view.wrap, ..LogView::default() };
+        if self.detail == DetailMode::Dockerfile {
+            self.dockerfile = None;
+        }
+    }
+
+    fn scroll_log(&mut self, delta: isize) {
+        let len = self.shown_log().map(|l| l.len()).unwrap_or(0);
+        let bottom = len.saturating_sub(self.log_height);
+        let top = if self.log_view.follow { bottom } else { self.log_view.top };
+        let new_top = (top as isize + delta).clamp(0, bottom as isize) as usize;
+        self.log_view.top = new_top;
+        // Scrolling up stops following; reaching the end resumes it.
+        self.log_view.follow = new_top >= bottom;
+    }
+
+    fn jump_to_match(&mut self, idx: usize) {
+        if self.log_view.matches.is_empty() {
+            if self.log_view.search.is_some() {
+                self.message = Some("no match".into());
+            }
+            return;
+        }
+        let n = self.log_view.matches.len();
+        self.log_view.current_match = idx % n;
+        let line = self.log_view.matches[self.log_view.current_match];
+        self.log_view.follow = false;
+        self.log_view.top = line.saturating_sub(self.log_height / 2);
+    }
+
+    /// Do an action.
+    pub fn act(&mut self, a: Action) -> Vec<Effect> {
+        let in_detail = self.pane == Pane::Detail;
+        let page = self.log_height.max(1) as isize;
+        match a {
+            Action::Up if in_detail => self.scroll_log(-1),
+            Action::Down if in_detail => self.scroll_log(1),
+            Action::PageUp if in_detail => self.scroll_log(-page),
+            Action::PageDown if in_detail => self.scroll_log(page),
+            Action::Top if in_detail => self.scroll_log(isize::MIN / 2),
+            Action::Bottom if in_detail => {
+                self.log_view.follow = true;
+            }
+            Action::Up => self.move_focus(-1, 0),
+            Action::Down => self.move_focus(1, 0),
+            Action::Left => self.move_focus(0, -1),
+            Action::Right => self.move_focus(0, 1),
+            Action::Top => self.move_focus(isize::MIN / 2, 0),
+            Action::Bottom => self.move_focus(isize::MAX / 2, 0),
+            Action::PageUp => self.move_focus(-10, 0),
+            Action::PageDown => self.move_focus(10, 0),
+            Action::RowStart => self.move_focus(0, isize::MIN / 2),
+            Action::RowEnd => self.move_focus(0, isize::MAX / 2),
+            Action::NextArch | Action::PrevArch => {
+                let n = self.matrix.arches.len().max(1);
+                self.arch = if a == Action::NextArch { (self.arch + 1) % n } else { (self.arch + n - 1) % n };
+                self.move_focus(0, 0);
+            }
+            Action::ToggleArchView => self.all_arches = !self.all_arches,
+            Action::ToggleSelect => {
+                let rows = self.visible_rows();
+                if let Some(d) = rows.get(self.row).map(|s| s.to_string()) {
+                    let ids: Vec<String> = self.cells_at(&d, self.col).iter().map(|c| c.id.clone()).collect();
+                    let all_in = ids.iter().all(|i| self.selection.contains(i));
+                    for i in ids {
+                        if all_in {
+                            self.selection.remove(&i);
+                        } else {
+                            self.selection.insert(i);
+                        }
+                    }
+                }
+            }
+            Action::Visual => {
+                if self.visual_anchor.is_some() {
+                    let ids = self.visual_cells();
+                    self.message = Some(format!("selected a range of {} cells", ids.len()));
+                    self.selection.extend(ids);
+                    self.visual_anchor = None;
+                } else {
+                    self.visual_anchor = Some((self.row, self.col));
+                    self.message = Some("visual: move, then v to select the range".into());
+                }
+            }
+            Action::SelectRow => {
+                if let Some(d) = self.visible_rows().get(self.row).map(|s| s.to_string()) {
+                    let all = self.all_arches;
+                    let arch = self.current_arch().to_string();
+                    self.select_where(|c, _| c.distro == d && (all || c.arch == arch));
+                }
+            }
+            Action::SelectColumn => {
+                let column = self.columns[self.col].clone();
+                let rows: BTreeSet<String> = self.visible_rows().iter().map(|s| s.to_string()).collect();
+                let all = self.all_arches;
+                let arch = self.current_arch().to_string();
+                self.select_where(|c, _| c.version_part() == column && rows.contains(&c.distro) && (all || c.arch == arch));
+            }
+            Action::SelectFailed => {
+                let n = self.select_where(|_, v| matches!(v.status, Status::Failed | Status::Interrupted));
+                self.message = Some(format!("{n} failed cells selected"));
+            }
+            Action::SelectStale => {
+                let n = self.select_where(|_, v| v.stale);
+                self.message = Some(format!("{n} stale cells selected"));
+            }
+            Action::SelectArch => {
+                let arch = self.current_arch().to_string();
+                self.select_where(|c, _| c.arch == arch);
+            }
+            Action::SelectBySelector => self.mode = Mode::Selector(String::new()),
+            Action::ClearSelection => {
+                self.selection.clear();
+                self.visual_anchor = None;
+            }
+            Action::Build | Action::RebuildNoCache => {
+                let cells = self.targets();
+                if cells.is_empty() {
+                    self.message = Some("nothing to build: no cell here for this arch".into());
+                } else {
+                    self.mode = Mode::Confirm(Confirm::Build { cells, no_cache: a == Action::RebuildNoCache });
+                }
+            }
+            Action::RetryFailed => {
+                let cells: Vec<String> = self
+                    .matrix
+                    .cells
+                    .iter()
+                    .filter(|c| matches!(self.cells[&c.id].status, Status::Failed | Status::Interrupted))
+                    .map(|c| c.id.clone())
+                    .collect();
+                if cells.is_empty() {
+                    self.message = Some("no failed cell".into());
+                } else {
+                    self.mode = Mode::Confirm(Confirm::Build { cells, no_cache: false });
+                }
+            }
+            Action::Cancel => {
+                let cells: Vec<String> = self.targets().into_iter().filter(|id| self.cells[id].status.is_active()).collect();
+                if cells.is_empty() {
+                    self.message = Some("nothing to cancel: no queued or running build among the targets".into());
+                } else {
+                    self.mode = Mode::Confirm(Confirm::Cancel { cells });
+                }
+            }
+            Action::Filter => self.mode = Mode::Filter(self.filter.clone()),
+            Action::FocusDetail => self.pane = Pane::Detail,
+            Action::FocusGrid => self.pane = Pane::Grid,
+            Action::ShowDockerfile => {
+                if self.detail == DetailMode::Dockerfile {
+                    self.detail = DetailMode::Log;
+                } else if let Some(id) = self.focused() {
+                    self.detail = DetailMode::Dockerfile;
+                    return vec![Effect::LoadDockerfile(id)];
+                }
+            }
+            Action::MergedLogs => {
+                self.detail = if self.detail == DetailMode::Merged { DetailMode::Log } else { DetailMode::Merged };
+                self.log_view = LogView { wrap: self.log_view.wrap, ..LogView::default() };
+            }
+            Action::Follow => self.log_view.follow = true,
+            Action::Wrap => self.log_view.wrap = !self.log_view.wrap,
+            Action::Search => self.mode = Mode::Search(self.log_view.search.clone().unwrap_or_default()),
+            Action::NextMatch => self.jump_to_match(self.log_view.current_match + 1),
+            Action::PrevMatch => {
+                let n = self.log_view.matches.len().max(1);
+                self.jump_to_match(self.log_view.current_match + n - 1)
+            }
+            Action::FirstError => {
+                let hit = self.shown_log().and_then(|l| l.iter().position(|line| is_error_line(&strip_sgr(line))));
+                match hit {
+                    Some(i) => {
+                        self.log_view.follow = false;
+                        self.log_view.top = i.saturating_sub(2);
+                    }
+                    None => self.message = Some("no error line in the log held in memory".into()),
+                }
+            }
+            Action::SaveLog => {
+                if let Some(id) = self.focused() {
+                    return vec![Effect::SaveLog { cell: id }];
+                }
+            }
+            Action::ToggleMouse => {
+                self.mouse_capture = !self.mouse_capture;
+                self.message = Some(if self.mouse_capture { "mouse capture on" } else { "mouse capture off: the terminal selects text" }.into());
+                return vec![Effect::SetMouse(self.mouse_capture)];
+            }
+            Action::Help => self.mode = Mode::Help,
+            Action::Quit => {
+                let active = self.active_count();
+                if active > 0 {
+                    self.mode = Mode::Confirm(Confirm::Quit { active });
+                } else {
+                    self.quit = true;
+                    return vec![Effect::Quit];
+                }
+            }
+        }
+        vec![]
+    }
+
+    /// Mouse: click focuses a cell, the wheel moves or scrolls.
+    pub fn on_mouse(&mut self, m: MouseEvent) -> Vec<Effect> {
+        match m.kind {
+            MouseEventKind::ScrollUp => self.act(Action::Up),
+            MouseEventKind::ScrollDown => self.act(Action::Down),
+            MouseEventKind::Down(MouseButton::Left) => {
+                if let Some(g) = self.grid_geometry {
+                    if m.row > g.y && m.row <= g.y + g.rows_shown && m.column >= g.first_cell_x && g.cell_width > 0 {
+                        let row = g.first_row + (m.row - g.y - 1) as usize;
+                        let col = ((m.column - g.first_cell_x) / g.cell_width) as usize;
+                        if row < self.visible_rows().len() && col < self.columns.len() {
+                            self.row = row;
+                            self.col = col;
+                            self.pane = Pane::Grid;
+                        }
+                    }
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// Does a (plain) log line report an error?
+pub fn is_error_line(line: &str) -> bool {
+    let l = line.to_lowercase();
+    l.contains("error") || l.contains("failed") || l.contains("fatal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::CellResult;
+
+    fn app() -> App {
+        App::new(Matrix::builtin(), &HashMap::new(), &BTreeSet::new(), (10_000_000, 5.0))
+    }
+
+    fn key(c: char) -> KeyEvent {
+        let m = if c.is_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE };
+        KeyEvent::new(KeyCode::Char(c), m)
+    }
+
+    fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64>) -> BuildEvent {
+        BuildEvent::Finished(CellResult { cell: cell.into(), status, build_id: Some(1), engine: Some("e".into()), image_id: None, size, previous_size: prev, failure: None, duration_secs: None })
+    }
+
+    #[test]
+    fn focus_moves_and_clamps() {
+        let mut a = app();
+        assert_eq!(a.focused().as_deref(), Some("alpine-3.24/opam/amd64"));
+        a.on_key(key('l'));
+        assert_eq!(a.focused().as_deref(), Some("alpine-3.24/4.14/amd64"));
+        a.on_key(key('k'));
+        assert_eq!(a.row, 0);
+        a.on_key(key('G'));
+        assert_eq!(a.row, a.visible_rows().len() - 1);
+        a.on_key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE));
+        assert_eq!(a.col, a.columns.len() - 1);
+        a.on_key(key(']'));
+        assert_eq!(a.current_arch(), "arm64");
+    }
+
+    #[test]
+    fn selection_row_column_range_and_selector() {
+        let mut a = app();
+        a.on_key(key(' '));
+        assert_eq!(a.selection.len(), 1);
+        a.on_key(key(' '));
+        assert!(a.selection.is_empty());
+        a.on_key(key('r'));
+        assert_eq!(a.selection.len(), 6, "alpine amd64: opam + 5 versions");
+        a.on_key(key('x'));
+        a.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)); // every arch
+        a.on_key(key('r'));
+        assert_eq!(a.selection.len(), 12);
+        a.on_key(key('x'));
+        a.on_key(key('v'));
+        a.on_key(key('j'));
+        a.on_key(key('l'));
+        a.on_key(key('v'));
+        // alpine (2 arches) + archlinux (1 arch), two columns each.
+        assert_eq!(a.selection.len(), 6);
+        a.on_key(key('x'));
+        a.on_key(key(':'));
+        for c in "debian-13/5.*/arm64".chars() {
+            a.on_key(key(c));
+        }
+        a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(a.selection.len(), 4);
+        a.on_key(key(':'));
+        for c in "nope-1".chars() {
+            a.on_key(key(c));
+        }
+        a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(a.message.as_deref().unwrap().contains("unknown distro `nope-1`"));
+    }
+
+    #[test]
+    fn build_and_cancel_go_through_confirm() {
+        let mut a = app();
+        a.on_key(key('r'));
+        assert!(a.on_key(key('b')).is_empty());
+        assert!(matches!(&a.mode, Mode::Confirm(Confirm::Build { cells, no_cache: false }) if cells.len() == 6));
+        let fx = a.on_key(key('y'));
+        assert!(matches!(&fx[..], [Effect::Build { cells, .. }] if cells.len() == 6));
+        assert!(a.selection.is_empty());
+        // Nothing is running: cancel has nothing to do.
+        a.on_key(key('X'));
+        assert_eq!(a.mode, Mode::Normal);
+        a.on_event(BuildEvent::Queued { cell: "alpine-3.24/opam/amd64".into() });
+        a.on_key(key('X'));
+        assert!(matches!(&a.mode, Mode::Confirm(Confirm::Cancel { cells }) if cells == &["alpine-3.24/opam/amd64".to_string()]));
+        assert!(a.on_key(key('n')).is_empty());
+        // Quit asks while something is active.
+        a.on_key(key('q'));
+        assert!(matches!(a.mode, Mode::Confirm(Confirm::Quit { active: 1 })));
+        assert_eq!(a.on_key(key('y')), vec![Effect::Quit]);
+        assert!(a.quit);
+    }
+
+    #[test]
+    fn events_fold_into_cells() {
+        let mut a = app();
+        let id = "alpine-3.24/opam/amd64";
+        a.on_event(BuildEvent::Queued { cell: id.into() });
+        assert_eq!(a.cells[id].status, Status::Queued);
+        a.on_event(BuildEvent::Started { cell: id.into(), engine: "e".into(), build_id: 7, emulated: false });
+        a.on_event(BuildEvent::Step { cell: id.into(), current: 2, total: 9, name: "RUN x".into() });
+        assert_eq!(a.cells[id].step, Some((2, 9)));
+        a.on_event(BuildEvent::Log { cell: id.into(), line: "hello".into() });
+        assert_eq!(a.cells[id].log.len(), 1);
+        assert_eq!(a.merged.len(), 1);
+        a.on_event(finished(id, BuildStatus::Succeeded, Some(120_000_000), Some(100_000_000)));
+        assert_eq!(a.cells[id].status, Status::Succeeded);
+        assert_eq!(a.delta(id), Some(20_000_000));
+        assert!(a.regressed(id));
+        a.on_event(finished("alpine-3.24/4.14/amd64", BuildStatus::Failed, None, None));
+        a.on_key(key('F'));
+        assert_eq!(a.selection.iter().cloned().collect::<Vec<_>>(), ["alpine-3.24/4.14/amd64"]);
+    }
+
+    #[test]
+    fn follow_stops_on_scroll_up_and_resumes_at_end() {
+        let mut a = app();
+        let id = a.focused().unwrap();
+        for i in 0..100 {
+            a.on_event(BuildEvent::Log { cell: id.clone(), line: format!("line {i}{}", if i == 40 { " error: boom" } else { "" }) });
+        }
+        a.log_height = 10;
+        a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(a.pane, Pane::Detail);
+        assert!(a.log_view.follow);
+        a.on_key(key('k'));
+        assert!(!a.log_view.follow);
+        assert_eq!(a.log_view.top, 89);
+        a.on_key(key('j'));
+        assert!(a.log_view.follow, "back at the end: following again");
+        a.on_key(key('e'));
+        assert_eq!(a.log_view.top, 38);
+        a.on_key(key('/'));
+        for c in "line 5".chars() {
+            a.on_key(key(c));
+        }
+        a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(a.log_view.matches.len(), 11, "line 5 and line 50..59");
+        a.on_key(key('n'));
+        assert_eq!(a.log_view.current_match, 1);
+        a.on_key(key('N'));
+        a.on_key(key('N'));
+        assert_eq!(a.log_view.current_match, 10);
+        a.on_key(key('G'));
+        assert!(a.log_view.follow);
+    }
+
+    #[test]
+    fn filter_by_name_and_state() {
+        let mut a = app();
+        a.on_key(key('/'));
+        for c in "debian".chars() {
+            a.on_key(key(c));
+        }
+        a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(a.visible_rows().iter().all(|d| d.starts_with("debian")));
+        a.on_event(finished("ubuntu-24.04/5.4/amd64", BuildStatus::Failed, None, None));
+        a.filter = "failed".into();
+        assert_eq!(a.visible_rows(), ["ubuntu-24.04"]);
+    }
+}

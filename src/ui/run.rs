@@ -1,0 +1,177 @@
+//! The terminal runtime: owns the terminal, feeds input and engine events into [`App`],
+//! runs effects, and redraws at most every 16 ms and only when something changed.
+//! The terminal is restored on quit, panic (ratatui's hook), Ctrl-C and SIGTERM.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
+use crossterm::execute;
+use futures_util::StreamExt;
+
+use super::app::{App, Effect};
+use crate::cli::Exit;
+use crate::config::LoadedConfig;
+use crate::dockerfile::Renderer;
+use crate::engine::EngineSpec;
+use crate::matrix::Matrix;
+use crate::scheduler::{Command, RunOptions, Scheduler, SchedulerHandle};
+use crate::store::Store;
+
+/// Smallest time between two frames (about 60 per second).
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Everything effects need.
+struct Core {
+    loaded: LoadedConfig,
+    matrix: Matrix,
+    renderer: Arc<Renderer>,
+    store: Arc<Mutex<Store>>,
+    opts: RunOptions,
+    handle: SchedulerHandle,
+}
+
+/// Open the TUI over a config and matrix.
+pub async fn run(loaded: LoadedConfig, matrix: Matrix) -> Result<u8, Exit> {
+    let store = Store::open(&loaded.data_dir())?;
+    let latest = store.latest_per_cell()?;
+    let stale: BTreeSet<String> = crate::cli::stale_ids(&loaded, &matrix, &store)?;
+    let mut prev = HashMap::new();
+    for (cell, rec) in store.last_success_per_cell()? {
+        if let Some(p) = store.previous_success(&cell, rec.id)?.and_then(|r| r.size) {
+            prev.insert(cell, p);
+        }
+    }
+    let sizes = &loaded.config.sizes;
+    let mut app = App::new(matrix.clone(), &latest, &stale, (sizes.max_growth_bytes, sizes.max_growth_percent));
+    app.set_previous_sizes(&prev);
+
+    let mut opts = RunOptions::from_config(&loaded);
+    opts.wait_for_engines = true;
+    let renderer = Arc::new(Renderer::new(loaded.templates_dir().as_deref()));
+    let store = Arc::new(Mutex::new(store));
+    let specs = EngineSpec::all(&loaded, &matrix);
+    let (scheduler, handle, commands, mut events) = Scheduler::new(specs, store.clone(), renderer.clone(), Arc::new(matrix.clone()), opts.clone());
+    let scheduler_task = tokio::spawn(scheduler.run(commands, false));
+    let core = Core { loaded, matrix, renderer, store, opts, handle: handle.clone() };
+
+    let mut terminal = ratatui::init();
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    let result = event_loop(&mut terminal, &mut app, &core, &mut events).await;
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+
+    handle.send(Command::Shutdown);
+    let _ = tokio::time::timeout(Duration::from_secs(5), scheduler_task).await;
+    result.map(|_| 0)
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    core: &Core,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::scheduler::BuildEvent>,
+) -> Result<(), Exit> {
+    let mut input = EventStream::new();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| Exit::error(format!("cannot watch SIGTERM: {e}")))?;
+    let mut spinner = tokio::time::interval(Duration::from_millis(120));
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            terminal.draw(|f| super::draw::draw(f, app)).map_err(|e| Exit::error(format!("terminal: {e}")))?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+        let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { Duration::from_secs(3600) };
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => { effects = app.on_key(k); dirty = true; }
+                Some(Ok(Event::Mouse(m))) => { effects = app.on_mouse(m); dirty = true; }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(Exit::error(format!("terminal input: {e}"))),
+                None => return Ok(()),
+            },
+            ev = events.recv() => {
+                if let Some(ev) = ev {
+                    app.on_event(ev);
+                    // Drain the burst before drawing once.
+                    while let Ok(ev) = events.try_recv() {
+                        app.on_event(ev);
+                    }
+                    dirty = true;
+                }
+            }
+            _ = spinner.tick() => {
+                if app.active_count() > 0 {
+                    app.tick += 1;
+                    dirty = true;
+                }
+            }
+            _ = sigterm.recv() => { core.handle.send(Command::CancelAll); return Ok(()); }
+            _ = tokio::signal::ctrl_c() => { core.handle.send(Command::CancelAll); return Ok(()); }
+            _ = tokio::time::sleep(wait) => {}
+        }
+        for e in effects {
+            if apply(e, app, core) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Run one effect; true means quit.
+fn apply(effect: Effect, app: &mut App, core: &Core) -> bool {
+    match effect {
+        Effect::Build { cells, no_cache } => {
+            let cells: Vec<&crate::matrix::Cell> = cells.iter().filter_map(|id| core.matrix.cell(id)).collect();
+            let mut opts = core.opts.clone();
+            opts.no_cache = no_cache;
+            let plan = match core.store.lock() {
+                Ok(store) => Scheduler::plan(&core.matrix, &core.renderer, &store, &opts, &cells),
+                Err(_) => Err("history store unavailable".into()),
+            };
+            match plan {
+                Ok(p) => core.handle.send(Command::Build(p)),
+                Err(e) => app.message = Some(format!("cannot plan: {e}")),
+            }
+        }
+        Effect::Cancel(cells) => {
+            for c in cells {
+                core.handle.send(Command::Cancel(c));
+            }
+        }
+        Effect::LoadDockerfile(id) => {
+            let text = match core.matrix.cell(&id) {
+                Some(c) => core.renderer.render(&core.matrix, c, None, &core.loaded.config.tags).unwrap_or_else(|e| format!("cannot render: {e}")),
+                None => "no such cell".into(),
+            };
+            app.dockerfile = Some((id, text));
+        }
+        Effect::SaveLog { cell } => {
+            let build = app.cells.get(&cell).and_then(|c| c.build_id);
+            app.message = Some(match (build, core.store.lock()) {
+                (Some(b), Ok(store)) => {
+                    let src = store.log_path(b);
+                    let dest = std::env::current_dir().unwrap_or_default().join(format!("imagegrid-{}-build{b}.log", cell.replace('/', "_")));
+                    match std::fs::copy(&src, &dest) {
+                        Ok(_) => format!("saved {}", dest.display()),
+                        Err(e) => format!("cannot save {} to {}: {e}", src.display(), dest.display()),
+                    }
+                }
+                _ => format!("{cell} has no build log yet"),
+            });
+        }
+        Effect::SetMouse(on) => {
+            let _ = if on { execute!(std::io::stdout(), EnableMouseCapture) } else { execute!(std::io::stdout(), DisableMouseCapture) };
+        }
+        Effect::Quit => {
+            core.handle.send(Command::CancelAll);
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,167 @@
+//! Snapshot tests of the screen regions (glyphs only; colours asserted separately),
+//! at 80x24 and 160x48, over hand-made state: no terminal, no engine.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use ratatui::Terminal;
+
+use super::app::App;
+use crate::config::LoadedConfig;
+use crate::engine::EngineInfo;
+use crate::matrix::Matrix;
+use crate::scheduler::{BuildEvent, CellResult, EngineHealth};
+use crate::store::BuildStatus;
+
+fn small_matrix() -> Matrix {
+    let cfg = crate::config::parse(
+        "test.toml",
+        "[matrix]\ndistros = [\"debian-13\", \"alpine-3.24\", \"ubuntu-24.04\", \"fedora-44\", \"archlinux\"]\narches = [\"amd64\", \"arm64\", \"riscv64\"]\n",
+    )
+    .unwrap();
+    Matrix::from_config(&LoadedConfig { ..cfg }).unwrap()
+}
+
+fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64>, failure: Option<&str>) -> BuildEvent {
+    BuildEvent::Finished(CellResult {
+        cell: cell.into(),
+        status,
+        build_id: Some(3),
+        engine: Some("local".into()),
+        image_id: Some("sha256:0123".into()),
+        size,
+        previous_size: prev,
+        failure: failure.map(str::to_string),
+        duration_secs: Some(1.0),
+    })
+}
+
+/// A grid in a mix of states, with two engines.
+fn busy_app() -> App {
+    let mut stale = BTreeSet::new();
+    stale.insert("ubuntu-24.04/5.4/amd64".to_string());
+    let mut app = App::new(small_matrix(), &HashMap::new(), &stale, (10_000_000, 5.0));
+    app.on_event(finished("debian-13/opam/amd64", BuildStatus::Succeeded, Some(412_000_000), Some(394_000_000), None));
+    app.on_event(finished("debian-13/4.14/amd64", BuildStatus::Succeeded, Some(730_000_000), Some(731_000_000), None));
+    app.on_event(finished("debian-13/5.4/amd64", BuildStatus::Failed, None, None, Some("step `RUN opam switch create 5.4`, exit code 2: ... | gcc: fatal error: killed")));
+    app.on_event(BuildEvent::Started { cell: "debian-13/5.3/amd64".into(), engine: "local".into(), build_id: 9, emulated: false });
+    app.on_event(BuildEvent::Step { cell: "debian-13/5.3/amd64".into(), current: 4, total: 9, name: "RUN make".into() });
+    app.on_event(BuildEvent::Queued { cell: "debian-13/5.5/amd64".into() });
+    app.on_event(finished("ubuntu-24.04/5.4/amd64", BuildStatus::Succeeded, Some(801_000_000), None, None));
+    app.on_event(finished("alpine-3.24/opam/amd64", BuildStatus::Succeeded, Some(61_500_000), Some(60_000_000), None));
+    app.on_event(finished("alpine-3.24/4.14/amd64", BuildStatus::Skipped, None, None, Some("base alpine-3.24/opam/amd64 failed")));
+    app.on_event(finished("debian-13/opam/arm64", BuildStatus::Failed, None, None, Some("engine arm lost during build")));
+    for i in 0..30 {
+        app.on_event(BuildEvent::Log { cell: "debian-13/5.4/amd64".into(), line: format!("#7 \x1b[32mcompiling\x1b[0m module {i}") });
+    }
+    app.on_event(BuildEvent::Log { cell: "debian-13/5.4/amd64".into(), line: "#7 gcc: fatal error: Killed signal terminated program cc1".into() });
+    app.on_event(BuildEvent::Engine(EngineHealth {
+        engine: "local".into(),
+        endpoint: "unix:///var/run/docker.sock".into(),
+        reachable: true,
+        info: Some(EngineInfo { version: "20.10.24".into(), api_version: "1.41".into(), os: "linux".into(), arch: "amd64".into(), buildkit: true }),
+        arches: vec!["amd64".into(), "riscv64".into()],
+        running: 1,
+        queued: 1,
+        last_error: None,
+    }));
+    app.on_event(BuildEvent::Engine(EngineHealth {
+        engine: "arm".into(),
+        endpoint: "tcp://10.0.0.9:2376".into(),
+        reachable: false,
+        info: None,
+        arches: vec!["arm64".into()],
+        running: 0,
+        queued: 0,
+        last_error: Some("TLS handshake failed".into()),
+    }));
+    app
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| super::draw::draw(f, app)).unwrap();
+    t
+}
+
+fn text(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), if c.is_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE })
+}
+
+#[test]
+fn grid_and_detail_80x24_and_160x48() {
+    let mut app = busy_app();
+    app.act(super::keymap::Action::Down); // alpine
+    app.act(super::keymap::Action::Up);
+    for _ in 0..4 {
+        app.on_key(key('l'));
+    }
+    app.on_key(key('l'));
+    app.on_key(key('h')); // debian-13/5.4/amd64, failed
+    insta::assert_snapshot!("grid_80x24", text(&render(&mut app, 80, 24)));
+    insta::assert_snapshot!("grid_160x48", text(&render(&mut app, 160, 48)));
+}
+
+#[test]
+fn strip_view_and_selection() {
+    let mut app = busy_app();
+    app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    app.on_key(key('r'));
+    insta::assert_snapshot!("strip_80x24", text(&render(&mut app, 80, 24)));
+}
+
+#[test]
+fn help_and_confirm() {
+    let mut app = busy_app();
+    app.on_key(key('?'));
+    insta::assert_snapshot!("help_160x48", text(&render(&mut app, 160, 48)));
+    app.on_key(key('q')); // closes help
+    app.on_key(key('r'));
+    app.on_key(key('b'));
+    insta::assert_snapshot!("confirm_80x24", text(&render(&mut app, 80, 24)));
+}
+
+#[test]
+fn colours_mean_states() {
+    let mut app = busy_app();
+    app.col = 4; // debian-13/5.4/amd64, whose log is coloured
+    let t = render(&mut app, 160, 48);
+    let buf = t.backend().buffer();
+    let find = |sym: &str| -> Vec<Color> {
+        let mut v = vec![];
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                if buf[(x, y)].symbol() == sym {
+                    v.push(buf[(x, y)].fg);
+                }
+            }
+        }
+        v
+    };
+    assert!(find("✗").contains(&Color::Red), "failed cells are red");
+    assert!(find("✓").contains(&Color::Green), "succeeded cells are green");
+    // The regression (+18M over a 10 MB threshold) is red; the shrink is not.
+    let row_text = |y: u16| -> String { (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect() };
+    let y = (0..buf.area.height).find(|&y| row_text(y).contains("+18M")).expect("the regression is shown");
+    let x = (0..buf.area.width).find(|&x| buf[(x, y)].symbol() == "+").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let y = (0..buf.area.height).find(|&y| row_text(y).contains("-1.0M")).expect("the shrink is shown");
+    let x = (0..buf.area.width).find(|&x| buf[(x, y)].symbol() == "-" && buf[(x + 1, y)].symbol() == "1").unwrap();
+    assert_ne!(buf[(x, y)].fg, Color::Red);
+    // The log keeps the build's colour.
+    let found_green_log = (0..buf.area.height).any(|y| (0..buf.area.width).any(|x| buf[(x, y)].symbol() == "c" && buf[(x, y)].fg == Color::Green));
+    assert!(found_green_log, "SGR colour from the log is rendered");
+}
