@@ -21,7 +21,7 @@ PROG=imagegrid-test
 DEFAULT_DIR=/tmp/imagegrid-test
 CACHE_DIR=/var/cache/imagegrid-test # survives runs: the arm64 busybox, apt log
 PACKAGES=(docker.io qemu-user-static binfmt-support busybox-static docker-registry
-  openssh-server openssl curl)
+  openssh-server openssl curl tmux)
 FIXTURE_REPO=imagegrid-fixture/busybox
 MARKER=.imagegrid-test-env # marks a DIR as ours, so `up`/`down` never wipe anything else
 READY_TIMEOUT=30           # seconds to wait for a service to answer

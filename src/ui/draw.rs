@@ -50,7 +50,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Constraint::Length(1),
         Constraint::Length(grid_h),
         Constraint::Length(1),
-        Constraint::Min(4),
+        Constraint::Fill(1),
         Constraint::Length(1),
     ])
     .areas(area);

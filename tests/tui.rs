@@ -1,0 +1,104 @@
+//! The real binary in a real terminal (tmux): the grid shows, a build runs from the
+//! keyboard, and the terminal is restored on quit and on SIGTERM.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str) -> Tmux {
+        let session = format!("imagegrid-test-{}-{}", std::process::id(), rand_suffix());
+        let ok = Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", cmd]).status().expect("tmux is installed by scripts/test-env.sh");
+        assert!(ok.success());
+        Tmux { session }
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            Command::new("tmux").args(["send-keys", "-t", &self.session, k]).status().unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    fn screen(&self) -> String {
+        let o = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn wait_for(&self, secs: u64, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what:?} on screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
+}
+
+fn config(dir: &std::path::Path) -> String {
+    let distros = fixture_distro("fixture", &[]) + &fixture_distro("fixture-tui-slow", &["sleep-3120"]);
+    fixture_config(dir, "test-tui", &unix_engine_toml("local", &["amd64"]), &distros, "distros = [\"fixture\", \"fixture-tui-slow\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]");
+    dir.join("config.toml").display().to_string()
+}
+
+#[test]
+fn builds_from_the_keyboard_and_restores_the_terminal_on_quit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let bin = env!("CARGO_BIN_EXE_imagegrid");
+    let t = Tmux::start(&format!("{bin} --config {cfg}; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo EXITED; sleep 60"));
+    t.wait_for(20, "● local");
+    t.keys(&["r", "b"]);
+    t.wait_for(5, "Build 2 cells?");
+    t.keys(&["y"]);
+    let s = t.wait_for(120, "run done: 2 succeeded");
+    assert!(s.contains("✓ 2.0M"), "{s}");
+    t.keys(&["q"]);
+    let s = t.wait_for(10, "EXITED");
+    assert!(s.lines().any(|l| l == "icanon"), "terminal left in raw mode:\n{s}");
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_cancels_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let bin = env!("CARGO_BIN_EXE_imagegrid");
+    let t = Tmux::start(&format!("{bin} --config {cfg}; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo EXITED; sleep 60"));
+    t.wait_for(20, "● local");
+    t.keys(&["j", "r", "b", "y"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !process_running("sleep 3120") {
+        assert!(Instant::now() < deadline, "slow build never started:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = Command::new("pgrep").args(["-f", &format!("^{bin} --config {cfg}")]).output().unwrap();
+    let pid = String::from_utf8_lossy(&pid.stdout).lines().next().expect("imagegrid runs").to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let s = t.wait_for(15, "EXITED");
+    assert!(s.lines().any(|l| l == "icanon"), "terminal left in raw mode:\n{s}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while process_running("sleep 3120") {
+        assert!(Instant::now() < deadline, "the build kept running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = Command::new(bin).args(["--config", &cfg, "history", "--json"]).output().unwrap();
+    let hist: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(hist.iter().any(|h| h["cell"] == "fixture-tui-slow/opam/amd64" && h["status"] == "cancelled"), "{hist:?}");
+}
