@@ -69,3 +69,9 @@ fn missing_file_is_a_clear_error() {
     let e = config::load_file(Path::new("tests/configs/nope.toml")).unwrap_err().to_string();
     assert!(e.contains("tests/configs/nope.toml") && e.contains("No such file"), "{e}");
 }
+
+#[test]
+fn keybindings_doc_matches_the_keymap() {
+    let doc = std::fs::read_to_string("docs/keybindings.md").unwrap();
+    assert_eq!(doc, imagegrid::ui::keymap::markdown(), "docs/keybindings.md drifted: run `imagegrid keys > docs/keybindings.md`");
+}

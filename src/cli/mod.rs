@@ -83,6 +83,8 @@ pub enum Cmd {
     },
     /// Print where config, data, logs and templates live.
     Paths,
+    /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
+    Keys,
 }
 
 /// A failure that ends the command, with its exit status.
@@ -166,6 +168,10 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Log { cell, build }) => {
             let (loaded, _) = load(cfg_path)?;
             report::log(&loaded, &cell, build)
+        }
+        Some(Cmd::Keys) => {
+            print!("{}", crate::ui::keymap::markdown());
+            Ok(0)
         }
         Some(Cmd::Paths) => {
             let loaded = config::load(cfg_path)?;
