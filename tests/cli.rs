@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn imagegrid(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_imagegrid")).args(args).env_remove("IMAGEGRID_CONFIG").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_imagegrid"))
+        .args(args)
+        .env_remove("IMAGEGRID_CONFIG")
+        .output()
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -21,8 +25,22 @@ fn offline_commands() {
     let o = imagegrid(&["matrix", "--json", "debian-13/5.4/*"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let cells: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let ids: Vec<&str> = cells.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["debian-13/5.4/amd64", "debian-13/5.4/arm64", "debian-13/5.4/ppc64le", "debian-13/5.4/s390x", "debian-13/5.4/riscv64"]);
+    let ids: Vec<&str> = cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "debian-13/5.4/amd64",
+            "debian-13/5.4/arm64",
+            "debian-13/5.4/ppc64le",
+            "debian-13/5.4/s390x",
+            "debian-13/5.4/riscv64"
+        ]
+    );
     assert_eq!(cells[0]["depends_on"], "debian-13/opam/amd64");
 
     let o = imagegrid(&["dockerfile", "debian-13/opam/amd64"]);
@@ -31,9 +49,17 @@ fn offline_commands() {
 
     let o = imagegrid(&["dockerfile", "alpine-3.24/5.4/riscv64"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("no cell `alpine-3.24/5.4/riscv64`"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no cell `alpine-3.24/5.4/riscv64`"),
+        "{}",
+        text(&o.stderr)
+    );
 
-    let o = imagegrid(&["--config", "tests/configs/invalid/unknown_distro.toml", "matrix"]);
+    let o = imagegrid(&[
+        "--config",
+        "tests/configs/invalid/unknown_distro.toml",
+        "matrix",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("tests/configs/invalid/unknown_distro.toml:4:3: matrix.distros: unknown distro `debian-14`"), "{}", text(&o.stderr));
 
@@ -45,17 +71,37 @@ fn offline_commands() {
 
 fn write_config(dir: &std::path::Path, distros: &str, names: &str) -> String {
     let engines = unix_engine_toml("unix", &["amd64"]);
-    fixture_config(dir, &format!("test-cli-{}", dir.file_name().unwrap().to_string_lossy().replace('.', "-").to_lowercase()), &engines, distros, &format!("distros = [{names}]\nversions = [\"5.4\"]\narches = [\"amd64\"]"));
+    fixture_config(
+        dir,
+        &format!(
+            "test-cli-{}",
+            dir.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace('.', "-")
+                .to_lowercase()
+        ),
+        &engines,
+        distros,
+        &format!("distros = [{names}]\nversions = [\"5.4\"]\narches = [\"amd64\"]"),
+    );
     dir.join("config.toml").display().to_string()
 }
 
 #[test]
 fn build_exit_codes_json_history_and_log() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &(fixture_distro("fixture", &[]) + &fixture_distro("fixture-broken", &["fail"])), "\"fixture\", \"fixture-broken\"");
+    let cfg = write_config(
+        dir.path(),
+        &(fixture_distro("fixture", &[]) + &fixture_distro("fixture-broken", &["fail"])),
+        "\"fixture\", \"fixture-broken\"",
+    );
     let o = imagegrid(&["--config", &cfg, "build", "fixture/5.4/amd64", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let events: Vec<serde_json::Value> = text(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let last = events.last().unwrap();
     assert_eq!(last["event"], "done");
     assert_eq!(last["succeeded"], 2, "the base came along: {last}");
@@ -64,27 +110,50 @@ fn build_exit_codes_json_history_and_log() {
     let o = imagegrid(&["--config", &cfg, "build", "fixture-broken/*/*"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("fixture-broken/opam/amd64: failed: step"), "{err}");
-    assert!(err.contains("fixture-broken/5.4/amd64: skipped: base fixture-broken/opam/amd64 failed"), "{err}");
+    assert!(
+        err.contains("fixture-broken/opam/amd64: failed: step"),
+        "{err}"
+    );
+    assert!(
+        err.contains("fixture-broken/5.4/amd64: skipped: base fixture-broken/opam/amd64 failed"),
+        "{err}"
+    );
 
     let o = imagegrid(&["--config", &cfg, "history", "--json"]);
     let hist: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(hist.len(), 4);
-    assert!(hist.iter().any(|h| h["status"] == "failed" && h["failure"].as_str().unwrap().contains("exit code 3")));
+    assert!(
+        hist.iter()
+            .any(|h| h["status"] == "failed"
+                && h["failure"].as_str().unwrap().contains("exit code 3"))
+    );
 
     let o = imagegrid(&["--config", &cfg, "log", "fixture-broken/opam/amd64"]);
     assert!(o.status.success());
-    assert!(text(&o.stdout).contains("caml/mlvalues.h"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("caml/mlvalues.h"),
+        "{}",
+        text(&o.stdout)
+    );
 
     // --failed picks exactly the failed cell (its dependant comes back through it).
     let o = imagegrid(&["--config", &cfg, "build", "--failed", "--json"]);
     assert_eq!(o.status.code(), Some(1));
-    let started: Vec<String> = text(&o.stdout).lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == "started").map(|e| e["cell"].as_str().unwrap().to_string()).collect();
+    let started: Vec<String> = text(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "started")
+        .map(|e| e["cell"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(started, ["fixture-broken/opam/amd64"]);
 
     let o = imagegrid(&["--config", &cfg, "check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("engine unix: reachable"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("engine unix: reachable"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
@@ -97,27 +166,53 @@ fn unreachable_engine_is_exit_2() {
     );
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, cfg_text).unwrap();
-    let o = imagegrid(&["--config", cfg.to_str().unwrap(), "build", "debian-13/opam/amd64"]);
+    let o = imagegrid(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "build",
+        "debian-13/opam/amd64",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("engine gone: unreachable"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("engine gone: unreachable"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = imagegrid(&["--config", cfg.to_str().unwrap(), "check"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stdout).contains("does not exist"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("does not exist"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
 fn killed_run_leaves_readable_history_with_interrupted_builds() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &fixture_distro("fixture-killed", &["sleep-3119"]), "\"fixture-killed\"");
+    let cfg = write_config(
+        dir.path(),
+        &fixture_distro("fixture-killed", &["sleep-3119"]),
+        "\"fixture-killed\"",
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_imagegrid"))
-        .args(["--config", &cfg, "build", "fixture-killed/opam/amd64", "--json"])
+        .args([
+            "--config",
+            &cfg,
+            "build",
+            "fixture-killed/opam/amd64",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !process_running("sleep 3119") {
-        assert!(Instant::now() < deadline, "the build never reached its slow step");
+        assert!(
+            Instant::now() < deadline,
+            "the build never reached its slow step"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().unwrap(); // SIGKILL
@@ -129,11 +224,18 @@ fn killed_run_leaves_readable_history_with_interrupted_builds() {
     assert_eq!(hist[0]["status"], "interrupted");
     // The log up to the kill is on disk.
     let o = imagegrid(&["--config", &cfg, "log", "fixture-killed/opam/amd64"]);
-    assert!(text(&o.stdout).contains("slow step starting"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("slow step starting"),
+        "{}",
+        text(&o.stdout)
+    );
     // The engine stops the orphaned build once the client connection is gone.
     let deadline = Instant::now() + Duration::from_secs(30);
     while process_running("sleep 3119") {
-        assert!(Instant::now() < deadline, "build kept running after its client died");
+        assert!(
+            Instant::now() < deadline,
+            "build kept running after its client died"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

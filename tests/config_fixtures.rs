@@ -35,7 +35,10 @@ fn valid_configs_load() {
 fn example_config_is_valid() {
     let m = load(Path::new("config.example.toml")).unwrap();
     assert!(m.cell("debian-13/5.4/arm64").is_some());
-    assert!(m.cell("alpine-3.24/4.14/amd64").is_none(), "excluded by the example");
+    assert!(
+        m.cell("alpine-3.24/4.14/amd64").is_none(),
+        "excluded by the example"
+    );
 }
 
 #[test]
@@ -51,7 +54,8 @@ fn invalid_configs_fail_with_pinned_errors() {
             std::fs::write(&pin, format!("{err}\n")).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&pin).unwrap_or_else(|_| panic!("missing {}", pin.display()));
+        let want =
+            std::fs::read_to_string(&pin).unwrap_or_else(|_| panic!("missing {}", pin.display()));
         assert_eq!(err, want.trim_end(), "{}", p.display());
         // Every error names the file and a position.
         assert!(err.starts_with(&format!("{}:", p.display())), "{err}");
@@ -66,12 +70,21 @@ fn secrets_never_echoed() {
 
 #[test]
 fn missing_file_is_a_clear_error() {
-    let e = config::load_file(Path::new("tests/configs/nope.toml")).unwrap_err().to_string();
-    assert!(e.contains("tests/configs/nope.toml") && e.contains("No such file"), "{e}");
+    let e = config::load_file(Path::new("tests/configs/nope.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tests/configs/nope.toml") && e.contains("No such file"),
+        "{e}"
+    );
 }
 
 #[test]
 fn keybindings_doc_matches_the_keymap() {
     let doc = std::fs::read_to_string("docs/keybindings.md").unwrap();
-    assert_eq!(doc, imagegrid::ui::keymap::markdown(), "docs/keybindings.md drifted: run `imagegrid keys > docs/keybindings.md`");
+    assert_eq!(
+        doc,
+        imagegrid::ui::keymap::markdown(),
+        "docs/keybindings.md drifted: run `imagegrid keys > docs/keybindings.md`"
+    );
 }

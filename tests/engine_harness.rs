@@ -43,10 +43,19 @@ async fn image_files(engine: &Engine, image: &str) -> Vec<String> {
 }
 
 async fn build_and_check(spec: EngineSpec, arch: &str, buildkit: bool) {
-    let engine = Engine::connect(&spec).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(engine.info.api_version, "1.41", "the test engines are Docker 20.10");
+    let engine = Engine::connect(&spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        engine.info.api_version, "1.41",
+        "the test engines are Docker 20.10"
+    );
     let fixture = format!("{}:{arch}", env("IMAGEGRID_TEST_FIXTURE_IMAGE"));
-    let tag = format!("imagegrid-harness/{}:{arch}-{}", spec.name, if buildkit { "bk" } else { "classic" });
+    let tag = format!(
+        "imagegrid-harness/{}:{arch}-{}",
+        spec.name,
+        if buildkit { "bk" } else { "classic" }
+    );
     let req = BuildRequest {
         cell_id: "harness".into(),
         dockerfile: DOCKERFILE.replace("FIXTURE", &fixture),
@@ -68,15 +77,33 @@ async fn build_and_check(spec: EngineSpec, arch: &str, buildkit: bool) {
             }
         })
         .await
-        .unwrap_or_else(|e| panic!("build on {} for {arch}: {e}\n{}", spec.name, lines.join("\n")));
+        .unwrap_or_else(|e| {
+            panic!(
+                "build on {} for {arch}: {e}\n{}",
+                spec.name,
+                lines.join("\n")
+            )
+        });
     assert_eq!(img.architecture, arch);
     assert!(img.image_id.starts_with("sha256:"));
     assert!(img.size > 500_000, "busybox is in it: {}", img.size);
-    assert_eq!(img.layers.iter().map(|l| l.size).sum::<i64>(), img.size, "layer sizes add up");
+    assert_eq!(
+        img.layers.iter().map(|l| l.size).sum::<i64>(),
+        img.size,
+        "layer sizes add up"
+    );
     assert!(img.layers.iter().any(|l| l.created_by.contains("uname -m")));
     let files = image_files(&engine, &tag).await;
-    assert!(files.iter().any(|f| f == "usr/bin/tool"), "tool copied: {files:?}");
-    assert!(!files.iter().any(|f| f.contains("toolchain") || f.contains("builder-only")), "builder files leaked: {files:?}");
+    assert!(
+        files.iter().any(|f| f == "usr/bin/tool"),
+        "tool copied: {files:?}"
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("toolchain") || f.contains("builder-only")),
+        "builder files leaked: {files:?}"
+    );
     assert!(!lines.is_empty());
 }
 

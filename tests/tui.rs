@@ -15,18 +15,37 @@ struct Tmux {
 impl Tmux {
     fn start(cmd: &str) -> Tmux {
         let session = format!("imagegrid-test-{}-{}", std::process::id(), rand_suffix());
-        let ok = Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", cmd]).status().expect("tmux is installed by scripts/test-env.sh");
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "100",
+                "-y",
+                "30",
+                cmd,
+            ])
+            .status()
+            .expect("tmux is installed by scripts/test-env.sh");
         assert!(ok.success());
         Tmux { session }
     }
     fn keys(&self, keys: &[&str]) {
         for k in keys {
-            Command::new("tmux").args(["send-keys", "-t", &self.session, k]).status().unwrap();
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .unwrap();
             std::thread::sleep(Duration::from_millis(150));
         }
     }
     fn screen(&self) -> String {
-        let o = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
     fn wait_for(&self, secs: u64, what: &str) -> String {
@@ -36,7 +55,10 @@ impl Tmux {
             if s.contains(what) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what:?} on screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what:?} on screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -44,17 +66,29 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
     }
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
 }
 
 fn config(dir: &std::path::Path) -> String {
-    let distros = fixture_distro("fixture", &[]) + &fixture_distro("fixture-tui-slow", &["sleep-3120"]);
-    fixture_config(dir, "test-tui", &unix_engine_toml("local", &["amd64"]), &distros, "distros = [\"fixture\", \"fixture-tui-slow\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]");
+    let distros =
+        fixture_distro("fixture", &[]) + &fixture_distro("fixture-tui-slow", &["sleep-3120"]);
+    fixture_config(
+        dir,
+        "test-tui",
+        &unix_engine_toml("local", &["amd64"]),
+        &distros,
+        "distros = [\"fixture\", \"fixture-tui-slow\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]",
+    );
     dir.join("config.toml").display().to_string()
 }
 
@@ -72,7 +106,10 @@ fn builds_from_the_keyboard_and_restores_the_terminal_on_quit() {
     assert!(s.contains("✓ 2.0M"), "{s}");
     t.keys(&["q"]);
     let s = t.wait_for(10, "EXITED");
-    assert!(s.lines().any(|l| l == "icanon"), "terminal left in raw mode:\n{s}");
+    assert!(
+        s.lines().any(|l| l == "icanon"),
+        "terminal left in raw mode:\n{s}"
+    );
 }
 
 #[test]
@@ -85,20 +122,44 @@ fn sigterm_restores_the_terminal_and_cancels_builds() {
     t.keys(&["j", "r", "b", "y"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !process_running("sleep 3120") {
-        assert!(Instant::now() < deadline, "slow build never started:\n{}", t.screen());
+        assert!(
+            Instant::now() < deadline,
+            "slow build never started:\n{}",
+            t.screen()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pid = Command::new("pgrep").args(["-f", &format!("^{bin} --config {cfg}")]).output().unwrap();
-    let pid = String::from_utf8_lossy(&pid.stdout).lines().next().expect("imagegrid runs").to_string();
+    let pid = Command::new("pgrep")
+        .args(["-f", &format!("^{bin} --config {cfg}")])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&pid.stdout)
+        .lines()
+        .next()
+        .expect("imagegrid runs")
+        .to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let s = t.wait_for(15, "EXITED");
-    assert!(s.lines().any(|l| l == "icanon"), "terminal left in raw mode:\n{s}");
+    assert!(
+        s.lines().any(|l| l == "icanon"),
+        "terminal left in raw mode:\n{s}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while process_running("sleep 3120") {
-        assert!(Instant::now() < deadline, "the build kept running after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the build kept running after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let o = Command::new(bin).args(["--config", &cfg, "history", "--json"]).output().unwrap();
+    let o = Command::new(bin)
+        .args(["--config", &cfg, "history", "--json"])
+        .output()
+        .unwrap();
     let hist: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(hist.iter().any(|h| h["cell"] == "fixture-tui-slow/opam/amd64" && h["status"] == "cancelled"), "{hist:?}");
+    assert!(
+        hist.iter()
+            .any(|h| h["cell"] == "fixture-tui-slow/opam/amd64" && h["status"] == "cancelled"),
+        "{hist:?}"
+    );
 }

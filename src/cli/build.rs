@@ -50,9 +50,19 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let mut cells: Vec<&Cell> = selected(&matrix, &args.selectors)?;
     if args.failed || args.stale {
         let latest = store.latest_per_cell()?;
-        let stale: Vec<String> = if args.stale { stale_cells(loaded, &matrix, &store)?.into_iter().map(|c| c.id.clone()).collect() } else { vec![] };
+        let stale: Vec<String> = if args.stale {
+            stale_cells(loaded, &matrix, &store)?
+                .into_iter()
+                .map(|c| c.id.clone())
+                .collect()
+        } else {
+            vec![]
+        };
         cells.retain(|c| {
-            let failed = args.failed && latest.get(&c.id).is_some_and(|r| matches!(r.status, BuildStatus::Failed | BuildStatus::Interrupted));
+            let failed = args.failed
+                && latest.get(&c.id).is_some_and(|r| {
+                    matches!(r.status, BuildStatus::Failed | BuildStatus::Interrupted)
+                });
             failed || stale.contains(&c.id)
         });
     }
@@ -66,12 +76,23 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let renderer = Renderer::new(loaded.templates_dir().as_deref());
     let plan = Scheduler::plan(&matrix, &renderer, &store, &opts, &cells).map_err(Exit::error)?;
     let specs = EngineSpec::all(loaded, &matrix);
-    let (scheduler, handle, commands, mut events) =
-        Scheduler::new(specs, Arc::new(Mutex::new(store)), Arc::new(renderer), Arc::new(matrix), opts);
+    let (scheduler, handle, commands, mut events) = Scheduler::new(
+        specs,
+        Arc::new(Mutex::new(store)),
+        Arc::new(renderer),
+        Arc::new(matrix),
+        opts,
+    );
     let task = tokio::spawn(scheduler.run(commands, true));
     handle.send(Command::Build(plan));
 
-    let mut view = View::new(if args.json { Mode::Json } else if std::io::stderr().is_terminal() { Mode::Live } else { Mode::Lines });
+    let mut view = View::new(if args.json {
+        Mode::Json
+    } else if std::io::stderr().is_terminal() {
+        Mode::Live
+    } else {
+        Mode::Lines
+    });
     let mut interrupts = 0;
     let mut engines_seen: BTreeMap<String, bool> = BTreeMap::new();
     let summary: Summary = loop {
@@ -96,9 +117,16 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     view.finish(&summary);
     if summary.succeeded == 0 && !engines_seen.is_empty() && engines_seen.values().all(|r| !r) {
-        return Err(Exit { code: EXIT_ERROR, message: "no engine was reachable".into() });
+        return Err(Exit {
+            code: EXIT_ERROR,
+            message: "no engine was reachable".into(),
+        });
     }
-    Ok(if summary.all_succeeded() { 0 } else { EXIT_FAILED })
+    Ok(if summary.all_succeeded() {
+        0
+    } else {
+        EXIT_FAILED
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -122,7 +150,16 @@ struct View {
 
 impl View {
     fn new(mode: Mode) -> View {
-        View { mode, running: BTreeMap::new(), drawn: 0, last_draw: Instant::now(), start: Instant::now(), done: 0, failed: 0, queued: 0 }
+        View {
+            mode,
+            running: BTreeMap::new(),
+            drawn: 0,
+            last_draw: Instant::now(),
+            start: Instant::now(),
+            done: 0,
+            failed: 0,
+            queued: 0,
+        }
     }
 
     fn note(&mut self, s: &str) {
@@ -157,22 +194,43 @@ impl View {
         let stamp = format!("[{:02}:{:02}]", t / 60, t % 60);
         match ev {
             BuildEvent::Queued { .. } => self.queued += 1,
-            BuildEvent::Started { cell, engine, emulated, .. } => {
+            BuildEvent::Started {
+                cell,
+                engine,
+                emulated,
+                ..
+            } => {
                 self.queued = self.queued.saturating_sub(1);
-                self.running.insert(cell.clone(), (engine.clone(), "starting".into()));
+                self.running
+                    .insert(cell.clone(), (engine.clone(), "starting".into()));
                 if self.mode == Mode::Lines {
-                    self.permanent(&format!("{stamp} {cell}: started on {engine}{}", if *emulated { " (emulated)" } else { "" }));
+                    self.permanent(&format!(
+                        "{stamp} {cell}: started on {engine}{}",
+                        if *emulated { " (emulated)" } else { "" }
+                    ));
                 }
             }
-            BuildEvent::Step { cell, current, total, name } => {
+            BuildEvent::Step {
+                cell,
+                current,
+                total,
+                name,
+            } => {
                 if let Some(r) = self.running.get_mut(cell) {
                     r.1 = format!("step {current}/{total} {}", crate::logs::strip_sgr(name));
                 }
             }
-            BuildEvent::Retrying { cell, engine, attempt, reason } => {
+            BuildEvent::Retrying {
+                cell,
+                engine,
+                attempt,
+                reason,
+            } => {
                 self.running.remove(cell);
                 self.queued += 1;
-                self.permanent(&format!("{stamp} {cell}: retry {attempt} after a transient error on {engine}: {reason}"));
+                self.permanent(&format!(
+                    "{stamp} {cell}: retry {attempt} after a transient error on {engine}: {reason}"
+                ));
             }
             BuildEvent::Finished(r) => {
                 if self.running.remove(&r.cell).is_none() {
@@ -183,14 +241,24 @@ impl View {
                     BuildStatus::Succeeded => {
                         let size = r.size.map(human_size).unwrap_or_default();
                         let delta = match (r.size, r.previous_size) {
-                            (Some(s), Some(p)) if s != p => format!(" ({}{})", if s > p { "+" } else { "" }, human_size(s - p)),
+                            (Some(s), Some(p)) if s != p => {
+                                format!(" ({}{})", if s > p { "+" } else { "" }, human_size(s - p))
+                            }
                             _ => String::new(),
                         };
-                        format!("{stamp} {}: succeeded {size}{delta} in {:.1}s", r.cell, r.duration_secs.unwrap_or(0.0))
+                        format!(
+                            "{stamp} {}: succeeded {size}{delta} in {:.1}s",
+                            r.cell,
+                            r.duration_secs.unwrap_or(0.0)
+                        )
                     }
                     status => {
                         self.failed += 1;
-                        format!("{stamp} {}: {status}: {}", r.cell, r.failure.as_deref().unwrap_or(""))
+                        format!(
+                            "{stamp} {}: {status}: {}",
+                            r.cell,
+                            r.failure.as_deref().unwrap_or("")
+                        )
                     }
                 };
                 self.permanent(&line);
@@ -212,7 +280,10 @@ impl View {
     fn draw(&mut self) {
         let mut err = std::io::stderr().lock();
         self.clear(&mut err);
-        let width = crossterm::terminal::size().map(|(w, _)| w as usize).unwrap_or(100).max(20);
+        let width = crossterm::terminal::size()
+            .map(|(w, _)| w as usize)
+            .unwrap_or(100)
+            .max(20);
         let mut lines = Vec::new();
         for (cell, (engine, step)) in &self.running {
             let mut l = format!("  {cell} on {engine}: {step}");
@@ -221,7 +292,14 @@ impl View {
             }
             lines.push(l);
         }
-        lines.push(format!("  {} done ({} not ok), {} running, {} queued, {}s", self.done, self.failed, self.running.len(), self.queued, self.start.elapsed().as_secs()));
+        lines.push(format!(
+            "  {} done ({} not ok), {} running, {} queued, {}s",
+            self.done,
+            self.failed,
+            self.running.len(),
+            self.queued,
+            self.start.elapsed().as_secs()
+        ));
         for l in &lines {
             let _ = writeln!(err, "{l}");
         }

@@ -40,7 +40,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// List the cells of the matrix.
-    #[command(after_help = "Examples:\n  imagegrid matrix\n  imagegrid matrix 'debian-*/5.*/arm64' '*/*/riscv64' --json")]
+    #[command(
+        after_help = "Examples:\n  imagegrid matrix\n  imagegrid matrix 'debian-*/5.*/arm64' '*/*/riscv64' --json"
+    )]
     Matrix {
         /// Selectors: cell ids or globs (distro/version/arch; version `opam` = base images).
         selectors: Vec<String>,
@@ -55,13 +57,17 @@ pub enum Cmd {
         cell: String,
     },
     /// Validate the config and report whether each engine is reachable.
-    #[command(after_help = "Exit status: 0 all engines reachable, 1 some unreachable, 2 config error.\nExample:\n  imagegrid --config ci.toml check")]
+    #[command(
+        after_help = "Exit status: 0 all engines reachable, 1 some unreachable, 2 config error.\nExample:\n  imagegrid --config ci.toml check"
+    )]
     Check {
         #[arg(long)]
         json: bool,
     },
     /// Build cells headless (for CI), with live progress or JSON events.
-    #[command(after_help = "Exit status: 0 every selected cell built, 1 some failed or were skipped, 2 usage/config/engine error.\nExamples:\n  imagegrid build debian-13/5.4/amd64\n  imagegrid build 'debian-*/*/arm64' --jobs 4\n  imagegrid build --failed --json > events.jsonl")]
+    #[command(
+        after_help = "Exit status: 0 every selected cell built, 1 some failed or were skipped, 2 usage/config/engine error.\nExamples:\n  imagegrid build debian-13/5.4/amd64\n  imagegrid build 'debian-*/*/arm64' --jobs 4\n  imagegrid build --failed --json > events.jsonl"
+    )]
     Build(build::BuildArgs),
     /// List past builds.
     #[command(after_help = "Example:\n  imagegrid history 'debian-13/*/amd64' --limit 20")]
@@ -74,7 +80,9 @@ pub enum Cmd {
         limit: Option<usize>,
     },
     /// Print a stored build log.
-    #[command(after_help = "Examples:\n  imagegrid log debian-13/5.4/amd64\n  imagegrid log debian-13/5.4/amd64 --build 42")]
+    #[command(
+        after_help = "Examples:\n  imagegrid log debian-13/5.4/amd64\n  imagegrid log debian-13/5.4/amd64 --build 42"
+    )]
     Log {
         cell: String,
         /// Build id (from `history`); default the cell's newest build.
@@ -96,7 +104,10 @@ pub struct Exit {
 
 impl Exit {
     pub fn error(message: impl Into<String>) -> Exit {
-        Exit { code: EXIT_ERROR, message: message.into() }
+        Exit {
+            code: EXIT_ERROR,
+            message: message.into(),
+        }
     }
 }
 
@@ -128,7 +139,10 @@ pub fn load(cli_config: Option<&std::path::Path>) -> Result<(LoadedConfig, Matri
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Exit::error(format!("cannot start the async runtime: {e}")))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit::error(format!("cannot start the async runtime: {e}")))
 }
 
 fn run(cli: Cli) -> Result<u8, Exit> {
@@ -161,7 +175,11 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             let (loaded, matrix) = load(cfg_path)?;
             runtime()?.block_on(build::run(&loaded, matrix, args))
         }
-        Some(Cmd::History { selectors, json, limit }) => {
+        Some(Cmd::History {
+            selectors,
+            json,
+            limit,
+        }) => {
             let (loaded, matrix) = load(cfg_path)?;
             report::history(&loaded, &matrix, &selectors, json, limit)
         }

@@ -29,10 +29,15 @@ struct CellRow<'a> {
 }
 
 fn row<'a>(loaded: &LoadedConfig, m: &'a Matrix, c: &'a Cell) -> CellRow<'a> {
-    let distro = m.distro(&c.distro).expect("matrix cells have known distros");
+    let distro = m
+        .distro(&c.distro)
+        .expect("matrix cells have known distros");
     let base_image = match c.base_id() {
         None => distro.base.clone(),
-        Some(b) => Cell::new(&c.distro, None, &c.arch).staging_tag(&loaded.config.tags) + &format!(" ({b})"),
+        Some(b) => {
+            Cell::new(&c.distro, None, &c.arch).staging_tag(&loaded.config.tags)
+                + &format!(" ({b})")
+        }
     };
     CellRow {
         id: &c.id,
@@ -53,7 +58,12 @@ pub fn selected<'a>(m: &'a Matrix, selectors: &[String]) -> Result<Vec<&'a Cell>
     Ok(m.select(&sels))
 }
 
-pub fn matrix(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: bool) -> Result<u8, Exit> {
+pub fn matrix(
+    loaded: &LoadedConfig,
+    m: &Matrix,
+    selectors: &[String],
+    json: bool,
+) -> Result<u8, Exit> {
     let cells = selected(m, selectors)?;
     if cells.is_empty() && !selectors.is_empty() {
         eprintln!("imagegrid: no cell matches {}", selectors.join(" "));
@@ -66,13 +76,26 @@ pub fn matrix(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: boo
         return Ok(0);
     }
     let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(4);
-    writeln!(out, "{:w$}  {:8}  {:14}  {:7}  {:7}  BASE IMAGE", "CELL", "LEVEL", "DISTRO", "VERSION", "ARCH")?;
+    writeln!(
+        out,
+        "{:w$}  {:8}  {:14}  {:7}  {:7}  BASE IMAGE",
+        "CELL", "LEVEL", "DISTRO", "VERSION", "ARCH"
+    )?;
     for r in &rows {
         let level = match r.level {
             Level::Base => "base",
             Level::Compiler => "compiler",
         };
-        writeln!(out, "{:w$}  {:8}  {:14}  {:7}  {:7}  {}", r.id, level, r.distro, r.version.unwrap_or(BASE_VERSION), r.arch, r.base_image)?;
+        writeln!(
+            out,
+            "{:w$}  {:8}  {:14}  {:7}  {:7}  {}",
+            r.id,
+            level,
+            r.distro,
+            r.version.unwrap_or(BASE_VERSION),
+            r.arch,
+            r.base_image
+        )?;
     }
     writeln!(out, "{} cells", rows.len())?;
     Ok(0)
@@ -121,7 +144,14 @@ pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, 
                 arches: s.arches.clone(),
                 error: None,
             },
-            Err(e) => CheckRow { engine: s.name.clone(), endpoint: s.endpoint.to_string(), reachable: false, info: None, arches: s.arches.clone(), error: Some(e.message) },
+            Err(e) => CheckRow {
+                engine: s.name.clone(),
+                endpoint: s.endpoint.to_string(),
+                reachable: false,
+                info: None,
+                arches: s.arches.clone(),
+                error: Some(e.message),
+            },
         })
         .collect();
     let unbuildable: Vec<&str> = m
@@ -135,14 +165,30 @@ pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, 
         let v = serde_json::json!({ "config": loaded.source.name, "cells": m.cells.len(), "engines": rows, "arches_without_engine": unbuildable });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("config {}: ok ({} cells)", loaded.source.name, m.cells.len());
+        println!(
+            "config {}: ok ({} cells)",
+            loaded.source.name,
+            m.cells.len()
+        );
         for r in &rows {
             match (&r.info, &r.error) {
                 (Some(i), _) => println!(
                     "engine {}: reachable at {} (Docker {}, API {}, {}/{}, BuildKit {}) builds {}",
-                    r.engine, r.endpoint, i.version, i.api_version, i.os, i.arch, if i.buildkit { "yes" } else { "no" }, r.arches.join(", ")
+                    r.engine,
+                    r.endpoint,
+                    i.version,
+                    i.api_version,
+                    i.os,
+                    i.arch,
+                    if i.buildkit { "yes" } else { "no" },
+                    r.arches.join(", ")
                 ),
-                (None, e) => println!("engine {}: UNREACHABLE at {}: {}", r.engine, r.endpoint, e.clone().unwrap_or_default()),
+                (None, e) => println!(
+                    "engine {}: UNREACHABLE at {}: {}",
+                    r.engine,
+                    r.endpoint,
+                    e.clone().unwrap_or_default()
+                ),
             }
         }
         if !unbuildable.is_empty() {
@@ -157,13 +203,24 @@ pub fn open_store(loaded: &LoadedConfig) -> Result<Store, Exit> {
     Ok(Store::open(&loaded.data_dir())?)
 }
 
-pub fn history(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: bool, limit: Option<usize>) -> Result<u8, Exit> {
+pub fn history(
+    loaded: &LoadedConfig,
+    m: &Matrix,
+    selectors: &[String],
+    json: bool,
+    limit: Option<usize>,
+) -> Result<u8, Exit> {
     let sels = m.parse_selectors(selectors)?;
     let store = open_store(loaded)?;
     let mut rows: Vec<BuildRecord> = store
         .all()?
         .into_iter()
-        .filter(|r| sels.is_empty() || m.cell(&r.cell).map(|c| sels.iter().any(|s| s.matches(c))).unwrap_or_else(|| sels.iter().any(|s| s.matches(&cell_from_id(&r.cell)))))
+        .filter(|r| {
+            sels.is_empty()
+                || m.cell(&r.cell)
+                    .map(|c| sels.iter().any(|s| s.matches(c)))
+                    .unwrap_or_else(|| sels.iter().any(|s| s.matches(&cell_from_id(&r.cell))))
+        })
         .collect();
     if let Some(n) = limit {
         let skip = rows.len().saturating_sub(n);
@@ -175,7 +232,11 @@ pub fn history(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: bo
         writeln!(out)?;
         return Ok(0);
     }
-    writeln!(out, "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>8}  FAILURE", "BUILD", "CELL", "STATUS", "ENGINE", "STARTED", "SIZE", "TIME")?;
+    writeln!(
+        out,
+        "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>8}  FAILURE",
+        "BUILD", "CELL", "STATUS", "ENGINE", "STARTED", "SIZE", "TIME"
+    )?;
     for r in &rows {
         writeln!(
             out,
@@ -186,7 +247,9 @@ pub fn history(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: bo
             r.engine,
             r.started_at.get(..19).unwrap_or(&r.started_at),
             r.size.map(human_size).unwrap_or_default(),
-            r.duration_secs().map(|d| format!("{d:.1}s")).unwrap_or_default(),
+            r.duration_secs()
+                .map(|d| format!("{d:.1}s"))
+                .unwrap_or_default(),
             r.failure.as_deref().unwrap_or("")
         )?;
     }
@@ -196,7 +259,11 @@ pub fn history(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: bo
 /// A cell value from an id that may no longer be in the matrix (for history filters).
 fn cell_from_id(id: &str) -> Cell {
     let p: Vec<&str> = id.splitn(3, '/').collect();
-    let (d, v, a) = (p.first().copied().unwrap_or(""), p.get(1).copied().unwrap_or(""), p.get(2).copied().unwrap_or(""));
+    let (d, v, a) = (
+        p.first().copied().unwrap_or(""),
+        p.get(1).copied().unwrap_or(""),
+        p.get(2).copied().unwrap_or(""),
+    );
     Cell::new(d, (v != BASE_VERSION).then_some(v), a)
 }
 
@@ -204,11 +271,18 @@ pub fn log(loaded: &LoadedConfig, cell: &str, build: Option<i64>) -> Result<u8, 
     let store = open_store(loaded)?;
     let id = match build {
         Some(b) => b,
-        None => store.latest_id(cell)?.ok_or_else(|| Exit::error(format!("no build of {cell} in the history")))?,
+        None => store
+            .latest_id(cell)?
+            .ok_or_else(|| Exit::error(format!("no build of {cell} in the history")))?,
     };
-    let rec = store.build(id)?.ok_or_else(|| Exit::error(format!("no build {id} in the history")))?;
+    let rec = store
+        .build(id)?
+        .ok_or_else(|| Exit::error(format!("no build {id} in the history")))?;
     if rec.cell != cell {
-        return Err(Exit::error(format!("build {id} is of cell {}, not {cell}", rec.cell)));
+        return Err(Exit::error(format!(
+            "build {id} is of cell {}, not {cell}",
+            rec.cell
+        )));
     }
     let path = store.log_path(id);
     match std::fs::read(&path) {
@@ -216,23 +290,39 @@ pub fn log(loaded: &LoadedConfig, cell: &str, build: Option<i64>) -> Result<u8, 
             std::io::stdout().lock().write_all(&bytes)?;
             Ok(0)
         }
-        Err(e) if rec.status == BuildStatus::Skipped || rec.status == BuildStatus::Cancelled && rec.engine.is_empty() => {
+        Err(e)
+            if rec.status == BuildStatus::Skipped
+                || rec.status == BuildStatus::Cancelled && rec.engine.is_empty() =>
+        {
             let _ = e;
-            println!("build {id} of {cell} was {} without running: {}", rec.status, rec.failure.unwrap_or_default());
+            println!(
+                "build {id} of {cell} was {} without running: {}",
+                rec.status,
+                rec.failure.unwrap_or_default()
+            );
             Ok(0)
         }
-        Err(e) => Err(Exit::error(format!("cannot read log {}: {e}", path.display()))),
+        Err(e) => Err(Exit::error(format!(
+            "cannot read log {}: {e}",
+            path.display()
+        ))),
     }
 }
 
 pub fn paths(loaded: &LoadedConfig) {
-    let cfg = loaded.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| {
-        format!(
-            "{} (built-in defaults; {} does not exist)",
-            loaded.source.name,
-            crate::config::default_config_path().map(|p| p.display().to_string()).unwrap_or_default()
-        )
-    });
+    let cfg = loaded
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| {
+            format!(
+                "{} (built-in defaults; {} does not exist)",
+                loaded.source.name,
+                crate::config::default_config_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        });
     let data = loaded.data_dir();
     println!("config     {cfg}");
     println!("data       {}", data.display());
@@ -240,13 +330,21 @@ pub fn paths(loaded: &LoadedConfig) {
     println!("logs       {}", data.join("logs").display());
     println!(
         "templates  {}",
-        loaded.templates_dir().map(|d| format!("{} (overrides the built-in ones)", d.display())).unwrap_or_else(|| "built-in".into())
+        loaded
+            .templates_dir()
+            .map(|d| format!("{} (overrides the built-in ones)", d.display()))
+            .unwrap_or_else(|| "built-in".into())
     );
 }
 
 /// Decimal units, as `docker images` prints them.
 pub fn human_size(bytes: i64) -> String {
-    let s = humansize::format_size(bytes.unsigned_abs(), humansize::DECIMAL.decimal_places(1).space_after_value(false));
+    let s = humansize::format_size(
+        bytes.unsigned_abs(),
+        humansize::DECIMAL
+            .decimal_places(1)
+            .space_after_value(false),
+    );
     if bytes < 0 {
         format!("-{s}")
     } else {
@@ -275,7 +373,11 @@ pub fn human_size_short(bytes: i64) -> String {
 }
 
 /// Cells whose last success was built from other inputs than today's.
-pub fn stale_cells<'a>(loaded: &LoadedConfig, m: &'a Matrix, store: &Store) -> Result<Vec<&'a Cell>, Exit> {
+pub fn stale_cells<'a>(
+    loaded: &LoadedConfig,
+    m: &'a Matrix,
+    store: &Store,
+) -> Result<Vec<&'a Cell>, Exit> {
     let opts = RunOptions::from_config(loaded);
     let r = Renderer::new(loaded.templates_dir().as_deref());
     let last = store.last_success_per_cell()?;
@@ -291,8 +393,15 @@ pub fn stale_cells<'a>(loaded: &LoadedConfig, m: &'a Matrix, store: &Store) -> R
 }
 
 /// Ids of stale cells.
-pub fn stale_ids(loaded: &LoadedConfig, m: &Matrix, store: &Store) -> Result<std::collections::BTreeSet<String>, Exit> {
-    Ok(stale_cells(loaded, m, store)?.into_iter().map(|c| c.id.clone()).collect())
+pub fn stale_ids(
+    loaded: &LoadedConfig,
+    m: &Matrix,
+    store: &Store,
+) -> Result<std::collections::BTreeSet<String>, Exit> {
+    Ok(stale_cells(loaded, m, store)?
+        .into_iter()
+        .map(|c| c.id.clone())
+        .collect())
 }
 
 /// The plain-text grid (what runs when stdout is not a terminal).
@@ -305,7 +414,9 @@ pub fn print_grid(loaded: &LoadedConfig, m: &Matrix) -> Result<(), Exit> {
         }
     };
     let mut out = std::io::stdout().lock();
-    let cols: Vec<String> = std::iter::once(BASE_VERSION.to_string()).chain(m.versions.iter().map(|v| v.version.clone())).collect();
+    let cols: Vec<String> = std::iter::once(BASE_VERSION.to_string())
+        .chain(m.versions.iter().map(|v| v.version.clone()))
+        .collect();
     write!(out, "{:22}", "")?;
     for c in &cols {
         write!(out, "{:>14}", c)?;
@@ -314,17 +425,44 @@ pub fn print_grid(loaded: &LoadedConfig, m: &Matrix) -> Result<(), Exit> {
     for d in &m.distros {
         write!(out, "{:22}", d.name)?;
         for col in &cols {
-            let cells: Vec<&Cell> = m.cells.iter().filter(|c| c.distro == d.name && c.version_part() == col).collect();
+            let cells: Vec<&Cell> = m
+                .cells
+                .iter()
+                .filter(|c| c.distro == d.name && c.version_part() == col)
+                .collect();
             if cells.is_empty() {
                 write!(out, "{:>14}", "-")?;
                 continue;
             }
-            let ok = cells.iter().filter(|c| latest.get(&c.id).is_some_and(|r| r.status == BuildStatus::Succeeded)).count();
-            let bad = cells.iter().filter(|c| latest.get(&c.id).is_some_and(|r| matches!(r.status, BuildStatus::Failed | BuildStatus::Interrupted))).count();
+            let ok = cells
+                .iter()
+                .filter(|c| {
+                    latest
+                        .get(&c.id)
+                        .is_some_and(|r| r.status == BuildStatus::Succeeded)
+                })
+                .count();
+            let bad = cells
+                .iter()
+                .filter(|c| {
+                    latest.get(&c.id).is_some_and(|r| {
+                        matches!(r.status, BuildStatus::Failed | BuildStatus::Interrupted)
+                    })
+                })
+                .count();
             write!(out, "{:>14}", format!("{ok}ok {bad}x /{}", cells.len()))?;
         }
         writeln!(out)?;
     }
-    writeln!(out, "{} cells; arches: {}", m.cells.len(), m.arches.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "))?;
+    writeln!(
+        out,
+        "{} cells; arches: {}",
+        m.cells.len(),
+        m.arches
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
     Ok(())
 }

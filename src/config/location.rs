@@ -95,7 +95,9 @@ fn parse_header(trimmed: &str) -> Option<(String, bool)> {
 }
 
 fn split_dotted(name: &str) -> Vec<String> {
-    name.split('.').map(|p| p.trim().trim_matches('"').to_string()).collect()
+    name.split('.')
+        .map(|p| p.trim().trim_matches('"').to_string())
+        .collect()
 }
 
 /// `key = ...` at the start of a line.
@@ -106,7 +108,7 @@ fn leading_key(line: &str) -> Option<String> {
     }
     let eq = t.find('=')?;
     let key = t[..eq].trim();
-    if key.is_empty() || key.contains(|c: char| c == ',' || c == '{' || c == '}' || c == ' ') && !key.starts_with('"') {
+    if key.is_empty() || key.contains([',', '{', '}', ' ']) && !key.starts_with('"') {
         return None;
     }
     Some(key.trim_matches('"').to_string())
@@ -190,8 +192,14 @@ mod tests {
     #[test]
     fn line_and_column() {
         let t = "a = 1\nbb = 2\n";
-        assert_eq!(SourceLocation::of(t, 6), SourceLocation { line: 2, column: 1 });
-        assert_eq!(SourceLocation::of(t, 11), SourceLocation { line: 2, column: 6 });
+        assert_eq!(
+            SourceLocation::of(t, 6),
+            SourceLocation { line: 2, column: 1 }
+        );
+        assert_eq!(
+            SourceLocation::of(t, 11),
+            SourceLocation { line: 2, column: 6 }
+        );
     }
 
     #[test]

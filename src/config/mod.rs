@@ -53,7 +53,11 @@ pub struct Source {
 
 impl Source {
     /// An error at a byte span of this source.
-    pub fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let loc = SourceLocation::of(&self.text, span.start);
         ConfigError {
             file: self.name.clone(),
@@ -332,20 +336,25 @@ impl LoadedConfig {
         for engine in &self.config.engines {
             let name = engine.name.get_ref();
             if name.trim().is_empty() {
-                return Err(self.source.error_at(engine.name.span(), "engine name is empty"));
+                return Err(self
+                    .source
+                    .error_at(engine.name.span(), "engine name is empty"));
             }
             if let Some(first) = seen.iter().find(|n| n.get_ref() == name) {
                 let first_line = SourceLocation::of(&self.source.text, first.span().start).line;
                 return Err(self.source.error_at(
                     engine.name.span(),
-                    format!("duplicate engine name \"{name}\" (first defined at line {first_line})"),
+                    format!(
+                        "duplicate engine name \"{name}\" (first defined at line {first_line})"
+                    ),
                 ));
             }
             seen.push(&engine.name);
             if *engine.max_parallel.get_ref() == 0 {
-                return Err(self
-                    .source
-                    .error_at(engine.max_parallel.span(), "max_parallel must be at least 1"));
+                return Err(self.source.error_at(
+                    engine.max_parallel.span(),
+                    "max_parallel must be at least 1",
+                ));
             }
             let endpoint = engine.endpoint.get_ref();
             if let Err(msg) = crate::engine::Endpoint::parse(endpoint) {
@@ -379,7 +388,11 @@ impl LoadedConfig {
 
     /// The user's templates directory, if configured.
     pub fn templates_dir(&self) -> Option<PathBuf> {
-        self.config.paths.templates_dir.as_ref().map(|d| self.resolve(d))
+        self.config
+            .paths
+            .templates_dir
+            .as_ref()
+            .map(|d| self.resolve(d))
     }
 
     /// Relative paths in a config file are relative to that file.
@@ -404,7 +417,9 @@ pub fn default_config_path() -> Option<PathBuf> {
 /// Load the config: `explicit` (the --config flag), else $IMAGEGRID_CONFIG, else the
 /// default path if it exists, else built-in defaults. A named file that is missing is an error.
 pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, LoadError> {
-    let from_env = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let from_env = std::env::var_os(CONFIG_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let named = explicit.map(Path::to_path_buf).or(from_env);
     let path = match named {
         Some(p) => p,

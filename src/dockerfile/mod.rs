@@ -48,7 +48,10 @@ impl RenderError {
     fn from_minijinja(template: &str, e: &minijinja::Error) -> RenderError {
         // The innermost error names the template actually at fault (an import, say).
         let name = e.name().unwrap_or(template).to_string();
-        let mut message = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+        let mut message = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
         if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail().is_none() {
             message = "undefined variable".into();
         }
@@ -57,7 +60,11 @@ impl RenderError {
             message.push_str(&format!(": {s}"));
             source = s.source();
         }
-        RenderError { template: name, line: e.line(), message }
+        RenderError {
+            template: name,
+            line: e.line(),
+            message,
+        }
     }
 }
 
@@ -106,7 +113,10 @@ impl Renderer {
                     });
                 }
             }
-            Ok(EMBEDDED_TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()))
+            Ok(EMBEDDED_TEMPLATES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string()))
         });
         Renderer { env, user_dir: dir }
     }
@@ -131,30 +141,54 @@ impl Renderer {
 
     /// Render a cell's Dockerfile. `from` is the base image a compiler cell builds on
     /// (an image id once its base is built); None uses the base cell's staging tag.
-    pub fn render(&self, matrix: &Matrix, cell: &Cell, from: Option<&str>, tags: &crate::config::TagConfig) -> Result<String, RenderError> {
+    pub fn render(
+        &self,
+        matrix: &Matrix,
+        cell: &Cell,
+        from: Option<&str>,
+        tags: &crate::config::TagConfig,
+    ) -> Result<String, RenderError> {
         let template = Self::template_for(matrix, cell).ok_or_else(|| RenderError {
             template: "?".into(),
             line: None,
             message: format!("cell {} has an unknown distro", cell.id),
         })?;
         let ctx = self.context(matrix, cell, from, tags, &template)?;
-        let tmpl = self.env.get_template(&template).map_err(|e| RenderError::from_minijinja(&template, &e))?;
-        tmpl.render(ctx).map_err(|e| RenderError::from_minijinja(&template, &e))
+        let tmpl = self
+            .env
+            .get_template(&template)
+            .map_err(|e| RenderError::from_minijinja(&template, &e))?;
+        tmpl.render(ctx)
+            .map_err(|e| RenderError::from_minijinja(&template, &e))
     }
 
     /// The Dockerfile and cache key of a cell. A compiler cell's key includes its base's key,
     /// so changing a base makes every compiler cell on it stale.
-    pub fn inputs(&self, matrix: &Matrix, cell: &Cell, opts: KeyOptions, tags: &crate::config::TagConfig) -> Result<CellInputs, RenderError> {
+    pub fn inputs(
+        &self,
+        matrix: &Matrix,
+        cell: &Cell,
+        opts: KeyOptions,
+        tags: &crate::config::TagConfig,
+    ) -> Result<CellInputs, RenderError> {
         let template = Self::template_for(matrix, cell).unwrap_or_default();
         let dockerfile = self.render(matrix, cell, None, tags)?;
         let canonical = match cell.base_id().and_then(|b| matrix.cell(&b).cloned()) {
             Some(base) => {
                 let base_key = self.inputs(matrix, &base, opts, tags)?.hash;
-                self.render(matrix, cell, Some(&format!("imagegrid-inputs:{base_key}")), tags)?
+                self.render(
+                    matrix,
+                    cell,
+                    Some(&format!("imagegrid-inputs:{base_key}")),
+                    tags,
+                )?
             }
             None => dockerfile.clone(),
         };
-        let platform = matrix.arch(&cell.arch).map(|a| a.platform.as_str()).unwrap_or("");
+        let platform = matrix
+            .arch(&cell.arch)
+            .map(|a| a.platform.as_str())
+            .unwrap_or("");
         let mut h = Sha256::new();
         h.update(b"imagegrid-inputs-v1\0");
         h.update(canonical.as_bytes());
@@ -163,15 +197,38 @@ impl Renderer {
         h.update(b"\0network=");
         h.update(opts.network.as_api().as_bytes());
         let hash = hex(&h.finalize());
-        Ok(CellInputs { dockerfile, hash, template })
+        Ok(CellInputs {
+            dockerfile,
+            hash,
+            template,
+        })
     }
 
-    fn context(&self, matrix: &Matrix, cell: &Cell, from: Option<&str>, tags: &crate::config::TagConfig, template: &str) -> Result<minijinja::Value, RenderError> {
-        let err = |m: String| RenderError { template: template.to_string(), line: None, message: m };
-        let distro = matrix.distro(&cell.distro).ok_or_else(|| err(format!("unknown distro {}", cell.distro)))?;
-        let arch = matrix.arch(&cell.arch).ok_or_else(|| err(format!("unknown arch {}", cell.arch)))?;
+    fn context(
+        &self,
+        matrix: &Matrix,
+        cell: &Cell,
+        from: Option<&str>,
+        tags: &crate::config::TagConfig,
+        template: &str,
+    ) -> Result<minijinja::Value, RenderError> {
+        let err = |m: String| RenderError {
+            template: template.to_string(),
+            line: None,
+            message: m,
+        };
+        let distro = matrix
+            .distro(&cell.distro)
+            .ok_or_else(|| err(format!("unknown distro {}", cell.distro)))?;
+        let arch = matrix
+            .arch(&cell.arch)
+            .ok_or_else(|| err(format!("unknown arch {}", cell.arch)))?;
         let opam = &matrix.catalog.opam;
-        let default_opam = opam.branches.first().map(|b| b.name.clone()).unwrap_or_default();
+        let default_opam = opam
+            .branches
+            .first()
+            .map(|b| b.name.clone())
+            .unwrap_or_default();
         let mut ctx = serde_json::json!({
             "template_name": template,
             "dockerfile_name": DOCKERFILE_NAME,
@@ -188,11 +245,16 @@ impl Renderer {
             },
         });
         if let Some(version) = &cell.version {
-            let o = matrix.ocaml(version).ok_or_else(|| err(format!("unknown OCaml version {version}")))?;
+            let o = matrix
+                .ocaml(version)
+                .ok_or_else(|| err(format!("unknown OCaml version {version}")))?;
             let (package, pin_package) = if o.dev {
                 (format!("ocaml-variants.{}+trunk", o.full), "ocaml-variants")
             } else {
-                (format!("ocaml-base-compiler.{}", o.full), "ocaml-base-compiler")
+                (
+                    format!("ocaml-base-compiler.{}", o.full),
+                    "ocaml-base-compiler",
+                )
             };
             let base_ref = match from {
                 Some(f) => f.to_string(),

@@ -47,7 +47,11 @@ pub enum BuildProgress {
     /// One sanitised log line.
     Line(String),
     /// Step n of m, with the step's name.
-    Step { current: u32, total: u32, name: String },
+    Step {
+        current: u32,
+        total: u32,
+        name: String,
+    },
 }
 
 /// One layer of an image, newest first as the engine lists them.
@@ -94,7 +98,11 @@ pub fn context_tar(dockerfile: &str, files: &[(String, Vec<u8>)]) -> std::io::Re
         h.set_cksum();
         tar.append_data(&mut h, name, data)
     };
-    add(crate::dockerfile::DOCKERFILE_NAME, dockerfile.as_bytes(), 0o644)?;
+    add(
+        crate::dockerfile::DOCKERFILE_NAME,
+        dockerfile.as_bytes(),
+        0o644,
+    )?;
     // Extra files are tools and scripts more often than not: keep them executable.
     for (name, data) in files {
         add(name, data, 0o755)?;
@@ -137,8 +145,17 @@ impl Decoder {
         if let Some(status) = info.status {
             // Pull progress: one line per layer state change, without the byte counters.
             let id = info.id.unwrap_or_default();
-            let line = if id.is_empty() { status } else { format!("{id}: {status}") };
-            if info.progress_detail.as_ref().and_then(|p| p.current).is_none() {
+            let line = if id.is_empty() {
+                status
+            } else {
+                format!("{id}: {status}")
+            };
+            if info
+                .progress_detail
+                .as_ref()
+                .and_then(|p| p.current)
+                .is_none()
+            {
                 out.push(BuildProgress::Line(sanitise_line(line.as_bytes())));
             }
         }
@@ -153,20 +170,33 @@ impl Decoder {
         }
     }
 
-    fn buildkit(&mut self, status: bollard::moby::buildkit::v1::StatusResponse, out: &mut Vec<BuildProgress>) {
+    fn buildkit(
+        &mut self,
+        status: bollard::moby::buildkit::v1::StatusResponse,
+        out: &mut Vec<BuildProgress>,
+    ) {
         for v in status.vertexes {
             let next = &mut self.next_vertex;
             let state = self.vertexes.entry(v.digest.clone()).or_insert_with(|| {
                 *next += 1;
-                VertexState { number: *next, name: v.name.clone(), started: false, done: false }
+                VertexState {
+                    number: *next,
+                    name: v.name.clone(),
+                    started: false,
+                    done: false,
+                }
             });
             let n = state.number;
             if v.started.is_some() && !state.started {
                 state.started = true;
-                out.push(BuildProgress::Line(sanitise_line(format!("#{n} {}", v.name).as_bytes())));
+                out.push(BuildProgress::Line(sanitise_line(
+                    format!("#{n} {}", v.name).as_bytes(),
+                )));
             }
             if !v.error.is_empty() {
-                out.push(BuildProgress::Line(sanitise_line(format!("#{n} ERROR: {}", v.error).as_bytes())));
+                out.push(BuildProgress::Line(sanitise_line(
+                    format!("#{n} ERROR: {}", v.error).as_bytes(),
+                )));
             }
             if v.completed.is_some() && !state.done {
                 state.done = true;
@@ -176,14 +206,26 @@ impl Decoder {
                     out.push(BuildProgress::Line(format!("#{n} DONE")));
                 }
                 let total = self.vertexes.values().filter(|s| is_step(&s.name)).count() as u32;
-                let done = self.vertexes.values().filter(|s| s.done && is_step(&s.name)).count() as u32;
+                let done = self
+                    .vertexes
+                    .values()
+                    .filter(|s| s.done && is_step(&s.name))
+                    .count() as u32;
                 if is_step(&v.name) {
-                    out.push(BuildProgress::Step { current: done, total, name: sanitise_line(v.name.as_bytes()) });
+                    out.push(BuildProgress::Step {
+                        current: done,
+                        total,
+                        name: sanitise_line(v.name.as_bytes()),
+                    });
                 }
             }
         }
         for log in status.logs {
-            let n = self.vertexes.get(&log.vertex).map(|s| s.number).unwrap_or(0);
+            let n = self
+                .vertexes
+                .get(&log.vertex)
+                .map(|s| s.number)
+                .unwrap_or(0);
             let splitter = self
                 .vertex_logs
                 .entry(log.vertex.clone())
@@ -208,7 +250,10 @@ impl Decoder {
             }
         }
         rest.sort();
-        out.extend(rest.into_iter().map(|(n, l)| BuildProgress::Line(format!("#{n} {l}"))));
+        out.extend(
+            rest.into_iter()
+                .map(|(n, l)| BuildProgress::Line(format!("#{n} {l}"))),
+        );
     }
 }
 
@@ -230,7 +275,11 @@ pub fn parse_classic_step(line: &str) -> Option<BuildProgress> {
     let rest = line.strip_prefix("Step ")?;
     let (nums, name) = rest.split_once(" : ")?;
     let (a, b) = nums.split_once('/')?;
-    Some(BuildProgress::Step { current: a.trim().parse().ok()?, total: b.trim().parse().ok()?, name: name.to_string() })
+    Some(BuildProgress::Step {
+        current: a.trim().parse().ok()?,
+        total: b.trim().parse().ok()?,
+        name: name.to_string(),
+    })
 }
 
 impl Engine {
@@ -260,16 +309,23 @@ impl Engine {
             opts = opts.pull("true");
         }
         if req.buildkit {
-            opts = opts.version(BuilderVersion::BuilderBuildKit).session(&session);
+            opts = opts
+                .version(BuilderVersion::BuilderBuildKit)
+                .session(&session);
         }
-        let stream = self.docker().build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
+        let stream =
+            self.docker()
+                .build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
         futures_util::pin_mut!(stream);
         let mut decoder = Decoder::default();
         let mut out = Vec::new();
         let mut failure: Option<String> = None;
         let mut last_output = Instant::now();
         // Check the engine at least this often while the stream is silent.
-        let watch_every = req.idle_timeout.min(Duration::from_secs(30)).max(Duration::from_millis(200));
+        let watch_every = req
+            .idle_timeout
+            .min(Duration::from_secs(30))
+            .max(Duration::from_millis(200));
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Err(BuildError::Cancelled),
@@ -282,13 +338,20 @@ impl Engine {
                         _ = cancel.cancelled() => return Err(BuildError::Cancelled),
                         p = self.ping() => p,
                     } {
-                        return Err(BuildError::Engine(EngineError::new(&name, EngineErrorKind::Lost, format!("lost during build: {}", e.message))));
+                        return Err(BuildError::Engine(EngineError::new(
+                            &name,
+                            EngineErrorKind::Lost,
+                            format!("lost during build: {}", e.message),
+                        )));
                     }
                     if last_output.elapsed() >= req.idle_timeout {
                         return Err(BuildError::Engine(EngineError::new(
                             &name,
                             EngineErrorKind::Lost,
-                            format!("build stream silent for {} s (idle_timeout_secs)", req.idle_timeout.as_secs()),
+                            format!(
+                                "build stream silent for {} s (idle_timeout_secs)",
+                                req.idle_timeout.as_secs()
+                            ),
                         )));
                     }
                 }
@@ -311,9 +374,16 @@ impl Engine {
                     }
                     let err = EngineError::from_bollard(&name, &e);
                     if let bollard::errors::Error::JsonDataError { .. } = e {
-                        return Err(BuildError::Failed(format!("engine sent an undecodable build item: {}", err.message)));
+                        return Err(BuildError::Failed(format!(
+                            "engine sent an undecodable build item: {}",
+                            err.message
+                        )));
                     }
-                    return Err(BuildError::Engine(EngineError::new(&name, EngineErrorKind::Lost, format!("lost during build: {}", err.message))));
+                    return Err(BuildError::Engine(EngineError::new(
+                        &name,
+                        EngineErrorKind::Lost,
+                        format!("lost during build: {}", err.message),
+                    )));
                 }
             }
         }
@@ -326,30 +396,51 @@ impl Engine {
             return Err(BuildError::Failed(message));
         }
         // The stream can end cleanly on a lost connection; the image is the proof of success.
-        self.inspect_built(&req.tag).await.map_err(|e| match e.kind {
-            EngineErrorKind::Api => BuildError::Failed(format!("the build ended without an image: {}", e.message)),
-            _ => BuildError::Engine(e),
-        })
+        self.inspect_built(&req.tag)
+            .await
+            .map_err(|e| match e.kind {
+                EngineErrorKind::Api => {
+                    BuildError::Failed(format!("the build ended without an image: {}", e.message))
+                }
+                _ => BuildError::Engine(e),
+            })
     }
 
     /// Tag an image (by id) as `repo:tag` on this engine.
     pub async fn tag(&self, image: &str, reference: &str) -> Result<(), EngineError> {
         let (repo, tag) = split_reference(reference);
-        let opts = bollard::query_parameters::TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
-        self.docker().tag_image(image, Some(opts)).await.map_err(|e| EngineError::from_bollard(self.name(), &e))
+        let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.docker()
+            .tag_image(image, Some(opts))
+            .await
+            .map_err(|e| EngineError::from_bollard(self.name(), &e))
     }
 
     /// Id, size, arch and layers of an image.
     pub async fn inspect_built(&self, image: &str) -> Result<BuiltImage, EngineError> {
-        let inspect = self.docker().inspect_image(image).await.map_err(|e| EngineError::from_bollard(self.name(), &e))?;
-        let history = self.docker().image_history(image).await.map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+        let inspect = self
+            .docker()
+            .inspect_image(image)
+            .await
+            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+        let history = self
+            .docker()
+            .image_history(image)
+            .await
+            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
         Ok(BuiltImage {
             image_id: inspect.id.unwrap_or_default(),
             size: inspect.size.unwrap_or(0),
             architecture: inspect.architecture.unwrap_or_default(),
             layers: history
                 .into_iter()
-                .map(|h| Layer { size: h.size, created_by: sanitise_line(h.created_by.as_bytes()) })
+                .map(|h| Layer {
+                    size: h.size,
+                    created_by: sanitise_line(h.created_by.as_bytes()),
+                })
                 .collect(),
         })
     }
@@ -363,7 +454,11 @@ mod tests {
     fn classic_steps() {
         assert_eq!(
             parse_classic_step("Step 3/12 : RUN make"),
-            Some(BuildProgress::Step { current: 3, total: 12, name: "RUN make".into() })
+            Some(BuildProgress::Step {
+                current: 3,
+                total: 12,
+                name: "RUN make".into()
+            })
         );
         assert_eq!(parse_classic_step("Stepping"), None);
     }
@@ -372,7 +467,11 @@ mod tests {
     fn tar_has_dockerfile() {
         let t = context_tar("FROM scratch\n", &[("a.txt".into(), b"hi".to_vec())]).unwrap();
         let mut ar = tar::Archive::new(&t[..]);
-        let names: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
         assert_eq!(names, ["Dockerfile", "a.txt"]);
     }
 }

@@ -11,8 +11,15 @@ pub enum Endpoint {
     /// DOCKER_HOST, then the docker CLI's current context, then /var/run/docker.sock.
     Default,
     Unix(PathBuf),
-    Tcp { host: String, port: u16 },
-    Ssh { user: Option<String>, host: String, port: Option<u16> },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Ssh {
+        user: Option<String>,
+        host: String,
+        port: Option<u16>,
+    },
 }
 
 /// The conventional local socket.
@@ -130,7 +137,11 @@ fn split_host_port(hp: &str) -> Result<(String, Option<u16>), String> {
 
 /// `localhost`, 127.0.0.0/8 or ::1.
 pub fn is_loopback_host(host: &str) -> bool {
-    host == "localhost" || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    host == "localhost"
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 /// TLS material for a TCP endpoint.
@@ -144,12 +155,20 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// The DOCKER_CERT_PATH layout: ca.pem, cert.pem, key.pem.
     pub fn in_dir(dir: &Path) -> TlsFiles {
-        TlsFiles { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") }
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
     }
 
     /// Every file must exist: bollard would otherwise fail later with an opaque TLS EOF.
     pub fn check(&self) -> Result<(), String> {
-        for (what, p) in [("CA", &self.ca), ("client certificate", &self.cert), ("client key", &self.key)] {
+        for (what, p) in [
+            ("CA", &self.ca),
+            ("client certificate", &self.cert),
+            ("client key", &self.key),
+        ] {
             if !p.is_file() {
                 return Err(format!("TLS {what} file {} does not exist", p.display()));
             }
@@ -172,11 +191,18 @@ pub struct Resolved {
 pub fn resolve_default() -> Result<Resolved, String> {
     if let Some(host) = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
         let endpoint = Endpoint::parse(&host).map_err(|m| format!("DOCKER_HOST: {m}"))?;
-        let tls = match (&endpoint, std::env::var_os("DOCKER_TLS_VERIFY").filter(|v| !v.is_empty() && v != "0")) {
+        let tls = match (
+            &endpoint,
+            std::env::var_os("DOCKER_TLS_VERIFY").filter(|v| !v.is_empty() && v != "0"),
+        ) {
             (Endpoint::Tcp { .. }, Some(_)) => Some(TlsFiles::in_dir(&docker_cert_path())),
             _ => None,
         };
-        return Ok(Resolved { endpoint, tls, source: "DOCKER_HOST".into() });
+        return Ok(Resolved {
+            endpoint,
+            tls,
+            source: "DOCKER_HOST".into(),
+        });
     }
     if let Some(r) = current_context()? {
         return Ok(r);
@@ -196,13 +222,18 @@ fn docker_config_dir() -> PathBuf {
 }
 
 fn docker_cert_path() -> PathBuf {
-    std::env::var_os("DOCKER_CERT_PATH").map(PathBuf::from).unwrap_or_else(docker_config_dir)
+    std::env::var_os("DOCKER_CERT_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(docker_config_dir)
 }
 
 /// The docker CLI's current context (DOCKER_CONTEXT, else config.json's currentContext).
 fn current_context() -> Result<Option<Resolved>, String> {
     let dir = docker_config_dir();
-    let name = match std::env::var("DOCKER_CONTEXT").ok().filter(|c| !c.is_empty()) {
+    let name = match std::env::var("DOCKER_CONTEXT")
+        .ok()
+        .filter(|c| !c.is_empty())
+    {
         Some(n) => n,
         None => {
             let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else {
@@ -221,17 +252,27 @@ fn current_context() -> Result<Option<Resolved>, String> {
     }
     let digest = crate::dockerfile::hex(&Sha256::digest(name.as_bytes()));
     let meta_path = dir.join("contexts/meta").join(&digest).join("meta.json");
-    let text = std::fs::read_to_string(&meta_path)
-        .map_err(|e| format!("docker context `{name}`: cannot read {}: {e}", meta_path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", meta_path.display()))?;
+    let text = std::fs::read_to_string(&meta_path).map_err(|e| {
+        format!(
+            "docker context `{name}`: cannot read {}: {e}",
+            meta_path.display()
+        )
+    })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", meta_path.display()))?;
     let host = v
         .pointer("/Endpoints/docker/Host")
         .and_then(|h| h.as_str())
         .ok_or_else(|| format!("docker context `{name}` has no docker endpoint"))?;
     let endpoint = Endpoint::parse(host).map_err(|m| format!("docker context `{name}`: {m}"))?;
     let tls_dir = dir.join("contexts/tls").join(&digest).join("docker");
-    let tls = (matches!(endpoint, Endpoint::Tcp { .. }) && tls_dir.is_dir()).then(|| TlsFiles::in_dir(&tls_dir));
-    Ok(Some(Resolved { endpoint, tls, source: format!("docker context `{name}`") }))
+    let tls = (matches!(endpoint, Endpoint::Tcp { .. }) && tls_dir.is_dir())
+        .then(|| TlsFiles::in_dir(&tls_dir));
+    Ok(Some(Resolved {
+        endpoint,
+        tls,
+        source: format!("docker context `{name}`"),
+    }))
 }
 
 #[cfg(test)]
@@ -241,18 +282,31 @@ mod tests {
     #[test]
     fn parses() {
         assert_eq!(Endpoint::parse("default").unwrap(), Endpoint::Default);
-        assert_eq!(Endpoint::parse("unix:///run/d.sock").unwrap(), Endpoint::Unix("/run/d.sock".into()));
+        assert_eq!(
+            Endpoint::parse("unix:///run/d.sock").unwrap(),
+            Endpoint::Unix("/run/d.sock".into())
+        );
         assert_eq!(
             Endpoint::parse("tcp://10.0.0.2:2376").unwrap(),
-            Endpoint::Tcp { host: "10.0.0.2".into(), port: 2376 }
+            Endpoint::Tcp {
+                host: "10.0.0.2".into(),
+                port: 2376
+            }
         );
         assert_eq!(
             Endpoint::parse("ssh://me@build-arm:2222").unwrap(),
-            Endpoint::Ssh { user: Some("me".into()), host: "build-arm".into(), port: Some(2222) }
+            Endpoint::Ssh {
+                user: Some("me".into()),
+                host: "build-arm".into(),
+                port: Some(2222)
+            }
         );
         assert_eq!(
             Endpoint::parse("tcp://[::1]:23").unwrap(),
-            Endpoint::Tcp { host: "::1".into(), port: 23 }
+            Endpoint::Tcp {
+                host: "::1".into(),
+                port: 23
+            }
         );
         assert!(Endpoint::parse("tcp://[::1]:23").unwrap().is_loopback());
         assert!(!Endpoint::parse("tcp://10.1.1.1:23").unwrap().is_loopback());
@@ -260,11 +314,19 @@ mod tests {
 
     #[test]
     fn refuses() {
-        assert!(Endpoint::parse("http://x:1").unwrap_err().contains("use tcp://"));
-        assert!(Endpoint::parse("unix://rel").unwrap_err().contains("absolute"));
+        assert!(Endpoint::parse("http://x:1")
+            .unwrap_err()
+            .contains("use tcp://"));
+        assert!(Endpoint::parse("unix://rel")
+            .unwrap_err()
+            .contains("absolute"));
         let e = Endpoint::parse("ssh://me:hunter2@host").unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
-        assert!(Endpoint::parse("tcp://h:99999").unwrap_err().contains("bad port"));
-        assert!(Endpoint::parse("docker.sock").unwrap_err().contains("no scheme"));
+        assert!(Endpoint::parse("tcp://h:99999")
+            .unwrap_err()
+            .contains("bad port"));
+        assert!(Endpoint::parse("docker.sock")
+            .unwrap_err()
+            .contains("no scheme"));
     }
 }

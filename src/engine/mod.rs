@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use crate::config::{EngineConfig, LoadedConfig};
 use crate::matrix::Matrix;
-pub use endpoint::{is_loopback_host, redact, resolve_default, Endpoint, Resolved, TlsFiles, DEFAULT_SOCKET};
+pub use endpoint::{
+    is_loopback_host, redact, resolve_default, Endpoint, Resolved, TlsFiles, DEFAULT_SOCKET,
+};
 
 /// Seconds bollard may take to send a request and get response headers. Builds upload their
 /// context inside this window, so it is generous.
@@ -48,7 +50,11 @@ impl EngineSpec {
                 (None, Some(d)) => d.join(file),
                 (None, None) => PathBuf::from(file),
             };
-            TlsFiles { ca: pick(&t.ca, "ca.pem"), cert: pick(&t.cert, "cert.pem"), key: pick(&t.key, "key.pem") }
+            TlsFiles {
+                ca: pick(&t.ca, "ca.pem"),
+                cert: pick(&t.cert, "cert.pem"),
+                key: pick(&t.key, "key.pem"),
+            }
         });
         let arches = if e.arches.is_empty() {
             matrix.arches.iter().map(|a| a.name.clone()).collect()
@@ -83,7 +89,12 @@ impl EngineSpec {
                 remote_socket: DEFAULT_SOCKET.into(),
             }];
         }
-        loaded.config.engines.iter().map(|e| EngineSpec::from_config(e, loaded, matrix)).collect()
+        loaded
+            .config
+            .engines
+            .iter()
+            .map(|e| EngineSpec::from_config(e, loaded, matrix))
+            .collect()
     }
 }
 
@@ -114,12 +125,19 @@ pub struct EngineError {
 
 impl EngineError {
     pub fn new(engine: &str, kind: EngineErrorKind, message: impl Into<String>) -> EngineError {
-        EngineError { engine: engine.to_string(), kind, message: message.into() }
+        EngineError {
+            engine: engine.to_string(),
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Worth retrying on the same or another engine (connection reset, engine restarted).
     pub fn is_transient(&self) -> bool {
-        matches!(self.kind, EngineErrorKind::Unreachable | EngineErrorKind::Lost)
+        matches!(
+            self.kind,
+            EngineErrorKind::Unreachable | EngineErrorKind::Lost
+        )
     }
 
     /// Classify a bollard error from talking to engine `name`.
@@ -127,16 +145,23 @@ impl EngineError {
         use bollard::errors::Error as B;
         let text = e.to_string();
         let lower = format!("{e:?}").to_lowercase();
-        let kind = if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        let kind = if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+        {
             EngineErrorKind::Tls
         } else {
             match e {
-                B::DockerResponseServerError { .. } | B::DockerStreamError { .. } => EngineErrorKind::Api,
+                B::DockerResponseServerError { .. } | B::DockerStreamError { .. } => {
+                    EngineErrorKind::Api
+                }
                 B::SocketNotFoundError(_) => EngineErrorKind::Unreachable,
                 B::RequestTimeoutError => EngineErrorKind::Lost,
                 B::IOError { .. } => EngineErrorKind::Lost,
                 B::HyperResponseError { .. } => EngineErrorKind::Lost,
-                _ if lower.contains("connect") || lower.contains("refused") => EngineErrorKind::Unreachable,
+                _ if lower.contains("connect") || lower.contains("refused") => {
+                    EngineErrorKind::Unreachable
+                }
                 _ => EngineErrorKind::Lost,
             }
         };
@@ -191,7 +216,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("name", &self.spec.name).field("endpoint", &self.endpoint.to_string()).finish()
+        f.debug_struct("Engine")
+            .field("name", &self.spec.name)
+            .field("endpoint", &self.endpoint.to_string())
+            .finish()
     }
 }
 
@@ -225,7 +253,8 @@ impl Engine {
         let name = spec.name.as_str();
         let (endpoint, mut tls) = match &spec.endpoint {
             Endpoint::Default => {
-                let r = resolve_default().map_err(|m| EngineError::new(name, EngineErrorKind::Refused, m))?;
+                let r = resolve_default()
+                    .map_err(|m| EngineError::new(name, EngineErrorKind::Refused, m))?;
                 (r.endpoint, r.tls)
             }
             e => (e.clone(), None),
@@ -240,12 +269,24 @@ impl Engine {
             Endpoint::Default => unreachable!("resolved above"),
             Endpoint::Unix(path) => {
                 if !path.exists() {
-                    return Err(EngineError::new(name, EngineErrorKind::Unreachable, format!("socket {} does not exist", path.display())));
+                    return Err(EngineError::new(
+                        name,
+                        EngineErrorKind::Unreachable,
+                        format!("socket {} does not exist", path.display()),
+                    ));
                 }
-                Docker::connect_with_unix(&path.to_string_lossy(), REQUEST_TIMEOUT_SECS, version).map_err(bollard_err)?
+                Docker::connect_with_unix(&path.to_string_lossy(), REQUEST_TIMEOUT_SECS, version)
+                    .map_err(bollard_err)?
             }
             Endpoint::Tcp { host, port } => {
-                let addr = format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host.clone() });
+                let addr = format!(
+                    "{}:{port}",
+                    if host.contains(':') {
+                        format!("[{host}]")
+                    } else {
+                        host.clone()
+                    }
+                );
                 match &tls {
                     Some(files) => {
                         files.check().map_err(|m| EngineError::new(name, EngineErrorKind::Refused, m))?;
@@ -266,8 +307,12 @@ impl Engine {
             }
             Endpoint::Ssh { .. } => {
                 let t = ssh::SshTunnel::open(spec, &endpoint).await?;
-                let d = Docker::connect_with_unix(&t.local_socket().to_string_lossy(), REQUEST_TIMEOUT_SECS, version)
-                    .map_err(bollard_err)?;
+                let d = Docker::connect_with_unix(
+                    &t.local_socket().to_string_lossy(),
+                    REQUEST_TIMEOUT_SECS,
+                    version,
+                )
+                .map_err(bollard_err)?;
                 tunnel = Some(Arc::new(t));
                 d
             }
@@ -279,11 +324,20 @@ impl Engine {
                 return Err(EngineError::new(
                     name,
                     EngineErrorKind::Unreachable,
-                    format!("no answer from {endpoint} within {} s", CONNECT_TIMEOUT.as_secs()),
+                    format!(
+                        "no answer from {endpoint} within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
                 ))
             }
         };
-        let mut engine = Engine { spec: spec.clone(), endpoint, info: EngineInfo::default(), docker, _tunnel: tunnel };
+        let mut engine = Engine {
+            spec: spec.clone(),
+            endpoint,
+            info: EngineInfo::default(),
+            docker,
+            _tunnel: tunnel,
+        };
         engine.info = engine.fetch_info().await?;
         Ok(engine)
     }
@@ -293,7 +347,13 @@ impl Engine {
         // negotiate_version() already fetched /version but does not keep it; this is one more round trip.
         let v = tokio::time::timeout(CONNECT_TIMEOUT, self.docker.version())
             .await
-            .map_err(|_| EngineError::new(self.name(), EngineErrorKind::Lost, "version request timed out"))?
+            .map_err(|_| {
+                EngineError::new(
+                    self.name(),
+                    EngineErrorKind::Lost,
+                    "version request timed out",
+                )
+            })?
             .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
         let api = self.docker.client_version();
         let api_version = format!("{}.{}", api.major_version, api.minor_version);
@@ -314,7 +374,11 @@ impl Engine {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.docker.ping()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(EngineError::from_bollard(self.name(), &e)),
-            Err(_) => Err(EngineError::new(self.name(), EngineErrorKind::Lost, format!("ping got no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+            Err(_) => Err(EngineError::new(
+                self.name(),
+                EngineErrorKind::Lost,
+                format!("ping got no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            )),
         }
     }
 

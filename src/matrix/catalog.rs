@@ -30,7 +30,13 @@ impl Family {
         }
     }
     /// Every family, for template listings and tests.
-    pub const ALL: [Family; 5] = [Family::Apt, Family::Apk, Family::Dnf, Family::Zypper, Family::Pacman];
+    pub const ALL: [Family; 5] = [
+        Family::Apt,
+        Family::Apk,
+        Family::Dnf,
+        Family::Zypper,
+        Family::Pacman,
+    ];
 }
 
 /// Whether a distro is built by default.
@@ -246,7 +252,11 @@ impl Catalog {
 /// `M.m[.p]` as numbers, for the version rules. Unparsable parts count as 0.
 pub fn version_key(v: &str) -> (u32, u32, u32) {
     let mut it = v
-        .split(|c: char| c == '.' || c == '~' || c == '+')
+        .split(['.', '~', '+'])
         .map(|p| p.parse::<u32>().unwrap_or(0));
-    (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
 }

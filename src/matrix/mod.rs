@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::config::{ConfigError, LoadedConfig, TagConfig};
 pub use catalog::{
-    version_key, ArchDef, Catalog, Distro, DistroDef, DistroStatus, Family, OcamlDef, OpamBranch, OpamDef,
-    BUILTIN_CATALOG,
+    version_key, ArchDef, Catalog, Distro, DistroDef, DistroStatus, Family, OcamlDef, OpamBranch,
+    OpamDef, BUILTIN_CATALOG,
 };
 pub use selector::{Selector, PART_NAMES};
 
@@ -44,7 +44,11 @@ pub struct Cell {
 impl Cell {
     /// A cell; `version` None makes a base cell.
     pub fn new(distro: &str, version: Option<&str>, arch: &str) -> Cell {
-        let level = if version.is_some() { Level::Compiler } else { Level::Base };
+        let level = if version.is_some() {
+            Level::Compiler
+        } else {
+            Level::Base
+        };
         let id = format!("{distro}/{}/{arch}", version.unwrap_or(BASE_VERSION));
         Cell {
             id,
@@ -62,7 +66,9 @@ impl Cell {
 
     /// The base cell a compiler cell builds FROM.
     pub fn base_id(&self) -> Option<String> {
-        self.version.as_ref().map(|_| format!("{}/{BASE_VERSION}/{}", self.distro, self.arch))
+        self.version
+            .as_ref()
+            .map(|_| format!("{}/{BASE_VERSION}/{}", self.distro, self.arch))
     }
 
     /// The per-arch (staging) tag this cell's image gets: `<distro>-opam-<arch>` or
@@ -123,7 +129,10 @@ impl Matrix {
                 let distro = Distro::from_def(def).map_err(|field| {
                     src.error_at(
                         d.span(),
-                        format!("new distro \"{}\" needs `{field}` (it is not in the built-in table)", def.name),
+                        format!(
+                            "new distro \"{}\" needs `{field}` (it is not in the built-in table)",
+                            def.name
+                        ),
                     )
                 })?;
                 catalog.distros.push(distro);
@@ -133,18 +142,33 @@ impl Matrix {
         for d in &cfg.distros {
             for a in d.get_ref().arches.iter().flatten() {
                 if catalog.arch(a).is_none() {
-                    return Err(src.error_at(d.span(), unknown("arch", a, catalog.arches.iter().map(|x| &x.name))));
+                    return Err(src.error_at(
+                        d.span(),
+                        unknown("arch", a, catalog.arches.iter().map(|x| &x.name)),
+                    ));
                 }
             }
         }
 
         let distros: Vec<Distro> = if cfg.matrix.distros.is_empty() {
-            catalog.distros.iter().filter(|d| d.status == DistroStatus::Active).cloned().collect()
+            catalog
+                .distros
+                .iter()
+                .filter(|d| d.status == DistroStatus::Active)
+                .cloned()
+                .collect()
         } else {
             let mut out = Vec::new();
             for name in &cfg.matrix.distros {
                 let d = catalog.distro(name.get_ref()).ok_or_else(|| {
-                    src.error_at(name.span(), unknown("distro", name.get_ref(), catalog.distros.iter().map(|d| &d.name)))
+                    src.error_at(
+                        name.span(),
+                        unknown(
+                            "distro",
+                            name.get_ref(),
+                            catalog.distros.iter().map(|d| &d.name),
+                        ),
+                    )
                 })?;
                 out.push(d.clone());
             }
@@ -156,19 +180,34 @@ impl Matrix {
             let mut out = Vec::new();
             for v in &cfg.matrix.versions {
                 let o = catalog.ocaml(v.get_ref()).ok_or_else(|| {
-                    src.error_at(v.span(), unknown("OCaml version", v.get_ref(), catalog.ocaml.iter().map(|o| &o.version)))
+                    src.error_at(
+                        v.span(),
+                        unknown(
+                            "OCaml version",
+                            v.get_ref(),
+                            catalog.ocaml.iter().map(|o| &o.version),
+                        ),
+                    )
                 })?;
                 out.push(o.clone());
             }
             out
         };
         let arches: Vec<ArchDef> = if cfg.matrix.arches.is_empty() {
-            catalog.arches.iter().filter(|a| a.default).cloned().collect()
+            catalog
+                .arches
+                .iter()
+                .filter(|a| a.default)
+                .cloned()
+                .collect()
         } else {
             let mut out = Vec::new();
             for a in &cfg.matrix.arches {
                 let def = catalog.arch(a.get_ref()).ok_or_else(|| {
-                    src.error_at(a.span(), unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name)))
+                    src.error_at(
+                        a.span(),
+                        unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name)),
+                    )
                 })?;
                 out.push(def.clone());
             }
@@ -194,8 +233,19 @@ impl Matrix {
         }
 
         let cells = cells_for(&distros, &versions, &arches, &exclude);
-        let index = cells.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
-        Ok(Matrix { catalog, distros, versions, arches, cells, index })
+        let index = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        Ok(Matrix {
+            catalog,
+            distros,
+            versions,
+            arches,
+            cells,
+            index,
+        })
     }
 
     /// The default matrix (no config file).
@@ -218,7 +268,9 @@ impl Matrix {
 
     /// Compiler cells that build FROM this base cell.
     pub fn dependants<'a>(&'a self, base: &'a Cell) -> impl Iterator<Item = &'a Cell> + 'a {
-        self.cells.iter().filter(move |c| c.base_id().as_deref() == Some(base.id.as_str()))
+        self.cells
+            .iter()
+            .filter(move |c| c.base_id().as_deref() == Some(base.id.as_str()))
     }
 
     /// Parse selectors, refusing names that exist nowhere (a typo should not select nothing silently).
@@ -266,7 +318,12 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
 }
 
 /// The explicit cell set: the rules decide which (distro, version, arch) exist.
-fn cells_for(distros: &[Distro], versions: &[OcamlDef], arches: &[ArchDef], exclude: &[Selector]) -> Vec<Cell> {
+fn cells_for(
+    distros: &[Distro],
+    versions: &[OcamlDef],
+    arches: &[ArchDef],
+    exclude: &[Selector],
+) -> Vec<Cell> {
     let excluded = |c: &Cell| exclude.iter().any(|s| s.matches(c));
     let mut cells = Vec::new();
     for d in distros {
@@ -310,9 +367,15 @@ mod tests {
         let m = Matrix::builtin();
         assert!(m.cell("debian-13/5.4/arm64").is_some());
         assert!(m.cell("debian-13/opam/riscv64").is_some());
-        assert!(m.cells.iter().all(|c| !(c.distro.starts_with("alpine") && c.arch == "riscv64")));
+        assert!(m
+            .cells
+            .iter()
+            .all(|c| !(c.distro.starts_with("alpine") && c.arch == "riscv64")));
         // i386 and arm32v7 are known but off by default.
-        assert!(m.cells.iter().all(|c| c.arch != "i386" && c.arch != "arm32v7"));
+        assert!(m
+            .cells
+            .iter()
+            .all(|c| c.arch != "i386" && c.arch != "arm32v7"));
         // Deprecated distros are not in the default matrix.
         assert!(m.cells.iter().all(|c| c.distro != "alpine-3.23"));
         // debian-12 lost s390x upstream.
@@ -327,10 +390,19 @@ mod tests {
     #[test]
     fn tags() {
         let c = Cell::new("debian-13", Some("5.4"), "arm64");
-        assert_eq!(c.staging_tag(&TagConfig::default()), "imagegrid/opam-staging:debian-13-ocaml-5.4-arm64");
+        assert_eq!(
+            c.staging_tag(&TagConfig::default()),
+            "imagegrid/opam-staging:debian-13-ocaml-5.4-arm64"
+        );
         let b = Cell::new("debian-13", None, "amd64");
-        let t = TagConfig { registry: "127.0.0.1:5000".into(), ..TagConfig::default() };
-        assert_eq!(b.staging_tag(&t), "127.0.0.1:5000/imagegrid/opam-staging:debian-13-opam-amd64");
+        let t = TagConfig {
+            registry: "127.0.0.1:5000".into(),
+            ..TagConfig::default()
+        };
+        assert_eq!(
+            b.staging_tag(&t),
+            "127.0.0.1:5000/imagegrid/opam-staging:debian-13-opam-amd64"
+        );
         assert_eq!(tag_version("5.5~beta1"), "5.5-beta1");
     }
 }

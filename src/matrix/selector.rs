@@ -33,15 +33,27 @@ impl Selector {
             ));
         }
         let mut parts = Vec::with_capacity(3);
-        for (i, piece) in pieces.iter().chain(std::iter::repeat(&"*")).take(3).enumerate() {
+        for (i, piece) in pieces
+            .iter()
+            .chain(std::iter::repeat(&"*"))
+            .take(3)
+            .enumerate()
+        {
             if piece.is_empty() {
-                return Err(format!("selector `{raw}` has an empty {} part", PART_NAMES[i]));
+                return Err(format!(
+                    "selector `{raw}` has an empty {} part",
+                    PART_NAMES[i]
+                ));
             }
-            let pat = Pattern::new(piece).map_err(|e| format!("selector `{raw}`: bad glob `{piece}`: {}", e.msg))?;
+            let pat = Pattern::new(piece)
+                .map_err(|e| format!("selector `{raw}`: bad glob `{piece}`: {}", e.msg))?;
             parts.push(pat);
         }
         let parts: [Pattern; 3] = parts.try_into().expect("three parts");
-        Ok(Selector { raw: raw.to_string(), parts })
+        Ok(Selector {
+            raw: raw.to_string(),
+            parts,
+        })
     }
 
     /// The text it was parsed from.
@@ -81,7 +93,14 @@ mod tests {
     #[test]
     fn globs_and_short_forms() {
         let c = cell("debian-13", Some("5.4"), "arm64");
-        for s in ["debian-13/5.4/arm64", "debian-*/5.*/arm64", "*/*/arm64", "debian-13", "debian-13/5.4", "*"] {
+        for s in [
+            "debian-13/5.4/arm64",
+            "debian-*/5.*/arm64",
+            "*/*/arm64",
+            "debian-13",
+            "debian-13/5.4",
+            "*",
+        ] {
             assert!(Selector::parse(s).unwrap().matches(&c), "{s}");
         }
         for s in ["alpine-*", "*/4.14/*", "*/*/riscv64", "debian-13/opam"] {
@@ -96,7 +115,9 @@ mod tests {
     fn bad_selectors() {
         assert!(Selector::parse("").unwrap_err().contains("empty"));
         assert!(Selector::parse("a/b/c/d").unwrap_err().contains("4 parts"));
-        assert!(Selector::parse("a//c").unwrap_err().contains("empty version"));
+        assert!(Selector::parse("a//c")
+            .unwrap_err()
+            .contains("empty version"));
         assert!(Selector::parse("a/[/c").unwrap_err().contains("bad glob"));
     }
 }

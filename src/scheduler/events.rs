@@ -12,13 +12,28 @@ pub enum BuildEvent {
     /// A cell joined the queue.
     Queued { cell: String },
     /// A cell started building.
-    Started { cell: String, engine: String, build_id: i64, emulated: bool },
+    Started {
+        cell: String,
+        engine: String,
+        build_id: i64,
+        emulated: bool,
+    },
     /// Step n of m.
-    Step { cell: String, current: u32, total: u32, name: String },
+    Step {
+        cell: String,
+        current: u32,
+        total: u32,
+        name: String,
+    },
     /// One sanitised log line.
     Log { cell: String, line: String },
     /// A transient engine error; the cell goes back to the queue.
-    Retrying { cell: String, engine: String, attempt: u32, reason: String },
+    Retrying {
+        cell: String,
+        engine: String,
+        attempt: u32,
+        reason: String,
+    },
     /// A cell ended (any status, including skipped and cancelled).
     Finished(CellResult),
     /// An engine's health changed.

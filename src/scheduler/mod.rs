@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{BuildkitMode, LoadedConfig, NetworkMode, TagConfig};
 use crate::dockerfile::{KeyOptions, Renderer};
-use crate::engine::build::{BuildError, BuildProgress, BuildRequest, LABEL_BUILD, LABEL_CELL, LABEL_INPUTS};
+use crate::engine::build::{
+    BuildError, BuildProgress, BuildRequest, LABEL_BUILD, LABEL_CELL, LABEL_INPUTS,
+};
 use crate::engine::{Engine, EngineError, EngineSpec};
 use crate::matrix::{Cell, Matrix};
 use crate::store::{BuildStatus, Finish, NewBuild, Store};
@@ -60,7 +62,9 @@ impl RunOptions {
     }
 
     pub fn key_options(&self) -> KeyOptions {
-        KeyOptions { network: self.network }
+        KeyOptions {
+            network: self.network,
+        }
     }
 }
 
@@ -69,7 +73,11 @@ impl RunOptions {
 /// Dockerfile names the exact base image, as upstream does with digests.
 pub fn pinned_base_ref(base: &Cell, tags: &TagConfig, image_id: &str) -> String {
     let short = image_id.strip_prefix("sha256:").unwrap_or(image_id);
-    format!("{}-{}", base.staging_tag(tags), &short[..short.len().min(12)])
+    format!(
+        "{}-{}",
+        base.staging_tag(tags),
+        &short[..short.len().min(12)]
+    )
 }
 
 /// One cell to build, with what it needs.
@@ -123,8 +131,15 @@ struct Ctx {
 #[derive(Debug, Clone, PartialEq)]
 enum JobState {
     Pending,
-    Running { slot: usize, cancel: CancellationToken },
-    Ended { status: BuildStatus, slot: Option<usize>, image_id: Option<String> },
+    Running {
+        slot: usize,
+        cancel: CancellationToken,
+    },
+    Ended {
+        status: BuildStatus,
+        slot: Option<usize>,
+        image_id: Option<String>,
+    },
 }
 
 struct Job {
@@ -145,13 +160,16 @@ struct Slot {
 }
 
 enum Internal {
-    Connected(usize, Result<Engine, EngineError>),
+    Connected(usize, Box<Result<Engine, EngineError>>),
     Pinged(usize, Result<(), EngineError>),
     Ended(usize, TaskOutcome),
 }
 
 enum TaskOutcome {
-    Done { status: BuildStatus, image_id: Option<String> },
+    Done {
+        status: BuildStatus,
+        image_id: Option<String>,
+    },
     /// Transient engine error and the engine still answers: queue again.
     Retry { reason: String },
     /// The engine is gone; the cell failed with that reason.
@@ -178,16 +196,35 @@ impl Scheduler {
         renderer: Arc<Renderer>,
         matrix: Arc<Matrix>,
         opts: RunOptions,
-    ) -> (Scheduler, SchedulerHandle, mpsc::UnboundedReceiver<Command>, mpsc::UnboundedReceiver<BuildEvent>) {
+    ) -> (
+        Scheduler,
+        SchedulerHandle,
+        mpsc::UnboundedReceiver<Command>,
+        mpsc::UnboundedReceiver<BuildEvent>,
+    ) {
         let (events, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let slots = specs
             .into_iter()
-            .map(|spec| Slot { spec, engine: None, connecting: false, tried: false, running: 0, last_error: None, last_check: Instant::now() })
+            .map(|spec| Slot {
+                spec,
+                engine: None,
+                connecting: false,
+                tried: false,
+                running: 0,
+                last_error: None,
+                last_check: Instant::now(),
+            })
             .collect();
         let s = Scheduler {
-            ctx: Ctx { store, renderer, matrix, opts, events },
+            ctx: Ctx {
+                store,
+                renderer,
+                matrix,
+                opts,
+                events,
+            },
             slots,
             jobs: Vec::new(),
             by_cell: HashMap::new(),
@@ -214,12 +251,22 @@ impl Scheduler {
         let mut prebuilt: HashMap<String, (String, String)> = HashMap::new();
         for c in cells {
             if let Some(base_id) = c.base_id() {
-                if !cells.iter().any(|x| x.id == base_id) && !prebuilt.contains_key(&base_id) && !seen.contains(&base_id) {
-                    let base = matrix.cell(&base_id).ok_or_else(|| format!("cell {} has no base cell {base_id} in the matrix", c.id))?;
-                    let inputs = renderer.inputs(matrix, base, opts.key_options(), &opts.tags).map_err(|e| e.to_string())?;
+                if !cells.iter().any(|x| x.id == base_id)
+                    && !prebuilt.contains_key(&base_id)
+                    && !seen.contains(&base_id)
+                {
+                    let base = matrix.cell(&base_id).ok_or_else(|| {
+                        format!("cell {} has no base cell {base_id} in the matrix", c.id)
+                    })?;
+                    let inputs = renderer
+                        .inputs(matrix, base, opts.key_options(), &opts.tags)
+                        .map_err(|e| e.to_string())?;
                     match last_ok.get(&base_id) {
                         Some(r) if r.inputs == inputs.hash && r.image_id.is_some() => {
-                            prebuilt.insert(base_id.clone(), (r.engine.clone(), r.image_id.clone().unwrap_or_default()));
+                            prebuilt.insert(
+                                base_id.clone(),
+                                (r.engine.clone(), r.image_id.clone().unwrap_or_default()),
+                            );
                         }
                         _ => {
                             seen.insert(base_id.clone());
@@ -233,15 +280,32 @@ impl Scheduler {
             }
         }
         // Bases first, in matrix order, so that dependants find them done or running.
-        wanted.sort_by_key(|c| (c.level == crate::matrix::Level::Compiler, matrix.cells.iter().position(|x| x.id == c.id)));
+        wanted.sort_by_key(|c| {
+            (
+                c.level == crate::matrix::Level::Compiler,
+                matrix.cells.iter().position(|x| x.id == c.id),
+            )
+        });
         wanted
             .into_iter()
             .map(|cell| {
-                let inputs = renderer.inputs(matrix, &cell, opts.key_options(), &opts.tags).map_err(|e| format!("{}: {e}", cell.id))?;
-                let platform = matrix.arch(&cell.arch).map(|a| a.platform.clone()).unwrap_or_default();
+                let inputs = renderer
+                    .inputs(matrix, &cell, opts.key_options(), &opts.tags)
+                    .map_err(|e| format!("{}: {e}", cell.id))?;
+                let platform = matrix
+                    .arch(&cell.arch)
+                    .map(|a| a.platform.clone())
+                    .unwrap_or_default();
                 let tag = cell.staging_tag(&opts.tags);
                 let prebuilt_base = cell.base_id().and_then(|b| prebuilt.get(&b).cloned());
-                Ok(PlannedCell { cell, inputs: inputs.hash, platform, tag, prebuilt_base, no_cache: opts.no_cache })
+                Ok(PlannedCell {
+                    cell,
+                    inputs: inputs.hash,
+                    platform,
+                    tag,
+                    prebuilt_base,
+                    no_cache: opts.no_cache,
+                })
             })
             .collect()
     }
@@ -259,7 +323,11 @@ impl Scheduler {
             .count();
         EngineHealth {
             engine: s.spec.name.clone(),
-            endpoint: s.engine.as_ref().map(|e| e.endpoint.to_string()).unwrap_or_else(|| s.spec.endpoint.to_string()),
+            endpoint: s
+                .engine
+                .as_ref()
+                .map(|e| e.endpoint.to_string())
+                .unwrap_or_else(|| s.spec.endpoint.to_string()),
             reachable: s.engine.is_some(),
             info: s.engine.as_ref().map(|e| e.info.clone()),
             arches: s.spec.arches.clone(),
@@ -284,12 +352,16 @@ impl Scheduler {
         let tx = self.internal_tx.clone();
         tokio::spawn(async move {
             let r = Engine::connect(&spec).await;
-            let _ = tx.send(Internal::Connected(i, r));
+            let _ = tx.send(Internal::Connected(i, Box::new(r)));
         });
     }
 
     /// Run until shut down (TUI) or, with `exit_when_idle`, until the queue drains (CLI).
-    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, exit_when_idle: bool) -> Summary {
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        exit_when_idle: bool,
+    ) -> Summary {
         for i in 0..self.slots.len() {
             self.connect(i);
         }
@@ -297,9 +369,18 @@ impl Scheduler {
         let mut commands_open = true;
         loop {
             self.dispatch();
-            if self.batch_start.is_some() && self.jobs.iter().all(|j| matches!(j.state, JobState::Ended { .. })) {
+            if self.batch_start.is_some()
+                && self
+                    .jobs
+                    .iter()
+                    .all(|j| matches!(j.state, JobState::Ended { .. }))
+            {
                 let mut summary = std::mem::take(&mut self.summary);
-                summary.duration_secs = self.batch_start.take().map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+                summary.duration_secs = self
+                    .batch_start
+                    .take()
+                    .map(|t| t.elapsed().as_secs_f64())
+                    .unwrap_or(0.0);
                 self.emit(BuildEvent::Done(summary.clone()));
                 if exit_when_idle {
                     return summary;
@@ -319,10 +400,12 @@ impl Scheduler {
                 Some(msg) = self.internal_rx.recv() => self.internal(msg),
                 _ = tick.tick() => self.check_engines(),
             }
-            if !commands_open && !self.jobs.iter().any(|j| matches!(j.state, JobState::Running { .. })) {
-                if !exit_when_idle || self.batch_start.is_none() {
-                    return std::mem::take(&mut self.summary);
-                }
+            let running = self
+                .jobs
+                .iter()
+                .any(|j| matches!(j.state, JobState::Running { .. }));
+            if !commands_open && !running && (!exit_when_idle || self.batch_start.is_none()) {
+                return std::mem::take(&mut self.summary);
             }
         }
     }
@@ -336,12 +419,22 @@ impl Scheduler {
                 if !matches!(self.jobs[i].state, JobState::Ended { .. }) {
                     continue; // already queued or running
                 }
-                self.jobs[i] = Job { plan: p.clone(), state: JobState::Pending, attempts: 0 };
+                self.jobs[i] = Job {
+                    plan: p.clone(),
+                    state: JobState::Pending,
+                    attempts: 0,
+                };
             } else {
                 self.by_cell.insert(p.cell.id.clone(), self.jobs.len());
-                self.jobs.push(Job { plan: p.clone(), state: JobState::Pending, attempts: 0 });
+                self.jobs.push(Job {
+                    plan: p.clone(),
+                    state: JobState::Pending,
+                    attempts: 0,
+                });
             }
-            self.emit(BuildEvent::Queued { cell: p.cell.id.clone() });
+            self.emit(BuildEvent::Queued {
+                cell: p.cell.id.clone(),
+            });
         }
     }
 
@@ -362,20 +455,33 @@ impl Scheduler {
             failure: Some(reason),
             duration_secs: None,
         }));
-        self.jobs[j].state = JobState::Ended { status, slot: None, image_id: None };
+        self.jobs[j].state = JobState::Ended {
+            status,
+            slot: None,
+            image_id: None,
+        };
     }
 
     fn cancel(&mut self, cell: &str) {
-        let Some(&j) = self.by_cell.get(cell) else { return };
+        let Some(&j) = self.by_cell.get(cell) else {
+            return;
+        };
         match &self.jobs[j].state {
-            JobState::Pending => self.end_unbuilt(j, BuildStatus::Cancelled, "cancelled while queued".into()),
+            JobState::Pending => {
+                self.end_unbuilt(j, BuildStatus::Cancelled, "cancelled while queued".into())
+            }
             JobState::Running { cancel, .. } => cancel.cancel(),
             JobState::Ended { .. } => {}
         }
     }
 
     fn cancel_all(&mut self) {
-        let cells: Vec<String> = self.jobs.iter().filter(|j| !matches!(j.state, JobState::Ended { .. })).map(|j| j.plan.cell.id.clone()).collect();
+        let cells: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|j| !matches!(j.state, JobState::Ended { .. }))
+            .map(|j| j.plan.cell.id.clone())
+            .collect();
         // Queued dependants first, so that a cancelled base does not make them "skipped".
         for c in cells.iter().rev() {
             self.cancel(c);
@@ -410,7 +516,7 @@ impl Scheduler {
                 s.connecting = false;
                 s.tried = true;
                 s.last_check = Instant::now();
-                match r {
+                match *r {
                     Ok(e) => {
                         s.engine = Some(e);
                         s.last_error = None;
@@ -431,12 +537,18 @@ impl Scheduler {
                 }
             }
             Internal::Ended(j, outcome) => {
-                let JobState::Running { slot, .. } = self.jobs[j].state.clone() else { return };
+                let JobState::Running { slot, .. } = self.jobs[j].state.clone() else {
+                    return;
+                };
                 self.slots[slot].running -= 1;
                 match outcome {
                     TaskOutcome::Done { status, image_id } => {
                         self.summary.add(status);
-                        self.jobs[j].state = JobState::Ended { status, slot: Some(slot), image_id };
+                        self.jobs[j].state = JobState::Ended {
+                            status,
+                            slot: Some(slot),
+                            image_id,
+                        };
                     }
                     TaskOutcome::Retry { reason } => {
                         self.jobs[j].attempts += 1;
@@ -450,7 +562,11 @@ impl Scheduler {
                     }
                     TaskOutcome::EngineLost { reason } => {
                         self.summary.add(BuildStatus::Failed);
-                        self.jobs[j].state = JobState::Ended { status: BuildStatus::Failed, slot: Some(slot), image_id: None };
+                        self.jobs[j].state = JobState::Ended {
+                            status: BuildStatus::Failed,
+                            slot: Some(slot),
+                            image_id: None,
+                        };
                         let s = &mut self.slots[slot];
                         s.engine = None;
                         s.last_error = Some(reason);
@@ -473,11 +589,18 @@ impl Scheduler {
         if native_exists && !native {
             return None; // emulation is many times slower: wait for a native engine
         }
-        Some((!native, (s.running as u64 * 1000) / s.spec.max_parallel as u64))
+        Some((
+            !native,
+            (s.running as u64 * 1000) / s.spec.max_parallel as u64,
+        ))
     }
 
     fn dispatch(&mut self) {
-        let running_total = |jobs: &Vec<Job>| jobs.iter().filter(|j| matches!(j.state, JobState::Running { .. })).count();
+        let running_total = |jobs: &Vec<Job>| {
+            jobs.iter()
+                .filter(|j| matches!(j.state, JobState::Running { .. }))
+                .count()
+        };
         for j in 0..self.jobs.len() {
             if self.jobs[j].state != JobState::Pending {
                 continue;
@@ -495,7 +618,11 @@ impl Scheduler {
                 if let Some(&b) = self.by_cell.get(&base_id) {
                     match &self.jobs[b].state {
                         JobState::Pending | JobState::Running { .. } => continue,
-                        JobState::Ended { status: BuildStatus::Succeeded, slot, image_id } => {
+                        JobState::Ended {
+                            status: BuildStatus::Succeeded,
+                            slot,
+                            image_id,
+                        } => {
                             pinned = *slot;
                             base_image = image_id.clone();
                         }
@@ -515,29 +642,61 @@ impl Scheduler {
                 }
             }
             let capable: Vec<usize> = (0..self.slots.len())
-                .filter(|&i| self.slots[i].spec.arches.contains(&cell.arch) && pinned.is_none_or(|p| p == i))
+                .filter(|&i| {
+                    self.slots[i].spec.arches.contains(&cell.arch) && pinned.is_none_or(|p| p == i)
+                })
                 .collect();
             if capable.is_empty() {
                 let reason = match pinned {
-                    Some(p) => format!("engine {} (which holds its base image) does not build {}", self.slots[p].spec.name, cell.arch),
+                    Some(p) => format!(
+                        "engine {} (which holds its base image) does not build {}",
+                        self.slots[p].spec.name, cell.arch
+                    ),
                     None => format!("no configured engine builds arch {}", cell.arch),
                 };
                 self.end_unbuilt(j, BuildStatus::Skipped, reason);
                 continue;
             }
-            let reachable: Vec<usize> = capable.iter().copied().filter(|&i| self.slots[i].engine.is_some()).collect();
+            let reachable: Vec<usize> = capable
+                .iter()
+                .copied()
+                .filter(|&i| self.slots[i].engine.is_some())
+                .collect();
             if reachable.is_empty() {
-                let still_trying = capable.iter().any(|&i| !self.slots[i].tried || self.slots[i].connecting && !self.slots[i].tried);
+                // Until every capable engine has had its first connection attempt, wait.
+                let still_trying = capable.iter().any(|&i| !self.slots[i].tried);
                 if !still_trying && !self.ctx.opts.wait_for_engines {
                     let why: Vec<String> = capable
                         .iter()
-                        .map(|&i| format!("engine {}: {}", self.slots[i].spec.name, self.slots[i].last_error.clone().unwrap_or_else(|| "unreachable".into())))
+                        .map(|&i| {
+                            format!(
+                                "engine {}: {}",
+                                self.slots[i].spec.name,
+                                self.slots[i]
+                                    .last_error
+                                    .clone()
+                                    .unwrap_or_else(|| "unreachable".into())
+                            )
+                        })
                         .collect();
-                    self.end_unbuilt(j, BuildStatus::Skipped, format!("no reachable engine builds {} ({})", cell.arch, why.join("; ")));
+                    self.end_unbuilt(
+                        j,
+                        BuildStatus::Skipped,
+                        format!(
+                            "no reachable engine builds {} ({})",
+                            cell.arch,
+                            why.join("; ")
+                        ),
+                    );
                 }
                 continue;
             }
-            let native_exists = reachable.iter().any(|&i| self.slots[i].engine.as_ref().is_some_and(|e| e.is_native(&cell.arch)));
+            let native_exists = reachable.iter().any(|&i| {
+                self.slots[i]
+                    .engine
+                    .as_ref()
+                    .is_some_and(|e| e.is_native(&cell.arch))
+            });
             let best = reachable
                 .iter()
                 .filter_map(|&i| self.score(i, &cell, native_exists).map(|s| (s, i)))
@@ -550,10 +709,16 @@ impl Scheduler {
     }
 
     fn start(&mut self, j: usize, slot: usize, base_image: Option<String>) {
-        let engine = self.slots[slot].engine.clone().expect("dispatch picks connected engines");
+        let engine = self.slots[slot]
+            .engine
+            .clone()
+            .expect("dispatch picks connected engines");
         self.slots[slot].running += 1;
         let cancel = CancellationToken::new();
-        self.jobs[j].state = JobState::Running { slot, cancel: cancel.clone() };
+        self.jobs[j].state = JobState::Running {
+            slot,
+            cancel: cancel.clone(),
+        };
         let plan = self.jobs[j].plan.clone();
         let attempts = self.jobs[j].attempts;
         let ctx = self.ctx.clone();
@@ -580,11 +745,25 @@ async fn build_task(
         let _ = ctx.events.send(e);
     };
     let base_cell = Cell::new(&plan.cell.distro, None, &plan.cell.arch);
-    let from = base_image.as_ref().filter(|_| plan.cell.base_id().is_some()).map(|id| pinned_base_ref(&base_cell, &ctx.opts.tags, id));
-    let dockerfile = match ctx.renderer.render(&ctx.matrix, &plan.cell, from.as_deref(), &ctx.opts.tags) {
-        Ok(d) => d,
-        Err(e) => return finish_unstarted(ctx, plan, engine, format!("cannot render the Dockerfile: {e}")),
-    };
+    let from = base_image
+        .as_ref()
+        .filter(|_| plan.cell.base_id().is_some())
+        .map(|id| pinned_base_ref(&base_cell, &ctx.opts.tags, id));
+    let dockerfile =
+        match ctx
+            .renderer
+            .render(&ctx.matrix, &plan.cell, from.as_deref(), &ctx.opts.tags)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                return finish_unstarted(
+                    ctx,
+                    plan,
+                    engine,
+                    format!("cannot render the Dockerfile: {e}"),
+                )
+            }
+        };
     let started = Instant::now();
     let (build_id, mut log) = {
         let store = ctx.store.lock().expect("store lock");
@@ -601,7 +780,12 @@ async fn build_task(
         (id, store.log_writer(id).ok())
     };
     let emulated = !engine.is_native(&plan.cell.arch);
-    send(BuildEvent::Started { cell: cell_id.clone(), engine: engine.name().to_string(), build_id, emulated });
+    send(BuildEvent::Started {
+        cell: cell_id.clone(),
+        engine: engine.name().to_string(),
+        build_id,
+        emulated,
+    });
     let buildkit = match ctx.opts.buildkit {
         BuildkitMode::On => true,
         BuildkitMode::Off => false,
@@ -642,15 +826,27 @@ async fn build_task(
             tail.pop_front();
         }
         tail.push_back(line.clone());
-        send(BuildEvent::Log { cell: cell_id.clone(), line });
+        send(BuildEvent::Log {
+            cell: cell_id.clone(),
+            line,
+        });
     };
     on_line(header, &mut log);
     let result = engine
         .build(&req, cancel, |p| match p {
             BuildProgress::Line(l) => on_line(l, &mut log),
-            BuildProgress::Step { current, total, name } => {
+            BuildProgress::Step {
+                current,
+                total,
+                name,
+            } => {
                 step = Some(name.clone());
-                send(BuildEvent::Step { cell: cell_id.clone(), current, total, name });
+                send(BuildEvent::Step {
+                    cell: cell_id.clone(),
+                    current,
+                    total,
+                    name,
+                });
             }
         })
         .await;
@@ -659,35 +855,86 @@ async fn build_task(
             if plan.cell.level == crate::matrix::Level::Base {
                 let pin = pinned_base_ref(&plan.cell, &ctx.opts.tags, &img.image_id);
                 if let Err(e) = engine.tag(&img.image_id, &pin).await {
-                    on_line(format!("imagegrid: warning: cannot tag {pin}: {}", e.message), &mut log);
+                    on_line(
+                        format!("imagegrid: warning: cannot tag {pin}: {}", e.message),
+                        &mut log,
+                    );
                 }
             }
-            let f = Finish { image_id: Some(img.image_id.clone()), size: Some(img.size), layers: img.layers, failure: None };
-            (BuildStatus::Succeeded, f, TaskOutcome::Done { status: BuildStatus::Succeeded, image_id: Some(img.image_id) })
+            let f = Finish {
+                image_id: Some(img.image_id.clone()),
+                size: Some(img.size),
+                layers: img.layers,
+                failure: None,
+            };
+            (
+                BuildStatus::Succeeded,
+                f,
+                TaskOutcome::Done {
+                    status: BuildStatus::Succeeded,
+                    image_id: Some(img.image_id),
+                },
+            )
         }
         Err(BuildError::Cancelled) => {
-            on_line("imagegrid: cancelled; the engine stops the build when the stream closes".into(), &mut log);
-            let f = Finish { failure: Some("cancelled".into()), ..Default::default() };
-            (BuildStatus::Cancelled, f, TaskOutcome::Done { status: BuildStatus::Cancelled, image_id: None })
+            on_line(
+                "imagegrid: cancelled; the engine stops the build when the stream closes".into(),
+                &mut log,
+            );
+            let f = Finish {
+                failure: Some("cancelled".into()),
+                ..Default::default()
+            };
+            (
+                BuildStatus::Cancelled,
+                f,
+                TaskOutcome::Done {
+                    status: BuildStatus::Cancelled,
+                    image_id: None,
+                },
+            )
         }
         Err(BuildError::Failed(message)) => {
             let tail: Vec<String> = tail.iter().cloned().collect();
             let s = summary::failure_summary(step.as_deref(), &tail, &message);
-            let f = Finish { failure: Some(s), ..Default::default() };
-            (BuildStatus::Failed, f, TaskOutcome::Done { status: BuildStatus::Failed, image_id: None })
+            let f = Finish {
+                failure: Some(s),
+                ..Default::default()
+            };
+            (
+                BuildStatus::Failed,
+                f,
+                TaskOutcome::Done {
+                    status: BuildStatus::Failed,
+                    image_id: None,
+                },
+            )
         }
         Err(BuildError::Engine(e)) => {
             let back = e.is_transient() && engine.ping().await.is_ok();
             if back && attempts < ctx.opts.retries {
                 let reason = format!("transient engine error, retrying: {}", e.message);
                 on_line(format!("imagegrid: {reason}"), &mut log);
-                let f = Finish { failure: Some(reason.clone()), ..Default::default() };
+                let f = Finish {
+                    failure: Some(reason.clone()),
+                    ..Default::default()
+                };
                 (BuildStatus::Interrupted, f, TaskOutcome::Retry { reason })
             } else {
                 let reason = format!("engine {} lost during build: {}", engine.name(), e.message);
                 on_line(format!("imagegrid: {reason}"), &mut log);
-                let f = Finish { failure: Some(reason.clone()), ..Default::default() };
-                let outcome = if back { TaskOutcome::Done { status: BuildStatus::Failed, image_id: None } } else { TaskOutcome::EngineLost { reason } };
+                let f = Finish {
+                    failure: Some(reason.clone()),
+                    ..Default::default()
+                };
+                let outcome = if back {
+                    TaskOutcome::Done {
+                        status: BuildStatus::Failed,
+                        image_id: None,
+                    }
+                } else {
+                    TaskOutcome::EngineLost { reason }
+                };
                 (BuildStatus::Failed, f, outcome)
             }
         }
@@ -695,7 +942,11 @@ async fn build_task(
     let previous_size = {
         let store = ctx.store.lock().expect("store lock");
         let _ = store.finish(build_id, status, &finish);
-        store.previous_success(&cell_id, build_id).ok().flatten().and_then(|r| r.size)
+        store
+            .previous_success(&cell_id, build_id)
+            .ok()
+            .flatten()
+            .and_then(|r| r.size)
     };
     if !matches!(outcome, TaskOutcome::Retry { .. }) {
         send(BuildEvent::Finished(CellResult {
@@ -728,5 +979,8 @@ fn finish_unstarted(ctx: &Ctx, plan: &PlannedCell, engine: &Engine, reason: Stri
         failure: Some(reason),
         duration_secs: None,
     }));
-    TaskOutcome::Done { status: BuildStatus::Failed, image_id: None }
+    TaskOutcome::Done {
+        status: BuildStatus::Failed,
+        image_id: None,
+    }
 }

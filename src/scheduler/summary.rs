@@ -6,7 +6,16 @@ use crate::logs::strip_sgr;
 pub const TAIL_LINES: usize = 40;
 
 /// Words that mark a line as explaining a failure.
-const ERROR_WORDS: [&str; 8] = ["error", "failed", "fatal", "cannot", "not found", "no such", "unable", "denied"];
+const ERROR_WORDS: [&str; 8] = [
+    "error",
+    "failed",
+    "fatal",
+    "cannot",
+    "not found",
+    "no such",
+    "unable",
+    "denied",
+];
 
 /// A one-paragraph summary: the step that failed, the exit code, and the last lines that look like errors.
 pub fn failure_summary(step: Option<&str>, tail: &[String], error: &str) -> String {
@@ -32,7 +41,10 @@ pub fn failure_summary(step: Option<&str>, tail: &[String], error: &str) -> Stri
         })
         .collect();
     if explaining.is_empty() {
-        explaining = plain.iter().filter(|l| !error.contains(l.as_str())).collect();
+        explaining = plain
+            .iter()
+            .filter(|l| !error.contains(l.as_str()))
+            .collect();
     }
     let start = explaining.len().saturating_sub(3);
     let lines: Vec<&str> = explaining[start..].iter().map(|s| s.as_str()).collect();
@@ -62,14 +74,21 @@ fn strip_vertex_prefix(l: &str) -> &str {
 }
 
 fn is_noise(l: &str) -> bool {
-    l.starts_with("---> ") || l.starts_with("Removing intermediate container") || l == "DONE" || l == "CACHED" || l.starts_with("ERROR: ")
+    l.starts_with("---> ")
+        || l.starts_with("Removing intermediate container")
+        || l == "DONE"
+        || l == "CACHED"
+        || l.starts_with("ERROR: ")
 }
 
 /// The exit code named in a Docker error message, if any.
 pub fn exit_code(error: &str) -> Option<i64> {
     for marker in ["non-zero code: ", "exit code: "] {
         if let Some(i) = error.find(marker) {
-            let digits: String = error[i + marker.len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            let digits: String = error[i + marker.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
             if let Ok(n) = digits.parse() {
                 return Some(n);
             }
@@ -90,15 +109,25 @@ mod tests {
             "gcc: error: foo.c: No such file".to_string(),
             "make: *** [all] Error 1".to_string(),
         ];
-        let s = failure_summary(Some("RUN make"), &tail, "The command '/bin/sh -c make' returned a non-zero code: 2");
-        assert!(s.starts_with("step `RUN make`, exit code 2: The command"), "{s}");
+        let s = failure_summary(
+            Some("RUN make"),
+            &tail,
+            "The command '/bin/sh -c make' returned a non-zero code: 2",
+        );
+        assert!(
+            s.starts_with("step `RUN make`, exit code 2: The command"),
+            "{s}"
+        );
         assert!(s.contains("gcc: error: foo.c"), "{s}");
         assert!(s.contains("Error 1"), "{s}");
     }
 
     #[test]
     fn buildkit_exit_code() {
-        assert_eq!(exit_code("executor failed running [/bin/sh -c exit 3]: exit code: 3"), Some(3));
+        assert_eq!(
+            exit_code("executor failed running [/bin/sh -c exit 3]: exit code: 3"),
+            Some(3)
+        );
         assert_eq!(exit_code("nothing"), None);
     }
 }

@@ -146,29 +146,50 @@ fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
 impl Store {
     /// Open (creating if needed) the store in `dir`, and mark builds of dead processes interrupted.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir.join("logs"))
-            .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir.join("logs")).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let db_path = dir.join(DB_FILE);
         let path = db_path.display().to_string();
-        let db_err = |e: rusqlite::Error| StoreError::Db { path: path.clone(), message: e.to_string() };
+        let db_err = |e: rusqlite::Error| StoreError::Db {
+            path: path.clone(),
+            message: e.to_string(),
+        };
         let conn = Connection::open(&db_path).map_err(db_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
-        let store = Store { conn, dir: dir.to_path_buf(), path };
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        let store = Store {
+            conn,
+            dir: dir.to_path_buf(),
+            path,
+        };
         store.migrate()?;
         store.mark_interrupted()?;
         Ok(store)
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::Db { path: self.path.clone(), message: e.to_string() }
+        StoreError::Db {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| self.err(e))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema { path: self.path.clone(), found: version });
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+            });
         }
         if version < 1 {
             self.conn
@@ -204,7 +225,10 @@ impl Store {
 
     /// Builds still "running" whose process is gone were interrupted.
     fn mark_interrupted(&self) -> Result<usize, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id, pid FROM builds WHERE status = 'running'").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, pid FROM builds WHERE status = 'running'")
+            .map_err(|e| self.err(e))?;
         let rows: Vec<(i64, i64)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(|e| self.err(e))?
@@ -243,13 +267,22 @@ impl Store {
         let id = self.conn.last_insert_rowid();
         let log = self.log_path(id);
         self.conn
-            .execute("UPDATE builds SET log_path = ?2 WHERE id = ?1", params![id, log.display().to_string()])
+            .execute(
+                "UPDATE builds SET log_path = ?2 WHERE id = ?1",
+                params![id, log.display().to_string()],
+            )
             .map_err(|e| self.err(e))?;
         Ok(id)
     }
 
     /// Record a cell that ended without being built (skipped, or cancelled while queued).
-    pub fn record_unbuilt(&self, cell: &str, inputs: &str, status: BuildStatus, reason: &str) -> Result<i64, StoreError> {
+    pub fn record_unbuilt(
+        &self,
+        cell: &str,
+        inputs: &str,
+        status: BuildStatus,
+        reason: &str,
+    ) -> Result<i64, StoreError> {
         let t = now();
         self.conn
             .execute(
@@ -277,7 +310,10 @@ impl Store {
     /// Set the compressed (registry) size of a build.
     pub fn set_compressed_size(&self, id: i64, bytes: i64) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE builds SET compressed_size = ?2 WHERE id = ?1", params![id, bytes])
+            .execute(
+                "UPDATE builds SET compressed_size = ?2 WHERE id = ?1",
+                params![id, bytes],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -294,11 +330,19 @@ impl Store {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| StoreError::Io { path: path.display().to_string(), source })?;
-        Ok(LogWriter { out: file, path, buf: Vec::new() })
+            .map_err(|source| StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(LogWriter {
+            out: file,
+            path,
+            buf: Vec::new(),
+        })
     }
 
-    const COLUMNS: &'static str = "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
+    const COLUMNS: &'static str =
+        "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
         compressed_size, layers, failure, log_path, tag, base_image";
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
@@ -322,7 +366,11 @@ impl Store {
         })
     }
 
-    fn query(&self, sql_tail: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<BuildRecord>, StoreError> {
+    fn query(
+        &self,
+        sql_tail: &str,
+        p: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<BuildRecord>, StoreError> {
         let sql = format!("SELECT {} FROM builds {sql_tail}", Self::COLUMNS);
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt.query_map(p, Self::row).map_err(|e| self.err(e))?;
@@ -363,9 +411,16 @@ impl Store {
     }
 
     /// The successful build before `before_id` of a cell (for size deltas).
-    pub fn previous_success(&self, cell: &str, before_id: i64) -> Result<Option<BuildRecord>, StoreError> {
+    pub fn previous_success(
+        &self,
+        cell: &str,
+        before_id: i64,
+    ) -> Result<Option<BuildRecord>, StoreError> {
         Ok(self
-            .query("WHERE cell = ?1 AND status = 'succeeded' AND id < ?2 ORDER BY id DESC LIMIT 1", &[&cell, &before_id])?
+            .query(
+                "WHERE cell = ?1 AND status = 'succeeded' AND id < ?2 ORDER BY id DESC LIMIT 1",
+                &[&cell, &before_id],
+            )?
             .into_iter()
             .next())
     }
@@ -373,7 +428,11 @@ impl Store {
     /// The newest build id of a cell.
     pub fn latest_id(&self, cell: &str) -> Result<Option<i64>, StoreError> {
         self.conn
-            .query_row("SELECT MAX(id) FROM builds WHERE cell = ?1", params![cell], |r| r.get(0))
+            .query_row(
+                "SELECT MAX(id) FROM builds WHERE cell = ?1",
+                params![cell],
+                |r| r.get(0),
+            )
             .optional()
             .map(|o| o.flatten())
             .map_err(|e| self.err(e))
@@ -398,7 +457,10 @@ impl LogWriter {
         self.buf.push(b'\n');
         self.out
             .write_all(&self.buf)
-            .map_err(|source| StoreError::Io { path: self.path.display().to_string(), source })
+            .map_err(|source| StoreError::Io {
+                path: self.path.display().to_string(),
+                source,
+            })
     }
 }
 
@@ -421,10 +483,31 @@ mod tests {
     fn roundtrip_and_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        let id = s.start(&NewBuild { cell: "debian-13/opam/amd64", engine: "a", inputs: "h1", tag: "t", base_image: None }).unwrap();
+        let id = s
+            .start(&NewBuild {
+                cell: "debian-13/opam/amd64",
+                engine: "a",
+                inputs: "h1",
+                tag: "t",
+                base_image: None,
+            })
+            .unwrap();
         let mut w = s.log_writer(id).unwrap();
         w.line("hello").unwrap();
-        s.finish(id, BuildStatus::Succeeded, &Finish { image_id: Some("sha256:x".into()), size: Some(10), layers: vec![Layer { size: 10, created_by: "RUN x".into() }], failure: None }).unwrap();
+        s.finish(
+            id,
+            BuildStatus::Succeeded,
+            &Finish {
+                image_id: Some("sha256:x".into()),
+                size: Some(10),
+                layers: vec![Layer {
+                    size: 10,
+                    created_by: "RUN x".into(),
+                }],
+                failure: None,
+            },
+        )
+        .unwrap();
         let r = s.build(id).unwrap().unwrap();
         assert_eq!(r.status, BuildStatus::Succeeded);
         assert_eq!(r.layers.len(), 1);
@@ -435,7 +518,10 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let latest = s.latest_per_cell().unwrap();
         assert_eq!(latest["c"].status, BuildStatus::Interrupted);
-        assert_eq!(s.last_success_per_cell().unwrap()["debian-13/opam/amd64"].id, id);
+        assert_eq!(
+            s.last_success_per_cell().unwrap()["debian-13/opam/amd64"].id,
+            id
+        );
     }
 
     #[test]

@@ -147,17 +147,29 @@ pub struct LogView {
 
 impl Default for LogView {
     fn default() -> Self {
-        LogView { follow: true, top: 0, wrap: false, search: None, matches: vec![], current_match: 0 }
+        LogView {
+            follow: true,
+            top: 0,
+            wrap: false,
+            search: None,
+            matches: vec![],
+            current_match: 0,
+        }
     }
 }
 
 /// What the runtime must do after an update.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Build { cells: Vec<String>, no_cache: bool },
+    Build {
+        cells: Vec<String>,
+        no_cache: bool,
+    },
     Cancel(Vec<String>),
     LoadDockerfile(String),
-    SaveLog { cell: String },
+    SaveLog {
+        cell: String,
+    },
     SetMouse(bool),
     /// Quit; cancel what still runs first.
     Quit,
@@ -210,8 +222,15 @@ pub struct GridGeometry {
 
 impl App {
     /// A fresh state over a matrix, with the history's last known state folded in.
-    pub fn new(matrix: Matrix, latest: &HashMap<String, BuildRecord>, stale: &BTreeSet<String>, max_growth: (u64, f64)) -> App {
-        let columns = std::iter::once(BASE_VERSION.to_string()).chain(matrix.versions.iter().map(|v| v.version.clone())).collect();
+    pub fn new(
+        matrix: Matrix,
+        latest: &HashMap<String, BuildRecord>,
+        stale: &BTreeSet<String>,
+        max_growth: (u64, f64),
+    ) -> App {
+        let columns = std::iter::once(BASE_VERSION.to_string())
+            .chain(matrix.versions.iter().map(|v| v.version.clone()))
+            .collect();
         let mut cells = HashMap::new();
         for c in &matrix.cells {
             let mut v = CellView::default();
@@ -270,12 +289,20 @@ impl App {
 
     /// The arch shown (single-arch view) or focused (strip view).
     pub fn current_arch(&self) -> &str {
-        self.matrix.arches.get(self.arch).map(|a| a.name.as_str()).unwrap_or("")
+        self.matrix
+            .arches
+            .get(self.arch)
+            .map(|a| a.name.as_str())
+            .unwrap_or("")
     }
 
     /// Distros shown, after the filter.
     pub fn visible_rows(&self) -> Vec<&str> {
-        let tokens: Vec<String> = self.filter.split_whitespace().map(|t| t.to_lowercase()).collect();
+        let tokens: Vec<String> = self
+            .filter
+            .split_whitespace()
+            .map(|t| t.to_lowercase())
+            .collect();
         self.matrix
             .distros
             .iter()
@@ -288,23 +315,33 @@ impl App {
         if distro.contains(token) {
             return true;
         }
-        self.matrix.cells.iter().filter(|c| c.distro == distro).any(|c| {
-            let v = &self.cells[&c.id];
-            c.version_part() == token
-                || c.arch == token
-                || v.status.word().starts_with(token)
-                || (token == "stale" && v.stale)
-                || (token == "regressed" && self.regressed(&c.id))
-        })
+        self.matrix
+            .cells
+            .iter()
+            .filter(|c| c.distro == distro)
+            .any(|c| {
+                let v = &self.cells[&c.id];
+                c.version_part() == token
+                    || c.arch == token
+                    || v.status.word().starts_with(token)
+                    || (token == "stale" && v.stale)
+                    || (token == "regressed" && self.regressed(&c.id))
+            })
     }
 
     /// The cells at a grid position: one (single-arch view) or every arch (strip view).
     pub fn cells_at(&self, distro: &str, col: usize) -> Vec<&Cell> {
-        let Some(column) = self.columns.get(col) else { return vec![] };
+        let Some(column) = self.columns.get(col) else {
+            return vec![];
+        };
         self.matrix
             .cells
             .iter()
-            .filter(|c| c.distro == distro && c.version_part() == column && (self.all_arches || c.arch == self.current_arch()))
+            .filter(|c| {
+                c.distro == distro
+                    && c.version_part() == column
+                    && (self.all_arches || c.arch == self.current_arch())
+            })
             .collect()
     }
 
@@ -325,8 +362,13 @@ impl App {
 
     /// Grew past either configured threshold.
     pub fn regressed(&self, id: &str) -> bool {
-        let (Some(d), Some(prev)) = (self.delta(id), self.cells.get(id).and_then(|c| c.prev_size)) else { return false };
-        d > 0 && (d as u64 > self.max_growth.0 || (prev > 0 && d as f64 * 100.0 / prev as f64 > self.max_growth.1))
+        let (Some(d), Some(prev)) = (self.delta(id), self.cells.get(id).and_then(|c| c.prev_size))
+        else {
+            return false;
+        };
+        d > 0
+            && (d as u64 > self.max_growth.0
+                || (prev > 0 && d as f64 * 100.0 / prev as f64 > self.max_growth.1))
     }
 
     /// Cells the next action applies to: the selection, else the focused cell.
@@ -347,7 +389,10 @@ impl App {
     pub fn shown_log(&self) -> Option<&LogBuffer> {
         match self.detail {
             DetailMode::Merged => Some(&self.merged),
-            DetailMode::Log => self.focused().and_then(|id| self.cells.get(&id)).map(|c| &c.log),
+            DetailMode::Log => self
+                .focused()
+                .and_then(|id| self.cells.get(&id))
+                .map(|c| &c.log),
             DetailMode::Dockerfile => None,
         }
     }
@@ -370,7 +415,12 @@ impl App {
                     c.step = None;
                 }
             }
-            BuildEvent::Started { cell, engine, build_id, .. } => {
+            BuildEvent::Started {
+                cell,
+                engine,
+                build_id,
+                ..
+            } => {
                 if let Some(c) = self.cells.get_mut(&cell) {
                     c.status = Status::Building;
                     c.engine = Some(engine);
@@ -380,7 +430,12 @@ impl App {
                     c.log_path = None;
                 }
             }
-            BuildEvent::Step { cell, current, total, .. } => {
+            BuildEvent::Step {
+                cell,
+                current,
+                total,
+                ..
+            } => {
                 if let Some(c) = self.cells.get_mut(&cell) {
                     c.step = Some((current, total));
                 }
@@ -444,7 +499,13 @@ impl App {
         let q = q.to_lowercase();
         let matches: Vec<usize> = self
             .shown_log()
-            .map(|l| l.iter().enumerate().filter(|(_, line)| strip_sgr(line).to_lowercase().contains(&q)).map(|(i, _)| i).collect())
+            .map(|l| {
+                l.iter()
+                    .enumerate()
+                    .filter(|(_, line)| strip_sgr(line).to_lowercase().contains(&q))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
             .unwrap_or_default();
         self.log_view.matches = matches;
         if self.log_view.current_match >= self.log_view.matches.len() {
@@ -462,12 +523,10 @@ impl App {
                 vec![]
             }
             Mode::Confirm(c) => self.on_confirm_key(c, key),
-            Mode::Filter(text) => {
-                self.on_prompt_key(text, key, |app, t| {
-                    app.filter = t;
-                    app.row = 0;
-                })
-            }
+            Mode::Filter(text) => self.on_prompt_key(text, key, |app, t| {
+                app.filter = t;
+                app.row = 0;
+            }),
             Mode::Selector(text) => self.on_prompt_key(text, key, |app, t| app.select_by_text(&t)),
             Mode::Search(text) => self.on_prompt_key(text, key, |app, t| {
                 app.log_view.search = Some(t).filter(|t| !t.is_empty());
@@ -481,7 +540,12 @@ impl App {
         }
     }
 
-    fn on_prompt_key(&mut self, mut text: String, key: KeyEvent, apply: impl FnOnce(&mut App, String)) -> Vec<Effect> {
+    fn on_prompt_key(
+        &mut self,
+        mut text: String,
+        key: KeyEvent,
+        apply: impl FnOnce(&mut App, String),
+    ) -> Vec<Effect> {
         let set = |app: &mut App, t: String| {
             app.mode = match app.mode {
                 Mode::Filter(_) => Mode::Filter(t),
@@ -522,7 +586,11 @@ impl App {
         }
         match c {
             Confirm::Build { cells, no_cache } => {
-                self.message = Some(format!("queued {} cells{}", cells.len(), if no_cache { " (no cache)" } else { "" }));
+                self.message = Some(format!(
+                    "queued {} cells{}",
+                    cells.len(),
+                    if no_cache { " (no cache)" } else { "" }
+                ));
                 self.selection.clear();
                 vec![Effect::Build { cells, no_cache }]
             }
@@ -542,7 +610,12 @@ impl App {
         let texts: Vec<String> = text.split_whitespace().map(str::to_string).collect();
         match self.matrix.parse_selectors(&texts) {
             Ok(sels) if !sels.is_empty() => {
-                let ids: Vec<String> = self.matrix.select(&sels).iter().map(|c| c.id.clone()).collect();
+                let ids: Vec<String> = self
+                    .matrix
+                    .select(&sels)
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .collect();
                 self.message = Some(format!("{} cells match `{text}`", ids.len()));
                 self.selection.extend(ids);
             }
@@ -552,7 +625,13 @@ impl App {
     }
 
     fn select_where(&mut self, pred: impl Fn(&Cell, &CellView) -> bool) -> usize {
-        let ids: Vec<String> = self.matrix.cells.iter().filter(|c| pred(c, &self.cells[&c.id])).map(|c| c.id.clone()).collect();
+        let ids: Vec<String> = self
+            .matrix
+            .cells
+            .iter()
+            .filter(|c| pred(c, &self.cells[&c.id]))
+            .map(|c| c.id.clone())
+            .collect();
         let n = ids.len();
         self.selection.extend(ids);
         n
@@ -560,7 +639,9 @@ impl App {
 
     /// Cells in the rectangle between the visual anchor and the focus.
     fn visual_cells(&self) -> Vec<String> {
-        let Some((r0, c0)) = self.visual_anchor else { return vec![] };
+        let Some((r0, c0)) = self.visual_anchor else {
+            return vec![];
+        };
         let rows = self.visible_rows();
         let (ra, rb) = (r0.min(self.row), r0.max(self.row));
         let (ca, cb) = (c0.min(self.col), c0.max(self.col));
@@ -580,7 +661,10 @@ impl App {
         }
         self.row = (self.row as isize + dr).clamp(0, rows as isize - 1) as usize;
         self.col = (self.col as isize + dc).clamp(0, self.columns.len() as isize - 1) as usize;
-        self.log_view = LogView { wrap: self.log_view.wrap, ..LogView::default() };
+        self.log_view = LogView {
+            wrap: self.log_view.wrap,
+            ..LogView::default()
+        };
         if self.detail == DetailMode::Dockerfile {
             self.dockerfile = None;
         }
@@ -589,7 +673,11 @@ impl App {
     fn scroll_log(&mut self, delta: isize) {
         let len = self.shown_log().map(|l| l.len()).unwrap_or(0);
         let bottom = len.saturating_sub(self.log_height);
-        let top = if self.log_view.follow { bottom } else { self.log_view.top };
+        let top = if self.log_view.follow {
+            bottom
+        } else {
+            self.log_view.top
+        };
         let new_top = (top as isize + delta).clamp(0, bottom as isize) as usize;
         self.log_view.top = new_top;
         // Scrolling up stops following; reaching the end resumes it.
@@ -635,14 +723,22 @@ impl App {
             Action::RowEnd => self.move_focus(0, isize::MAX / 2),
             Action::NextArch | Action::PrevArch => {
                 let n = self.matrix.arches.len().max(1);
-                self.arch = if a == Action::NextArch { (self.arch + 1) % n } else { (self.arch + n - 1) % n };
+                self.arch = if a == Action::NextArch {
+                    (self.arch + 1) % n
+                } else {
+                    (self.arch + n - 1) % n
+                };
                 self.move_focus(0, 0);
             }
             Action::ToggleArchView => self.all_arches = !self.all_arches,
             Action::ToggleSelect => {
                 let rows = self.visible_rows();
                 if let Some(d) = rows.get(self.row).map(|s| s.to_string()) {
-                    let ids: Vec<String> = self.cells_at(&d, self.col).iter().map(|c| c.id.clone()).collect();
+                    let ids: Vec<String> = self
+                        .cells_at(&d, self.col)
+                        .iter()
+                        .map(|c| c.id.clone())
+                        .collect();
                     let all_in = ids.iter().all(|i| self.selection.contains(i));
                     for i in ids {
                         if all_in {
@@ -673,13 +769,19 @@ impl App {
             }
             Action::SelectColumn => {
                 let column = self.columns[self.col].clone();
-                let rows: BTreeSet<String> = self.visible_rows().iter().map(|s| s.to_string()).collect();
+                let rows: BTreeSet<String> =
+                    self.visible_rows().iter().map(|s| s.to_string()).collect();
                 let all = self.all_arches;
                 let arch = self.current_arch().to_string();
-                self.select_where(|c, _| c.version_part() == column && rows.contains(&c.distro) && (all || c.arch == arch));
+                self.select_where(|c, _| {
+                    c.version_part() == column
+                        && rows.contains(&c.distro)
+                        && (all || c.arch == arch)
+                });
             }
             Action::SelectFailed => {
-                let n = self.select_where(|_, v| matches!(v.status, Status::Failed | Status::Interrupted));
+                let n = self
+                    .select_where(|_, v| matches!(v.status, Status::Failed | Status::Interrupted));
                 self.message = Some(format!("{n} failed cells selected"));
             }
             Action::SelectStale => {
@@ -700,7 +802,10 @@ impl App {
                 if cells.is_empty() {
                     self.message = Some("nothing to build: no cell here for this arch".into());
                 } else {
-                    self.mode = Mode::Confirm(Confirm::Build { cells, no_cache: a == Action::RebuildNoCache });
+                    self.mode = Mode::Confirm(Confirm::Build {
+                        cells,
+                        no_cache: a == Action::RebuildNoCache,
+                    });
                 }
             }
             Action::RetryFailed => {
@@ -708,19 +813,33 @@ impl App {
                     .matrix
                     .cells
                     .iter()
-                    .filter(|c| matches!(self.cells[&c.id].status, Status::Failed | Status::Interrupted))
+                    .filter(|c| {
+                        matches!(
+                            self.cells[&c.id].status,
+                            Status::Failed | Status::Interrupted
+                        )
+                    })
                     .map(|c| c.id.clone())
                     .collect();
                 if cells.is_empty() {
                     self.message = Some("no failed cell".into());
                 } else {
-                    self.mode = Mode::Confirm(Confirm::Build { cells, no_cache: false });
+                    self.mode = Mode::Confirm(Confirm::Build {
+                        cells,
+                        no_cache: false,
+                    });
                 }
             }
             Action::Cancel => {
-                let cells: Vec<String> = self.targets().into_iter().filter(|id| self.cells[id].status.is_active()).collect();
+                let cells: Vec<String> = self
+                    .targets()
+                    .into_iter()
+                    .filter(|id| self.cells[id].status.is_active())
+                    .collect();
                 if cells.is_empty() {
-                    self.message = Some("nothing to cancel: no queued or running build among the targets".into());
+                    self.message = Some(
+                        "nothing to cancel: no queued or running build among the targets".into(),
+                    );
                 } else {
                     self.mode = Mode::Confirm(Confirm::Cancel { cells });
                 }
@@ -737,19 +856,30 @@ impl App {
                 }
             }
             Action::MergedLogs => {
-                self.detail = if self.detail == DetailMode::Merged { DetailMode::Log } else { DetailMode::Merged };
-                self.log_view = LogView { wrap: self.log_view.wrap, ..LogView::default() };
+                self.detail = if self.detail == DetailMode::Merged {
+                    DetailMode::Log
+                } else {
+                    DetailMode::Merged
+                };
+                self.log_view = LogView {
+                    wrap: self.log_view.wrap,
+                    ..LogView::default()
+                };
             }
             Action::Follow => self.log_view.follow = true,
             Action::Wrap => self.log_view.wrap = !self.log_view.wrap,
-            Action::Search => self.mode = Mode::Search(self.log_view.search.clone().unwrap_or_default()),
+            Action::Search => {
+                self.mode = Mode::Search(self.log_view.search.clone().unwrap_or_default())
+            }
             Action::NextMatch => self.jump_to_match(self.log_view.current_match + 1),
             Action::PrevMatch => {
                 let n = self.log_view.matches.len().max(1);
                 self.jump_to_match(self.log_view.current_match + n - 1)
             }
             Action::FirstError => {
-                let hit = self.shown_log().and_then(|l| l.iter().position(|line| is_error_line(&strip_sgr(line))));
+                let hit = self
+                    .shown_log()
+                    .and_then(|l| l.iter().position(|line| is_error_line(&strip_sgr(line))));
                 match hit {
                     Some(i) => {
                         self.log_view.follow = false;
@@ -765,7 +895,14 @@ impl App {
             }
             Action::ToggleMouse => {
                 self.mouse_capture = !self.mouse_capture;
-                self.message = Some(if self.mouse_capture { "mouse capture on" } else { "mouse capture off: the terminal selects text" }.into());
+                self.message = Some(
+                    if self.mouse_capture {
+                        "mouse capture on"
+                    } else {
+                        "mouse capture off: the terminal selects text"
+                    }
+                    .into(),
+                );
                 return vec![Effect::SetMouse(self.mouse_capture)];
             }
             Action::Help => self.mode = Mode::Help,
@@ -789,7 +926,11 @@ impl App {
             MouseEventKind::ScrollDown => self.act(Action::Down),
             MouseEventKind::Down(MouseButton::Left) => {
                 if let Some(g) = self.grid_geometry {
-                    if m.row > g.y && m.row <= g.y + g.rows_shown && m.column >= g.first_cell_x && g.cell_width > 0 {
+                    if m.row > g.y
+                        && m.row <= g.y + g.rows_shown
+                        && m.column >= g.first_cell_x
+                        && g.cell_width > 0
+                    {
                         let row = g.first_row + (m.row - g.y - 1) as usize;
                         let col = ((m.column - g.first_cell_x) / g.cell_width) as usize;
                         if row < self.visible_rows().len() && col < self.columns.len() {
@@ -818,16 +959,40 @@ mod tests {
     use crate::scheduler::CellResult;
 
     fn app() -> App {
-        App::new(Matrix::builtin(), &HashMap::new(), &BTreeSet::new(), (10_000_000, 5.0))
+        App::new(
+            Matrix::builtin(),
+            &HashMap::new(),
+            &BTreeSet::new(),
+            (10_000_000, 5.0),
+        )
     }
 
     fn key(c: char) -> KeyEvent {
-        let m = if c.is_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE };
+        let m = if c.is_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        };
         KeyEvent::new(KeyCode::Char(c), m)
     }
 
-    fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64>) -> BuildEvent {
-        BuildEvent::Finished(CellResult { cell: cell.into(), status, build_id: Some(1), engine: Some("e".into()), image_id: None, size, previous_size: prev, failure: None, duration_secs: None })
+    fn finished(
+        cell: &str,
+        status: BuildStatus,
+        size: Option<i64>,
+        prev: Option<i64>,
+    ) -> BuildEvent {
+        BuildEvent::Finished(CellResult {
+            cell: cell.into(),
+            status,
+            build_id: Some(1),
+            engine: Some("e".into()),
+            image_id: None,
+            size,
+            previous_size: prev,
+            failure: None,
+            duration_secs: None,
+        })
     }
 
     #[test]
@@ -878,7 +1043,11 @@ mod tests {
             a.on_key(key(c));
         }
         a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-        assert!(a.message.as_deref().unwrap().contains("unknown distro `nope-1`"));
+        assert!(a
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("unknown distro `nope-1`"));
     }
 
     #[test]
@@ -886,16 +1055,22 @@ mod tests {
         let mut a = app();
         a.on_key(key('r'));
         assert!(a.on_key(key('b')).is_empty());
-        assert!(matches!(&a.mode, Mode::Confirm(Confirm::Build { cells, no_cache: false }) if cells.len() == 6));
+        assert!(
+            matches!(&a.mode, Mode::Confirm(Confirm::Build { cells, no_cache: false }) if cells.len() == 6)
+        );
         let fx = a.on_key(key('y'));
         assert!(matches!(&fx[..], [Effect::Build { cells, .. }] if cells.len() == 6));
         assert!(a.selection.is_empty());
         // Nothing is running: cancel has nothing to do.
         a.on_key(key('X'));
         assert_eq!(a.mode, Mode::Normal);
-        a.on_event(BuildEvent::Queued { cell: "alpine-3.24/opam/amd64".into() });
+        a.on_event(BuildEvent::Queued {
+            cell: "alpine-3.24/opam/amd64".into(),
+        });
         a.on_key(key('X'));
-        assert!(matches!(&a.mode, Mode::Confirm(Confirm::Cancel { cells }) if cells == &["alpine-3.24/opam/amd64".to_string()]));
+        assert!(
+            matches!(&a.mode, Mode::Confirm(Confirm::Cancel { cells }) if cells == &["alpine-3.24/opam/amd64".to_string()])
+        );
         assert!(a.on_key(key('n')).is_empty());
         // Quit asks while something is active.
         a.on_key(key('q'));
@@ -910,19 +1085,45 @@ mod tests {
         let id = "alpine-3.24/opam/amd64";
         a.on_event(BuildEvent::Queued { cell: id.into() });
         assert_eq!(a.cells[id].status, Status::Queued);
-        a.on_event(BuildEvent::Started { cell: id.into(), engine: "e".into(), build_id: 7, emulated: false });
-        a.on_event(BuildEvent::Step { cell: id.into(), current: 2, total: 9, name: "RUN x".into() });
+        a.on_event(BuildEvent::Started {
+            cell: id.into(),
+            engine: "e".into(),
+            build_id: 7,
+            emulated: false,
+        });
+        a.on_event(BuildEvent::Step {
+            cell: id.into(),
+            current: 2,
+            total: 9,
+            name: "RUN x".into(),
+        });
         assert_eq!(a.cells[id].step, Some((2, 9)));
-        a.on_event(BuildEvent::Log { cell: id.into(), line: "hello".into() });
+        a.on_event(BuildEvent::Log {
+            cell: id.into(),
+            line: "hello".into(),
+        });
         assert_eq!(a.cells[id].log.len(), 1);
         assert_eq!(a.merged.len(), 1);
-        a.on_event(finished(id, BuildStatus::Succeeded, Some(120_000_000), Some(100_000_000)));
+        a.on_event(finished(
+            id,
+            BuildStatus::Succeeded,
+            Some(120_000_000),
+            Some(100_000_000),
+        ));
         assert_eq!(a.cells[id].status, Status::Succeeded);
         assert_eq!(a.delta(id), Some(20_000_000));
         assert!(a.regressed(id));
-        a.on_event(finished("alpine-3.24/4.14/amd64", BuildStatus::Failed, None, None));
+        a.on_event(finished(
+            "alpine-3.24/4.14/amd64",
+            BuildStatus::Failed,
+            None,
+            None,
+        ));
         a.on_key(key('F'));
-        assert_eq!(a.selection.iter().cloned().collect::<Vec<_>>(), ["alpine-3.24/4.14/amd64"]);
+        assert_eq!(
+            a.selection.iter().cloned().collect::<Vec<_>>(),
+            ["alpine-3.24/4.14/amd64"]
+        );
     }
 
     #[test]
@@ -930,7 +1131,10 @@ mod tests {
         let mut a = app();
         let id = a.focused().unwrap();
         for i in 0..100 {
-            a.on_event(BuildEvent::Log { cell: id.clone(), line: format!("line {i}{}", if i == 40 { " error: boom" } else { "" }) });
+            a.on_event(BuildEvent::Log {
+                cell: id.clone(),
+                line: format!("line {i}{}", if i == 40 { " error: boom" } else { "" }),
+            });
         }
         a.log_height = 10;
         a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
@@ -967,7 +1171,12 @@ mod tests {
         }
         a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
         assert!(a.visible_rows().iter().all(|d| d.starts_with("debian")));
-        a.on_event(finished("ubuntu-24.04/5.4/amd64", BuildStatus::Failed, None, None));
+        a.on_event(finished(
+            "ubuntu-24.04/5.4/amd64",
+            BuildStatus::Failed,
+            None,
+            None,
+        ));
         a.filter = "failed".into();
         assert_eq!(a.visible_rows(), ["ubuntu-24.04"]);
     }

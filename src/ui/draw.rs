@@ -67,40 +67,79 @@ pub fn draw(f: &mut Frame, app: &mut App) {
 }
 
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::styled(" imagegrid ", Style::new().add_modifier(Modifier::BOLD).fg(Color::Black).bg(Color::Cyan)), Span::raw(" ")];
+    let mut spans = vec![
+        Span::styled(
+            " imagegrid ",
+            Style::new()
+                .add_modifier(Modifier::BOLD)
+                .fg(Color::Black)
+                .bg(Color::Cyan),
+        ),
+        Span::raw(" "),
+    ];
     if app.all_arches {
-        spans.push(Span::styled("all arches", Style::new().add_modifier(Modifier::BOLD)));
+        spans.push(Span::styled(
+            "all arches",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
         spans.push(Span::raw(format!(" (focus {})", app.current_arch())));
     } else {
         for (i, a) in app.arch_names().iter().enumerate() {
-            let st = if i == app.arch { Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED) } else { Style::new().fg(Color::Gray) };
+            let st = if i == app.arch {
+                Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+            } else {
+                Style::new().fg(Color::Gray)
+            };
             spans.push(Span::styled(format!(" {a} "), st));
         }
     }
-    spans.push(Span::raw(format!("  {} cells · {} selected", app.matrix.cells.len(), app.selection.len())));
+    spans.push(Span::raw(format!(
+        "  {} cells · {} selected",
+        app.matrix.cells.len(),
+        app.selection.len()
+    )));
     if !app.filter.is_empty() {
-        spans.push(Span::styled(format!(" · filter: {}", app.filter), Style::new().fg(Color::Yellow)));
+        spans.push(Span::styled(
+            format!(" · filter: {}", app.filter),
+            Style::new().fg(Color::Yellow),
+        ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 /// The text of one cell in single-arch view: glyph, step or size, delta.
 fn cell_text(app: &App, id: &str, v: &CellView, width: usize) -> Vec<Span<'static>> {
-    let mut spans = vec![Span::styled(glyph(v.status, app.tick).to_string(), Style::new().fg(colour(v.status)).add_modifier(Modifier::BOLD))];
+    let mut spans = vec![Span::styled(
+        glyph(v.status, app.tick).to_string(),
+        Style::new()
+            .fg(colour(v.status))
+            .add_modifier(Modifier::BOLD),
+    )];
     if v.stale {
         spans.push(Span::styled("~", Style::new().fg(Color::Yellow)));
     }
     let detail = match v.status {
         Status::Building => v.step.map(|(a, b)| format!(" {a}/{b}")).unwrap_or_default(),
-        _ => v.size.map(|s| format!(" {}", human_size_short(s))).unwrap_or_default(),
+        _ => v
+            .size
+            .map(|s| format!(" {}", human_size_short(s)))
+            .unwrap_or_default(),
     };
     spans.push(Span::raw(detail));
     if v.status == Status::Succeeded {
         if let Some(d) = app.delta(id).filter(|d| *d != 0) {
             let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-            let text = format!(" {}{}", if d > 0 { "+" } else { "-" }, human_size_short(d.abs()));
+            let text = format!(
+                " {}{}",
+                if d > 0 { "+" } else { "-" },
+                human_size_short(d.abs())
+            );
             if used + text.chars().count() <= width {
-                let st = if app.regressed(id) { Style::new().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::new().fg(Color::DarkGray) };
+                let st = if app.regressed(id) {
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::new().fg(Color::DarkGray)
+                };
                 spans.push(Span::styled(text, st));
             }
         }
@@ -112,7 +151,11 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
     let focused_pane = app.pane == Pane::Grid;
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(if focused_pane { Style::new().fg(Color::Cyan) } else { Style::new().fg(Color::DarkGray) })
+        .border_style(if focused_pane {
+            Style::new().fg(Color::Cyan)
+        } else {
+            Style::new().fg(Color::DarkGray)
+        })
         .title(" grid: distro × OCaml version ");
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -121,25 +164,54 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
     let ncols = app.columns.len().max(1) as u16;
     let cell_w = ((inner.width.saturating_sub(name_w)) / ncols).max(3);
     let body_h = inner.height.saturating_sub(1) as usize;
-    let first_row = if app.row >= body_h { app.row + 1 - body_h } else { 0 };
-    let visual = app.visual_anchor.map(|(r0, c0)| ((r0.min(app.row), r0.max(app.row)), (c0.min(app.col), c0.max(app.col))));
+    let first_row = if app.row >= body_h {
+        app.row + 1 - body_h
+    } else {
+        0
+    };
+    let visual = app.visual_anchor.map(|(r0, c0)| {
+        (
+            (r0.min(app.row), r0.max(app.row)),
+            (c0.min(app.col), c0.max(app.col)),
+        )
+    });
 
     let mut lines = Vec::new();
     let mut head = vec![Span::raw(format!("{:w$}", "", w = name_w as usize))];
     for (i, c) in app.columns.iter().enumerate() {
-        let st = if i == app.col { Style::new().add_modifier(Modifier::BOLD) } else { Style::new().fg(Color::Gray) };
-        head.push(Span::styled(format!("{:w$}", truncate(c, cell_w as usize - 1), w = cell_w as usize), st));
+        let st = if i == app.col {
+            Style::new().add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(Color::Gray)
+        };
+        head.push(Span::styled(
+            format!(
+                "{:w$}",
+                truncate(c, cell_w as usize - 1),
+                w = cell_w as usize
+            ),
+            st,
+        ));
     }
     lines.push(Line::from(head));
     for (ri, distro) in rows.iter().enumerate().skip(first_row).take(body_h) {
         let mut spans = vec![Span::styled(
-            format!("{:w$}", truncate(distro, name_w as usize - 1), w = name_w as usize),
-            if ri == app.row { Style::new().add_modifier(Modifier::BOLD) } else { Style::new() },
+            format!(
+                "{:w$}",
+                truncate(distro, name_w as usize - 1),
+                w = name_w as usize
+            ),
+            if ri == app.row {
+                Style::new().add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            },
         )];
         for ci in 0..app.columns.len() {
             let cells = app.cells_at(distro, ci);
             let focused = ri == app.row && ci == app.col;
-            let in_visual = visual.is_some_and(|((ra, rb), (ca, cb))| ri >= ra && ri <= rb && ci >= ca && ci <= cb);
+            let in_visual = visual
+                .is_some_and(|((ra, rb), (ca, cb))| ri >= ra && ri <= rb && ci >= ca && ci <= cb);
             let mut content: Vec<Span> = if cells.is_empty() {
                 vec![Span::styled("–", Style::new().fg(Color::DarkGray))]
             } else if app.all_arches {
@@ -161,10 +233,18 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
             let selected = !cells.is_empty() && cells.iter().all(|c| app.selection.contains(&c.id));
             let partly = !selected && cells.iter().any(|c| app.selection.contains(&c.id));
             if selected || partly {
-                content.insert(0, Span::styled(if selected { "▸" } else { "▹" }, Style::new().fg(Color::Cyan)));
+                content.insert(
+                    0,
+                    Span::styled(
+                        if selected { "▸" } else { "▹" },
+                        Style::new().fg(Color::Cyan),
+                    ),
+                );
             }
             let used: usize = content.iter().map(|s| s.content.chars().count()).sum();
-            content.push(Span::raw(" ".repeat((cell_w as usize).saturating_sub(used))));
+            content.push(Span::raw(
+                " ".repeat((cell_w as usize).saturating_sub(used)),
+            ));
             let mut extra = Style::new();
             if selected || in_visual {
                 extra = extra.bg(Color::Indexed(236));
@@ -180,7 +260,10 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
         lines.push(Line::from(spans));
     }
     if rows.is_empty() {
-        lines.push(Line::styled("  no distro matches the filter (/ to change it)", Style::new().fg(Color::Yellow)));
+        lines.push(Line::styled(
+            "  no distro matches the filter (/ to change it)",
+            Style::new().fg(Color::Yellow),
+        ));
     }
     f.render_widget(Paragraph::new(lines), inner);
     app.grid_geometry = Some(GridGeometry {
@@ -204,12 +287,26 @@ fn draw_engines(f: &mut Frame, app: &App, area: Rect) {
         }
         if h.reachable {
             spans.push(Span::styled("● ", Style::new().fg(Color::Green)));
-            let info = h.info.as_ref().map(|i| format!(" {} {}", i.version, i.arch)).unwrap_or_default();
-            spans.push(Span::raw(format!("{}{info} [{}] ▶{} ◌{}", h.engine, h.arches.join(","), h.running, h.queued)));
+            let info = h
+                .info
+                .as_ref()
+                .map(|i| format!(" {} {}", i.version, i.arch))
+                .unwrap_or_default();
+            spans.push(Span::raw(format!(
+                "{}{info} [{}] ▶{} ◌{}",
+                h.engine,
+                h.arches.join(","),
+                h.running,
+                h.queued
+            )));
         } else {
             spans.push(Span::styled("○ ", Style::new().fg(Color::Red)));
             spans.push(Span::styled(
-                format!("{} down: {}", h.engine, h.last_error.as_deref().unwrap_or("connecting")),
+                format!(
+                    "{} down: {}",
+                    h.engine,
+                    h.last_error.as_deref().unwrap_or("connecting")
+                ),
                 Style::new().fg(Color::Red),
             ));
         }
@@ -247,14 +344,22 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
     };
     let mut flags = vec![];
     if app.detail != DetailMode::Dockerfile {
-        flags.push(if app.log_view.follow { "follow" } else { "paused" });
+        flags.push(if app.log_view.follow {
+            "follow"
+        } else {
+            "paused"
+        });
         if app.log_view.wrap {
             flags.push("wrap");
         }
     }
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(if focused_pane { Style::new().fg(Color::Cyan) } else { Style::new().fg(Color::DarkGray) })
+        .border_style(if focused_pane {
+            Style::new().fg(Color::Cyan)
+        } else {
+            Style::new().fg(Color::DarkGray)
+        })
         .title(title)
         .title_bottom(Line::from(format!(" {} ", flags.join(" · "))).right_aligned());
     let inner = block.inner(area);
@@ -274,16 +379,38 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
     }
     if app.detail == DetailMode::Log {
         if let Some(v) = id.as_ref().map(|i| &app.cells[i]) {
-            if let (Some(fail), true) = (&v.failure, matches!(v.status, Status::Failed | Status::Skipped | Status::Interrupted | Status::Cancelled)) {
-                lines.push(Line::styled(format!("✗ {fail}"), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)));
+            if let (Some(fail), true) = (
+                &v.failure,
+                matches!(
+                    v.status,
+                    Status::Failed | Status::Skipped | Status::Interrupted | Status::Cancelled
+                ),
+            ) {
+                lines.push(Line::styled(
+                    format!("✗ {fail}"),
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ));
             }
             if v.log.evicted_lines() > 0 {
-                let path = v.log_path.clone().unwrap_or_else(|| "the history's log file".into());
-                lines.push(Line::styled(format!("… {} older lines only on disk ({path})", v.log.evicted_lines()), Style::new().fg(Color::DarkGray)));
+                let path = v
+                    .log_path
+                    .clone()
+                    .unwrap_or_else(|| "the history's log file".into());
+                lines.push(Line::styled(
+                    format!(
+                        "… {} older lines only on disk ({path})",
+                        v.log.evicted_lines()
+                    ),
+                    Style::new().fg(Color::DarkGray),
+                ));
             }
             if v.log.is_empty() && v.status != Status::Building {
                 let hint = match &v.log_path {
-                    Some(p) => format!("log of build {} is on disk: {p}  (imagegrid log {})", v.build_id.unwrap_or(0), id.clone().unwrap_or_default()),
+                    Some(p) => format!(
+                        "log of build {} is on disk: {p}  (imagegrid log {})",
+                        v.build_id.unwrap_or(0),
+                        id.clone().unwrap_or_default()
+                    ),
                     None => "no log yet: b builds this cell".into(),
                 };
                 lines.push(Line::styled(hint, Style::new().fg(Color::DarkGray)));
@@ -295,10 +422,21 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
     let log = app.shown_log();
     if let Some(log) = log {
         let len = log.len();
-        let top = if app.log_view.follow { len.saturating_sub(height) } else { app.log_view.top.min(len) };
-        let current = app.log_view.matches.get(app.log_view.current_match).copied();
+        let top = if app.log_view.follow {
+            len.saturating_sub(height)
+        } else {
+            app.log_view.top.min(len)
+        };
+        let current = app
+            .log_view
+            .matches
+            .get(app.log_view.current_match)
+            .copied();
         for (i, line) in log.iter().enumerate().skip(top).take(height) {
-            let mut l = line.into_text().map(|t| t.lines.into_iter().next().unwrap_or_default()).unwrap_or_else(|_| Line::raw(line.to_string()));
+            let mut l = line
+                .into_text()
+                .map(|t| t.lines.into_iter().next().unwrap_or_default())
+                .unwrap_or_else(|_| Line::raw(line.to_string()));
             if current == Some(i) {
                 l = l.patch_style(Style::new().bg(Color::Indexed(58)));
             } else if app.log_view.matches.binary_search(&i).is_ok() {
@@ -316,21 +454,59 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let line = match &app.mode {
-        Mode::Filter(t) => Line::from(vec![Span::styled("filter: ", Style::new().fg(Color::Yellow)), Span::raw(format!("{t}▏")), Span::styled("  Enter apply · Esc cancel", Style::new().fg(Color::Gray))]),
-        Mode::Selector(t) => Line::from(vec![Span::styled("select: ", Style::new().fg(Color::Yellow)), Span::raw(format!("{t}▏")), Span::styled("  distro/version/arch globs · Enter · Esc", Style::new().fg(Color::Gray))]),
-        Mode::Search(t) => Line::from(vec![Span::styled("search: ", Style::new().fg(Color::Yellow)), Span::raw(format!("{t}▏")), Span::styled("  Enter · Esc", Style::new().fg(Color::Gray))]),
+        Mode::Filter(t) => Line::from(vec![
+            Span::styled("filter: ", Style::new().fg(Color::Yellow)),
+            Span::raw(format!("{t}▏")),
+            Span::styled("  Enter apply · Esc cancel", Style::new().fg(Color::Gray)),
+        ]),
+        Mode::Selector(t) => Line::from(vec![
+            Span::styled("select: ", Style::new().fg(Color::Yellow)),
+            Span::raw(format!("{t}▏")),
+            Span::styled(
+                "  distro/version/arch globs · Enter · Esc",
+                Style::new().fg(Color::Gray),
+            ),
+        ]),
+        Mode::Search(t) => Line::from(vec![
+            Span::styled("search: ", Style::new().fg(Color::Yellow)),
+            Span::raw(format!("{t}▏")),
+            Span::styled("  Enter · Esc", Style::new().fg(Color::Gray)),
+        ]),
         _ => {
-            let ctx = if app.pane == Pane::Grid { Context::Grid } else { Context::Detail };
-            let hints: Vec<&str> = bindings_for(ctx).filter(|b| !b.hint.is_empty()).map(|b| b.hint).collect();
-            let mut spans = vec![Span::styled(format!(" {} selected ", app.selection.len()), Style::new().fg(Color::Black).bg(Color::Gray))];
+            let ctx = if app.pane == Pane::Grid {
+                Context::Grid
+            } else {
+                Context::Detail
+            };
+            let hints: Vec<&str> = bindings_for(ctx)
+                .filter(|b| !b.hint.is_empty())
+                .map(|b| b.hint)
+                .collect();
+            let mut spans = vec![Span::styled(
+                format!(" {} selected ", app.selection.len()),
+                Style::new().fg(Color::Black).bg(Color::Gray),
+            )];
             if app.pane == Pane::Detail && !app.log_view.matches.is_empty() {
-                spans.push(Span::styled(format!(" match {}/{} ", app.log_view.current_match + 1, app.log_view.matches.len()), Style::new().fg(Color::Black).bg(Color::Yellow)));
+                spans.push(Span::styled(
+                    format!(
+                        " match {}/{} ",
+                        app.log_view.current_match + 1,
+                        app.log_view.matches.len()
+                    ),
+                    Style::new().fg(Color::Black).bg(Color::Yellow),
+                ));
             }
             spans.push(Span::raw(" "));
             if let Some(m) = &app.message {
-                spans.push(Span::styled(format!("{m} │ "), Style::new().fg(Color::Yellow)));
+                spans.push(Span::styled(
+                    format!("{m} │ "),
+                    Style::new().fg(Color::Yellow),
+                ));
             }
-            spans.push(Span::styled(hints.join(" · "), Style::new().fg(Color::Gray)));
+            spans.push(Span::styled(
+                hints.join(" · "),
+                Style::new().fg(Color::Gray),
+            ));
             Line::from(spans)
         }
     };
@@ -340,23 +516,47 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 fn draw_help(f: &mut Frame, area: Rect) {
     let mut lines = vec![];
     for ctx in [Context::Grid, Context::Detail, Context::Any] {
-        lines.push(Line::styled(ctx.title(), Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan)));
+        lines.push(Line::styled(
+            ctx.title(),
+            Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan),
+        ));
         for b in KEYMAP.iter().filter(|b| b.context == ctx) {
             let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
-            lines.push(Line::from(vec![Span::styled(format!("  {:14}", keys.join(" ")), Style::new().fg(Color::Yellow)), Span::raw(b.help)]));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("  {:14}", keys.join(" ")),
+                    Style::new().fg(Color::Yellow),
+                ),
+                Span::raw(b.help),
+            ]));
         }
     }
     lines.push(Line::styled("glyphs: · never ◌ queued ⠋ building ✓ ok ✗ failed ⊘ cancelled ! interrupted ↷ skipped ~ stale – excluded", Style::new().fg(Color::Gray)));
-    lines.push(Line::styled("any key closes this help", Style::new().fg(Color::Gray)));
+    lines.push(Line::styled(
+        "any key closes this help",
+        Style::new().fg(Color::Gray),
+    ));
     let r = centered(area, 86, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" help (from the keymap in use) ")), r);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" help (from the keymap in use) "),
+        ),
+        r,
+    );
 }
 
 fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
@@ -365,25 +565,55 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
             let mut per_engine: std::collections::BTreeMap<String, usize> = Default::default();
             let mut unroutable = 0;
             for id in cells {
-                let arch = app.matrix.cell(id).map(|c| c.arch.clone()).unwrap_or_default();
-                let engines: Vec<&String> = app.engines.values().filter(|h| h.arches.contains(&arch)).map(|h| &h.engine).collect();
+                let arch = app
+                    .matrix
+                    .cell(id)
+                    .map(|c| c.arch.clone())
+                    .unwrap_or_default();
+                let engines: Vec<&String> = app
+                    .engines
+                    .values()
+                    .filter(|h| h.arches.contains(&arch))
+                    .map(|h| &h.engine)
+                    .collect();
                 if engines.is_empty() {
                     unroutable += 1;
                 } else {
-                    *per_engine.entry(engines.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")).or_default() += 1;
+                    *per_engine
+                        .entry(
+                            engines
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" or "),
+                        )
+                        .or_default() += 1;
                 }
             }
-            let mut lines = vec![Line::raw(format!("Build {} cells{}?", cells.len(), if *no_cache { " without cache" } else { "" }))];
+            let mut lines = vec![Line::raw(format!(
+                "Build {} cells{}?",
+                cells.len(),
+                if *no_cache { " without cache" } else { "" }
+            ))];
             lines.push(Line::raw("Bases build first; stale bases come along."));
             for (e, n) in per_engine {
                 lines.push(Line::raw(format!("  {n} on {e}")));
             }
             if unroutable > 0 {
-                lines.push(Line::styled(format!("  {unroutable} on no configured engine (they will be skipped)"), Style::new().fg(Color::Red)));
+                lines.push(Line::styled(
+                    format!("  {unroutable} on no configured engine (they will be skipped)"),
+                    Style::new().fg(Color::Red),
+                ));
             }
             (" build ", lines)
         }
-        Confirm::Cancel { cells } => (" cancel ", vec![Line::raw(format!("Cancel {} queued or running builds?", cells.len())), Line::raw("Running builds stop on their engine.")]),
+        Confirm::Cancel { cells } => (
+            " cancel ",
+            vec![
+                Line::raw(format!("Cancel {} queued or running builds?", cells.len())),
+                Line::raw("Running builds stop on their engine."),
+            ],
+        ),
         Confirm::Quit { active } => (
             " quit ",
             vec![
@@ -394,10 +624,16 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         ),
     };
     lines.push(Line::raw(""));
-    lines.push(Line::styled("y / Enter: yes    n / Esc: no", Style::new().fg(Color::Yellow)));
+    lines.push(Line::styled(
+        "y / Enter: yes    n / Esc: no",
+        Style::new().fg(Color::Yellow),
+    ));
     let r = centered(area, 60, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)), r);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+        r,
+    );
 }
 
 fn truncate(s: &str, w: usize) -> String {

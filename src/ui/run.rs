@@ -44,7 +44,12 @@ pub async fn run(loaded: LoadedConfig, matrix: Matrix) -> Result<u8, Exit> {
         }
     }
     let sizes = &loaded.config.sizes;
-    let mut app = App::new(matrix.clone(), &latest, &stale, (sizes.max_growth_bytes, sizes.max_growth_percent));
+    let mut app = App::new(
+        matrix.clone(),
+        &latest,
+        &stale,
+        (sizes.max_growth_bytes, sizes.max_growth_percent),
+    );
     app.set_previous_sizes(&prev);
 
     let mut opts = RunOptions::from_config(&loaded);
@@ -52,9 +57,22 @@ pub async fn run(loaded: LoadedConfig, matrix: Matrix) -> Result<u8, Exit> {
     let renderer = Arc::new(Renderer::new(loaded.templates_dir().as_deref()));
     let store = Arc::new(Mutex::new(store));
     let specs = EngineSpec::all(&loaded, &matrix);
-    let (scheduler, handle, commands, mut events) = Scheduler::new(specs, store.clone(), renderer.clone(), Arc::new(matrix.clone()), opts.clone());
+    let (scheduler, handle, commands, mut events) = Scheduler::new(
+        specs,
+        store.clone(),
+        renderer.clone(),
+        Arc::new(matrix.clone()),
+        opts.clone(),
+    );
     let scheduler_task = tokio::spawn(scheduler.run(commands, false));
-    let core = Core { loaded, matrix, renderer, store, opts, handle: handle.clone() };
+    let core = Core {
+        loaded,
+        matrix,
+        renderer,
+        store,
+        opts,
+        handle: handle.clone(),
+    };
 
     let mut terminal = ratatui::init();
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
@@ -74,17 +92,24 @@ async fn event_loop(
     events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::scheduler::BuildEvent>,
 ) -> Result<(), Exit> {
     let mut input = EventStream::new();
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| Exit::error(format!("cannot watch SIGTERM: {e}")))?;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Exit::error(format!("cannot watch SIGTERM: {e}")))?;
     let mut spinner = tokio::time::interval(Duration::from_millis(120));
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            terminal.draw(|f| super::draw::draw(f, app)).map_err(|e| Exit::error(format!("terminal: {e}")))?;
+            terminal
+                .draw(|f| super::draw::draw(f, app))
+                .map_err(|e| Exit::error(format!("terminal: {e}")))?;
             last_draw = Instant::now();
             dirty = false;
         }
-        let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { Duration::from_secs(3600) };
+        let wait = if dirty {
+            FRAME.saturating_sub(last_draw.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
         let mut effects = Vec::new();
         tokio::select! {
             ev = input.next() => match ev {
@@ -127,7 +152,8 @@ async fn event_loop(
 fn apply(effect: Effect, app: &mut App, core: &Core) -> bool {
     match effect {
         Effect::Build { cells, no_cache } => {
-            let cells: Vec<&crate::matrix::Cell> = cells.iter().filter_map(|id| core.matrix.cell(id)).collect();
+            let cells: Vec<&crate::matrix::Cell> =
+                cells.iter().filter_map(|id| core.matrix.cell(id)).collect();
             let mut opts = core.opts.clone();
             opts.no_cache = no_cache;
             let plan = match core.store.lock() {
@@ -146,7 +172,10 @@ fn apply(effect: Effect, app: &mut App, core: &Core) -> bool {
         }
         Effect::LoadDockerfile(id) => {
             let text = match core.matrix.cell(&id) {
-                Some(c) => core.renderer.render(&core.matrix, c, None, &core.loaded.config.tags).unwrap_or_else(|e| format!("cannot render: {e}")),
+                Some(c) => core
+                    .renderer
+                    .render(&core.matrix, c, None, &core.loaded.config.tags)
+                    .unwrap_or_else(|e| format!("cannot render: {e}")),
                 None => "no such cell".into(),
             };
             app.dockerfile = Some((id, text));
@@ -156,17 +185,25 @@ fn apply(effect: Effect, app: &mut App, core: &Core) -> bool {
             app.message = Some(match (build, core.store.lock()) {
                 (Some(b), Ok(store)) => {
                     let src = store.log_path(b);
-                    let dest = std::env::current_dir().unwrap_or_default().join(format!("imagegrid-{}-build{b}.log", cell.replace('/', "_")));
+                    let dest = std::env::current_dir()
+                        .unwrap_or_default()
+                        .join(format!("imagegrid-{}-build{b}.log", cell.replace('/', "_")));
                     match std::fs::copy(&src, &dest) {
                         Ok(_) => format!("saved {}", dest.display()),
-                        Err(e) => format!("cannot save {} to {}: {e}", src.display(), dest.display()),
+                        Err(e) => {
+                            format!("cannot save {} to {}: {e}", src.display(), dest.display())
+                        }
                     }
                 }
                 _ => format!("{cell} has no build log yet"),
             });
         }
         Effect::SetMouse(on) => {
-            let _ = if on { execute!(std::io::stdout(), EnableMouseCapture) } else { execute!(std::io::stdout(), DisableMouseCapture) };
+            let _ = if on {
+                execute!(std::io::stdout(), EnableMouseCapture)
+            } else {
+                execute!(std::io::stdout(), DisableMouseCapture)
+            };
         }
         Effect::Quit => {
             core.handle.send(Command::CancelAll);

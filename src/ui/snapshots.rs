@@ -24,7 +24,13 @@ fn small_matrix() -> Matrix {
     Matrix::from_config(&LoadedConfig { ..cfg }).unwrap()
 }
 
-fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64>, failure: Option<&str>) -> BuildEvent {
+fn finished(
+    cell: &str,
+    status: BuildStatus,
+    size: Option<i64>,
+    prev: Option<i64>,
+    failure: Option<&str>,
+) -> BuildEvent {
     BuildEvent::Finished(CellResult {
         cell: cell.into(),
         status,
@@ -43,25 +49,91 @@ fn busy_app() -> App {
     let mut stale = BTreeSet::new();
     stale.insert("ubuntu-24.04/5.4/amd64".to_string());
     let mut app = App::new(small_matrix(), &HashMap::new(), &stale, (10_000_000, 5.0));
-    app.on_event(finished("debian-13/opam/amd64", BuildStatus::Succeeded, Some(412_000_000), Some(394_000_000), None));
-    app.on_event(finished("debian-13/4.14/amd64", BuildStatus::Succeeded, Some(730_000_000), Some(731_000_000), None));
-    app.on_event(finished("debian-13/5.4/amd64", BuildStatus::Failed, None, None, Some("step `RUN opam switch create 5.4`, exit code 2: ... | gcc: fatal error: killed")));
-    app.on_event(BuildEvent::Started { cell: "debian-13/5.3/amd64".into(), engine: "local".into(), build_id: 9, emulated: false });
-    app.on_event(BuildEvent::Step { cell: "debian-13/5.3/amd64".into(), current: 4, total: 9, name: "RUN make".into() });
-    app.on_event(BuildEvent::Queued { cell: "debian-13/5.5/amd64".into() });
-    app.on_event(finished("ubuntu-24.04/5.4/amd64", BuildStatus::Succeeded, Some(801_000_000), None, None));
-    app.on_event(finished("alpine-3.24/opam/amd64", BuildStatus::Succeeded, Some(61_500_000), Some(60_000_000), None));
-    app.on_event(finished("alpine-3.24/4.14/amd64", BuildStatus::Skipped, None, None, Some("base alpine-3.24/opam/amd64 failed")));
-    app.on_event(finished("debian-13/opam/arm64", BuildStatus::Failed, None, None, Some("engine arm lost during build")));
+    app.on_event(finished(
+        "debian-13/opam/amd64",
+        BuildStatus::Succeeded,
+        Some(412_000_000),
+        Some(394_000_000),
+        None,
+    ));
+    app.on_event(finished(
+        "debian-13/4.14/amd64",
+        BuildStatus::Succeeded,
+        Some(730_000_000),
+        Some(731_000_000),
+        None,
+    ));
+    app.on_event(finished(
+        "debian-13/5.4/amd64",
+        BuildStatus::Failed,
+        None,
+        None,
+        Some("step `RUN opam switch create 5.4`, exit code 2: ... | gcc: fatal error: killed"),
+    ));
+    app.on_event(BuildEvent::Started {
+        cell: "debian-13/5.3/amd64".into(),
+        engine: "local".into(),
+        build_id: 9,
+        emulated: false,
+    });
+    app.on_event(BuildEvent::Step {
+        cell: "debian-13/5.3/amd64".into(),
+        current: 4,
+        total: 9,
+        name: "RUN make".into(),
+    });
+    app.on_event(BuildEvent::Queued {
+        cell: "debian-13/5.5/amd64".into(),
+    });
+    app.on_event(finished(
+        "ubuntu-24.04/5.4/amd64",
+        BuildStatus::Succeeded,
+        Some(801_000_000),
+        None,
+        None,
+    ));
+    app.on_event(finished(
+        "alpine-3.24/opam/amd64",
+        BuildStatus::Succeeded,
+        Some(61_500_000),
+        Some(60_000_000),
+        None,
+    ));
+    app.on_event(finished(
+        "alpine-3.24/4.14/amd64",
+        BuildStatus::Skipped,
+        None,
+        None,
+        Some("base alpine-3.24/opam/amd64 failed"),
+    ));
+    app.on_event(finished(
+        "debian-13/opam/arm64",
+        BuildStatus::Failed,
+        None,
+        None,
+        Some("engine arm lost during build"),
+    ));
     for i in 0..30 {
-        app.on_event(BuildEvent::Log { cell: "debian-13/5.4/amd64".into(), line: format!("#7 \x1b[32mcompiling\x1b[0m module {i}") });
+        app.on_event(BuildEvent::Log {
+            cell: "debian-13/5.4/amd64".into(),
+            line: format!("#7 \x1b[32mcompiling\x1b[0m module {i}"),
+        });
     }
-    app.on_event(BuildEvent::Log { cell: "debian-13/5.4/amd64".into(), line: "#7 gcc: fatal error: Killed signal terminated program cc1".into() });
+    app.on_event(BuildEvent::Log {
+        cell: "debian-13/5.4/amd64".into(),
+        line: "#7 gcc: fatal error: Killed signal terminated program cc1".into(),
+    });
     app.on_event(BuildEvent::Engine(EngineHealth {
         engine: "local".into(),
         endpoint: "unix:///var/run/docker.sock".into(),
         reachable: true,
-        info: Some(EngineInfo { version: "20.10.24".into(), api_version: "1.41".into(), os: "linux".into(), arch: "amd64".into(), buildkit: true }),
+        info: Some(EngineInfo {
+            version: "20.10.24".into(),
+            api_version: "1.41".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            buildkit: true,
+        }),
         arches: vec!["amd64".into(), "riscv64".into()],
         running: 1,
         queued: 1,
@@ -90,7 +162,9 @@ fn text(t: &Terminal<TestBackend>) -> String {
     let buf = t.backend().buffer();
     let mut out = String::new();
     for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -98,7 +172,14 @@ fn text(t: &Terminal<TestBackend>) -> String {
 }
 
 fn key(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), if c.is_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE })
+    KeyEvent::new(
+        KeyCode::Char(c),
+        if c.is_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        },
+    )
 }
 
 #[test]
@@ -152,16 +233,33 @@ fn colours_mean_states() {
         v
     };
     assert!(find("✗").contains(&Color::Red), "failed cells are red");
-    assert!(find("✓").contains(&Color::Green), "succeeded cells are green");
+    assert!(
+        find("✓").contains(&Color::Green),
+        "succeeded cells are green"
+    );
     // The regression (+18M over a 10 MB threshold) is red; the shrink is not.
-    let row_text = |y: u16| -> String { (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect() };
-    let y = (0..buf.area.height).find(|&y| row_text(y).contains("+18M")).expect("the regression is shown");
-    let x = (0..buf.area.width).find(|&x| buf[(x, y)].symbol() == "+").unwrap();
+    let row_text = |y: u16| -> String {
+        (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect()
+    };
+    let y = (0..buf.area.height)
+        .find(|&y| row_text(y).contains("+18M"))
+        .expect("the regression is shown");
+    let x = (0..buf.area.width)
+        .find(|&x| buf[(x, y)].symbol() == "+")
+        .unwrap();
     assert_eq!(buf[(x, y)].fg, Color::Red);
-    let y = (0..buf.area.height).find(|&y| row_text(y).contains("-1.0M")).expect("the shrink is shown");
-    let x = (0..buf.area.width).find(|&x| buf[(x, y)].symbol() == "-" && buf[(x + 1, y)].symbol() == "1").unwrap();
+    let y = (0..buf.area.height)
+        .find(|&y| row_text(y).contains("-1.0M"))
+        .expect("the shrink is shown");
+    let x = (0..buf.area.width)
+        .find(|&x| buf[(x, y)].symbol() == "-" && buf[(x + 1, y)].symbol() == "1")
+        .unwrap();
     assert_ne!(buf[(x, y)].fg, Color::Red);
     // The log keeps the build's colour.
-    let found_green_log = (0..buf.area.height).any(|y| (0..buf.area.width).any(|x| buf[(x, y)].symbol() == "c" && buf[(x, y)].fg == Color::Green));
+    let found_green_log = (0..buf.area.height).any(|y| {
+        (0..buf.area.width).any(|x| buf[(x, y)].symbol() == "c" && buf[(x, y)].fg == Color::Green)
+    });
     assert!(found_green_log, "SGR colour from the log is rendered");
 }

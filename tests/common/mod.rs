@@ -51,7 +51,13 @@ pub fn tls_spec(name: &str, arches: &[&str]) -> EngineSpec {
 
 /// A config for fixture cells: the test templates, network none, a private data dir and
 /// staging repository (tests run in parallel on shared engines), and the given engines/distros.
-pub fn fixture_config(data_dir: &Path, staging: &str, engines: &str, distros: &str, matrix: &str) -> LoadedConfig {
+pub fn fixture_config(
+    data_dir: &Path,
+    staging: &str,
+    engines: &str,
+    distros: &str,
+    matrix: &str,
+) -> LoadedConfig {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates");
     let text = format!(
         "{engines}\n[matrix]\n{matrix}\n{distros}\n[build]\nnetwork = \"none\"\nidle_timeout_secs = 60\nretries = 1\n\
@@ -77,7 +83,10 @@ pub fn fixture_distro(name: &str, quirks: &[&str]) -> String {
 
 /// An `[[engine]]` table for the unix engine.
 pub fn unix_engine_toml(name: &str, arches: &[&str]) -> String {
-    format!("[[engine]]\nname = \"{name}\"\nendpoint = \"{}\"\narches = {arches:?}\nmax_parallel = 2\n", env("IMAGEGRID_TEST_UNIX_HOST"))
+    format!(
+        "[[engine]]\nname = \"{name}\"\nendpoint = \"{}\"\narches = {arches:?}\nmax_parallel = 2\n",
+        env("IMAGEGRID_TEST_UNIX_HOST")
+    )
 }
 
 /// An `[[engine]]` table for the TLS engine.
@@ -104,21 +113,40 @@ pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
     let store = Store::open(&loaded.data_dir()).unwrap();
     let renderer = Renderer::new(loaded.templates_dir().as_deref());
     let opts = RunOptions::from_config(loaded);
-    let sels = matrix.parse_selectors(&selectors.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    let sels = matrix
+        .parse_selectors(&selectors.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .unwrap();
     let cells = matrix.select(&sels);
     assert!(!cells.is_empty(), "selectors {selectors:?} match nothing");
     let plan = Scheduler::plan(&matrix, &renderer, &store, &opts, &cells).unwrap();
     let store = Arc::new(Mutex::new(store));
     let specs = EngineSpec::all(loaded, &matrix);
-    let (s, handle, commands, events) = Scheduler::new(specs, store.clone(), Arc::new(renderer), Arc::new(matrix), opts);
+    let (s, handle, commands, events) = Scheduler::new(
+        specs,
+        store.clone(),
+        Arc::new(renderer),
+        Arc::new(matrix),
+        opts,
+    );
     let task = tokio::spawn(s.run(commands, true));
     handle.send(Command::Build(plan));
-    Run { handle, events, task, seen: Vec::new(), store }
+    Run {
+        handle,
+        events,
+        task,
+        seen: Vec::new(),
+        store,
+    }
 }
 
 impl Run {
     /// Wait for an event matching `pred` (keeps everything seen), failing after `secs`.
-    pub async fn wait_for(&mut self, secs: u64, what: &str, pred: impl Fn(&BuildEvent) -> bool) -> BuildEvent {
+    pub async fn wait_for(
+        &mut self,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&BuildEvent) -> bool,
+    ) -> BuildEvent {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -129,21 +157,37 @@ impl Run {
                         return ev;
                     }
                 }
-                Ok(None) => panic!("event stream ended while waiting for {what}; seen: {:#?}", self.summary_of_seen()),
-                Err(_) => panic!("timed out after {secs}s waiting for {what}; seen: {:#?}", self.summary_of_seen()),
+                Ok(None) => panic!(
+                    "event stream ended while waiting for {what}; seen: {:#?}",
+                    self.summary_of_seen()
+                ),
+                Err(_) => panic!(
+                    "timed out after {secs}s waiting for {what}; seen: {:#?}",
+                    self.summary_of_seen()
+                ),
             }
         }
     }
 
     /// Run to the end; returns the summary.
     pub async fn finish(mut self, secs: u64) -> (Summary, Vec<BuildEvent>, Arc<Mutex<Store>>) {
-        let ev = self.wait_for(secs, "the end of the run", |e| matches!(e, BuildEvent::Done(_))).await;
-        let BuildEvent::Done(s) = ev else { unreachable!() };
+        let ev = self
+            .wait_for(secs, "the end of the run", |e| {
+                matches!(e, BuildEvent::Done(_))
+            })
+            .await;
+        let BuildEvent::Done(s) = ev else {
+            unreachable!()
+        };
         (s, self.seen, self.store)
     }
 
     fn summary_of_seen(&self) -> Vec<String> {
-        self.seen.iter().filter(|e| !matches!(e, BuildEvent::Log { .. })).map(|e| format!("{e:?}")).collect()
+        self.seen
+            .iter()
+            .filter(|e| !matches!(e, BuildEvent::Log { .. }))
+            .map(|e| format!("{e:?}"))
+            .collect()
     }
 }
 
@@ -161,10 +205,16 @@ pub fn result<'a>(events: &'a [BuildEvent], cell: &str) -> &'a imagegrid::schedu
 
 /// Is any process on this machine running with `needle` in its command line?
 pub fn process_running(needle: &str) -> bool {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return false };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return false;
+    };
     rd.flatten().any(|e| {
         std::fs::read(e.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .map(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+            })
             .unwrap_or(false)
     })
 }
@@ -174,13 +224,17 @@ pub struct PrivateEngine {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub pid: i32,
+    child: std::process::Child,
 }
 
 impl PrivateEngine {
     /// Start one and wait until it answers; loads the amd64 busybox fixture image into it.
     pub async fn start() -> PrivateEngine {
         let dockerd = env("IMAGEGRID_TEST_DOCKERD");
-        let dir = tempfile::Builder::new().prefix("imagegrid-private-engine.").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("imagegrid-private-engine.")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         let socket = d.join("engine.sock");
         let log = std::fs::File::create(d.join("engine.log")).unwrap();
@@ -199,13 +253,25 @@ impl PrivateEngine {
             .spawn()
             .expect("start dockerd");
         let pid = child.id() as i32;
-        let engine = PrivateEngine { dir, socket, pid };
+        let engine = PrivateEngine {
+            dir,
+            socket,
+            pid,
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if imagegrid::engine::Engine::connect(&engine.spec("probe", &["amd64"])).await.is_ok() {
+            if imagegrid::engine::Engine::connect(&engine.spec("probe", &["amd64"]))
+                .await
+                .is_ok()
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "private dockerd did not start: {}", std::fs::read_to_string(engine.dir.path().join("engine.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "private dockerd did not start: {}",
+                std::fs::read_to_string(engine.dir.path().join("engine.log")).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         engine.load_fixture().await;
@@ -213,7 +279,10 @@ impl PrivateEngine {
     }
 
     pub fn spec(&self, name: &str, arches: &[&str]) -> EngineSpec {
-        EngineSpec { endpoint: Endpoint::Unix(self.socket.clone()), ..unix_spec_unchecked(name, arches) }
+        EngineSpec {
+            endpoint: Endpoint::Unix(self.socket.clone()),
+            ..unix_spec_unchecked(name, arches)
+        }
     }
 
     pub fn engine_toml(&self, name: &str, arches: &[&str]) -> String {
@@ -221,7 +290,9 @@ impl PrivateEngine {
     }
 
     async fn load_fixture(&self) {
-        let e = imagegrid::engine::Engine::connect(&self.spec("probe", &["amd64"])).await.unwrap();
+        let e = imagegrid::engine::Engine::connect(&self.spec("probe", &["amd64"]))
+            .await
+            .unwrap();
         let busybox = std::fs::read(env("IMAGEGRID_TEST_BUSYBOX_AMD64")).unwrap();
         let req = imagegrid::engine::build::BuildRequest {
             cell_id: "fixture".into(),
@@ -236,12 +307,16 @@ impl PrivateEngine {
             pull: false,
             idle_timeout: Duration::from_secs(60),
         };
-        e.build(&req, &Default::default(), |_| {}).await.expect("load the fixture image");
+        e.build(&req, &Default::default(), |_| {})
+            .await
+            .expect("load the fixture image");
     }
 
     /// Send a signal to the engine.
     pub fn signal(&self, sig: &str) {
-        let _ = std::process::Command::new("kill").args([&format!("-{sig}"), &self.pid.to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid.to_string()])
+            .status();
     }
 }
 
@@ -268,19 +343,30 @@ impl Drop for PrivateEngine {
         for _ in 0..3 {
             if let Ok(rd) = std::fs::read_dir("/proc") {
                 for e in rd.flatten() {
-                    let cmd = std::fs::read(e.path().join("cmdline")).map(|c| String::from_utf8_lossy(&c).replace('\0', " ")).unwrap_or_default();
+                    let cmd = std::fs::read(e.path().join("cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                        .unwrap_or_default();
                     if cmd.contains(&dir) {
-                        let _ = std::process::Command::new("kill").args(["-KILL", &e.file_name().to_string_lossy()]).status();
+                        let _ = std::process::Command::new("kill")
+                            .args(["-KILL", &e.file_name().to_string_lossy()])
+                            .status();
                     }
                 }
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        let _ = self.child.wait();
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        let mut points: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&dir)).collect();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for m in points {
-            let _ = std::process::Command::new("umount").args(["-l", m]).status();
+            let _ = std::process::Command::new("umount")
+                .args(["-l", m])
+                .status();
         }
     }
 }
