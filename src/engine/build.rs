@@ -15,6 +15,9 @@ use super::{Engine, EngineError, EngineErrorKind};
 use crate::config::NetworkMode;
 use crate::logs::{sanitise_line, LineSplitter, DEFAULT_MAX_LINE_BYTES};
 
+/// The side Dockerfile the classic builder gets (the rendered one plus one LABEL line).
+pub const CLASSIC_DOCKERFILE: &str = "Dockerfile.imagegrid";
+
 /// Label naming the cell an image or build belongs to.
 pub const LABEL_CELL: &str = "imagegrid.cell";
 /// Label carrying the cell's inputs hash (cache key).
@@ -292,12 +295,28 @@ impl Engine {
         mut on_progress: impl FnMut(BuildProgress),
     ) -> Result<BuiltImage, BuildError> {
         let name = self.name().to_string();
-        let tar = context_tar(&req.dockerfile, &req.context_files)
+        // The classic builder turns each `labels` option into a step of its own (a container
+        // and a commit each); one LABEL line in a side Dockerfile costs one step. `Dockerfile`
+        // itself stays as rendered, since templates COPY it into the image.
+        let mut files = req.context_files.clone();
+        let mut labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
+        let mut dockerfile_name = crate::dockerfile::DOCKERFILE_NAME;
+        if !req.buildkit && !labels.is_empty() {
+            let line: Vec<String> = req
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", serde_json::Value::from(v.as_str())))
+                .collect();
+            let text = format!("{}\nLABEL {}\n", req.dockerfile.trim_end(), line.join(" "));
+            files.push((CLASSIC_DOCKERFILE.to_string(), text.into_bytes()));
+            dockerfile_name = CLASSIC_DOCKERFILE;
+            labels.clear();
+        }
+        let tar = context_tar(&req.dockerfile, &files)
             .map_err(|e| BuildError::Failed(format!("cannot make the build context: {e}")))?;
-        let labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
         let session = format!("imagegrid-{}", uuid::Uuid::new_v4());
         let mut opts = BuildImageOptionsBuilder::default()
-            .dockerfile(crate::dockerfile::DOCKERFILE_NAME)
+            .dockerfile(dockerfile_name)
             .t(&req.tag)
             .platform(&req.platform)
             .labels(&labels)

@@ -112,7 +112,9 @@ pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
     let matrix = Matrix::from_config(loaded).unwrap();
     let store = Store::open(&loaded.data_dir()).unwrap();
     let renderer = Renderer::new(loaded.templates_dir().as_deref());
-    let opts = RunOptions::from_config(loaded);
+    let mut opts = RunOptions::from_config(loaded);
+    // Tests share engines and cell names across runs: never let a cached step stand in for a build.
+    opts.no_cache = true;
     let sels = matrix
         .parse_selectors(&selectors.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .unwrap();
