@@ -74,20 +74,26 @@ impl EngineSpec {
         }
     }
 
+    /// An engine with default settings (no TLS, no ssh, two builds at once).
+    pub fn new(name: &str, endpoint: Endpoint, arches: Vec<String>) -> EngineSpec {
+        EngineSpec {
+            name: name.into(),
+            endpoint,
+            tls: None,
+            insecure: false,
+            arches,
+            max_parallel: 2,
+            ssh_key: None,
+            ssh_known_hosts: None,
+            remote_socket: DEFAULT_SOCKET.into(),
+        }
+    }
+
     /// Every engine of a config; none configured means one local engine for every arch.
     pub fn all(loaded: &LoadedConfig, matrix: &Matrix) -> Vec<EngineSpec> {
         if loaded.config.engines.is_empty() {
-            return vec![EngineSpec {
-                name: "local".into(),
-                endpoint: Endpoint::Default,
-                tls: None,
-                insecure: false,
-                arches: matrix.arches.iter().map(|a| a.name.clone()).collect(),
-                max_parallel: 2,
-                ssh_key: None,
-                ssh_known_hosts: None,
-                remote_socket: DEFAULT_SOCKET.into(),
-            }];
+            let arches = matrix.arches.iter().map(|a| a.name.clone()).collect();
+            return vec![EngineSpec::new("local", Endpoint::Default, arches)];
         }
         loaded
             .config

@@ -850,6 +850,21 @@ async fn build_task(
             }
         })
         .await;
+    // How a build that produced no image ended: its status, record and outcome.
+    let ended = |status: BuildStatus, failure: String| {
+        let f = Finish {
+            failure: Some(failure),
+            ..Default::default()
+        };
+        (
+            status,
+            f,
+            TaskOutcome::Done {
+                status,
+                image_id: None,
+            },
+        )
+    };
     let (status, finish, outcome) = match result {
         Ok(img) => {
             if plan.cell.level == crate::matrix::Level::Base {
@@ -881,33 +896,13 @@ async fn build_task(
                 "imagegrid: cancelled; the engine stops the build when the stream closes".into(),
                 &mut log,
             );
-            let f = Finish {
-                failure: Some("cancelled".into()),
-                ..Default::default()
-            };
-            (
-                BuildStatus::Cancelled,
-                f,
-                TaskOutcome::Done {
-                    status: BuildStatus::Cancelled,
-                    image_id: None,
-                },
-            )
+            ended(BuildStatus::Cancelled, "cancelled".into())
         }
         Err(BuildError::Failed(message)) => {
             let tail: Vec<String> = tail.iter().cloned().collect();
-            let s = summary::failure_summary(step.as_deref(), &tail, &message);
-            let f = Finish {
-                failure: Some(s),
-                ..Default::default()
-            };
-            (
+            ended(
                 BuildStatus::Failed,
-                f,
-                TaskOutcome::Done {
-                    status: BuildStatus::Failed,
-                    image_id: None,
-                },
+                summary::failure_summary(step.as_deref(), &tail, &message),
             )
         }
         Err(BuildError::Engine(e)) => {

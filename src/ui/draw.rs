@@ -524,6 +524,20 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
+/// A bordered box in the middle of the screen, sized to its lines.
+fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
+    let r = centered(area, width, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title.to_string()),
+        ),
+        r,
+    );
+}
+
 fn draw_help(f: &mut Frame, area: Rect) {
     let mut lines = vec![];
     for ctx in [Context::Grid, Context::Detail, Context::Any] {
@@ -547,16 +561,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "any key closes this help",
         Style::new().fg(Color::Gray),
     ));
-    let r = centered(area, 86, lines.len() as u16 + 2);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(" help (from the keymap in use) "),
-        ),
-        r,
-    );
+    popup(f, area, 86, " help (from the keymap in use) ", lines);
 }
 
 fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
@@ -628,12 +633,7 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         "y / Enter: yes    n / Esc: no",
         Style::new().fg(Color::Yellow),
     ));
-    let r = centered(area, 60, lines.len() as u16 + 2);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
-        r,
-    );
+    popup(f, area, 60, title, lines);
 }
 
 fn truncate(s: &str, w: usize) -> String {

@@ -27,17 +27,12 @@ pub fn env(name: &str) -> String {
 
 /// The unix-socket engine.
 pub fn unix_spec(name: &str, arches: &[&str]) -> EngineSpec {
-    EngineSpec {
-        name: name.into(),
-        endpoint: Endpoint::parse(&env("IMAGEGRID_TEST_UNIX_HOST")).unwrap(),
-        tls: None,
-        insecure: false,
-        arches: arches.iter().map(|s| s.to_string()).collect(),
-        max_parallel: 2,
-        ssh_key: None,
-        ssh_known_hosts: None,
-        remote_socket: String::new(),
-    }
+    let endpoint = Endpoint::parse(&env("IMAGEGRID_TEST_UNIX_HOST")).unwrap();
+    EngineSpec::new(
+        name,
+        endpoint,
+        arches.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 /// The TCP+TLS engine (the "remote").
@@ -281,10 +276,11 @@ impl PrivateEngine {
     }
 
     pub fn spec(&self, name: &str, arches: &[&str]) -> EngineSpec {
-        EngineSpec {
-            endpoint: Endpoint::Unix(self.socket.clone()),
-            ..unix_spec_unchecked(name, arches)
-        }
+        EngineSpec::new(
+            name,
+            Endpoint::Unix(self.socket.clone()),
+            arches.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     pub fn engine_toml(&self, name: &str, arches: &[&str]) -> String {
@@ -319,20 +315,6 @@ impl PrivateEngine {
         let _ = std::process::Command::new("kill")
             .args([&format!("-{sig}"), &self.pid.to_string()])
             .status();
-    }
-}
-
-fn unix_spec_unchecked(name: &str, arches: &[&str]) -> EngineSpec {
-    EngineSpec {
-        name: name.into(),
-        endpoint: Endpoint::Default,
-        tls: None,
-        insecure: false,
-        arches: arches.iter().map(|s| s.to_string()).collect(),
-        max_parallel: 2,
-        ssh_key: None,
-        ssh_known_hosts: None,
-        remote_socket: String::new(),
     }
 }
 
