@@ -167,6 +167,11 @@ pub enum Effect {
     },
     Cancel(Vec<String>),
     LoadDockerfile(String),
+    /// Read the tail of a stored log into the cell's buffer (the last build's log).
+    LoadLog {
+        cell: String,
+        path: String,
+    },
     SaveLog {
         cell: String,
     },
@@ -207,6 +212,8 @@ pub struct App {
     pub grid_geometry: Option<GridGeometry>,
     pub tick: u64,
     pub quit: bool,
+    /// Cells whose stored log was asked for, so each is read once.
+    log_requested: BTreeSet<String>,
 }
 
 /// Where the grid was drawn.
@@ -270,6 +277,7 @@ impl App {
             grid_geometry: None,
             tick: 0,
             quit: false,
+            log_requested: BTreeSet::new(),
         }
     }
 
@@ -421,6 +429,7 @@ impl App {
                 build_id,
                 ..
             } => {
+                self.log_requested.remove(&cell);
                 if let Some(c) = self.cells.get_mut(&cell) {
                     c.status = Status::Building;
                     c.engine = Some(engine);
@@ -517,6 +526,55 @@ impl App {
 
     /// Handle a key; returns what the runtime must do.
     pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let mut fx = self.on_key_inner(key);
+        fx.extend(self.focus_effects());
+        fx
+    }
+
+    /// What the focused cell needs loaded: its stored log, or its Dockerfile.
+    pub fn focus_effects(&mut self) -> Vec<Effect> {
+        let Some(id) = self.focused() else {
+            return vec![];
+        };
+        if self.detail == DetailMode::Dockerfile
+            && self.dockerfile.as_ref().is_none_or(|(c, _)| c != &id)
+        {
+            return vec![Effect::LoadDockerfile(id)];
+        }
+        let c = &self.cells[&id];
+        match &c.log_path {
+            Some(path)
+                if c.log.is_empty()
+                    && !c.status.is_active()
+                    && !self.log_requested.contains(&id) =>
+            {
+                self.log_requested.insert(id.clone());
+                vec![Effect::LoadLog {
+                    cell: id,
+                    path: path.clone(),
+                }]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A stored log's tail arrived: show it unless a new build has started meanwhile.
+    pub fn on_log_loaded(&mut self, cell: &str, lines: Vec<String>, skipped_lines: u64) {
+        if let Some(c) = self.cells.get_mut(cell) {
+            if c.log.is_empty() && !c.status.is_active() {
+                if skipped_lines > 0 {
+                    c.log.push(format!(
+                        "… {skipped_lines} earlier lines are in the log file"
+                    ));
+                }
+                for l in lines {
+                    c.log.push(l);
+                }
+            }
+        }
+    }
+
+    fn on_key_inner(&mut self, key: KeyEvent) -> Vec<Effect> {
         match self.mode.clone() {
             Mode::Help => {
                 self.mode = Mode::Normal;
@@ -850,9 +908,9 @@ impl App {
             Action::ShowDockerfile => {
                 if self.detail == DetailMode::Dockerfile {
                     self.detail = DetailMode::Log;
-                } else if let Some(id) = self.focused() {
+                } else {
+                    // focus_effects() asks for the focused cell's Dockerfile.
                     self.detail = DetailMode::Dockerfile;
-                    return vec![Effect::LoadDockerfile(id)];
                 }
             }
             Action::MergedLogs => {
@@ -921,6 +979,12 @@ impl App {
 
     /// Mouse: click focuses a cell, the wheel moves or scrolls.
     pub fn on_mouse(&mut self, m: MouseEvent) -> Vec<Effect> {
+        let mut fx = self.on_mouse_inner(m);
+        fx.extend(self.focus_effects());
+        fx
+    }
+
+    fn on_mouse_inner(&mut self, m: MouseEvent) -> Vec<Effect> {
         match m.kind {
             MouseEventKind::ScrollUp => self.act(Action::Up),
             MouseEventKind::ScrollDown => self.act(Action::Down),
@@ -1179,5 +1243,52 @@ mod tests {
         ));
         a.filter = "failed".into();
         assert_eq!(a.visible_rows(), ["ubuntu-24.04"]);
+    }
+
+    #[test]
+    fn stored_log_is_loaded_once_on_focus() {
+        let mut latest = HashMap::new();
+        let rec = crate::store::BuildRecord {
+            id: 4,
+            cell: "alpine-3.24/opam/amd64".into(),
+            engine: "e".into(),
+            inputs: "h".into(),
+            status: BuildStatus::Failed,
+            started_at: "2026-11-24T10:00:00Z".into(),
+            finished_at: None,
+            image_id: None,
+            size: None,
+            compressed_size: None,
+            layers: vec![],
+            failure: Some("boom".into()),
+            log_path: Some("/data/logs/4.log".into()),
+            tag: None,
+            base_image: None,
+        };
+        latest.insert(rec.cell.clone(), rec);
+        let mut a = App::new(Matrix::builtin(), &latest, &BTreeSet::new(), (1, 1.0));
+        let fx = a.focus_effects();
+        assert_eq!(
+            fx,
+            vec![Effect::LoadLog {
+                cell: "alpine-3.24/opam/amd64".into(),
+                path: "/data/logs/4.log".into()
+            }]
+        );
+        assert!(a.focus_effects().is_empty(), "asked once");
+        a.on_log_loaded("alpine-3.24/opam/amd64", vec!["a".into(), "b".into()], 3);
+        assert_eq!(a.cells["alpine-3.24/opam/amd64"].log.len(), 3);
+        // The Dockerfile view asks for the focused cell's Dockerfile as focus moves.
+        let fx = a.on_key(key('d'));
+        assert_eq!(
+            fx,
+            vec![Effect::LoadDockerfile("alpine-3.24/opam/amd64".into())]
+        );
+        a.dockerfile = Some(("alpine-3.24/opam/amd64".into(), "FROM x".into()));
+        let fx = a.on_key(key('l'));
+        assert_eq!(
+            fx,
+            vec![Effect::LoadDockerfile("alpine-3.24/4.14/amd64".into())]
+        );
     }
 }

@@ -92,6 +92,12 @@ async fn event_loop(
     events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::scheduler::BuildEvent>,
 ) -> Result<(), Exit> {
     let mut input = EventStream::new();
+    // Results of background reads (stored logs), so the loop never waits on the disk.
+    let (loaded_tx, mut loaded_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(String, Vec<String>, u64)>();
+    for e in app.focus_effects() {
+        apply(e, app, core, &loaded_tx);
+    }
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Exit::error(format!("cannot watch SIGTERM: {e}")))?;
     let mut spinner = tokio::time::interval(Duration::from_millis(120));
@@ -136,12 +142,13 @@ async fn event_loop(
                     dirty = true;
                 }
             }
+            Some((cell, lines, skipped)) = loaded_rx.recv() => { app.on_log_loaded(&cell, lines, skipped); dirty = true; }
             _ = sigterm.recv() => { core.handle.send(Command::CancelAll); return Ok(()); }
             _ = tokio::signal::ctrl_c() => { core.handle.send(Command::CancelAll); return Ok(()); }
             _ = tokio::time::sleep(wait) => {}
         }
         for e in effects {
-            if apply(e, app, core) {
+            if apply(e, app, core, &loaded_tx) {
                 return Ok(());
             }
         }
@@ -149,8 +156,23 @@ async fn event_loop(
 }
 
 /// Run one effect; true means quit.
-fn apply(effect: Effect, app: &mut App, core: &Core) -> bool {
+fn apply(
+    effect: Effect,
+    app: &mut App,
+    core: &Core,
+    loaded: &tokio::sync::mpsc::UnboundedSender<(String, Vec<String>, u64)>,
+) -> bool {
     match effect {
+        Effect::LoadLog { cell, path } => {
+            let tx = loaded.clone();
+            tokio::task::spawn_blocking(move || {
+                let (lines, skipped) = read_log_tail(
+                    std::path::Path::new(&path),
+                    super::app::LOG_MAX_BYTES as u64,
+                );
+                let _ = tx.send((cell, lines, skipped));
+            });
+        }
         Effect::Build { cells, no_cache } => {
             let cells: Vec<&crate::matrix::Cell> =
                 cells.iter().filter_map(|id| core.matrix.cell(id)).collect();
@@ -211,4 +233,38 @@ fn apply(effect: Effect, app: &mut App, core: &Core) -> bool {
         }
     }
     false
+}
+
+/// The last `max_bytes` of a stored log as lines, and how many lines came before them.
+/// Stored logs are already sanitised; a missing file reads as one line saying so.
+fn read_log_tail(path: &std::path::Path, max_bytes: u64) -> (Vec<String>, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (vec![format!("cannot read {}: {e}", path.display())], 0),
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(max_bytes);
+    let mut skipped = 0;
+    if start > 0 {
+        // Count the lines before the tail without holding them.
+        let mut head = std::io::BufReader::new(f.try_clone().expect("file handle")).take(start);
+        let mut buf = [0u8; 64 * 1024];
+        while let Ok(n) = head.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            skipped += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        }
+    }
+    let _ = f.seek(SeekFrom::Start(start));
+    let mut text = Vec::new();
+    let _ = f.read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0); // a partial first line
+        skipped += 1;
+    }
+    (lines, skipped)
 }
