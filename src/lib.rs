@@ -10,5 +10,6 @@ pub mod engine;
 pub mod logs;
 pub mod matrix;
 pub mod scheduler;
+pub mod sizes;
 pub mod store;
 pub mod ui;

@@ -37,6 +37,21 @@ pub struct BuildArgs {
     /// Build without the engine's layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Gate: exit 1 when a built image is larger than SIZE (e.g. 900MB, 1.2GiB).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Gate: exit 1 when a built image grew more than SIZE or PCT% over its previous success.
+    #[arg(long, value_name = "SIZE|PCT")]
+    pub max_growth: Option<String>,
+}
+
+/// A cell that breached a size gate.
+#[derive(Debug, serde::Serialize)]
+struct GateBreach {
+    cell: String,
+    size: i64,
+    previous_size: Option<i64>,
+    reason: String,
 }
 
 pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Result<u8, Exit> {
@@ -46,6 +61,18 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     if args.jobs == Some(0) {
         return Err(Exit::error("--jobs must be at least 1"));
     }
+    let max_size = args
+        .max_size
+        .as_deref()
+        .map(crate::sizes::parse_size)
+        .transpose()
+        .map_err(|e| Exit::error(format!("--max-size {e}")))?;
+    let max_growth = args
+        .max_growth
+        .as_deref()
+        .map(|g| crate::sizes::parse_limit(g, true))
+        .transpose()
+        .map_err(|e| Exit::error(format!("--max-growth {e}")))?;
     let store = open_store(loaded)?;
     let mut cells: Vec<&Cell> = selected(&matrix, &args.selectors)?;
     if args.failed || args.stale {
@@ -95,12 +122,14 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     });
     let mut interrupts = 0;
     let mut engines_seen: BTreeMap<String, bool> = BTreeMap::new();
+    let mut breaches: Vec<GateBreach> = Vec::new();
     let summary: Summary = loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(BuildEvent::Done(s)) => { view.event(&BuildEvent::Done(s.clone())); break s; }
                 Some(ev) => {
                     if let BuildEvent::Engine(h) = &ev { engines_seen.insert(h.engine.clone(), h.reachable); }
+                    if let BuildEvent::Finished(r) = &ev { breaches.extend(gate(r, max_size, max_growth)); }
                     view.event(&ev);
                 }
                 None => break Summary::default(),
@@ -116,17 +145,71 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     drop(handle);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     view.finish(&summary);
+    if !breaches.is_empty() {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({ "event": "gate", "breaches": breaches })
+            );
+        } else {
+            eprintln!("imagegrid: {} cells breach the size gates:", breaches.len());
+            for b in &breaches {
+                eprintln!("  {:40} {:>10}  {}", b.cell, human_size(b.size), b.reason);
+            }
+        }
+    }
     if summary.succeeded == 0 && !engines_seen.is_empty() && engines_seen.values().all(|r| !r) {
         return Err(Exit {
             code: EXIT_ERROR,
             message: "no engine was reachable".into(),
         });
     }
-    Ok(if summary.all_succeeded() {
+    Ok(if summary.all_succeeded() && breaches.is_empty() {
         0
     } else {
         EXIT_FAILED
     })
+}
+
+/// The gates a finished cell breaches.
+fn gate(
+    r: &crate::scheduler::CellResult,
+    max_size: Option<u64>,
+    max_growth: Option<crate::sizes::Limit>,
+) -> Vec<GateBreach> {
+    let Some(size) = r.size.filter(|_| r.status == BuildStatus::Succeeded) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let breach = |reason: String| GateBreach {
+        cell: r.cell.clone(),
+        size,
+        previous_size: r.previous_size,
+        reason,
+    };
+    if let Some(max) = max_size {
+        if size as u64 > max {
+            out.push(breach(format!(
+                "larger than --max-size {}",
+                human_size(max as i64)
+            )));
+        }
+    }
+    if let (Some(limit), Some(prev)) = (max_growth, r.previous_size) {
+        let d = crate::sizes::Delta::between(prev, size);
+        if d.exceeds(limit) {
+            let pct = d
+                .percent
+                .map(|p| format!(" ({p:+.1}%)"))
+                .unwrap_or_default();
+            out.push(breach(format!(
+                "grew {}{pct} since {}, past --max-growth",
+                human_size(d.bytes),
+                human_size(prev)
+            )));
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 mod build;
 mod report;
+mod sizes;
 
 pub use report::{human_size, human_size_short, stale_ids};
 
@@ -91,6 +92,20 @@ pub enum Cmd {
     },
     /// Print where config, data, logs and templates live.
     Paths,
+    /// Size reports, plots, regression checks, layer diffs and the multi-stage saving.
+    #[command(
+        after_help = "Examples:\n  imagegrid sizes 'debian-13/*/*' --format markdown\n  imagegrid sizes --since 2026-11-01 --plot sizes.svg\n  imagegrid sizes --check                      exit 1 when a cell grew past the thresholds\n  imagegrid sizes --diff debian-13/5.4/amd64   layer diff of its two newest builds\n  imagegrid sizes --compare-single-stage debian-13/opam/amd64"
+    )]
+    Sizes(sizes::SizesArgs),
+    /// Pin a build as the size baseline of its cell (default: each selected cell's newest success).
+    #[command(
+        after_help = "Examples:\n  imagegrid baseline 'debian-13/*/*'\n  imagegrid baseline debian-13/5.4/amd64 --build 42"
+    )]
+    Baseline {
+        selectors: Vec<String>,
+        #[arg(long, value_name = "N")]
+        build: Option<i64>,
+    },
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
     Keys,
 }
@@ -186,6 +201,14 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Log { cell, build }) => {
             let (loaded, _) = load(cfg_path)?;
             report::log(&loaded, &cell, build)
+        }
+        Some(Cmd::Sizes(args)) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            runtime()?.block_on(sizes::run(&loaded, &matrix, args))
+        }
+        Some(Cmd::Baseline { selectors, build }) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            sizes::baseline(&loaded, &matrix, &selectors, build)
         }
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());

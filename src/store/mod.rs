@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::build::Layer;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "history.sqlite";
 
@@ -216,6 +216,21 @@ impl Store {
                      CREATE INDEX IF NOT EXISTS builds_by_cell ON builds(cell, id);
                      CREATE INDEX IF NOT EXISTS builds_by_status ON builds(status);
                      PRAGMA user_version = 1;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        if version < 2 {
+            // v2: a pinned baseline build per cell, for size regressions.
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS baselines (
+                        cell TEXT PRIMARY KEY,
+                        build_id INTEGER NOT NULL REFERENCES builds(id),
+                        pinned_at TEXT NOT NULL
+                     );
+                     PRAGMA user_version = 2;
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
@@ -423,6 +438,50 @@ impl Store {
             )?
             .into_iter()
             .next())
+    }
+
+    /// Pin `build_id` as the size baseline of its cell.
+    pub fn set_baseline(&self, cell: &str, build_id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO baselines (cell, build_id, pinned_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(cell) DO UPDATE SET build_id = ?2, pinned_at = ?3",
+                params![cell, build_id, now()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every pinned baseline: cell -> its build.
+    pub fn baselines(&self) -> Result<HashMap<String, BuildRecord>, StoreError> {
+        let rows = self.query(
+            "WHERE id IN (SELECT build_id FROM baselines) ORDER BY id",
+            &[],
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cell, build_id FROM baselines")
+            .map_err(|e| self.err(e))?;
+        let pins: HashMap<i64, String> = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, String>(0)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| pins.get(&r.id).map(|c| (c.clone(), r)))
+            .collect())
+    }
+
+    /// Successful builds of every cell, oldest first, optionally since an RFC 3339 time.
+    pub fn successes(&self, since: Option<&str>) -> Result<Vec<BuildRecord>, StoreError> {
+        match since {
+            Some(t) => self.query(
+                "WHERE status = 'succeeded' AND started_at >= ?1 ORDER BY id",
+                &[&t],
+            ),
+            None => self.query("WHERE status = 'succeeded' ORDER BY id", &[]),
+        }
     }
 
     /// The newest build id of a cell.

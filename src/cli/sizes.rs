@@ -1,0 +1,302 @@
+//! `imagegrid sizes` (reports, plots, gates, single-stage comparison) and `imagegrid baseline`.
+
+use std::collections::HashMap;
+
+use clap::Args;
+
+use super::report::{human_size, open_store, selected};
+use super::{Exit, EXIT_FAILED};
+use crate::config::LoadedConfig;
+use crate::dockerfile::Renderer;
+use crate::engine::build::BuildRequest;
+use crate::engine::{Engine, EngineSpec};
+use crate::matrix::{Level, Matrix};
+use crate::sizes::{self, Format, SizeRow, Thresholds};
+
+#[derive(Debug, Args)]
+pub struct SizesArgs {
+    /// Cells (ids or globs); none: every cell with a successful build.
+    pub selectors: Vec<String>,
+    /// Only builds started on or after this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also draw size over time per cell into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    /// Exit 1 when a cell grew past the [sizes] thresholds (against the previous success or its baseline).
+    #[arg(long)]
+    pub check: bool,
+    /// Build this base cell's recipe as one stage and as many, and compare the sizes.
+    #[arg(long, value_name = "CELL")]
+    pub compare_single_stage: Option<String>,
+    /// Layer-by-layer diff of this cell's two newest successful builds (or --build A --build B).
+    #[arg(long, value_name = "CELL")]
+    pub diff: Option<String>,
+    /// Build ids for --diff (two of them).
+    #[arg(long = "build", value_name = "N")]
+    pub builds: Vec<i64>,
+}
+
+/// The thresholds of the config.
+pub fn thresholds(loaded: &LoadedConfig) -> Thresholds {
+    Thresholds {
+        bytes: loaded.config.sizes.max_growth_bytes,
+        percent: loaded.config.sizes.max_growth_percent,
+    }
+}
+
+fn validate_since(s: &str) -> Result<String, Exit> {
+    let date_only = time::macros::format_description!("[year]-[month]-[day]");
+    if time::Date::parse(s, &date_only).is_ok() {
+        return Ok(format!("{s}T00:00:00Z"));
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|_| s.to_string())
+        .map_err(|_| {
+            Exit::error(format!(
+                "--since `{s}`: expected YYYY-MM-DD or an RFC 3339 time"
+            ))
+        })
+}
+
+pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Result<u8, Exit> {
+    if let Some(cell) = &args.compare_single_stage {
+        return compare_single_stage(loaded, matrix, cell).await;
+    }
+    let store = open_store(loaded)?;
+    if let Some(cell) = &args.diff {
+        return diff(&store, cell, &args.builds);
+    }
+    let sels = matrix.parse_selectors(&args.selectors)?;
+    let since = args.since.as_deref().map(validate_since).transpose()?;
+    let history: Vec<_> = store
+        .successes(since.as_deref())?
+        .into_iter()
+        .filter(|r| {
+            sels.is_empty()
+                || matrix
+                    .cell(&r.cell)
+                    .is_some_and(|c| sels.iter().any(|s| s.matches(c)))
+        })
+        .collect();
+    let rows = sizes::rows(&history, &store.baselines()?, &thresholds(loaded));
+    if let Some(path) = &args.plot {
+        let n = sizes::plot::size_over_time(path, &history).map_err(Exit::error)?;
+        eprintln!("imagegrid: plotted {n} cells to {}", path.display());
+    }
+    print!("{}", sizes::render(&rows, args.format));
+    if args.check {
+        let offenders: Vec<SizeRow> = rows.into_iter().filter(|r| r.regressed).collect();
+        if !offenders.is_empty() {
+            eprintln!(
+                "imagegrid: {} cells grew past the thresholds:",
+                offenders.len()
+            );
+            eprint!("{}", sizes::render(&offenders, Format::Table));
+            return Ok(EXIT_FAILED);
+        }
+    }
+    Ok(0)
+}
+
+fn diff(store: &crate::store::Store, cell: &str, builds: &[i64]) -> Result<u8, Exit> {
+    let (a, b) = match builds {
+        [a, b] => (
+            store
+                .build(*a)?
+                .ok_or_else(|| Exit::error(format!("no build {a}")))?,
+            store
+                .build(*b)?
+                .ok_or_else(|| Exit::error(format!("no build {b}")))?,
+        ),
+        [] => {
+            let ok: Vec<_> = store
+                .for_cell(cell)?
+                .into_iter()
+                .filter(|r| r.status == crate::store::BuildStatus::Succeeded)
+                .collect();
+            if ok.len() < 2 {
+                return Err(Exit::error(format!(
+                    "{cell} has {} successful builds; a diff needs two",
+                    ok.len()
+                )));
+            }
+            (ok[ok.len() - 2].clone(), ok[ok.len() - 1].clone())
+        }
+        _ => {
+            return Err(Exit::error(
+                "--diff takes no --build (the two newest successes) or exactly two",
+            ))
+        }
+    };
+    println!(
+        "{cell}: build {} ({}) -> build {} ({})",
+        a.id,
+        a.size.map(human_size).unwrap_or_default(),
+        b.id,
+        b.size.map(human_size).unwrap_or_default()
+    );
+    for c in sizes::layer_diff(&a.layers, &b.layers) {
+        let d = c.delta();
+        let delta = if d == 0 {
+            String::new()
+        } else {
+            format!("{}{}", if d > 0 { "+" } else { "-" }, human_size(d.abs()))
+        };
+        println!(
+            "  {:8} {:>10} {:>10} {:>10}  {}",
+            format!("{:?}", c.change).to_lowercase(),
+            c.before.map(human_size).unwrap_or_default(),
+            c.after.map(human_size).unwrap_or_default(),
+            delta,
+            c.instruction
+        );
+    }
+    Ok(0)
+}
+
+async fn compare_single_stage(
+    loaded: &LoadedConfig,
+    matrix: &Matrix,
+    id: &str,
+) -> Result<u8, Exit> {
+    let cell = super::report::find_cell(matrix, id)?;
+    if cell.level != Level::Base {
+        return Err(Exit::error(format!(
+            "{id} is a compiler cell, built in one stage already; compare a base cell such as {}",
+            cell.base_id().unwrap_or_default()
+        )));
+    }
+    let renderer = Renderer::new(loaded.templates_dir().as_deref());
+    let multi = renderer.render(matrix, cell, None, &loaded.config.tags)?;
+    let single = sizes::single_stage(&multi).map_err(|e| Exit::error(format!("{id}: {e}")))?;
+    let spec = EngineSpec::all(loaded, matrix)
+        .into_iter()
+        .find(|s| s.arches.contains(&cell.arch))
+        .ok_or_else(|| Exit::error(format!("no configured engine builds {}", cell.arch)))?;
+    let engine = Engine::connect(&spec).await?;
+    let platform = matrix
+        .arch(&cell.arch)
+        .map(|a| a.platform.clone())
+        .unwrap_or_default();
+    let mut results = HashMap::new();
+    for (kind, dockerfile) in [("multi-stage", multi), ("single-stage", single)] {
+        let tag = format!("imagegrid-compare/{}:{}-{kind}", cell.distro, cell.arch);
+        eprintln!(
+            "imagegrid: building {id} as {kind} on {} ...",
+            engine.name()
+        );
+        let req = BuildRequest {
+            cell_id: id.to_string(),
+            dockerfile,
+            context_files: vec![],
+            platform: platform.clone(),
+            tag,
+            labels: Default::default(),
+            network: loaded.config.build.network,
+            buildkit: match loaded.config.build.buildkit {
+                crate::config::BuildkitMode::Off => false,
+                crate::config::BuildkitMode::On => true,
+                crate::config::BuildkitMode::Auto => engine.info.buildkit,
+            },
+            no_cache: false,
+            pull: false,
+            idle_timeout: std::time::Duration::from_secs(loaded.config.build.idle_timeout_secs),
+        };
+        let mut last = Vec::new();
+        let img = engine
+            .build(&req, &Default::default(), |p| {
+                if let crate::engine::build::BuildProgress::Line(l) = p {
+                    last.push(l);
+                    if last.len() > 5 {
+                        last.remove(0);
+                    }
+                }
+            })
+            .await
+            .map_err(|e| Exit {
+                code: EXIT_FAILED,
+                message: format!("{id} as {kind}: {e}\n{}", last.join("\n")),
+            })?;
+        results.insert(kind, img.size);
+    }
+    let (m, s) = (results["multi-stage"], results["single-stage"]);
+    println!("{id}");
+    println!("  multi-stage   {:>10}", human_size(m));
+    println!("  single-stage  {:>10}", human_size(s));
+    let saved = s - m;
+    println!(
+        "  saving        {:>10} ({:.1}% of the single-stage image)",
+        human_size(saved),
+        if s > 0 {
+            saved as f64 * 100.0 / s as f64
+        } else {
+            0.0
+        }
+    );
+    Ok(0)
+}
+
+/// `imagegrid baseline SELECTOR [--build N]`: pin the newest success (or build N) as each cell's baseline.
+pub fn baseline(
+    loaded: &LoadedConfig,
+    matrix: &Matrix,
+    selectors: &[String],
+    build: Option<i64>,
+) -> Result<u8, Exit> {
+    let store = open_store(loaded)?;
+    if let Some(b) = build {
+        let rec = store
+            .build(b)?
+            .ok_or_else(|| Exit::error(format!("no build {b} in the history")))?;
+        if rec.status != crate::store::BuildStatus::Succeeded {
+            return Err(Exit::error(format!(
+                "build {b} of {} {}; only a successful build can be a baseline",
+                rec.cell, rec.status
+            )));
+        }
+        let sels = matrix.parse_selectors(selectors)?;
+        if let Some(c) = matrix.cell(&rec.cell) {
+            if !sels.is_empty() && !sels.iter().any(|s| s.matches(c)) {
+                return Err(Exit::error(format!(
+                    "build {b} is of {}, which the selector does not match",
+                    rec.cell
+                )));
+            }
+        }
+        store.set_baseline(&rec.cell, b)?;
+        println!(
+            "{}: baseline is build {b} ({})",
+            rec.cell,
+            rec.size.map(human_size).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    if selectors.is_empty() {
+        return Err(Exit::error(
+            "name the cells whose baseline to pin (e.g. `imagegrid baseline 'debian-13/*/*'`)",
+        ));
+    }
+    let last = store.last_success_per_cell()?;
+    let mut n = 0;
+    for c in selected(matrix, selectors)? {
+        if let Some(r) = last.get(&c.id) {
+            store.set_baseline(&c.id, r.id)?;
+            println!(
+                "{}: baseline is build {} ({})",
+                c.id,
+                r.id,
+                r.size.map(human_size).unwrap_or_default()
+            );
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Err(Exit::error(
+            "no selected cell has a successful build to pin",
+        ));
+    }
+    Ok(0)
+}
