@@ -105,6 +105,8 @@ pub enum Pane {
 pub enum DetailMode {
     Log,
     Dockerfile,
+    /// Sizes over time, layers and a layer diff of the focused cell.
+    Inspector,
     /// Every running build's lines, prefixed with the cell.
     Merged,
 }
@@ -158,6 +160,47 @@ impl Default for LogView {
     }
 }
 
+/// How grid cells are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heat {
+    Status,
+    /// By size, relative to the largest shown.
+    Size,
+    /// By change against the previous success.
+    Growth,
+}
+
+/// Sort key of the list view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Size,
+    Growth,
+}
+
+/// The size inspector's data and cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspector {
+    pub cell: String,
+    /// Successful builds, oldest first.
+    pub builds: Vec<BuildRecord>,
+    /// The build shown (index into `builds`).
+    pub cursor: usize,
+    /// The build it is diffed against; None: the one before the cursor.
+    pub base: Option<usize>,
+}
+
+impl Inspector {
+    /// The (base, shown) builds of the diff.
+    pub fn pair(&self) -> Option<(&BuildRecord, &BuildRecord)> {
+        let shown = self.builds.get(self.cursor)?;
+        let base = match self.base {
+            Some(b) if b != self.cursor => self.builds.get(b)?,
+            _ => self.builds.get(self.cursor.checked_sub(1)?)?,
+        };
+        Some((base, shown))
+    }
+}
+
 /// What the runtime must do after an update.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -167,6 +210,8 @@ pub enum Effect {
     },
     Cancel(Vec<String>),
     LoadDockerfile(String),
+    /// Read a cell's successful builds for the inspector.
+    LoadHistory(String),
     /// Read the tail of a stored log into the cell's buffer (the last build's log).
     LoadLog {
         cell: String,
@@ -214,6 +259,11 @@ pub struct App {
     pub quit: bool,
     /// Cells whose stored log was asked for, so each is read once.
     log_requested: BTreeSet<String>,
+    pub heat: Heat,
+    /// The sorted list replaces the grid.
+    pub list: Option<SortKey>,
+    pub list_cursor: usize,
+    pub inspector: Option<Inspector>,
 }
 
 /// Where the grid was drawn.
@@ -278,6 +328,10 @@ impl App {
             tick: 0,
             quit: false,
             log_requested: BTreeSet::new(),
+            heat: Heat::Status,
+            list: None,
+            list_cursor: 0,
+            inspector: None,
         }
     }
 
@@ -355,11 +409,36 @@ impl App {
 
     /// The focused cell id, if the focused position holds a cell of the focused arch.
     pub fn focused(&self) -> Option<String> {
+        if self.list.is_some() {
+            return self.list_cells().get(self.list_cursor).cloned();
+        }
         let rows = self.visible_rows();
         let distro = rows.get(self.row)?;
         let column = self.columns.get(self.col)?;
         let id = format!("{distro}/{column}/{}", self.current_arch());
         self.matrix.cell(&id).map(|c| c.id.clone())
+    }
+
+    /// The list view's cells: the shown arch (or all), visible rows, sorted biggest first.
+    pub fn list_cells(&self) -> Vec<String> {
+        let rows: BTreeSet<&str> = self.visible_rows().into_iter().collect();
+        let mut ids: Vec<&Cell> = self
+            .matrix
+            .cells
+            .iter()
+            .filter(|c| {
+                rows.contains(c.distro.as_str())
+                    && (self.all_arches || c.arch == self.current_arch())
+            })
+            .collect();
+        let key = |c: &&Cell| -> i64 {
+            match self.list {
+                Some(SortKey::Growth) => self.delta(&c.id).unwrap_or(i64::MIN),
+                _ => self.cells[&c.id].size.unwrap_or(-1),
+            }
+        };
+        ids.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.id.cmp(&b.id)));
+        ids.into_iter().map(|c| c.id.clone()).collect()
     }
 
     /// The size change against the previous success, when both are known.
@@ -401,7 +480,7 @@ impl App {
                 .focused()
                 .and_then(|id| self.cells.get(&id))
                 .map(|c| &c.log),
-            DetailMode::Dockerfile => None,
+            DetailMode::Dockerfile | DetailMode::Inspector => None,
         }
     }
 
@@ -493,7 +572,7 @@ impl App {
         let shown = match self.detail {
             DetailMode::Merged => true,
             DetailMode::Log => self.focused().as_deref() == Some(cell),
-            DetailMode::Dockerfile => false,
+            DetailMode::Dockerfile | DetailMode::Inspector => false,
         };
         if shown && self.log_view.search.is_some() {
             self.recompute_matches();
@@ -536,6 +615,18 @@ impl App {
         let Some(id) = self.focused() else {
             return vec![];
         };
+        if self.detail == DetailMode::Inspector {
+            if self.inspector.as_ref().is_none_or(|i| i.cell != id) {
+                self.inspector = Some(Inspector {
+                    cell: id.clone(),
+                    builds: vec![],
+                    cursor: 0,
+                    base: None,
+                });
+                return vec![Effect::LoadHistory(id)];
+            }
+            return vec![];
+        }
         if self.detail == DetailMode::Dockerfile
             && self.dockerfile.as_ref().is_none_or(|(c, _)| c != &id)
         {
@@ -555,6 +646,15 @@ impl App {
                 }]
             }
             _ => vec![],
+        }
+    }
+
+    /// A cell's successful builds arrived for the inspector (oldest first).
+    pub fn on_history_loaded(&mut self, cell: &str, builds: Vec<BuildRecord>) {
+        if let Some(i) = self.inspector.as_mut().filter(|i| i.cell == cell) {
+            i.cursor = builds.len().saturating_sub(1);
+            i.base = None;
+            i.builds = builds;
         }
     }
 
@@ -761,6 +861,26 @@ impl App {
         let in_detail = self.pane == Pane::Detail;
         let page = self.log_height.max(1) as isize;
         match a {
+            Action::Up | Action::Down if in_detail && self.detail == DetailMode::Inspector => {
+                if let Some(i) = self.inspector.as_mut() {
+                    let n = i.builds.len();
+                    if n > 0 {
+                        i.cursor = if a == Action::Up {
+                            i.cursor.saturating_sub(1)
+                        } else {
+                            (i.cursor + 1).min(n - 1)
+                        };
+                    }
+                }
+            }
+            Action::Up | Action::Down if self.list.is_some() && !in_detail => {
+                let n = self.list_cells().len();
+                self.list_cursor = if a == Action::Up {
+                    self.list_cursor.saturating_sub(1)
+                } else {
+                    (self.list_cursor + 1).min(n.saturating_sub(1))
+                };
+            }
             Action::Up if in_detail => self.scroll_log(-1),
             Action::Down if in_detail => self.scroll_log(1),
             Action::PageUp if in_detail => self.scroll_log(-page),
@@ -962,6 +1082,50 @@ impl App {
                     .into(),
                 );
                 return vec![Effect::SetMouse(self.mouse_capture)];
+            }
+            Action::Inspect => {
+                self.detail = if self.detail == DetailMode::Inspector {
+                    DetailMode::Log
+                } else {
+                    DetailMode::Inspector
+                };
+            }
+            Action::HeatMap => {
+                self.heat = match self.heat {
+                    Heat::Status => Heat::Size,
+                    Heat::Size => Heat::Growth,
+                    Heat::Growth => Heat::Status,
+                };
+                let what = match self.heat {
+                    Heat::Status => "status",
+                    Heat::Size => "size",
+                    Heat::Growth => "growth",
+                };
+                self.message = Some(format!("grid coloured by {what}"));
+            }
+            Action::ListView => {
+                self.list = if self.list.is_some() {
+                    None
+                } else {
+                    Some(SortKey::Size)
+                };
+                self.list_cursor = 0;
+            }
+            Action::SortBy => {
+                if let Some(k) = self.list {
+                    self.list = Some(if k == SortKey::Size {
+                        SortKey::Growth
+                    } else {
+                        SortKey::Size
+                    });
+                    self.list_cursor = 0;
+                }
+            }
+            Action::DiffBase => {
+                if let Some(i) = self.inspector.as_mut() {
+                    i.base = Some(i.cursor);
+                    self.message = Some("diff base set: move to another build to compare".into());
+                }
             }
             Action::Help => self.mode = Mode::Help,
             Action::Quit => {

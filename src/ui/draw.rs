@@ -7,7 +7,9 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, CellView, Confirm, DetailMode, GridGeometry, Mode, Pane, Status};
+use super::app::{
+    App, CellView, Confirm, DetailMode, GridGeometry, Heat, Mode, Pane, SortKey, Status,
+};
 use super::keymap::{bindings_for, Context, KEYMAP};
 use crate::cli::human_size_short;
 
@@ -147,7 +149,41 @@ fn cell_text(app: &App, id: &str, v: &CellView, width: usize) -> Vec<Span<'stati
     spans
 }
 
+/// Background of a cell in the heat-map modes: size relative to the largest shown, or
+/// growth (green shrank, yellow grew within the thresholds, red regressed).
+fn heat_colour(app: &App, id: &str, max_size: i64) -> Option<Color> {
+    let v = app.cells.get(id)?;
+    match app.heat {
+        Heat::Status => None,
+        Heat::Size => {
+            let t = v.size? as f64 / max_size.max(1) as f64;
+            Some(Color::Indexed(match t {
+                t if t < 0.25 => 22,
+                t if t < 0.5 => 28,
+                t if t < 0.75 => 136,
+                _ => 124,
+            }))
+        }
+        Heat::Growth => {
+            let d = app.delta(id)?;
+            Some(if d < 0 {
+                Color::Indexed(22)
+            } else if d == 0 {
+                Color::Indexed(238)
+            } else if app.regressed(id) {
+                Color::Indexed(124)
+            } else {
+                Color::Indexed(136)
+            })
+        }
+    }
+}
+
 fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
+    if app.list.is_some() {
+        return draw_list(f, app, area);
+    }
+    let max_size = app.cells.values().filter_map(|c| c.size).max().unwrap_or(1);
     let focused_pane = app.pane == Pane::Grid;
     let block = Block::default()
         .borders(Borders::ALL)
@@ -246,6 +282,13 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
                 " ".repeat((cell_w as usize).saturating_sub(used)),
             ));
             let mut extra = Style::new();
+            if let Some(bg) = cells
+                .first()
+                .filter(|_| !app.all_arches)
+                .and_then(|c| heat_colour(app, &c.id, max_size))
+            {
+                extra = extra.bg(bg);
+            }
             if selected || in_visual {
                 extra = extra.bg(Color::Indexed(236));
             }
@@ -274,6 +317,77 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
         rows_shown: body_h.min(rows.len().saturating_sub(first_row)) as u16,
         first_row,
     });
+}
+
+/// The list view: cells sorted by size or growth.
+fn draw_list(f: &mut Frame, app: &mut App, area: Rect) {
+    let key = if app.list == Some(SortKey::Growth) {
+        "growth"
+    } else {
+        "size"
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(if app.pane == Pane::Grid {
+            Style::new().fg(Color::Cyan)
+        } else {
+            Style::new().fg(Color::DarkGray)
+        })
+        .title(format!(
+            " cells by {key} (o: sort by the other, L: back to the grid) "
+        ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let ids = app.list_cells();
+    let h = inner.height as usize;
+    let first = if app.list_cursor >= h {
+        app.list_cursor + 1 - h
+    } else {
+        0
+    };
+    let w = ids.iter().map(|i| i.len()).max().unwrap_or(10) + 2;
+    let mut lines = Vec::new();
+    for (i, id) in ids.iter().enumerate().skip(first).take(h) {
+        let v = &app.cells[id];
+        let delta = app
+            .delta(id)
+            .map(|d| {
+                format!(
+                    "{}{}",
+                    if d > 0 {
+                        "+"
+                    } else if d < 0 {
+                        "-"
+                    } else {
+                        "±"
+                    },
+                    crate::cli::human_size(d.abs())
+                )
+            })
+            .unwrap_or_default();
+        let mut st = Style::new();
+        if app.regressed(id) {
+            st = st.fg(Color::Red).add_modifier(Modifier::BOLD);
+        }
+        let mut line = Line::from(vec![
+            Span::styled(
+                format!("{} ", glyph(v.status, app.tick)),
+                Style::new().fg(colour(v.status)),
+            ),
+            Span::raw(format!("{id:w$}")),
+            Span::raw(format!(
+                "{:>10} ",
+                v.size.map(crate::cli::human_size).unwrap_or_default()
+            )),
+            Span::styled(format!("{delta:>12}"), st),
+        ]);
+        if i == app.list_cursor {
+            line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+        }
+        lines.push(line);
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+    app.grid_geometry = None;
 }
 
 fn draw_engines(f: &mut Frame, app: &App, area: Rect) {
@@ -367,6 +481,10 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     let mut height = inner.height as usize;
 
+    if app.detail == DetailMode::Inspector {
+        draw_inspector(f, app, inner);
+        return;
+    }
     if app.detail == DetailMode::Dockerfile {
         let text = match (&app.dockerfile, &id) {
             (Some((cell, text)), Some(id)) if cell == id => text.clone(),
@@ -450,6 +568,129 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
         p = p.wrap(Wrap { trim: false });
     }
     f.render_widget(p, inner);
+}
+
+/// The size inspector: the cell's successful builds over time (a sparkline and a list), and
+/// the layers of the build under the cursor diffed against the one before it (or `D`'s base).
+fn draw_inspector(f: &mut Frame, app: &App, area: Rect) {
+    use ratatui::widgets::Sparkline;
+    let Some(insp) = app.inspector.as_ref() else {
+        return;
+    };
+    if insp.builds.is_empty() {
+        f.render_widget(Paragraph::new("no successful build of this cell yet"), area);
+        return;
+    }
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Fill(1)]).areas(area);
+    let [spark, list] = Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(left);
+    let sizes: Vec<u64> = insp
+        .builds
+        .iter()
+        .map(|b| b.size.unwrap_or(0).max(0) as u64)
+        .collect();
+    let min = sizes.iter().copied().min().unwrap_or(0);
+    // Offset by the smallest so that small changes on big images are visible.
+    let data: Vec<u64> = sizes.iter().map(|s| s - min + 1).collect();
+    f.render_widget(
+        Sparkline::default()
+            .block(Block::default().title(format!("size over {} builds", sizes.len())))
+            .data(&data)
+            .style(Style::new().fg(Color::Cyan)),
+        spark,
+    );
+    let h = list.height as usize;
+    let first = if insp.cursor >= h {
+        insp.cursor + 1 - h
+    } else {
+        0
+    };
+    let mut lines = Vec::new();
+    for (i, b) in insp.builds.iter().enumerate().skip(first).take(h) {
+        let marker = if Some(i) == insp.base { "◆" } else { " " };
+        let mut line = Line::raw(format!(
+            "{marker}#{:<5} {} {:>9}",
+            b.id,
+            b.started_at
+                .get(5..16)
+                .unwrap_or(&b.started_at)
+                .replace('T', " "),
+            b.size.map(crate::cli::human_size).unwrap_or_default()
+        ));
+        if i == insp.cursor {
+            line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+        }
+        lines.push(line);
+    }
+    f.render_widget(Paragraph::new(lines), list);
+
+    let mut rows = Vec::new();
+    match insp.pair() {
+        Some((base, shown)) => {
+            let total = shown.size.unwrap_or(0) - base.size.unwrap_or(0);
+            rows.push(Line::styled(
+                format!(
+                    "build #{} vs #{}: {}{}",
+                    shown.id,
+                    base.id,
+                    if total >= 0 { "+" } else { "-" },
+                    crate::cli::human_size(total.abs())
+                ),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            for c in crate::sizes::layer_diff(&base.layers, &shown.layers) {
+                let (sym, st) = match c.change {
+                    crate::sizes::Change::Added => ("+", Style::new().fg(Color::Yellow)),
+                    crate::sizes::Change::Removed => ("-", Style::new().fg(Color::Cyan)),
+                    crate::sizes::Change::Grown => ("↑", Style::new().fg(Color::Red)),
+                    crate::sizes::Change::Shrunk => ("↓", Style::new().fg(Color::Green)),
+                    crate::sizes::Change::Same => ("=", Style::new().fg(Color::DarkGray)),
+                };
+                let d = c.delta();
+                let delta = if d == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        "{}{}",
+                        if d > 0 { "+" } else { "-" },
+                        crate::cli::human_size(d.abs())
+                    )
+                };
+                rows.push(Line::from(vec![
+                    Span::styled(
+                        format!(
+                            "{sym} {:>9} {:>9} ",
+                            c.after
+                                .or(c.before)
+                                .map(crate::cli::human_size)
+                                .unwrap_or_default(),
+                            delta
+                        ),
+                        st,
+                    ),
+                    Span::raw(c.instruction),
+                ]));
+            }
+        }
+        None => {
+            let shown = &insp.builds[insp.cursor];
+            rows.push(Line::styled(
+                format!(
+                    "layers of build #{} (the first success: nothing to diff)",
+                    shown.id
+                ),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            for l in shown.layers.iter().rev() {
+                rows.push(Line::raw(format!(
+                    "  {:>9}  {}",
+                    crate::cli::human_size(l.size),
+                    crate::sizes::instruction(&l.created_by)
+                )));
+            }
+        }
+    }
+    f.render_widget(Paragraph::new(rows), right);
 }
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {

@@ -22,6 +22,19 @@ use crate::store::Store;
 /// Smallest time between two frames (about 60 per second).
 const FRAME: Duration = Duration::from_millis(16);
 
+/// Results of background reads.
+enum Loaded {
+    Log {
+        cell: String,
+        lines: Vec<String>,
+        skipped: u64,
+    },
+    History {
+        cell: String,
+        builds: Vec<crate::store::BuildRecord>,
+    },
+}
+
 /// Everything effects need.
 struct Core {
     loaded: LoadedConfig,
@@ -93,8 +106,7 @@ async fn event_loop(
 ) -> Result<(), Exit> {
     let mut input = EventStream::new();
     // Results of background reads (stored logs), so the loop never waits on the disk.
-    let (loaded_tx, mut loaded_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(String, Vec<String>, u64)>();
+    let (loaded_tx, mut loaded_rx) = tokio::sync::mpsc::unbounded_channel::<Loaded>();
     for e in app.focus_effects() {
         apply(e, app, core, &loaded_tx);
     }
@@ -142,7 +154,13 @@ async fn event_loop(
                     dirty = true;
                 }
             }
-            Some((cell, lines, skipped)) = loaded_rx.recv() => { app.on_log_loaded(&cell, lines, skipped); dirty = true; }
+            Some(loaded) = loaded_rx.recv() => {
+                match loaded {
+                    Loaded::Log { cell, lines, skipped } => app.on_log_loaded(&cell, lines, skipped),
+                    Loaded::History { cell, builds } => app.on_history_loaded(&cell, builds),
+                }
+                dirty = true;
+            }
             _ = sigterm.recv() => { core.handle.send(Command::CancelAll); return Ok(()); }
             _ = tokio::signal::ctrl_c() => { core.handle.send(Command::CancelAll); return Ok(()); }
             _ = tokio::time::sleep(wait) => {}
@@ -160,7 +178,7 @@ fn apply(
     effect: Effect,
     app: &mut App,
     core: &Core,
-    loaded: &tokio::sync::mpsc::UnboundedSender<(String, Vec<String>, u64)>,
+    loaded: &tokio::sync::mpsc::UnboundedSender<Loaded>,
 ) -> bool {
     match effect {
         Effect::LoadLog { cell, path } => {
@@ -170,7 +188,26 @@ fn apply(
                     std::path::Path::new(&path),
                     super::app::LOG_MAX_BYTES as u64,
                 );
-                let _ = tx.send((cell, lines, skipped));
+                let _ = tx.send(Loaded::Log {
+                    cell,
+                    lines,
+                    skipped,
+                });
+            });
+        }
+        Effect::LoadHistory(cell) => {
+            let tx = loaded.clone();
+            let store = core.store.clone();
+            tokio::task::spawn_blocking(move || {
+                let builds = store
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.for_cell(&cell).ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|b| b.status == crate::store::BuildStatus::Succeeded)
+                    .collect();
+                let _ = tx.send(Loaded::History { cell, builds });
             });
         }
         Effect::Build { cells, no_cache } => {

@@ -263,3 +263,113 @@ fn colours_mean_states() {
     });
     assert!(found_green_log, "SGR colour from the log is rendered");
 }
+
+fn record(id: i64, size: i64, layers: Vec<(i64, &str)>) -> crate::store::BuildRecord {
+    crate::store::BuildRecord {
+        id,
+        cell: "debian-13/opam/amd64".into(),
+        engine: "local".into(),
+        inputs: "h".into(),
+        status: BuildStatus::Succeeded,
+        started_at: format!("2026-11-2{id}T10:00:00Z"),
+        finished_at: None,
+        image_id: None,
+        size: Some(size),
+        compressed_size: None,
+        layers: layers
+            .into_iter()
+            .map(|(size, by)| crate::engine::build::Layer {
+                size,
+                created_by: by.into(),
+            })
+            .collect(),
+        failure: None,
+        log_path: None,
+        tag: None,
+        base_image: None,
+    }
+}
+
+#[test]
+fn inspector_heat_map_and_list() {
+    let mut app = busy_app();
+    let fx = app.on_key(key('i'));
+    assert_eq!(
+        fx,
+        vec![super::app::Effect::LoadHistory(
+            "debian-13/opam/amd64".into()
+        )]
+    );
+    app.on_history_loaded(
+        "debian-13/opam/amd64",
+        vec![
+            record(
+                1,
+                394_000_000,
+                vec![
+                    (1_000, "COPY Dockerfile /Dockerfile.opam # buildkit"),
+                    (
+                        300_000_000,
+                        "RUN apt-get install build-essential # buildkit",
+                    ),
+                    (93_999_000, "/bin/sh -c #(nop) ADD file:1 in / "),
+                ],
+            ),
+            record(
+                2,
+                412_000_000,
+                vec![
+                    (1_000, "COPY Dockerfile /Dockerfile.opam # buildkit"),
+                    (
+                        18_000_000,
+                        "RUN git clone --depth 1 opam-repository # buildkit",
+                    ),
+                    (
+                        300_000_000,
+                        "RUN apt-get install build-essential # buildkit",
+                    ),
+                    (93_999_000, "/bin/sh -c #(nop) ADD file:1 in / "),
+                ],
+            ),
+        ],
+    );
+    insta::assert_snapshot!("inspector_80x24", text(&render(&mut app, 80, 24)));
+    insta::assert_snapshot!("inspector_160x48", text(&render(&mut app, 160, 48)));
+    // Heat map by growth: the regressed cell is red, the shrunk one green.
+    app.on_key(key('H'));
+    app.on_key(key('H'));
+    let t = render(&mut app, 160, 48);
+    let buf = t.backend().buffer();
+    let bg_of = |needle: &str| {
+        for y in 0..buf.area.height {
+            let row: String = (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            if let Some(col) = row.find(needle) {
+                let x = row[..col].chars().count() as u16;
+                return buf[(x, y)].bg;
+            }
+        }
+        panic!("{needle} not on screen");
+    };
+    assert_eq!(
+        bg_of("✓ 62M"),
+        Color::Indexed(136),
+        "alpine grew 1.5 MB (2.5%): within the thresholds"
+    );
+    assert_eq!(
+        bg_of("✓ 412M"),
+        Color::Indexed(124),
+        "debian-13 base grew 18 MB: regressed"
+    );
+    assert_eq!(bg_of("✓ 730M"), Color::Indexed(22), "shrank");
+    // The list view, sorted by size.
+    app.on_key(key('L'));
+    insta::assert_snapshot!("list_by_size_80x24", text(&render(&mut app, 80, 24)));
+    app.on_key(key('o'));
+    assert_eq!(
+        app.list_cells()[0],
+        "debian-13/opam/amd64",
+        "the biggest growth first"
+    );
+}
