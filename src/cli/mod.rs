@@ -2,6 +2,7 @@
 //! Exit status: 0 success, 1 a build or gate failed, 2 usage, config or engine error.
 
 mod build;
+mod demo;
 mod report;
 mod sizes;
 
@@ -106,6 +107,11 @@ pub enum Cmd {
         #[arg(long, value_name = "N")]
         build: Option<i64>,
     },
+    /// A small bundled matrix that builds real images in seconds: try imagegrid without an hour of OCaml builds.
+    #[command(
+        after_help = "Examples:\n  imagegrid demo                               round 1 headless, then the grid\n  imagegrid demo --base 'my/busybox:{arch}'    a base image your engines already have\n  imagegrid demo --headless                    both rounds, no TUI (CI)"
+    )]
+    Demo(demo::DemoArgs),
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
     Keys,
 }
@@ -167,7 +173,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             let (loaded, matrix) = load(cfg_path)?;
             use std::io::IsTerminal;
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-                runtime()?.block_on(crate::ui::run(loaded, matrix))
+                runtime()?.block_on(crate::ui::run(loaded, matrix, None))
             } else {
                 // Not a terminal (a pipe, CI): the grid as text.
                 report::print_grid(&loaded, &matrix)?;
@@ -209,6 +215,10 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Baseline { selectors, build }) => {
             let (loaded, matrix) = load(cfg_path)?;
             sizes::baseline(&loaded, &matrix, &selectors, build)
+        }
+        Some(Cmd::Demo(args)) => {
+            let loaded = config::load(cfg_path)?;
+            runtime()?.block_on(demo::run(&loaded, args))
         }
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());

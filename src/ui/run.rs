@@ -46,7 +46,7 @@ struct Core {
 }
 
 /// Open the TUI over a config and matrix.
-pub async fn run(loaded: LoadedConfig, matrix: Matrix) -> Result<u8, Exit> {
+pub async fn run(loaded: LoadedConfig, matrix: Matrix, intro: Option<String>) -> Result<u8, Exit> {
     let store = Store::open(&loaded.data_dir())?;
     let latest = store.latest_per_cell()?;
     let stale: BTreeSet<String> = crate::cli::stale_ids(&loaded, &matrix, &store)?;
@@ -64,6 +64,7 @@ pub async fn run(loaded: LoadedConfig, matrix: Matrix) -> Result<u8, Exit> {
         (sizes.max_growth_bytes, sizes.max_growth_percent),
     );
     app.set_previous_sizes(&prev);
+    app.message = intro;
 
     let mut opts = RunOptions::from_config(&loaded);
     opts.wait_for_engines = true;

@@ -1,0 +1,95 @@
+//! `imagegrid demo` runs headless against the test engines and shows what it promises:
+//! two levels, two arches, a failing cell with a readable summary, a size regression.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn demo_shows_a_failure_and_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        unix_engine_toml("local", &["amd64"]) + &tls_engine_toml("remote", &["arm64"]),
+    )
+    .unwrap();
+    let demo_dir = dir.path().join("demo");
+    let base = format!("{}:{{arch}}", env("IMAGEGRID_TEST_FIXTURE_IMAGE"));
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_imagegrid"))
+            .args([
+                "--config",
+                cfg.to_str().unwrap(),
+                "demo",
+                "--headless",
+                "--base",
+                &base,
+                "--data-dir",
+                demo_dir.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    for arch in ["amd64", "arm64"] {
+        assert!(
+            out.contains(&format!("failed     demo-broken/opam/{arch}: step")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("regressed  demo-debian/opam/{arch}")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("OCaml headers not found"),
+        "the summary explains the failure: {out}"
+    );
+    // Both levels built, on both engines (arm64 emulated on the TLS engine).
+    assert!(err.contains("demo-alpine/5.4/arm64: succeeded"), "{err}");
+    assert!(err.contains("demo-debian/4.14/amd64: succeeded"), "{err}");
+    // Its history is its own.
+    assert!(demo_dir.join("history.sqlite").exists());
+    // A second run keeps the history and builds nothing new: round 1 is done, nothing is stale.
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn demo_explains_a_missing_base_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, unix_engine_toml("local", &["amd64"])).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_imagegrid"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "demo",
+            "--headless",
+            "--base",
+            "127.0.0.1:9/imagegrid-nonexistent/base:1",
+            "--data-dir",
+            dir.path().join("d").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "the demo needs the image 127.0.0.1:9/imagegrid-nonexistent/base:1 on engine local"
+        ) && err.contains("--base"),
+        "{err}"
+    );
+}
