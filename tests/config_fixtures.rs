@@ -88,3 +88,55 @@ fn keybindings_doc_matches_the_keymap() {
         "docs/keybindings.md drifted: run `imagegrid keys > docs/keybindings.md`"
     );
 }
+
+#[test]
+fn config_reference_matches_the_example() {
+    let example = std::fs::read_to_string("config.example.toml").unwrap();
+    let doc = std::fs::read_to_string("docs/config.md").unwrap();
+    assert_eq!(
+        doc,
+        imagegrid::config::reference::markdown(&example),
+        "docs/config.md drifted: run `imagegrid config-reference > docs/config.md`"
+    );
+}
+
+/// The field names a table accepts, read from the loader's own "unknown field" message.
+fn accepted_fields(table_prefix: &str) -> Vec<String> {
+    let text = format!("{table_prefix}\nzz_not_a_key = 1\n");
+    let err = config::parse("probe.toml", &text).unwrap_err().message;
+    let list = err
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_else(|| err.split("expected ").nth(1).unwrap_or(""));
+    list.split([','])
+        .flat_map(|p| p.split(" or "))
+        .map(|f| f.trim_matches(|c| c == '`' || c == ' ').to_string())
+        .filter(|f| !f.is_empty())
+        .collect()
+}
+
+#[test]
+fn every_config_key_is_documented_in_the_example() {
+    let example = std::fs::read_to_string("config.example.toml").unwrap();
+    let documented = imagegrid::config::reference::keys(&example);
+    for (prefix, table) in [
+        ("[[engine]]\nname = \"x\"", "[[engine]]"),
+        ("[matrix]", "[matrix]"),
+        ("[[distro]]\nname = \"debian-13\"", "[[distro]]"),
+        ("[build]", "[build]"),
+        ("[tags]", "[tags]"),
+        ("[paths]", "[paths]"),
+        ("[sizes]", "[sizes]"),
+    ] {
+        let fields = accepted_fields(prefix);
+        assert!(!fields.is_empty(), "no fields read for {table}");
+        for f in fields {
+            let d = documented.iter().find(|d| d.table == table && d.key == f);
+            let d = d.unwrap_or_else(|| panic!("{table} {f} is not in config.example.toml"));
+            assert!(
+                !d.doc.is_empty(),
+                "{table} {f} has no comment in config.example.toml"
+            );
+        }
+    }
+}

@@ -16,6 +16,9 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, LoadedConfig};
 use crate::matrix::Matrix;
 
+/// The documented example config, shipped inside the binary for `config-reference`.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../config.example.toml");
+
 /// Exit status for "some build failed".
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status for usage, config and engine errors.
@@ -112,6 +115,13 @@ pub enum Cmd {
         after_help = "Examples:\n  imagegrid demo                               round 1 headless, then the grid\n  imagegrid demo --base 'my/busybox:{arch}'    a base image your engines already have\n  imagegrid demo --headless                    both rounds, no TUI (CI)"
     )]
     Demo(demo::DemoArgs),
+    /// Print docs/config.md: the config reference, generated from config.example.toml.
+    ConfigReference,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  imagegrid completions bash > /etc/bash_completion.d/imagegrid"
+    )]
+    Completions { shell: clap_complete::Shell },
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
     Keys,
 }
@@ -219,6 +229,20 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Demo(args)) => {
             let loaded = config::load(cfg_path)?;
             runtime()?.block_on(demo::run(&loaded, args))
+        }
+        Some(Cmd::ConfigReference) => {
+            print!("{}", config::reference::markdown(EXAMPLE_CONFIG));
+            Ok(0)
+        }
+        Some(Cmd::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "imagegrid",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
         }
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());

@@ -5,6 +5,7 @@
 //! (unknown distro, unknown arch) live in [`crate::matrix`] and report through the same type.
 
 mod location;
+pub mod reference;
 
 use std::path::{Path, PathBuf};
 

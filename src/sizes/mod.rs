@@ -198,7 +198,11 @@ pub fn instruction(created_by: &str) -> String {
         .strip_prefix("/bin/sh -c #(nop)")
         .map(str::trim)
         .unwrap_or(s);
-    let s = match s.strip_prefix("/bin/sh -c ") {
+    // Classic records `/bin/sh -c CMD`, BuildKit `RUN /bin/sh -c CMD`: both become `RUN CMD`.
+    let s = match s
+        .strip_prefix("/bin/sh -c ")
+        .or_else(|| s.strip_prefix("RUN /bin/sh -c "))
+    {
         Some(rest) => format!("RUN {rest}"),
         None => s.to_string(),
     };

@@ -457,7 +457,7 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
         }
     };
     let mut flags = vec![];
-    if app.detail != DetailMode::Dockerfile {
+    if matches!(app.detail, DetailMode::Log | DetailMode::Merged) {
         flags.push(if app.log_view.follow {
             "follow"
         } else {
