@@ -24,9 +24,18 @@ fn text(b: &[u8]) -> String {
 
 /// Write the config with the fixture cell's quirks for this build.
 fn config(dir: &Path, quirks: &[&str]) -> String {
+    // Tests run in parallel on one engine: each its own staging repository.
+    let staging = format!(
+        "test-sizes-{}",
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase()
+            .replace(['.', '_'], "-")
+    );
     fixture_config(
         dir,
-        "test-sizes",
+        &staging,
         &unix_engine_toml("unix", &["amd64"]),
         &fixture_distro("fixture-size", quirks),
         "distros = [\"fixture-size\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]",
@@ -216,4 +225,26 @@ fn multi_stage_saving_is_measured() {
     // The 4 MB toolchain blob stays behind in the builder of the multi-stage image only.
     assert!(single - multi >= 3_900_000.0, "{out}");
     assert!(out.contains("saving"), "{out}");
+}
+
+#[test]
+fn wasted_bytes_are_found_in_the_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &["waste-1234567"]);
+    assert_eq!(build(&cfg, &[]).0, 0);
+    let o = imagegrid(
+        &cfg,
+        &[
+            "sizes",
+            "--wasted",
+            "fixture-size/opam/amd64",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The file a later layer deleted: exactly its size, nothing else.
+    assert_eq!(v["waste"]["wasted"], 1_234_567, "{v}");
+    assert_eq!(v["waste"]["files"][0]["path"], "waste-junk");
 }

@@ -34,6 +34,9 @@ pub struct SizesArgs {
     /// Layer-by-layer diff of this cell's two newest successful builds (or --build A --build B).
     #[arg(long, value_name = "CELL")]
     pub diff: Option<String>,
+    /// Wasted bytes of this cell's newest successful image: files later layers replace or delete.
+    #[arg(long, value_name = "CELL")]
+    pub wasted: Option<String>,
     /// Build ids for --diff (two of them).
     #[arg(long = "build", value_name = "N")]
     pub builds: Vec<i64>,
@@ -66,6 +69,9 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
         return compare_single_stage(loaded, matrix, cell).await;
     }
     let store = open_store(loaded)?;
+    if let Some(cell) = &args.wasted {
+        return wasted(loaded, matrix, &store, cell, args.format).await;
+    }
     if let Some(cell) = &args.diff {
         return diff(&store, cell, &args.builds);
     }
@@ -99,6 +105,92 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
         }
     }
     Ok(0)
+}
+
+async fn wasted(
+    loaded: &LoadedConfig,
+    matrix: &Matrix,
+    store: &crate::store::Store,
+    cell: &str,
+    format: Format,
+) -> Result<u8, Exit> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let rec = store
+        .last_success_per_cell()?
+        .remove(cell)
+        .ok_or_else(|| Exit::error(format!("{cell} has no successful build")))?;
+    let image = rec.image_id.clone().unwrap_or_default();
+    let spec = EngineSpec::all(loaded, matrix)
+        .into_iter()
+        .find(|s| s.name == rec.engine)
+        .ok_or_else(|| {
+            Exit::error(format!(
+                "build {} of {cell} was made on engine {}, which is no longer configured",
+                rec.id, rec.engine
+            ))
+        })?;
+    let engine = Engine::connect(&spec).await?;
+    // Spill the export to a file: images can be larger than memory, and the manifest comes last.
+    let mut tmp = tempfile_in(&loaded.data_dir())?;
+    let mut stream = engine.docker().export_image(&image);
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Exit::error(format!(
+                "cannot export {image} from engine {}: {}",
+                engine.name(),
+                crate::engine::source_chain(&e)
+            ))
+        })?;
+        bytes += chunk.len() as u64;
+        tmp.write_all(&chunk)
+            .map_err(|e| Exit::error(format!("cannot spool the image export: {e}")))?;
+    }
+    let w = tokio::task::spawn_blocking(move || crate::sizes::wasted::analyse(tmp))
+        .await
+        .map_err(|e| Exit::error(e.to_string()))?
+        .map_err(|e| Exit::error(format!("{cell}: cannot read the image archive: {e}")))?;
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({ "cell": cell, "build": rec.id, "image": image, "exported_bytes": bytes, "waste": w })
+        );
+        return Ok(0);
+    }
+    println!(
+        "{cell} (build {}): {} in files, {} wasted, efficiency {:.1}%",
+        rec.id,
+        human_size(w.total as i64),
+        human_size(w.wasted as i64),
+        w.efficiency * 100.0
+    );
+    for f in &w.files {
+        println!(
+            "  {:>10}  {} copies  {}",
+            human_size(f.wasted as i64),
+            f.copies,
+            f.path
+        );
+    }
+    Ok(0)
+}
+
+/// An anonymous file in `dir` (removed when dropped).
+fn tempfile_in(dir: &std::path::Path) -> Result<std::fs::File, Exit> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Exit::error(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(format!(".export-{}.tar", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| Exit::error(format!("cannot create {}: {e}", path.display())))?;
+    // Unlinked at once: the open handle keeps it until the analysis is done, even on a crash.
+    let _ = std::fs::remove_file(&path);
+    Ok(f)
 }
 
 fn diff(store: &crate::store::Store, cell: &str, builds: &[i64]) -> Result<u8, Exit> {

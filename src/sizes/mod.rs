@@ -3,6 +3,7 @@
 //! Pure functions over stored builds; no engine, no terminal.
 
 pub mod plot;
+pub mod wasted;
 
 use serde::Serialize;
 
