@@ -92,7 +92,7 @@ pub fn analyse<R: Read + Seek>(mut archive: R) -> Result<Waste, String> {
     let mut live: HashMap<String, u64> = HashMap::new();
     let mut wasted: HashMap<String, (u64, u32)> = HashMap::new();
     let mut total = 0u64;
-    let mut waste = |path: &str, bytes: u64, wasted: &mut HashMap<String, (u64, u32)>| {
+    let waste = |path: &str, bytes: u64, wasted: &mut HashMap<String, (u64, u32)>| {
         let w = wasted.entry(path.to_string()).or_insert((0, 1));
         w.0 += bytes;
         w.1 += 1;
