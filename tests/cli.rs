@@ -239,3 +239,28 @@ fn killed_run_leaves_readable_history_with_interrupted_builds() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    let o = imagegrid(&["--help"]);
+    let help = text(&o.stdout);
+    let commands: Vec<String> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}");
+    for c in commands {
+        let o = imagegrid(&[&c, "--help"]);
+        let h = text(&o.stdout);
+        assert!(
+            h.contains("Example"),
+            "`imagegrid {c} --help` has no example:\n{h}"
+        );
+    }
+}

@@ -95,6 +95,7 @@ pub enum Cmd {
         build: Option<i64>,
     },
     /// Print where config, data, logs and templates live.
+    #[command(after_help = "Example:\n  imagegrid --config ci.toml paths")]
     Paths,
     /// Size reports, plots, regression checks, layer diffs and the multi-stage saving.
     #[command(
@@ -116,6 +117,7 @@ pub enum Cmd {
     )]
     Demo(demo::DemoArgs),
     /// Print docs/config.md: the config reference, generated from config.example.toml.
+    #[command(after_help = "Example:\n  imagegrid config-reference > docs/config.md")]
     ConfigReference,
     /// Print a shell completion script.
     #[command(
@@ -123,6 +125,7 @@ pub enum Cmd {
     )]
     Completions { shell: clap_complete::Shell },
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
+    #[command(after_help = "Example:\n  imagegrid keys > docs/keybindings.md")]
     Keys,
 }
 
