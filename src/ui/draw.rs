@@ -474,8 +474,12 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
         } else {
             Style::new().fg(Color::DarkGray)
         })
-        .title(title)
-        .title_bottom(Line::from(format!(" {} ", flags.join(" · "))).right_aligned());
+        .title(title);
+    let block = if flags.is_empty() {
+        block
+    } else {
+        block.title_bottom(Line::from(format!(" {} ", flags.join(" · "))).right_aligned())
+    };
     let inner = block.inner(area);
     f.render_widget(block, area);
     let mut lines: Vec<Line> = Vec::new();
