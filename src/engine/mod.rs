@@ -3,6 +3,7 @@
 
 pub mod build;
 mod endpoint;
+pub mod push;
 mod ssh;
 
 use std::path::PathBuf;
