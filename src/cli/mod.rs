@@ -2,6 +2,7 @@
 //! Exit status: 0 success, 1 a build or gate failed, 2 usage, config or engine error.
 
 mod build;
+mod publish;
 mod report;
 
 pub use report::{human_size, human_size_short, stale_ids};
@@ -89,6 +90,14 @@ pub enum Cmd {
         #[arg(long, value_name = "N")]
         build: Option<i64>,
     },
+    /// List every tag a selection would publish and what each points to.
+    #[command(after_help = "Example:\n  imagegrid tags 'debian-13/5.4/*'")]
+    Tags(publish::TagsArgs),
+    /// Push built images to the staging repository, then publish multi-arch tags and aliases.
+    #[command(
+        after_help = "Exit status: 0 every tag published, 1 some not (arches not built, a push failed), 2 usage/config/registry-auth error.\nExamples:\n  imagegrid publish 'debian-13/*/*' --dry-run\n  imagegrid publish '*' --json > publish.jsonl"
+    )]
+    Publish(publish::PublishArgs),
     /// Print where config, data, logs and templates live.
     Paths,
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
@@ -186,6 +195,14 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Log { cell, build }) => {
             let (loaded, _) = load(cfg_path)?;
             report::log(&loaded, &cell, build)
+        }
+        Some(Cmd::Tags(args)) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            publish::tags(&loaded, &matrix, args)
+        }
+        Some(Cmd::Publish(args)) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            runtime()?.block_on(publish::run(&loaded, &matrix, args))
         }
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());

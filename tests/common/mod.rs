@@ -354,3 +354,161 @@ impl Drop for PrivateEngine {
         }
     }
 }
+
+/// One HTTP answer from a registry.
+pub struct HttpReply {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Media types a client accepts when it wants a manifest of any kind.
+pub const ACCEPT_ANY_MANIFEST: &str = "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+
+/// GET (or HEAD) `path` from a loopback registry `host:port` over plain HTTP/1.0, written by
+/// hand so that the tests check the registry independently of the code under test.
+pub fn registry_request(
+    method: &str,
+    host: &str,
+    path: &str,
+    accept: &str,
+    basic: Option<(&str, &str)>,
+) -> HttpReply {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("registry {host} does not answer: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n");
+    if let Some((u, p)) = basic {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("an HTTP status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// GET with no credentials.
+pub fn registry_get(host: &str, path: &str, accept: &str) -> HttpReply {
+    registry_request("GET", host, path, accept, None)
+}
+
+/// A docker-registry of the test's own that wants a user and password (htpasswd, bcrypt), on
+/// loopback over plain HTTP (engines treat 127.0.0.0/8 registries as insecure, and send
+/// credentials to them). Stopped by its pid when dropped.
+pub struct AuthRegistry {
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    pub user: String,
+    pub password: String,
+    child: std::process::Child,
+}
+
+impl AuthRegistry {
+    pub fn start(user: &str, password: &str) -> AuthRegistry {
+        // The test environment installs Debian's docker-registry; its absence means no environment.
+        let _ = env("IMAGEGRID_TEST_REGISTRY");
+        let dir = tempfile::Builder::new()
+            .prefix("imagegrid-auth-registry.")
+            .tempdir()
+            .unwrap();
+        let hash = bcrypt::hash(password, 4).unwrap();
+        std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let host = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n\
+             auth:\n  htpasswd:\n    realm: imagegrid-test\n    path: {htpasswd}\nhttp:\n  addr: {host}\n",
+            data = dir.path().join("data").display(),
+            htpasswd = dir.path().join("htpasswd").display(),
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = std::process::Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start /usr/bin/docker-registry (installed by scripts/test-env.sh)");
+        let r = AuthRegistry {
+            dir,
+            host,
+            user: user.into(),
+            password: password.into(),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&r.host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the authenticated registry did not start: {}",
+                std::fs::read_to_string(r.dir.path().join("registry.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r
+    }
+
+    /// GET with the right credentials.
+    pub fn get(&self, path: &str, accept: &str) -> HttpReply {
+        registry_request(
+            "GET",
+            &self.host,
+            path,
+            accept,
+            Some((&self.user, &self.password)),
+        )
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
