@@ -138,6 +138,8 @@ pub struct TagPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagLine {
     pub tag: String,
+    /// An alias (points to another tag) rather than a public tag (joins arches).
+    pub alias: bool,
     pub points_to: String,
     pub blocked: Option<String>,
 }
@@ -178,12 +180,14 @@ impl TagPlan {
             let arches: Vec<&str> = t.arches.iter().map(|a| a.arch.as_str()).collect();
             out.push(TagLine {
                 tag: t.tag.clone(),
+                alias: false,
                 points_to: arches.join(", "),
                 blocked: t.blocked(),
             });
             for a in self.aliases_of(&t.tag) {
                 out.push(TagLine {
                     tag: a.tag.clone(),
+                    alias: true,
                     points_to: format!("= {}", a.target),
                     blocked: self.alias_blocked(a),
                 });

@@ -557,11 +557,14 @@ fn draw_help(f: &mut Frame, area: Rect) {
         }
     }
     lines.push(Line::styled("glyphs: · never ◌ queued ⠋ building ✓ ok ✗ failed ⊘ cancelled ! interrupted ↷ skipped ~ stale – excluded", Style::new().fg(Color::Gray)));
-    lines.push(Line::styled(
-        "any key closes this help",
-        Style::new().fg(Color::Gray),
-    ));
-    popup(f, area, 86, " help (from the keymap in use) ", lines);
+    // "Any key closes" lives in the title: the list fills a 48-line screen.
+    popup(
+        f,
+        area,
+        86,
+        " help (from the keymap in use) · any key closes it ",
+        lines,
+    );
 }
 
 fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
@@ -619,6 +622,43 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                 Line::raw("Running builds stop on their engine."),
             ],
         ),
+        Confirm::Publish { registry, tags, .. } => {
+            let ok: Vec<_> = tags.iter().filter(|t| t.blocked.is_none()).collect();
+            let not: Vec<_> = tags.iter().filter(|t| t.blocked.is_some()).collect();
+            let aliases = ok.iter().filter(|t| t.alias).count();
+            let mut lines = vec![
+                Line::raw(format!(
+                    "Publish {} tags and {aliases} aliases to {registry}?",
+                    ok.len() - aliases
+                )),
+                Line::raw("Each arch is pushed from the engine that built it."),
+            ];
+            // Room for the list: the screen less the dialog's own lines and borders.
+            let room = (area.height as usize).saturating_sub(10).max(3);
+            let mut shown = 0;
+            for t in ok.iter().take(room) {
+                lines.push(Line::raw(truncate(
+                    &format!("  {:28} {}", t.tag, t.points_to),
+                    76,
+                )));
+                shown += 1;
+            }
+            if !not.is_empty() && shown < room {
+                lines.push(Line::styled("Not published:", Style::new().fg(Color::Red)));
+                for t in not.iter().take(room - shown) {
+                    let why = t.blocked.as_deref().unwrap_or("");
+                    lines.push(Line::styled(
+                        truncate(&format!("  {}: {why}", t.tag), 76),
+                        Style::new().fg(Color::Red),
+                    ));
+                    shown += 1;
+                }
+            }
+            if tags.len() > shown {
+                lines.push(Line::raw(format!("  … and {} more", tags.len() - shown)));
+            }
+            (" publish ", lines)
+        }
         Confirm::Quit { active } => (
             " quit ",
             vec![
@@ -633,7 +673,12 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         "y / Enter: yes    n / Esc: no",
         Style::new().fg(Color::Yellow),
     ));
-    popup(f, area, 60, title, lines);
+    let width = if matches!(c, Confirm::Publish { .. }) {
+        78
+    } else {
+        60
+    };
+    popup(f, area, width, title, lines);
 }
 
 fn truncate(s: &str, w: usize) -> String {
