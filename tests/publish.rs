@@ -606,3 +606,130 @@ fn wrong_password_fails_before_anything_is_written_and_secrets_never_show() {
         .values()
         .all(|b| b["compressed_size"].as_i64().unwrap_or(0) > 0));
 }
+
+#[test]
+fn retries_429_and_5xx_with_backoff_and_names_what_failed_for_good() {
+    let reg = env("IMAGEGRID_TEST_REGISTRY");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proxy = rt.block_on(FaultProxy::start(&reg));
+    // Engines and imagegrid reach the registry only through the proxy.
+    let s = setup(
+        &proxy.host,
+        "distros = [\"fixture\"]\nversions = [\"5.4\"]\narches = [\"amd64\", \"arm64\"]\nexclude = [\"*/5.4/*\"]",
+    );
+    std::fs::write(
+        &s.config,
+        std::fs::read_to_string(&s.config).unwrap() + "[publish]\nretries = 3\nbackoff_ms = 50\n",
+    )
+    .unwrap();
+    s.build(&["*"]);
+    let empty = tempfile::tempdir().unwrap();
+
+    // The engine's push of one arch, the read-back of a manifest, and the list each fail first.
+    proxy.inject(Fault {
+        method: "PUT",
+        path: format!("/v2/{}/manifests/fixture-opam-amd64", s.staging),
+        status: 503,
+        times: 1,
+    });
+    proxy.inject(Fault {
+        method: "GET",
+        path: format!("/v2/{}/manifests/sha256:", s.staging),
+        status: 429,
+        times: 1,
+    });
+    proxy.inject(Fault {
+        method: "PUT",
+        path: format!("/v2/{}/manifests/fixture-opam", s.public),
+        status: 502,
+        times: 2,
+    });
+    let o = s.run(&["publish", "*", "--json"], empty.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        proxy.pending().is_empty(),
+        "faults not hit: {:?}",
+        proxy.pending()
+    );
+    assert_eq!(proxy.injected.lock().unwrap().len(), 4);
+    let evs = events(&o);
+    let retries: Vec<String> = of_kind(&evs, "retrying")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} #{} after {}s: {}",
+                e["what"], e["attempt"], e["wait_secs"], e["reason"]
+            )
+        })
+        .collect();
+    assert_eq!(retries.len(), 4, "{retries:#?}");
+    assert!(
+        retries[0].contains(&format!(
+            "push of {}/{}:fixture-opam-amd64",
+            proxy.host, s.staging
+        )),
+        "{retries:#?}"
+    );
+    assert!(retries[0].contains("503"), "{retries:#?}");
+    assert!(
+        retries[1].contains("reading back")
+            && retries[1].contains("TOOMANYREQUESTS: injected: slow down"),
+        "{retries:#?}"
+    );
+    // Doubling waits for the list: 50 ms, then 100 ms.
+    assert!(
+        retries[2].contains("manifest list") && retries[2].contains("#1 after 0.05s"),
+        "{retries:#?}"
+    );
+    assert!(
+        retries[3].contains("#2 after 0.1s") && retries[3].contains("HTTP 502"),
+        "{retries:#?}"
+    );
+    // The registry itself (not the proxy) has the list.
+    let r = registry_get(
+        &reg,
+        &format!("/v2/{}/manifests/fixture-opam", s.public),
+        LIST,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["manifests"].as_array().unwrap().len(), 2);
+    let first = r.header("docker-content-digest").unwrap().to_string();
+
+    // A failure that does not pass: retried, then reported with registry, repository and tag.
+    proxy.inject(Fault {
+        method: "PUT",
+        path: format!("/v2/{}/manifests/fixture-opam", s.public),
+        status: 500,
+        times: 100,
+    });
+    let o = s.run(&["publish", "*"], empty.path(), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "fixture-opam: not published: registry {}, repository {}, tag fixture-opam: HTTP 500: injected failure",
+            proxy.host, s.public
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("manifest list").count(),
+        3,
+        "three retries: {err}"
+    );
+    // What was published before stays.
+    let r = registry_get(
+        &reg,
+        &format!("/v2/{}/manifests/fixture-opam", s.public),
+        LIST,
+    );
+    assert_eq!(r.header("docker-content-digest"), Some(first.as_str()));
+    drop(proxy);
+    drop(rt);
+}

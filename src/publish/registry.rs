@@ -270,7 +270,13 @@ impl Registry {
                 let text: Vec<String> = envelope
                     .errors
                     .iter()
-                    .map(|e| format!("{:?}: {}", e.code, short(&e.message)))
+                    .map(|e| {
+                        let code = serde_json::to_value(&e.code)
+                            .ok()
+                            .and_then(|c| c.as_str().map(str::to_string))
+                            .unwrap_or_else(|| format!("{:?}", e.code));
+                        format!("{code}: {}", short(&e.message))
+                    })
                     .collect();
                 (kind, text.join("; "))
             }

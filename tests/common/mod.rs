@@ -512,3 +512,142 @@ impl Drop for AuthRegistry {
         let _ = self.child.wait();
     }
 }
+
+/// A fault a [`FaultProxy`] injects: the next `times` requests with `method` whose path
+/// contains `path` get `status` instead of reaching the registry.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: String,
+    pub status: u16,
+    pub times: usize,
+}
+
+type ProxyBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+
+/// A loopback HTTP proxy in front of a real registry that answers chosen requests with HTTP
+/// 429 or 5xx, and passes everything else through (keeping the Host header, so the registry's
+/// upload locations point back at the proxy). Engines and imagegrid both talk through it.
+pub struct FaultProxy {
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    /// `METHOD path -> status` of every injected answer.
+    pub injected: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Start one in the current tokio runtime.
+    pub async fn start(upstream: &str) -> FaultProxy {
+        use http_body_util::BodyExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
+        let injected: Arc<Mutex<Vec<String>>> = Arc::default();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<hyper::body::Incoming>();
+        let upstream = upstream.to_string();
+        let (f, inj) = (faults.clone(), injected.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (f, inj, client, upstream) =
+                    (f.clone(), inj.clone(), client.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (f, inj, client, upstream) =
+                                (f.clone(), inj.clone(), client.clone(), upstream.clone());
+                            async move {
+                                let method = req.method().as_str().to_string();
+                                let path = req
+                                    .uri()
+                                    .path_and_query()
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_else(|| "/".into());
+                                let hit = f
+                                    .lock()
+                                    .unwrap()
+                                    .iter_mut()
+                                    .find(|x| {
+                                        x.times > 0 && x.method == method && path.contains(&x.path)
+                                    })
+                                    .map(|x| {
+                                        x.times -= 1;
+                                        x.status
+                                    });
+                                let full = |s: &'static str| -> ProxyBody {
+                                    http_body_util::Full::new(bytes::Bytes::from(s))
+                                        .map_err(|never| match never {})
+                                        .boxed()
+                                };
+                                if let Some(status) = hit {
+                                    inj.lock()
+                                        .unwrap()
+                                        .push(format!("{method} {path} -> {status}"));
+                                    let body = if status == 429 {
+                                        r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"injected: slow down"}]}"#
+                                    } else {
+                                        "injected failure"
+                                    };
+                                    return Ok::<_, std::convert::Infallible>(
+                                        hyper::Response::builder()
+                                            .status(status)
+                                            .header("content-type", "application/json")
+                                            .header("connection", "close")
+                                            .body(full(body))
+                                            .unwrap(),
+                                    );
+                                }
+                                let (mut parts, body) = req.into_parts();
+                                parts.uri = format!("http://{upstream}{path}").parse().unwrap();
+                                match client
+                                    .request(hyper::Request::from_parts(parts, body))
+                                    .await
+                                {
+                                    Ok(r) => Ok(r.map(|b| b.boxed())),
+                                    Err(_) => Ok(hyper::Response::builder()
+                                        .status(502)
+                                        .body(full("the registry behind the proxy failed"))
+                                        .unwrap()),
+                                }
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            host,
+            faults,
+            injected,
+            task,
+        }
+    }
+
+    /// Add a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.faults.lock().unwrap().push(fault);
+    }
+
+    /// Faults not used up yet.
+    pub fn pending(&self) -> Vec<Fault> {
+        self.faults
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.times > 0)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
