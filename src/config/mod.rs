@@ -519,13 +519,13 @@ impl LoadedConfig {
         if p.username.is_some() != (p.password_file.is_some() || p.password_env.is_some()) {
             return Err(self.source.error_at(
                 self.span_of_table("publish"),
-                "publish: `username` needs `password_file` or `password_env`, and they need `username`",
+                "`username` needs `password_file` or `password_env`, and they need `username`",
             ));
         }
         if p.password_file.is_some() && p.password_env.is_some() {
             return Err(self.source.error_at(
                 self.span_of_table("publish"),
-                "publish: give `password_file` or `password_env`, not both",
+                "give `password_file` or `password_env`, not both",
             ));
         }
         Ok(())
