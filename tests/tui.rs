@@ -1,5 +1,6 @@
 //! The real binary in a real terminal (tmux): the grid shows, a build runs from the
-//! keyboard, and the terminal is restored on quit and on SIGTERM.
+//! keyboard, a publish runs from the keyboard, and the terminal is restored on quit and on
+//! SIGTERM.
 
 mod common;
 
@@ -162,4 +163,60 @@ fn sigterm_restores_the_terminal_and_cancels_builds() {
             .any(|h| h["cell"] == "fixture-tui-slow/opam/amd64" && h["status"] == "cancelled"),
         "{hist:?}"
     );
+}
+
+#[test]
+fn publishes_from_the_keyboard_and_reports_on_the_status_line() {
+    let reg = env("IMAGEGRID_TEST_REGISTRY");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("it-tui-{}-{}", std::process::id(), rand_suffix());
+    fixture_config(
+        dir.path(),
+        &format!("{repo}/staging"),
+        &unix_engine_toml("local", &["amd64"]),
+        &fixture_distro("fixture", &[]),
+        "distros = [\"fixture\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]",
+    );
+    let cfg = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[tags]\n",
+        &format!("[tags]\nregistry = \"{reg}\"\npublic = \"{repo}/opam\"\n"),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_imagegrid");
+    let t = Tmux::start(&format!(
+        "DOCKER_CONFIG={} {bin} --config {}; echo EXITED; sleep 60",
+        docker_config.path().display(),
+        cfg.display()
+    ));
+    t.wait_for(20, "● local");
+    // Nothing built yet: nothing to publish, and why.
+    t.keys(&["P"]);
+    t.wait_for(
+        5,
+        "nothing to publish: fixture-opam: not every arch is built",
+    );
+    t.keys(&["r", "b", "y"]);
+    t.wait_for(120, "run done: 2 succeeded");
+    t.keys(&["P"]);
+    let s = t.wait_for(5, &format!("Publish 1 tags and 0 aliases to {reg}?"));
+    assert!(s.contains("fixture-opam"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for(
+        60,
+        "publish done: 1 tags and 0 aliases published, 0 not published",
+    );
+    let r = registry_get(
+        &reg,
+        &format!("/v2/{repo}/opam/manifests/fixture-opam"),
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["manifests"][0]["platform"]["architecture"],
+        "amd64"
+    );
+    t.keys(&["q"]);
+    t.wait_for(10, "EXITED");
 }

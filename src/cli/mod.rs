@@ -3,6 +3,7 @@
 
 mod build;
 mod demo;
+mod publish;
 mod report;
 mod sizes;
 
@@ -94,6 +95,14 @@ pub enum Cmd {
         #[arg(long, value_name = "N")]
         build: Option<i64>,
     },
+    /// List every tag a selection would publish and what each points to.
+    #[command(after_help = "Example:\n  imagegrid tags 'debian-13/5.4/*'")]
+    Tags(publish::TagsArgs),
+    /// Push built images to the staging repository, then publish multi-arch tags and aliases.
+    #[command(
+        after_help = "Exit status: 0 every tag published, 1 some not (arches not built, a push failed), 2 usage/config/registry-auth error.\nExamples:\n  imagegrid publish 'debian-13/*/*' --dry-run\n  imagegrid publish '*' --json > publish.jsonl"
+    )]
+    Publish(publish::PublishArgs),
     /// Print where config, data, logs and templates live.
     #[command(after_help = "Example:\n  imagegrid --config ci.toml paths")]
     Paths,
@@ -246,6 +255,14 @@ fn run(cli: Cli) -> Result<u8, Exit> {
                 &mut std::io::stdout(),
             );
             Ok(0)
+        }
+        Some(Cmd::Tags(args)) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            publish::tags(&loaded, &matrix, args)
+        }
+        Some(Cmd::Publish(args)) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            runtime()?.block_on(publish::run(&loaded, &matrix, args))
         }
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());

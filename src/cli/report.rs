@@ -234,19 +234,20 @@ pub fn history(
     }
     writeln!(
         out,
-        "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>8}  FAILURE",
-        "BUILD", "CELL", "STATUS", "ENGINE", "STARTED", "SIZE", "TIME"
+        "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>10}  {:>8}  FAILURE",
+        "BUILD", "CELL", "STATUS", "ENGINE", "STARTED", "SIZE", "COMPRESSED", "TIME"
     )?;
     for r in &rows {
         writeln!(
             out,
-            "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>8}  {}",
+            "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>10}  {:>8}  {}",
             r.id,
             r.cell,
             r.status.as_str(),
             r.engine,
             r.started_at.get(..19).unwrap_or(&r.started_at),
             r.size.map(human_size).unwrap_or_default(),
+            r.compressed_size.map(human_size).unwrap_or_default(),
             r.duration_secs()
                 .map(|d| format!("{d:.1}s"))
                 .unwrap_or_default(),

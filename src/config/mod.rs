@@ -88,6 +88,8 @@ pub struct Config {
     #[serde(default)]
     pub tags: TagConfig,
     #[serde(default)]
+    pub publish: PublishConfig,
+    #[serde(default)]
     pub paths: PathsConfig,
     #[serde(default)]
     pub sizes: SizeConfig,
@@ -228,6 +230,11 @@ pub enum BuildkitMode {
 }
 
 /// Tag scheme: where built images are tagged (per arch) and published.
+///
+/// Public tag and alias patterns take placeholders: `{distro}` (the distro's name),
+/// `{version}` (the OCaml version as in tags, `5.5~beta1` -> `5.5-beta1`) and `{alias}` (the
+/// distro's family alias). An empty alias pattern turns that alias off. The defaults are the
+/// official ocaml/opam rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TagConfig {
@@ -240,6 +247,24 @@ pub struct TagConfig {
     /// Repository for the public multi-arch tags.
     #[serde(default = "default_public")]
     pub public: String,
+    /// Public tag of a base (opam) image.
+    #[serde(default = "default_opam_tag")]
+    pub opam: Spanned<String>,
+    /// Public tag of a compiler image.
+    #[serde(default = "default_ocaml_tag")]
+    pub ocaml: Spanned<String>,
+    /// Alias of every compiler tag of the newest distro of a family (the one with `alias`).
+    #[serde(default = "default_family_ocaml_tag")]
+    pub family_ocaml: Spanned<String>,
+    /// Alias of a distro's compiler tag for the latest OCaml (`latest = true`).
+    #[serde(default = "default_distro_latest_tag")]
+    pub distro_latest: Spanned<String>,
+    /// Alias of the newest distro of a family with the latest OCaml.
+    #[serde(default = "default_family_latest_tag")]
+    pub family_latest: Spanned<String>,
+    /// Alias of the master distro with the latest OCaml.
+    #[serde(default = "default_latest_tag")]
+    pub latest: Spanned<String>,
 }
 
 impl Default for TagConfig {
@@ -248,7 +273,27 @@ impl Default for TagConfig {
             registry: String::new(),
             staging: default_staging(),
             public: default_public(),
+            opam: default_opam_tag(),
+            ocaml: default_ocaml_tag(),
+            family_ocaml: default_family_ocaml_tag(),
+            distro_latest: default_distro_latest_tag(),
+            family_latest: default_family_latest_tag(),
+            latest: default_latest_tag(),
         }
+    }
+}
+
+impl TagConfig {
+    /// Every pattern with its key name and the placeholders it may use.
+    pub fn patterns(&self) -> [(&'static str, &Spanned<String>, &'static [&'static str]); 6] {
+        [
+            ("opam", &self.opam, &["distro"]),
+            ("ocaml", &self.ocaml, &["distro", "version"]),
+            ("family_ocaml", &self.family_ocaml, &["alias", "version"]),
+            ("distro_latest", &self.distro_latest, &["distro"]),
+            ("family_latest", &self.family_latest, &["alias"]),
+            ("latest", &self.latest, &[]),
+        ]
     }
 }
 
@@ -257,6 +302,64 @@ fn default_staging() -> String {
 }
 fn default_public() -> String {
     "imagegrid/opam".to_string()
+}
+fn pattern(p: &str) -> Spanned<String> {
+    Spanned::new(0..0, p.to_string())
+}
+fn default_opam_tag() -> Spanned<String> {
+    pattern("{distro}-opam")
+}
+fn default_ocaml_tag() -> Spanned<String> {
+    pattern("{distro}-ocaml-{version}")
+}
+fn default_family_ocaml_tag() -> Spanned<String> {
+    pattern("{alias}-ocaml-{version}")
+}
+fn default_distro_latest_tag() -> Spanned<String> {
+    pattern("{distro}")
+}
+fn default_family_latest_tag() -> Spanned<String> {
+    pattern("{alias}")
+}
+fn default_latest_tag() -> Spanned<String> {
+    pattern("latest")
+}
+
+/// Publishing: credentials and retries (`imagegrid publish`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// User for `tags.registry`. Unset: the docker CLI's config (credHelpers, auths, credsStore).
+    pub username: Option<String>,
+    /// File whose first line is the password or token (relative to the config file).
+    pub password_file: Option<PathBuf>,
+    /// Variable holding the password or token.
+    pub password_env: Option<String>,
+    /// Retries of one push or manifest upload after HTTP 429 or 5xx.
+    #[serde(default = "default_publish_retries")]
+    pub retries: u32,
+    /// First delay before a retry, in milliseconds; it doubles on each retry.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            username: None,
+            password_file: None,
+            password_env: None,
+            retries: default_publish_retries(),
+            backoff_ms: default_backoff_ms(),
+        }
+    }
+}
+
+fn default_publish_retries() -> u32 {
+    4
+}
+fn default_backoff_ms() -> u64 {
+    1000
 }
 
 /// Where state lives; unset paths come from the platform's directories.
@@ -322,7 +425,47 @@ pub fn parse(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
         path: None,
     };
     loaded.check_engines()?;
+    loaded.check_tags()?;
     Ok(loaded)
+}
+
+/// A tag pattern may use only `allowed` placeholders, and what is around them must be
+/// valid in a tag (letters, digits, `_`, `.`, `-`).
+pub fn check_pattern(p: &str, allowed: &[&str]) -> Result<(), String> {
+    let mut rest = p;
+    while let Some(open) = rest.find('{') {
+        check_literal(&rest[..open])?;
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("`{p}` has an unclosed `{{`"))?;
+        let name = &after[..close];
+        if !allowed.contains(&name) {
+            let known: Vec<String> = allowed.iter().map(|a| format!("{{{a}}}")).collect();
+            return Err(format!(
+                "`{p}` uses {{{name}}}; this key knows {}",
+                if known.is_empty() {
+                    "no placeholder".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    check_literal(rest)
+}
+
+fn check_literal(s: &str) -> Result<(), String> {
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        Some(c) => Err(format!(
+            "`{c}` cannot appear in a tag (letters, digits, `_`, `.`, `-`)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// toml's messages are fine; trim the trailing newline some carry.
@@ -363,6 +506,48 @@ impl LoadedConfig {
             }
         }
         Ok(())
+    }
+
+    /// Tag patterns use only the placeholders their key allows; publish credentials are whole.
+    fn check_tags(&self) -> Result<(), ConfigError> {
+        for (_, p, allowed) in self.config.tags.patterns() {
+            if let Err(msg) = check_pattern(p.get_ref(), allowed) {
+                // Defaults are valid, so a bad pattern came from the file and has a span.
+                return Err(self.source.error_at(p.span(), msg));
+            }
+        }
+        let p = &self.config.publish;
+        if p.username.is_some() != (p.password_file.is_some() || p.password_env.is_some()) {
+            return Err(self.source.error_at(
+                self.span_of_table("publish"),
+                "`username` needs `password_file` or `password_env`, and they need `username`",
+            ));
+        }
+        if p.password_file.is_some() && p.password_env.is_some() {
+            return Err(self.source.error_at(
+                self.span_of_table("publish"),
+                "give `password_file` or `password_env`, not both",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where a `[name]` table starts (for errors about the table as a whole).
+    fn span_of_table(&self, name: &str) -> std::ops::Range<usize> {
+        let header = format!("[{name}]");
+        let at = self
+            .source
+            .text
+            .lines()
+            .scan(0, |pos, l| {
+                let start = *pos;
+                *pos += l.len() + 1;
+                Some((start, l))
+            })
+            .find(|(_, l)| l.trim() == header)
+            .map(|(start, _)| start)
+            .unwrap_or(0);
+        at..at
     }
 
     /// Built-in defaults: no file.

@@ -214,7 +214,8 @@ pub fn resolve_default() -> Result<Resolved, String> {
     })
 }
 
-fn docker_config_dir() -> PathBuf {
+/// The docker CLI's config directory: `$DOCKER_CONFIG`, else `~/.docker`.
+pub fn docker_config_dir() -> PathBuf {
     std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().join(".docker")))

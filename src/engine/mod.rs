@@ -3,6 +3,7 @@
 
 pub mod build;
 mod endpoint;
+pub mod push;
 mod ssh;
 
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ use serde::Serialize;
 use crate::config::{EngineConfig, LoadedConfig};
 use crate::matrix::Matrix;
 pub use endpoint::{
-    is_loopback_host, redact, resolve_default, Endpoint, Resolved, TlsFiles, DEFAULT_SOCKET,
+    docker_config_dir, is_loopback_host, redact, resolve_default, Endpoint, Resolved, TlsFiles,
+    DEFAULT_SOCKET,
 };
 
 /// Seconds bollard may take to send a request and get response headers. Builds upload their

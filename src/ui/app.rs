@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use super::keymap::{action_for, Action, Context};
+use crate::config::TagConfig;
 use crate::logs::{strip_sgr, LogBuffer};
 use crate::matrix::{Cell, Matrix, BASE_VERSION};
+use crate::publish::{Built, PublishEvent, TagLine};
 use crate::scheduler::{BuildEvent, EngineHealth};
 use crate::store::{BuildRecord, BuildStatus};
 
@@ -114,9 +116,23 @@ pub enum DetailMode {
 /// A question before work that costs or destroys.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
-    Build { cells: Vec<String>, no_cache: bool },
-    Cancel { cells: Vec<String> },
-    Quit { active: usize },
+    Build {
+        cells: Vec<String>,
+        no_cache: bool,
+    },
+    Cancel {
+        cells: Vec<String>,
+    },
+    /// Publish the tags of these cells; `tags` lists every tag and alias with what it points
+    /// to, and why it will not be published if it will not.
+    Publish {
+        cells: Vec<String>,
+        registry: String,
+        tags: Vec<TagLine>,
+    },
+    Quit {
+        active: usize,
+    },
 }
 
 /// One modal state at a time.
@@ -209,6 +225,10 @@ pub enum Effect {
         no_cache: bool,
     },
     Cancel(Vec<String>),
+    /// Publish the tags of these cells (plan, push, manifest lists, aliases).
+    Publish {
+        cells: Vec<String>,
+    },
     LoadDockerfile(String),
     /// Read a cell's successful builds for the inspector.
     LoadHistory(String),
@@ -264,6 +284,24 @@ pub struct App {
     pub list: Option<SortKey>,
     pub list_cursor: usize,
     pub inspector: Option<Inspector>,
+    /// The tag scheme publishing uses.
+    pub tags: TagConfig,
+    /// Each cell's last successful build (what a publish would push).
+    pub built: HashMap<String, Built>,
+    /// A publish in progress.
+    pub publishing: Option<PublishProgress>,
+}
+
+/// How far a running publish is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishProgress {
+    /// Per-arch pushes done and planned.
+    pub pushed: usize,
+    pub pushes: usize,
+    /// Tags and aliases published so far.
+    pub published: usize,
+    /// Tags and aliases that will not be.
+    pub not_published: usize,
 }
 
 /// Where the grid was drawn.
@@ -332,7 +370,16 @@ impl App {
             list: None,
             list_cursor: 0,
             inspector: None,
+            tags: TagConfig::default(),
+            built: HashMap::new(),
+            publishing: None,
         }
+    }
+
+    /// What publishing needs: the tag scheme and each cell's last successful build.
+    pub fn set_publish_context(&mut self, tags: TagConfig, built: HashMap<String, Built>) {
+        self.tags = tags;
+        self.built = built;
     }
 
     /// Record the previous successful size of cells, for deltas.
@@ -550,6 +597,19 @@ impl App {
                         c.size = r.size;
                         c.prev_size = r.previous_size;
                         c.stale = false;
+                        if let (Some(build_id), Some(engine), Some(image_id)) =
+                            (r.build_id, r.engine.clone(), r.image_id.clone())
+                        {
+                            self.built.insert(
+                                r.cell.clone(),
+                                Built {
+                                    build_id,
+                                    engine,
+                                    image_id,
+                                    size: r.size,
+                                },
+                            );
+                        }
                     }
                     if r.build_id.is_some() {
                         c.build_id = r.build_id;
@@ -566,6 +626,50 @@ impl App {
                 ));
             }
         }
+    }
+
+    /// Fold one publish event into the state: progress on the status line.
+    pub fn on_publish_event(&mut self, ev: PublishEvent) {
+        let p = self.publishing.get_or_insert_with(PublishProgress::default);
+        let text = match &ev {
+            PublishEvent::Planned { pushes, .. } => {
+                p.pushes = *pushes;
+                ev.line()
+            }
+            PublishEvent::PushStarted {
+                cell,
+                engine,
+                index,
+                total,
+                ..
+            } => format!("publish: pushing {cell} from {engine} ({index}/{total})"),
+            PublishEvent::Pushed { .. } => {
+                p.pushed += 1;
+                format!("publish: {} ({}/{})", ev.line(), p.pushed, p.pushes)
+            }
+            PublishEvent::ManifestPushed { .. } | PublishEvent::AliasPushed { .. } => {
+                p.published += 1;
+                format!("publish: {}", ev.line())
+            }
+            PublishEvent::NotPublished { .. } => {
+                p.not_published += 1;
+                format!("publish: {}", ev.line())
+            }
+            PublishEvent::PushFailed { .. } | PublishEvent::Retrying { .. } => {
+                format!("publish: {}", ev.line())
+            }
+            PublishEvent::Done(_) => {
+                self.publishing = None;
+                format!("publish {}", ev.line())
+            }
+        };
+        self.message = Some(text);
+    }
+
+    /// A publish stopped on an error (credentials, registry).
+    pub fn on_publish_failed(&mut self, error: &str) {
+        self.publishing = None;
+        self.message = Some(format!("publish stopped: {error}"));
     }
 
     fn refresh_search_if_shown(&mut self, cell: &str) {
@@ -755,6 +859,13 @@ impl App {
             Confirm::Cancel { cells } => {
                 self.message = Some(format!("cancelling {} builds", cells.len()));
                 vec![Effect::Cancel(cells)]
+            }
+            Confirm::Publish { cells, tags, .. } => {
+                let n = tags.iter().filter(|t| t.blocked.is_none()).count();
+                self.message = Some(format!("publishing {n} tags and aliases…"));
+                self.publishing = Some(PublishProgress::default());
+                self.selection.clear();
+                vec![Effect::Publish { cells }]
             }
             Confirm::Quit { .. } => {
                 self.quit = true;
@@ -1022,6 +1133,7 @@ impl App {
                     self.mode = Mode::Confirm(Confirm::Cancel { cells });
                 }
             }
+            Action::Publish => self.ask_publish(),
             Action::Filter => self.mode = Mode::Filter(self.filter.clone()),
             Action::FocusDetail => self.pane = Pane::Detail,
             Action::FocusGrid => self.pane = Pane::Grid,
@@ -1139,6 +1251,38 @@ impl App {
             }
         }
         vec![]
+    }
+
+    /// Plan the publish of the targets and ask before doing it.
+    fn ask_publish(&mut self) {
+        if self.publishing.is_some() {
+            self.message = Some("a publish is already running".into());
+            return;
+        }
+        let cells = self.targets();
+        let refs: Vec<&Cell> = cells.iter().filter_map(|id| self.matrix.cell(id)).collect();
+        if refs.is_empty() {
+            self.message = Some("nothing to publish: no cell here for this arch".into());
+            return;
+        }
+        match crate::publish::plan(&self.matrix, &self.tags, &refs, &self.built) {
+            Err(e) => self.message = Some(format!("cannot publish: {e}")),
+            Ok(plan) if plan.publishable().next().is_none() => {
+                let why = plan
+                    .tags
+                    .iter()
+                    .find_map(|t| t.blocked().map(|b| format!("{}: {b}", t.tag)))
+                    .unwrap_or_default();
+                self.message = Some(format!("nothing to publish: {why}"));
+            }
+            Ok(plan) => {
+                self.mode = Mode::Confirm(Confirm::Publish {
+                    cells,
+                    registry: crate::publish::auth::display_registry(&plan.registry),
+                    tags: plan.lines(),
+                })
+            }
+        }
     }
 
     /// Mouse: click focuses a cell, the wheel moves or scrolls.
@@ -1407,6 +1551,122 @@ mod tests {
         ));
         a.filter = "failed".into();
         assert_eq!(a.visible_rows(), ["ubuntu-24.04"]);
+    }
+
+    #[test]
+    fn publish_plans_asks_and_reports_progress() {
+        let mut a = app();
+        // Nothing built: nothing to publish, and the reason says what is missing.
+        a.on_key(key('P'));
+        assert_eq!(a.mode, Mode::Normal);
+        let m = a.message.clone().unwrap();
+        assert!(
+            m.starts_with("nothing to publish: alpine-3.24-opam: not every arch is built: missing amd64 (alpine-3.24/opam/amd64), arm64"),
+            "{m}"
+        );
+        // Both arches of the focused cell's tag built (one from history, one just now).
+        a.set_publish_context(
+            TagConfig {
+                registry: "127.0.0.1:5000".into(),
+                ..TagConfig::default()
+            },
+            [(
+                "alpine-3.24/opam/arm64".to_string(),
+                Built {
+                    build_id: 1,
+                    engine: "arm".into(),
+                    image_id: "sha256:1".into(),
+                    size: Some(5),
+                },
+            )]
+            .into(),
+        );
+        a.on_event(BuildEvent::Finished(CellResult {
+            image_id: Some("sha256:2".into()),
+            ..match finished(
+                "alpine-3.24/opam/amd64",
+                BuildStatus::Succeeded,
+                Some(6),
+                None,
+            ) {
+                BuildEvent::Finished(r) => r,
+                _ => unreachable!(),
+            }
+        }));
+        assert_eq!(a.built["alpine-3.24/opam/amd64"].engine, "e");
+        assert!(a.on_key(key('P')).is_empty(), "asks first");
+        let Mode::Confirm(Confirm::Publish {
+            cells,
+            registry,
+            tags,
+        }) = a.mode.clone()
+        else {
+            panic!("{:?}", a.mode)
+        };
+        assert_eq!(cells, ["alpine-3.24/opam/amd64"]);
+        assert_eq!(registry, "127.0.0.1:5000");
+        assert_eq!(
+            tags,
+            [TagLine {
+                tag: "alpine-3.24-opam".into(),
+                alias: false,
+                points_to: "amd64, arm64".into(),
+                blocked: None
+            }]
+        );
+        assert!(a.on_key(key('n')).is_empty());
+        assert_eq!(a.publishing, None);
+        a.on_key(key('P'));
+        assert_eq!(
+            a.on_key(key('y')),
+            vec![Effect::Publish {
+                cells: vec!["alpine-3.24/opam/amd64".into()]
+            }]
+        );
+        assert!(a.publishing.is_some());
+        a.on_key(key('P'));
+        assert_eq!(a.message.as_deref(), Some("a publish is already running"));
+        // Progress per push on the status line.
+        a.on_publish_event(PublishEvent::Planned {
+            registry: "r".into(),
+            tags: 1,
+            aliases: 0,
+            pushes: 2,
+            credentials: "anonymous".into(),
+        });
+        a.on_publish_event(PublishEvent::PushStarted {
+            cell: "alpine-3.24/opam/arm64".into(),
+            engine: "arm".into(),
+            reference: "x".into(),
+            index: 2,
+            total: 2,
+        });
+        assert_eq!(
+            a.message.as_deref(),
+            Some("publish: pushing alpine-3.24/opam/arm64 from arm (2/2)")
+        );
+        a.on_publish_event(PublishEvent::Pushed {
+            cell: "alpine-3.24/opam/arm64".into(),
+            engine: "arm".into(),
+            reference: "x".into(),
+            digest: "sha256:d".into(),
+            size: Some(2_000_000),
+            compressed_size: 1_000_000,
+            secs: 0.5,
+        });
+        assert_eq!(a.publishing.as_ref().unwrap().pushed, 1);
+        assert!(a.message.as_deref().unwrap().ends_with("(1/2)"));
+        a.on_publish_event(PublishEvent::Done(Default::default()));
+        assert_eq!(a.publishing, None);
+        assert!(a.message.as_deref().unwrap().starts_with("publish done:"));
+        a.on_key(key('P'));
+        a.on_key(key('y'));
+        a.on_publish_failed("registry r: refused");
+        assert_eq!(a.publishing, None);
+        assert_eq!(
+            a.message.as_deref(),
+            Some("publish stopped: registry r: refused")
+        );
     }
 
     #[test]

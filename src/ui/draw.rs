@@ -784,29 +784,59 @@ fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
 }
 
 fn draw_help(f: &mut Frame, area: Rect) {
-    let mut lines = vec![];
-    for ctx in [Context::Grid, Context::Detail, Context::Any] {
-        lines.push(Line::styled(
-            ctx.title(),
-            Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan),
-        ));
-        for b in KEYMAP.iter().filter(|b| b.context == ctx) {
-            let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("  {:14}", keys.join(" ")),
-                    Style::new().fg(Color::Yellow),
-                ),
-                Span::raw(b.help),
-            ]));
+    let section = |ctxs: &[Context]| {
+        let mut lines = vec![];
+        for ctx in ctxs {
+            lines.push(Line::styled(
+                ctx.title(),
+                Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan),
+            ));
+            for b in KEYMAP.iter().filter(|b| b.context == *ctx) {
+                let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        format!("  {:12}", keys.join(" ")),
+                        Style::new().fg(Color::Yellow),
+                    ),
+                    Span::raw(b.help),
+                ]));
+            }
         }
+        lines
+    };
+    let glyphs = Line::styled("· never ◌ queued ⠋ building ✓ ok ✗ failed ⊘ cancelled ! interrupted ↷ skipped ~ stale – excluded", Style::new().fg(Color::Gray));
+    let title = " help (from the keymap in use) · any key closes it ";
+    // Two columns where the terminal is wide enough, so the whole keymap fits on one screen.
+    if area.width >= 150 {
+        let (left, mut right) = (
+            section(&[Context::Grid]),
+            section(&[Context::Detail, Context::Any]),
+        );
+        right.push(Line::raw(""));
+        right.push(glyphs);
+        let h = left.len().max(right.len()) as u16 + 2;
+        let r = centered(area, 150, h);
+        f.render_widget(Clear, r);
+        let block = Block::default().borders(Borders::ALL).title(title);
+        let inner = block.inner(r);
+        f.render_widget(block, r);
+        let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(inner);
+        f.render_widget(Paragraph::new(left), a);
+        f.render_widget(Paragraph::new(right), b);
+        return;
     }
-    lines.push(Line::styled("glyphs: · never ◌ queued ⠋ building ✓ ok ✗ failed ⊘ cancelled ! interrupted ↷ skipped ~ stale – excluded", Style::new().fg(Color::Gray)));
-    lines.push(Line::styled(
-        "any key closes this help",
-        Style::new().fg(Color::Gray),
-    ));
-    popup(f, area, 86, " help (from the keymap in use) ", lines);
+    let mut lines = section(&[Context::Grid, Context::Detail, Context::Any]);
+    lines.push(glyphs);
+    let room = area.height.saturating_sub(2) as usize;
+    if lines.len() > room {
+        lines.truncate(room.saturating_sub(1));
+        lines.push(Line::styled(
+            "… more in a wider terminal, or `imagegrid keys`",
+            Style::new().fg(Color::Gray),
+        ));
+    }
+    popup(f, area, 86, title, lines);
 }
 
 fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
@@ -864,6 +894,43 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                 Line::raw("Running builds stop on their engine."),
             ],
         ),
+        Confirm::Publish { registry, tags, .. } => {
+            let ok: Vec<_> = tags.iter().filter(|t| t.blocked.is_none()).collect();
+            let not: Vec<_> = tags.iter().filter(|t| t.blocked.is_some()).collect();
+            let aliases = ok.iter().filter(|t| t.alias).count();
+            let mut lines = vec![
+                Line::raw(format!(
+                    "Publish {} tags and {aliases} aliases to {registry}?",
+                    ok.len() - aliases
+                )),
+                Line::raw("Each arch is pushed from the engine that built it."),
+            ];
+            // Room for the list: the screen less the dialog's own lines and borders.
+            let room = (area.height as usize).saturating_sub(10).max(3);
+            let mut shown = 0;
+            for t in ok.iter().take(room) {
+                lines.push(Line::raw(truncate(
+                    &format!("  {:28} {}", t.tag, t.points_to),
+                    76,
+                )));
+                shown += 1;
+            }
+            if !not.is_empty() && shown < room {
+                lines.push(Line::styled("Not published:", Style::new().fg(Color::Red)));
+                for t in not.iter().take(room - shown) {
+                    let why = t.blocked.as_deref().unwrap_or("");
+                    lines.push(Line::styled(
+                        truncate(&format!("  {}: {why}", t.tag), 76),
+                        Style::new().fg(Color::Red),
+                    ));
+                    shown += 1;
+                }
+            }
+            if tags.len() > shown {
+                lines.push(Line::raw(format!("  … and {} more", tags.len() - shown)));
+            }
+            (" publish ", lines)
+        }
         Confirm::Quit { active } => (
             " quit ",
             vec![
@@ -878,7 +945,12 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         "y / Enter: yes    n / Esc: no",
         Style::new().fg(Color::Yellow),
     ));
-    popup(f, area, 60, title, lines);
+    let width = if matches!(c, Confirm::Publish { .. }) {
+        78
+    } else {
+        60
+    };
+    popup(f, area, width, title, lines);
 }
 
 fn truncate(s: &str, w: usize) -> String {

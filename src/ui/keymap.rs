@@ -50,6 +50,7 @@ pub enum Action {
     RebuildNoCache,
     Cancel,
     RetryFailed,
+    Publish,
     Filter,
     FocusDetail,
     FocusGrid,
@@ -312,6 +313,13 @@ pub const KEYMAP: &[Binding] = &[
         context: Context::Grid,
         hint: "",
         help: "retry every failed cell",
+    },
+    Binding {
+        keys: &[Key(KeyCode::Char('P'), S)],
+        action: Action::Publish,
+        context: Context::Any,
+        hint: "",
+        help: "publish the tags of the selection (or focused cell) to the registry",
     },
     Binding {
         keys: &[k('/')],

@@ -16,6 +16,7 @@ use crate::config::LoadedConfig;
 use crate::dockerfile::Renderer;
 use crate::engine::EngineSpec;
 use crate::matrix::Matrix;
+use crate::publish::{self, PublishContext, PublishEvent, RetryPolicy};
 use crate::scheduler::{Command, RunOptions, Scheduler, SchedulerHandle};
 use crate::store::Store;
 
@@ -43,6 +44,15 @@ struct Core {
     store: Arc<Mutex<Store>>,
     opts: RunOptions,
     handle: SchedulerHandle,
+    /// Where a running publish reports.
+    publish_tx: tokio::sync::mpsc::UnboundedSender<PublishMsg>,
+}
+
+/// What a publish task reports to the event loop.
+enum PublishMsg {
+    Event(PublishEvent),
+    /// It stopped (credentials, registry, plan).
+    Failed(String),
 }
 
 /// Open the TUI over a config and matrix.
@@ -65,6 +75,10 @@ pub async fn run(loaded: LoadedConfig, matrix: Matrix, intro: Option<String>) ->
     );
     app.set_previous_sizes(&prev);
     app.message = intro;
+    app.set_publish_context(
+        loaded.config.tags.clone(),
+        publish::plan::built_from_history(&store.last_success_per_cell()?),
+    );
 
     let mut opts = RunOptions::from_config(&loaded);
     opts.wait_for_engines = true;
@@ -79,6 +93,7 @@ pub async fn run(loaded: LoadedConfig, matrix: Matrix, intro: Option<String>) ->
         opts.clone(),
     );
     let scheduler_task = tokio::spawn(scheduler.run(commands, false));
+    let (publish_tx, mut publish_rx) = tokio::sync::mpsc::unbounded_channel();
     let core = Core {
         loaded,
         matrix,
@@ -86,11 +101,12 @@ pub async fn run(loaded: LoadedConfig, matrix: Matrix, intro: Option<String>) ->
         store,
         opts,
         handle: handle.clone(),
+        publish_tx,
     };
 
     let mut terminal = ratatui::init();
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
-    let result = event_loop(&mut terminal, &mut app, &core, &mut events).await;
+    let result = event_loop(&mut terminal, &mut app, &core, &mut events, &mut publish_rx).await;
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
 
@@ -104,6 +120,7 @@ async fn event_loop(
     app: &mut App,
     core: &Core,
     events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::scheduler::BuildEvent>,
+    publishes: &mut tokio::sync::mpsc::UnboundedReceiver<PublishMsg>,
 ) -> Result<(), Exit> {
     let mut input = EventStream::new();
     // Results of background reads (stored logs), so the loop never waits on the disk.
@@ -159,6 +176,13 @@ async fn event_loop(
                 match loaded {
                     Loaded::Log { cell, lines, skipped } => app.on_log_loaded(&cell, lines, skipped),
                     Loaded::History { cell, builds } => app.on_history_loaded(&cell, builds),
+                }
+                dirty = true;
+            }
+            Some(msg) = publishes.recv() => {
+                match msg {
+                    PublishMsg::Event(ev) => app.on_publish_event(ev),
+                    PublishMsg::Failed(e) => app.on_publish_failed(&e),
                 }
                 dirty = true;
             }
@@ -225,6 +249,7 @@ fn apply(
                 Err(e) => app.message = Some(format!("cannot plan: {e}")),
             }
         }
+        Effect::Publish { cells } => start_publish(core, &cells),
         Effect::Cancel(cells) => {
             for c in cells {
                 core.handle.send(Command::Cancel(c));
@@ -271,6 +296,69 @@ fn apply(
         }
     }
     false
+}
+
+/// Plan a publish of `cells` from the history as it is now and run it in the background;
+/// its events come back through `core.publish_tx`.
+fn start_publish(core: &Core, cells: &[String]) {
+    let tx = core.publish_tx.clone();
+    let refs: Vec<&crate::matrix::Cell> =
+        cells.iter().filter_map(|id| core.matrix.cell(id)).collect();
+    let plan = match core.store.lock() {
+        Ok(store) => store
+            .last_success_per_cell()
+            .map_err(|e| e.to_string())
+            .map(|h| publish::plan::built_from_history(&h))
+            .and_then(|built| {
+                publish::plan(&core.matrix, &core.loaded.config.tags, &refs, &built)
+                    .map_err(|e| e.to_string())
+            }),
+        Err(_) => Err("history store unavailable".into()),
+    };
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(PublishMsg::Failed(e));
+            return;
+        }
+    };
+    let loaded = core.loaded.clone();
+    let engines = EngineSpec::all(&core.loaded, &core.matrix);
+    let store = core.store.clone();
+    tokio::spawn(async move {
+        let registry = loaded.config.tags.registry.clone();
+        let credentials =
+            match publish::auth::resolve(&loaded, &registry, &publish::auth::docker_config_dir())
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(PublishMsg::Failed(e.to_string()));
+                    return;
+                }
+            };
+        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+        let forward = {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(ev) = erx.recv().await {
+                    let _ = tx.send(PublishMsg::Event(ev));
+                }
+            })
+        };
+        let ctx = PublishContext {
+            engines,
+            credentials,
+            retry: RetryPolicy::from_config(&loaded.config.publish),
+            store: &store,
+        };
+        let result = publish::publish(&plan, ctx, &etx).await;
+        drop(etx);
+        let _ = forward.await;
+        if let Err(e) = result {
+            let _ = tx.send(PublishMsg::Failed(e.to_string()));
+        }
+    });
 }
 
 /// The last `max_bytes` of a stored log as lines, and how many lines came before them.

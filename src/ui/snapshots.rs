@@ -216,6 +216,57 @@ fn help_and_confirm() {
 }
 
 #[test]
+fn publish_confirm_lists_tags() {
+    let mut app = busy_app();
+    // debian-13's base image is built for every arch; of 5.4 only amd64 and arm64 are.
+    let built = |id: i64| crate::publish::Built {
+        build_id: id,
+        engine: "local".into(),
+        image_id: format!("sha256:{id}"),
+        size: Some(1),
+    };
+    let mut b: HashMap<String, crate::publish::Built> = HashMap::new();
+    for (i, cell) in [
+        "debian-13/opam/amd64",
+        "debian-13/opam/arm64",
+        "debian-13/opam/riscv64",
+        "debian-13/5.4/amd64",
+        "debian-13/5.4/arm64",
+    ]
+    .iter()
+    .enumerate()
+    {
+        b.insert(cell.to_string(), built(i as i64));
+    }
+    app.set_publish_context(
+        crate::config::TagConfig {
+            registry: "registry.example:5000".into(),
+            ..Default::default()
+        },
+        b,
+    );
+    app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    app.on_key(key(':'));
+    for c in "debian-13/opam debian-13/5.4".chars() {
+        app.on_key(key(c));
+    }
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    app.on_key(key('P'));
+    let t = render(&mut app, 80, 24);
+    insta::assert_snapshot!("publish_confirm_80x24", text(&t));
+    // What will not be published is red.
+    let buf = t.backend().buffer();
+    let red_line = (0..buf.area.height).find(|&y| {
+        (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect::<String>()
+            .contains("debian-13-ocaml-5.4: not every arch is built")
+    });
+    let y = red_line.expect("the blocked tag is listed");
+    assert!((0..buf.area.width).any(|x| buf[(x, y)].fg == Color::Red));
+}
+
+#[test]
 fn colours_mean_states() {
     let mut app = busy_app();
     app.col = 4; // debian-13/5.4/amd64, whose log is coloured

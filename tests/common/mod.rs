@@ -354,3 +354,300 @@ impl Drop for PrivateEngine {
         }
     }
 }
+
+/// One HTTP answer from a registry.
+pub struct HttpReply {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Media types a client accepts when it wants a manifest of any kind.
+pub const ACCEPT_ANY_MANIFEST: &str = "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+
+/// GET (or HEAD) `path` from a loopback registry `host:port` over plain HTTP/1.0, written by
+/// hand so that the tests check the registry independently of the code under test.
+pub fn registry_request(
+    method: &str,
+    host: &str,
+    path: &str,
+    accept: &str,
+    basic: Option<(&str, &str)>,
+) -> HttpReply {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("registry {host} does not answer: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n");
+    if let Some((u, p)) = basic {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("an HTTP status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// GET with no credentials.
+pub fn registry_get(host: &str, path: &str, accept: &str) -> HttpReply {
+    registry_request("GET", host, path, accept, None)
+}
+
+/// A docker-registry of the test's own that wants a user and password (htpasswd, bcrypt), on
+/// loopback over plain HTTP (engines treat 127.0.0.0/8 registries as insecure, and send
+/// credentials to them). Stopped by its pid when dropped.
+pub struct AuthRegistry {
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    pub user: String,
+    pub password: String,
+    child: std::process::Child,
+}
+
+impl AuthRegistry {
+    pub fn start(user: &str, password: &str) -> AuthRegistry {
+        // The test environment installs Debian's docker-registry; its absence means no environment.
+        let _ = env("IMAGEGRID_TEST_REGISTRY");
+        let dir = tempfile::Builder::new()
+            .prefix("imagegrid-auth-registry.")
+            .tempdir()
+            .unwrap();
+        let hash = bcrypt::hash(password, 4).unwrap();
+        std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let host = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n\
+             auth:\n  htpasswd:\n    realm: imagegrid-test\n    path: {htpasswd}\nhttp:\n  addr: {host}\n",
+            data = dir.path().join("data").display(),
+            htpasswd = dir.path().join("htpasswd").display(),
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = std::process::Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start /usr/bin/docker-registry (installed by scripts/test-env.sh)");
+        let r = AuthRegistry {
+            dir,
+            host,
+            user: user.into(),
+            password: password.into(),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&r.host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the authenticated registry did not start: {}",
+                std::fs::read_to_string(r.dir.path().join("registry.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r
+    }
+
+    /// GET with the right credentials.
+    pub fn get(&self, path: &str, accept: &str) -> HttpReply {
+        registry_request(
+            "GET",
+            &self.host,
+            path,
+            accept,
+            Some((&self.user, &self.password)),
+        )
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fault a [`FaultProxy`] injects: the next `times` requests with `method` whose path
+/// contains `path` get `status` instead of reaching the registry.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: String,
+    pub status: u16,
+    pub times: usize,
+}
+
+type ProxyBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+
+/// A loopback HTTP proxy in front of a real registry that answers chosen requests with HTTP
+/// 429 or 5xx, and passes everything else through (keeping the Host header, so the registry's
+/// upload locations point back at the proxy). Engines and imagegrid both talk through it.
+pub struct FaultProxy {
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    /// `METHOD path -> status` of every injected answer.
+    pub injected: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Start one in the current tokio runtime.
+    pub async fn start(upstream: &str) -> FaultProxy {
+        use http_body_util::BodyExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
+        let injected: Arc<Mutex<Vec<String>>> = Arc::default();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<hyper::body::Incoming>();
+        let upstream = upstream.to_string();
+        let (f, inj) = (faults.clone(), injected.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (f, inj, client, upstream) =
+                    (f.clone(), inj.clone(), client.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (f, inj, client, upstream) =
+                                (f.clone(), inj.clone(), client.clone(), upstream.clone());
+                            async move {
+                                let method = req.method().as_str().to_string();
+                                let path = req
+                                    .uri()
+                                    .path_and_query()
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_else(|| "/".into());
+                                let hit = f
+                                    .lock()
+                                    .unwrap()
+                                    .iter_mut()
+                                    .find(|x| {
+                                        x.times > 0 && x.method == method && path.contains(&x.path)
+                                    })
+                                    .map(|x| {
+                                        x.times -= 1;
+                                        x.status
+                                    });
+                                let full = |s: &'static str| -> ProxyBody {
+                                    http_body_util::Full::new(bytes::Bytes::from(s))
+                                        .map_err(|never| match never {})
+                                        .boxed()
+                                };
+                                if let Some(status) = hit {
+                                    inj.lock()
+                                        .unwrap()
+                                        .push(format!("{method} {path} -> {status}"));
+                                    let body = if status == 429 {
+                                        r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"injected: slow down"}]}"#
+                                    } else {
+                                        "injected failure"
+                                    };
+                                    return Ok::<_, std::convert::Infallible>(
+                                        hyper::Response::builder()
+                                            .status(status)
+                                            .header("content-type", "application/json")
+                                            .header("connection", "close")
+                                            .body(full(body))
+                                            .unwrap(),
+                                    );
+                                }
+                                let (mut parts, body) = req.into_parts();
+                                parts.uri = format!("http://{upstream}{path}").parse().unwrap();
+                                match client
+                                    .request(hyper::Request::from_parts(parts, body))
+                                    .await
+                                {
+                                    Ok(r) => Ok(r.map(|b| b.boxed())),
+                                    Err(_) => Ok(hyper::Response::builder()
+                                        .status(502)
+                                        .body(full("the registry behind the proxy failed"))
+                                        .unwrap()),
+                                }
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            host,
+            faults,
+            injected,
+            task,
+        }
+    }
+
+    /// Add a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.faults.lock().unwrap().push(fault);
+    }
+
+    /// Faults not used up yet.
+    pub fn pending(&self) -> Vec<Fault> {
+        self.faults
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.times > 0)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

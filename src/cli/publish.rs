@@ -1,0 +1,212 @@
+//! `imagegrid tags` (what a selection would publish and what each tag points to) and
+//! `imagegrid publish` (per-arch pushes, manifest lists, aliases), over [`crate::publish`].
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use clap::Args;
+
+use super::report::{human_size, open_store, selected};
+use super::{Exit, EXIT_FAILED};
+use crate::config::LoadedConfig;
+use crate::engine::EngineSpec;
+use crate::matrix::Matrix;
+use crate::publish::auth::{self, display_registry};
+use crate::publish::plan::built_from_history;
+use crate::publish::{self, PublishContext, PublishEvent, RetryPolicy, TagPlan};
+use crate::store::Store;
+
+/// `imagegrid tags`.
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    /// Cells whose tags to list: ids or globs (distro/version/arch); none lists every tag.
+    pub selectors: Vec<String>,
+    /// The plan as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `imagegrid publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Cells whose tags to publish: ids or globs. A tag takes every arch of its
+    /// distro/version, so one arch selects the whole tag. `'*'` publishes everything.
+    pub selectors: Vec<String>,
+    /// Print what would be pushed and published, and change nothing (no engine or
+    /// registry is contacted).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per event on stdout, the last one the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The plan for some selectors, from the config and the history.
+fn make_plan(
+    loaded: &LoadedConfig,
+    matrix: &Matrix,
+    store: &Store,
+    selectors: &[String],
+) -> Result<TagPlan, Exit> {
+    let cells = selected(matrix, selectors)?;
+    let built = built_from_history(&store.last_success_per_cell()?);
+    publish::plan(matrix, &loaded.config.tags, &cells, &built)
+        .map_err(|e| Exit::error(e.to_string()))
+}
+
+/// Short image id for listings.
+fn short_id(id: &str) -> &str {
+    let s = id.strip_prefix("sha256:").unwrap_or(id);
+    &s[..s.len().min(12)]
+}
+
+/// The plan as text: each public tag with its arches, then its aliases.
+fn print_plan(out: &mut impl Write, plan: &TagPlan) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "registry {}: staging {}, public {}",
+        display_registry(&plan.registry),
+        plan.staging_repo,
+        plan.public_repo
+    )?;
+    for t in &plan.tags {
+        let state = match t.blocked() {
+            None => format!("{} arches", t.arches.len()),
+            Some(why) => format!("NOT PUBLISHABLE: {why}"),
+        };
+        writeln!(out, "{}  ({state})", t.reference)?;
+        for a in &t.arches {
+            let built = match &a.built {
+                Some(b) => format!(
+                    "build {} on {}, image {}{}",
+                    b.build_id,
+                    b.engine,
+                    short_id(&b.image_id),
+                    b.size
+                        .map(|s| format!(", {}", human_size(s)))
+                        .unwrap_or_default()
+                ),
+                None => "not built".into(),
+            };
+            writeln!(
+                out,
+                "    {:8} {:14} <- {}  ({built})",
+                a.arch, a.platform, a.staging
+            )?;
+        }
+        for al in plan.aliases_of(&t.tag) {
+            writeln!(out, "  alias {} = {}", al.reference, t.tag)?;
+        }
+    }
+    let blocked = plan.tags.iter().filter(|t| t.blocked().is_some()).count();
+    writeln!(
+        out,
+        "{} tags, {} aliases; {} publishable, {} not",
+        plan.tags.len(),
+        plan.aliases.len(),
+        plan.tags.len() - blocked,
+        blocked
+    )
+}
+
+/// `imagegrid tags`.
+pub fn tags(loaded: &LoadedConfig, matrix: &Matrix, args: TagsArgs) -> Result<u8, Exit> {
+    let store = open_store(loaded)?;
+    let plan = make_plan(loaded, matrix, &store, &args.selectors)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &plan)?;
+        writeln!(out)?;
+    } else {
+        print_plan(&mut out, &plan)?;
+    }
+    Ok(0)
+}
+
+/// `imagegrid publish`.
+pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: PublishArgs) -> Result<u8, Exit> {
+    if args.selectors.is_empty() {
+        return Err(Exit::error("name the cells whose tags to publish (e.g. `imagegrid publish 'debian-13/*/*'`); `imagegrid publish '*'` publishes everything; `imagegrid tags` lists the tags"));
+    }
+    let store = open_store(loaded)?;
+    let plan = make_plan(loaded, matrix, &store, &args.selectors)?;
+    if plan.tags.is_empty() {
+        eprintln!(
+            "imagegrid: no tag to publish for {}",
+            args.selectors.join(" ")
+        );
+        return Ok(0);
+    }
+    let registry = loaded.config.tags.registry.clone();
+    let credentials = auth::resolve(loaded, &registry, &auth::docker_config_dir()).await?;
+    let creds_text = credentials
+        .as_ref()
+        .map(|c| format!("user {} from {}", c.username, c.source))
+        .unwrap_or_else(|| "none (anonymous)".into());
+
+    if args.dry_run {
+        let mut out = std::io::stdout().lock();
+        print_plan(&mut out, &plan)?;
+        writeln!(out, "credentials: {creds_text}")?;
+        writeln!(
+            out,
+            "dry run: would push {} images, then put {} manifest lists and their aliases; nothing was changed",
+            plan.pushes(),
+            plan.publishable().count()
+        )?;
+        return Ok(if plan.tags.iter().all(|t| t.blocked().is_none()) {
+            0
+        } else {
+            EXIT_FAILED
+        });
+    }
+
+    let store = Mutex::new(store);
+    let ctx = PublishContext {
+        engines: EngineSpec::all(loaded, matrix),
+        credentials,
+        retry: RetryPolicy::from_config(&loaded.config.publish),
+        store: &store,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let json = args.json;
+    let live = !json && std::io::stderr().is_terminal();
+    let printer = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            print_event(&ev, json, live);
+        }
+    });
+    let result = tokio::select! {
+        r = publish::publish(&plan, ctx, &tx) => r,
+        _ = tokio::signal::ctrl_c() => {
+            drop(tx);
+            let _ = printer.await;
+            return Err(Exit::error("interrupted: the publish stopped part way; tags already put stay, run it again to finish"));
+        }
+    };
+    drop(tx);
+    let _ = printer.await;
+    match result {
+        Ok(summary) => Ok(if summary.all_published() {
+            0
+        } else {
+            EXIT_FAILED
+        }),
+        Err(e) => Err(Exit::error(format!("publish stopped: {e}"))),
+    }
+}
+
+/// One event: JSON on stdout, or a line on stderr.
+fn print_event(ev: &PublishEvent, json: bool, live: bool) {
+    if json {
+        if let Ok(s) = serde_json::to_string(ev) {
+            let _ = writeln!(std::io::stdout().lock(), "{s}");
+        }
+        return;
+    }
+    // Start and retry lines matter on a terminal; in a CI log the results say it all.
+    if !live && matches!(ev, PublishEvent::PushStarted { .. }) {
+        return;
+    }
+    let _ = writeln!(std::io::stderr().lock(), "imagegrid: {}", ev.line());
+}
