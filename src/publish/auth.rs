@@ -287,10 +287,13 @@ async fn helper_get_program(
         .spawn()
         .map_err(|e| format!("{source}: cannot run {program}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server_address(registry).as_bytes())
-            .await
-            .map_err(|e| format!("{source}: writing to {program}: {e}"))?;
+        // A helper that exits without reading its input (it failed) closes the pipe first:
+        // that is not the error to report; its exit status and output are.
+        if let Err(e) = stdin.write_all(server_address(registry).as_bytes()).await {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(format!("{source}: writing to {program}: {e}"));
+            }
+        }
     }
     let out = tokio::time::timeout(HELPER_TIMEOUT, child.wait_with_output())
         .await
