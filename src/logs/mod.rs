@@ -448,10 +448,16 @@ impl vte::Perform for Sink {
         let reach = line.width.max(CURSOR_GAP_LIMIT).min(self.max);
         match action {
             'm' => {
+                // Only attributes a reset is known to clear go through (see sgr::known_params).
+                let empty = params.iter().next().is_none();
+                let known = sgr::known_params(params.iter());
+                if known.is_empty() && !empty {
+                    return;
+                }
                 self.scratch.clear();
-                sgr::write_canonical(&mut self.scratch, params.iter());
+                sgr::write_canonical(&mut self.scratch, known.iter().map(Vec::as_slice));
                 let before = self.pen;
-                self.pen.apply(params.iter());
+                self.pen.apply(known.iter().map(Vec::as_slice));
                 line.fast = false;
                 line.sgr(&self.scratch, before, self.pen, self.max);
             }

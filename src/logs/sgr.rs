@@ -214,6 +214,64 @@ pub(super) fn write_transition(out: &mut String, from: &Pen, to: &Pen) {
     }
 }
 
+/// The parameters of an SGR sequence that this module understands, in order; exotic ones
+/// (unknown codes, bad colours, underline styles past 5) are dropped, so that every emitted
+/// attribute is one a later reset is known to clear.
+pub(super) fn known_params<'a, I: Iterator<Item = &'a [u16]>>(params: I) -> Vec<Vec<u16>> {
+    let params: Vec<&[u16]> = params.collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < params.len() {
+        let p = params[i];
+        let code = p.first().copied().unwrap_or(0);
+        i += 1;
+        match code {
+            38 | 48 | 58 if p.len() > 1 => {
+                if colon_color(&p[1..]).is_some() {
+                    out.push(p.to_vec());
+                }
+            }
+            38 | 48 | 58 => {
+                // Semicolon form: the colour's parameters follow as parameters of their own.
+                let rest: Vec<u16> = params[i..]
+                    .iter()
+                    .map(|q| q.first().copied().unwrap_or(0))
+                    .collect();
+                let take = match rest.first() {
+                    Some(5) if rest.len() >= 2 && byte(rest[1]).is_some() => 2,
+                    Some(2) if rest.len() >= 4 && rest[1..4].iter().all(|v| byte(*v).is_some()) => {
+                        4
+                    }
+                    _ => 0,
+                };
+                if take > 0 {
+                    out.push(vec![code]);
+                    out.extend(
+                        params[i..i + take]
+                            .iter()
+                            .map(|q| vec![q.first().copied().unwrap_or(0)]),
+                    );
+                }
+                i += take;
+            }
+            4 if p.len() > 1 && p[1] > 5 => {}
+            0..=9
+            | 21..=25
+            | 27..=29
+            | 30..=37
+            | 39..=47
+            | 49
+            | 53
+            | 55
+            | 59
+            | 90..=97
+            | 100..=107 => out.push(p.to_vec()),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Writes `params` in canonical SGR form: sub-parameters joined by `:`, parameters by `;`,
 /// except that valid colon-form colours (`38:2::r:g:b`, `48:5:n`) take the semicolon form
 /// (`38;2;r;g;b`), which more renderers understand (ansi-to-tui only knows that one).
