@@ -226,11 +226,8 @@ pub(super) fn known_params<'a, I: Iterator<Item = &'a [u16]>>(params: I) -> Vec<
         let code = p.first().copied().unwrap_or(0);
         i += 1;
         match code {
-            38 | 48 | 58 if p.len() > 1 => {
-                if colon_color(&p[1..]).is_some() {
-                    out.push(p.to_vec());
-                }
-            }
+            38 | 48 | 58 if p.len() > 1 && colon_color(&p[1..]).is_some() => out.push(p.to_vec()),
+            38 | 48 | 58 if p.len() > 1 => {}
             38 | 48 | 58 => {
                 // Semicolon form: the colour's parameters follow as parameters of their own.
                 let rest: Vec<u16> = params[i..]
