@@ -149,6 +149,18 @@ fn cell_text(app: &App, id: &str, v: &CellView, width: usize) -> Vec<Span<'stati
     spans
 }
 
+/// A bordered pane, highlighted when it has the keyboard.
+fn pane_block<'a>(focused: bool) -> Block<'a> {
+    let colour = if focused {
+        Color::Cyan
+    } else {
+        Color::DarkGray
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(colour))
+}
+
 /// Background of a cell in the heat-map modes: size relative to the largest shown, or
 /// growth (green shrank, yellow grew within the thresholds, red regressed).
 fn heat_colour(app: &App, id: &str, max_size: i64) -> Option<Color> {
@@ -185,14 +197,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
     }
     let max_size = app.cells.values().filter_map(|c| c.size).max().unwrap_or(1);
     let focused_pane = app.pane == Pane::Grid;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused_pane {
-            Style::new().fg(Color::Cyan)
-        } else {
-            Style::new().fg(Color::DarkGray)
-        })
-        .title(" grid: distro × OCaml version ");
+    let block = pane_block(focused_pane).title(" grid: distro × OCaml version ");
     let inner = block.inner(area);
     f.render_widget(block, area);
     let rows = app.visible_rows();
@@ -326,16 +331,9 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect) {
     } else {
         "size"
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if app.pane == Pane::Grid {
-            Style::new().fg(Color::Cyan)
-        } else {
-            Style::new().fg(Color::DarkGray)
-        })
-        .title(format!(
-            " cells by {key} (o: sort by the other, L: back to the grid) "
-        ));
+    let block = pane_block(app.pane == Pane::Grid).title(format!(
+        " cells by {key} (o: sort by the other, L: back to the grid) "
+    ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let ids = app.list_cells();
@@ -467,14 +465,7 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
             flags.push("wrap");
         }
     }
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused_pane {
-            Style::new().fg(Color::Cyan)
-        } else {
-            Style::new().fg(Color::DarkGray)
-        })
-        .title(title);
+    let block = pane_block(focused_pane).title(title);
     let block = if flags.is_empty() {
         block
     } else {
