@@ -239,3 +239,165 @@ fn killed_run_leaves_readable_history_with_interrupted_builds() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A tmpfs of a given size mounted for one test, unmounted (lazily, so a straggler cannot
+/// keep it) when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("imagegrid-tmpfs.")
+            .tempdir()
+            .unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(ok.success(), "mount a tmpfs (the tests run as root)");
+        Tmpfs { dir }
+    }
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fill a filesystem until it refuses, then free `keep_free` bytes.
+fn fill(path: &std::path::Path, keep_free: u64) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(28), "ENOSPC expected: {e}");
+                break;
+            }
+        }
+    }
+    f.set_len(written.saturating_sub(keep_free)).unwrap();
+}
+
+#[test]
+fn full_disk_is_a_clear_error_and_corrupts_nothing() {
+    let fs = Tmpfs::mount("4m");
+    let data = fs.path();
+    let cfg = write_config(
+        data,
+        &(fixture_distro("fixture", &[]) + &fixture_distro("fixture-spam", &["lines-200000"])),
+        "\"fixture\", \"fixture-spam\"",
+    );
+    // A first build is recorded normally: it must survive what follows.
+    let o = imagegrid(&["--config", &cfg, "build", "fixture/opam/amd64"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let before = imagegrid(&["--config", &cfg, "history", "--json"]);
+    let before: Vec<serde_json::Value> = serde_json::from_slice(&before.stdout).unwrap();
+    assert_eq!(before.len(), 1);
+    let first_log = std::fs::read(data.join("logs/1.log")).unwrap();
+
+    // Room for the build's history row, not for its 1.3 MB log.
+    fill(&data.join("filler"), 128 * 1024);
+    let o = imagegrid(&[
+        "--config",
+        &cfg,
+        "build",
+        "fixture-spam/opam/amd64",
+        "--json",
+        "--no-cache",
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a storage failure is an error: {err}"
+    );
+    let log2 = data.join("logs/2.log").display().to_string();
+    assert!(
+        err.contains(&format!("{log2}: No space left on device")),
+        "names the file and the reason: {err}"
+    );
+    assert!(err.contains("history or log write(s) failed"), "{err}");
+    let events: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "store_error" && e["message"].as_str().unwrap().contains(&log2)),
+        "a store_error event names the file"
+    );
+    let db = data.join("history.sqlite").display().to_string();
+    assert!(
+        events.iter().any(|e| e["event"] == "store_error"
+            && e["message"].as_str().unwrap().contains(&db)
+            && e["message"].as_str().unwrap().contains("disk is full")),
+        "the unrecorded end is reported too"
+    );
+    // The build itself went on and its result was still reported.
+    assert!(
+        events.iter().any(|e| e["event"] == "finished"
+            && e["cell"] == "fixture-spam/opam/amd64"
+            && e["status"] == "succeeded"),
+        "{:?}",
+        events
+            .iter()
+            .filter(|e| e["event"] != "log")
+            .collect::<Vec<_>>()
+    );
+
+    // Still full: the history stays readable.
+    let o = imagegrid(&["--config", &cfg, "history", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let during: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(during[0], before[0], "the earlier record is untouched");
+
+    // Room again: nothing is corrupt, the earlier build is intact, the cut log is a clean prefix.
+    std::fs::remove_file(data.join("filler")).unwrap();
+    let o = imagegrid(&["--config", &cfg, "history", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let after: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        ["succeeded", "interrupted"].contains(&after[1]["status"].as_str().unwrap()),
+        "{after:?}"
+    );
+    let conn = rusqlite::Connection::open(data.join("history.sqlite")).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(std::fs::read(data.join("logs/1.log")).unwrap(), first_log);
+    let cut = std::fs::read_to_string(&log2).unwrap();
+    // `seq` lines, BuildKit's `#N ` prefix removed; the last may be torn by the full disk.
+    let numbers: Vec<u64> = cut
+        .lines()
+        .filter_map(|l| match l.split_once(' ') {
+            Some((step, n)) if step.starts_with('#') => n.parse().ok(),
+            _ => l.parse().ok(),
+        })
+        .collect();
+    assert!(numbers.len() > 100, "some of the log was kept: {cut:.300}");
+    let whole = &numbers[..numbers.len() - 1];
+    assert!(
+        whole.iter().zip(1..).all(|(n, want)| *n == want),
+        "the kept log is the start of the output, in order: {:?}",
+        &whole[..whole.len().min(20)]
+    );
+}

@@ -95,12 +95,14 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     });
     let mut interrupts = 0;
     let mut engines_seen: BTreeMap<String, bool> = BTreeMap::new();
+    let mut first_store_error: Option<String> = None;
     let summary: Summary = loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(BuildEvent::Done(s)) => { view.event(&BuildEvent::Done(s.clone())); break s; }
                 Some(ev) => {
                     if let BuildEvent::Engine(h) = &ev { engines_seen.insert(h.engine.clone(), h.reachable); }
+                    if let BuildEvent::StoreError { message, .. } = &ev { first_store_error.get_or_insert_with(|| message.clone()); }
                     view.event(&ev);
                 }
                 None => break Summary::default(),
@@ -116,6 +118,17 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     drop(handle);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     view.finish(&summary);
+    if summary.store_errors > 0 {
+        // The builds' results were shown but not (all) kept: that is not a success.
+        return Err(Exit {
+            code: EXIT_ERROR,
+            message: format!(
+                "{} history or log write(s) failed, the first: {}; results shown here may be missing from `imagegrid history`",
+                summary.store_errors,
+                first_store_error.unwrap_or_default()
+            ),
+        });
+    }
     if summary.succeeded == 0 && !engines_seen.is_empty() && engines_seen.values().all(|r| !r) {
         return Err(Exit {
             code: EXIT_ERROR,
@@ -269,6 +282,9 @@ impl View {
                         self.permanent(&format!("{stamp} engine {}: unreachable: {e}", h.engine));
                     }
                 }
+            }
+            BuildEvent::StoreError { message, .. } => {
+                self.permanent(&format!("{stamp} imagegrid: {message}"));
             }
             BuildEvent::Log { .. } | BuildEvent::Done(_) => {}
         }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod summary;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,6 +127,19 @@ struct Ctx {
     matrix: Arc<Matrix>,
     opts: RunOptions,
     events: mpsc::UnboundedSender<BuildEvent>,
+    /// Failed history and log writes since the last `Done` (build tasks count them too).
+    store_errors: Arc<AtomicUsize>,
+}
+
+impl Ctx {
+    /// Report a failed history or log write: counted for the summary and sent as an event.
+    fn store_error(&self, cell: Option<&str>, message: String) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        let _ = self.events.send(BuildEvent::StoreError {
+            cell: cell.map(str::to_string),
+            message,
+        });
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +238,7 @@ impl Scheduler {
                 matrix,
                 opts,
                 events,
+                store_errors: Arc::new(AtomicUsize::new(0)),
             },
             slots,
             jobs: Vec::new(),
@@ -376,6 +391,7 @@ impl Scheduler {
                     .all(|j| matches!(j.state, JobState::Ended { .. }))
             {
                 let mut summary = std::mem::take(&mut self.summary);
+                summary.store_errors = self.ctx.store_errors.swap(0, Ordering::Relaxed);
                 summary.duration_secs = self
                     .batch_start
                     .take()
@@ -440,8 +456,18 @@ impl Scheduler {
 
     fn end_unbuilt(&mut self, j: usize, status: BuildStatus, reason: String) {
         let plan = &self.jobs[j].plan;
-        if let Ok(store) = self.ctx.store.lock() {
-            let _ = store.record_unbuilt(&plan.cell.id, &plan.inputs, status, &reason);
+        let recorded = match self.ctx.store.lock() {
+            Ok(store) => store
+                .record_unbuilt(&plan.cell.id, &plan.inputs, status, &reason)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(_) => Err("the history store is unusable (a thread panicked)".into()),
+        };
+        if let Err(e) = recorded {
+            self.ctx.store_error(
+                Some(&plan.cell.id),
+                format!("cannot record that {} was {status}: {e}", plan.cell.id),
+            );
         }
         self.summary.add(status);
         self.emit(BuildEvent::Finished(CellResult {
@@ -775,9 +801,24 @@ async fn build_task(
             base_image: base_image.as_deref(),
         }) {
             Ok(id) => id,
-            Err(e) => return finish_unstarted(ctx, plan, engine, e.to_string()),
+            Err(e) => {
+                drop(store);
+                let message = format!("cannot record the start of {cell_id}: {e}");
+                ctx.store_error(Some(&cell_id), message.clone());
+                return finish_unstarted(ctx, plan, engine, message);
+            }
         };
-        (id, store.log_writer(id).ok())
+        let log = match store.log_writer(id) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                ctx.store_error(
+                    Some(&cell_id),
+                    format!("cannot store the log of build {id} of {cell_id}: {e}"),
+                );
+                None
+            }
+        };
+        (id, log)
     };
     let emulated = !engine.is_native(&plan.cell.arch);
     send(BuildEvent::Started {
@@ -820,7 +861,19 @@ async fn build_task(
     let mut step: Option<String> = None;
     let mut on_line = |line: String, log: &mut Option<crate::store::LogWriter>| {
         if let Some(w) = log.as_mut() {
-            let _ = w.line(&line);
+            if let Err(e) = w.line(&line) {
+                // Stop writing: later lines would land after a torn one, or fail the same way.
+                // The build goes on; its lines still reach the screen and the events.
+                *log = None;
+                let message = format!(
+                    "cannot write the log of {cell_id}: {e}; the rest of this build's log is not stored"
+                );
+                ctx.store_error(Some(&cell_id), message.clone());
+                send(BuildEvent::Log {
+                    cell: cell_id.clone(),
+                    line: format!("imagegrid: {message}"),
+                });
+            }
         }
         if tail.len() == summary::TAIL_LINES {
             tail.pop_front();
@@ -934,15 +987,22 @@ async fn build_task(
             }
         }
     };
-    let previous_size = {
+    let (recorded, previous_size) = {
         let store = ctx.store.lock().expect("store lock");
-        let _ = store.finish(build_id, status, &finish);
-        store
+        let recorded = store.finish(build_id, status, &finish);
+        let previous = store
             .previous_success(&cell_id, build_id)
             .ok()
             .flatten()
-            .and_then(|r| r.size)
+            .and_then(|r| r.size);
+        (recorded, previous)
     };
+    if let Err(e) = recorded {
+        ctx.store_error(
+            Some(&cell_id),
+            format!("cannot record that build {build_id} of {cell_id} {status}: {e}"),
+        );
+    }
     if !matches!(outcome, TaskOutcome::Retry { .. }) {
         send(BuildEvent::Finished(CellResult {
             cell: cell_id,
@@ -960,8 +1020,18 @@ async fn build_task(
 }
 
 fn finish_unstarted(ctx: &Ctx, plan: &PlannedCell, engine: &Engine, reason: String) -> TaskOutcome {
-    if let Ok(store) = ctx.store.lock() {
-        let _ = store.record_unbuilt(&plan.cell.id, &plan.inputs, BuildStatus::Failed, &reason);
+    let recorded = match ctx.store.lock() {
+        Ok(store) => store
+            .record_unbuilt(&plan.cell.id, &plan.inputs, BuildStatus::Failed, &reason)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(_) => Err("the history store is unusable (a thread panicked)".into()),
+    };
+    if let Err(e) = recorded {
+        ctx.store_error(
+            Some(&plan.cell.id),
+            format!("cannot record that {} failed: {e}", plan.cell.id),
+        );
     }
     let _ = ctx.events.send(BuildEvent::Finished(CellResult {
         cell: plan.cell.id.clone(),

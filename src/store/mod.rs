@@ -16,6 +16,9 @@ use crate::engine::build::Layer;
 
 /// Schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = 1;
+/// Why a build whose imagegrid process ended without recording its end is interrupted:
+/// killed while the build ran, or unable to write the end down (a full disk).
+const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "history.sqlite";
 
@@ -193,7 +196,12 @@ impl Store {
             path,
         };
         store.migrate()?;
-        store.mark_interrupted()?;
+        // Damage is the operator's to decide about: say so. Any other failure is one to write
+        // (a full disk, a read-only mount): history must still be readable, reads already show
+        // such builds as interrupted (see `row`), and the next open that can write records it.
+        if let Err(e @ StoreError::Damaged { .. }) = store.mark_interrupted() {
+            return Err(e);
+        }
         Ok(store)
     }
 
@@ -257,8 +265,8 @@ impl Store {
                     .conn
                     .execute(
                         "UPDATE builds SET status = 'interrupted', finished_at = ?2,
-                         failure = COALESCE(failure, 'imagegrid stopped while this build ran') WHERE id = ?1",
-                        params![id, now()],
+                         failure = COALESCE(failure, ?3) WHERE id = ?1",
+                        params![id, now(), INTERRUPTED],
                     )
                     .map_err(|e| self.err(e))?;
             }
@@ -359,23 +367,31 @@ impl Store {
 
     const COLUMNS: &'static str =
         "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
-        compressed_size, layers, failure, log_path, tag, base_image";
+        compressed_size, layers, failure, log_path, tag, base_image, pid";
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
         let layers: String = r.get(10)?;
+        let mut status = BuildStatus::parse(&r.get::<_, String>(4)?);
+        let mut failure: Option<String> = r.get(11)?;
+        // A "running" row whose process is gone was interrupted, whether or not that could be
+        // written down yet (see `open`).
+        if status == BuildStatus::Running && !process_alive(r.get(15)?) {
+            status = BuildStatus::Interrupted;
+            failure.get_or_insert_with(|| INTERRUPTED.to_string());
+        }
         Ok(BuildRecord {
             id: r.get(0)?,
             cell: r.get(1)?,
             engine: r.get(2)?,
             inputs: r.get(3)?,
-            status: BuildStatus::parse(&r.get::<_, String>(4)?),
+            status,
             started_at: r.get(5)?,
             finished_at: r.get(6)?,
             image_id: r.get(7)?,
             size: r.get(8)?,
             compressed_size: r.get(9)?,
             layers: serde_json::from_str(&layers).unwrap_or_default(),
-            failure: r.get(11)?,
+            failure,
             log_path: r.get(12)?,
             tag: r.get(13)?,
             base_image: r.get(14)?,
@@ -690,7 +706,7 @@ mod tests {
         let e = match Store::open(dir.path()) {
             Err(e) => e.to_string(),
             // Open touches few pages; a full read must still say so, not return junk.
-            Ok(s) => s.all().err().expect("corruption noticed").to_string(),
+            Ok(s) => s.all().expect_err("corruption noticed").to_string(),
         };
         assert!(e.contains("is damaged"), "{e}");
         assert_eq!(copies_of(dir.path(), "history.sqlite.damaged-").len(), 1);

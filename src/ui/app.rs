@@ -480,11 +480,21 @@ impl App {
             BuildEvent::Engine(h) => {
                 self.engines.insert(h.engine.clone(), h);
             }
+            BuildEvent::StoreError { message, .. } => {
+                self.message = Some(format!("storage: {message}"));
+            }
             BuildEvent::Done(s) => {
-                self.message = Some(format!(
+                let mut m = format!(
                     "run done: {} succeeded, {} failed, {} skipped, {} cancelled in {:.0}s",
                     s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
-                ));
+                );
+                if s.store_errors > 0 {
+                    m.push_str(&format!(
+                        "; {} history/log writes FAILED (disk full?), results may be missing from history",
+                        s.store_errors
+                    ));
+                }
+                self.message = Some(m);
             }
         }
     }
