@@ -172,6 +172,11 @@ pub struct BuildConfig {
     /// Retries of transient engine errors (never of failed builds).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Seconds a cell whose engine dropped its build (connection lost, engine restarted)
+    /// waits for an engine of its arch to answer again before it fails (headless runs;
+    /// the TUI keeps such cells queued until one does).
+    #[serde(default = "default_reconnect_wait")]
+    pub reconnect_wait_secs: u64,
 }
 
 impl Default for BuildConfig {
@@ -182,6 +187,7 @@ impl Default for BuildConfig {
             pull: false,
             idle_timeout_secs: default_idle_timeout(),
             retries: default_retries(),
+            reconnect_wait_secs: default_reconnect_wait(),
         }
     }
 }
@@ -191,6 +197,10 @@ fn default_idle_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     2
+}
+fn default_reconnect_wait() -> u64 {
+    // A restarted engine is back in seconds; a reboot of its host takes a minute or two.
+    120
 }
 
 /// Network mode of build containers.

@@ -374,7 +374,11 @@ impl Engine {
                         return Err(BuildError::Engine(EngineError::new(
                             &name,
                             EngineErrorKind::Lost,
-                            format!("lost during build: {}", e.message),
+                            format!(
+                                "no build output for {} s and no answer to a ping: {}",
+                                last_output.elapsed().as_secs(),
+                                e.message
+                            ),
                         )));
                     }
                     if last_output.elapsed() >= req.idle_timeout {
@@ -415,7 +419,7 @@ impl Engine {
                     return Err(BuildError::Engine(EngineError::new(
                         &name,
                         EngineErrorKind::Lost,
-                        format!("lost during build: {}", err.message),
+                        err.message,
                     )));
                 }
             }

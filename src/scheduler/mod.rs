@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub no_cache: bool,
     pub idle_timeout: Duration,
     pub retries: u32,
+    /// How long a cell to retry waits for an engine of its arch (when not `wait_for_engines`).
+    pub reconnect_wait: Duration,
     /// Cap on builds running at once over all engines (`--jobs`).
     pub max_total: Option<usize>,
     pub tags: TagConfig,
@@ -56,6 +58,7 @@ impl RunOptions {
             no_cache: false,
             idle_timeout: Duration::from_secs(b.idle_timeout_secs.max(1)),
             retries: b.retries,
+            reconnect_wait: Duration::from_secs(b.reconnect_wait_secs),
             max_total: None,
             tags: loaded.config.tags.clone(),
             wait_for_engines: false,
@@ -160,6 +163,8 @@ struct Job {
     plan: PlannedCell,
     state: JobState,
     attempts: u32,
+    /// Set while a retry waits for its engine: since when, and why the last attempt ended.
+    retry: Option<(Instant, String)>,
 }
 
 struct Slot {
@@ -184,8 +189,13 @@ enum TaskOutcome {
         status: BuildStatus,
         image_id: Option<String>,
     },
-    /// Transient engine error and the engine still answers: queue again.
-    Retry { reason: String },
+    /// Transient engine error with retries left: queue again. `down` says why the engine
+    /// does not answer right now (restarting, say): the cell waits for it or another engine.
+    Retry {
+        reason: String,
+        lost: String,
+        down: Option<String>,
+    },
     /// The engine is gone; the cell failed with that reason.
     EngineLost { reason: String },
 }
@@ -439,6 +449,7 @@ impl Scheduler {
                     plan: p.clone(),
                     state: JobState::Pending,
                     attempts: 0,
+                    retry: None,
                 };
             } else {
                 self.by_cell.insert(p.cell.id.clone(), self.jobs.len());
@@ -446,6 +457,7 @@ impl Scheduler {
                     plan: p.clone(),
                     state: JobState::Pending,
                     attempts: 0,
+                    retry: None,
                 });
             }
             self.emit(BuildEvent::Queued {
@@ -576,9 +588,18 @@ impl Scheduler {
                             image_id,
                         };
                     }
-                    TaskOutcome::Retry { reason } => {
+                    TaskOutcome::Retry { reason, lost, down } => {
                         self.jobs[j].attempts += 1;
                         self.jobs[j].state = JobState::Pending;
+                        self.jobs[j].retry = Some((Instant::now(), lost));
+                        if let Some(why) = down {
+                            // Do not send the retry straight back to an engine that is not
+                            // there; the health loop reconnects it.
+                            let s = &mut self.slots[slot];
+                            s.engine = None;
+                            s.last_error = Some(why);
+                            s.last_check = Instant::now();
+                        }
                         self.emit(BuildEvent::Retrying {
                             cell: self.jobs[j].plan.cell.id.clone(),
                             engine: self.slots[slot].spec.name.clone(),
@@ -691,6 +712,19 @@ impl Scheduler {
             if reachable.is_empty() {
                 // Until every capable engine has had its first connection attempt, wait.
                 let still_trying = capable.iter().any(|&i| !self.slots[i].tried);
+                if let Some((since, lost)) = &self.jobs[j].retry {
+                    // A retry waits for an engine to come back (a restart takes seconds).
+                    let waited = since.elapsed();
+                    if !self.ctx.opts.wait_for_engines && waited >= self.ctx.opts.reconnect_wait {
+                        let reason = format!(
+                            "{lost}; no engine for {} answered again within {} s (reconnect_wait_secs)",
+                            cell.arch,
+                            self.ctx.opts.reconnect_wait.as_secs()
+                        );
+                        self.end_unbuilt(j, BuildStatus::Failed, reason);
+                    }
+                    continue;
+                }
                 if !still_trying && !self.ctx.opts.wait_for_engines {
                     let why: Vec<String> = capable
                         .iter()
@@ -740,6 +774,7 @@ impl Scheduler {
             .clone()
             .expect("dispatch picks connected engines");
         self.slots[slot].running += 1;
+        self.jobs[j].retry = None;
         let cancel = CancellationToken::new();
         self.jobs[j].state = JobState::Running {
             slot,
@@ -959,15 +994,28 @@ async fn build_task(
             )
         }
         Err(BuildError::Engine(e)) => {
-            let back = e.is_transient() && engine.ping().await.is_ok();
-            if back && attempts < ctx.opts.retries {
+            let ping = if e.is_transient() {
+                engine.ping().await
+            } else {
+                Err(e.clone())
+            };
+            let back = ping.is_ok();
+            if e.is_transient() && attempts < ctx.opts.retries {
+                // Retry even when the engine does not answer yet: a restarted engine is back
+                // in seconds, and the scheduler waits `reconnect_wait` for it (or another).
                 let reason = format!("transient engine error, retrying: {}", e.message);
                 on_line(format!("imagegrid: {reason}"), &mut log);
                 let f = Finish {
                     failure: Some(reason.clone()),
                     ..Default::default()
                 };
-                (BuildStatus::Interrupted, f, TaskOutcome::Retry { reason })
+                let lost = format!("engine {} lost during build: {}", engine.name(), e.message);
+                let down = ping.err().map(|p| p.message);
+                (
+                    BuildStatus::Interrupted,
+                    f,
+                    TaskOutcome::Retry { reason, lost, down },
+                )
             } else {
                 let reason = format!("engine {} lost during build: {}", engine.name(), e.message);
                 on_line(format!("imagegrid: {reason}"), &mut log);
