@@ -260,6 +260,28 @@ impl Decoder {
     }
 }
 
+/// The Dockerfile with `label` inserted after each FROM instruction (after its continuation
+/// lines, if it has any).
+pub fn label_stages(dockerfile: &str, label: &str) -> String {
+    let mut out = String::with_capacity(dockerfile.len() + 256);
+    let mut in_from = false;
+    for line in dockerfile.trim_end().lines() {
+        out.push_str(line);
+        out.push('\n');
+        let word = line.split_whitespace().next().unwrap_or("");
+        if !in_from && word.eq_ignore_ascii_case("FROM") {
+            in_from = true;
+        }
+        if in_from && !line.trim_end().ends_with('\\') {
+            in_from = false;
+            out.push_str(label);
+            out.push('\n');
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
 /// The matrix's arch name as Docker spells it in platforms (`arm32v7` -> `arm/v7`).
 pub fn docker_arch(arch: &str) -> &str {
     match arch {
@@ -311,12 +333,24 @@ impl Engine {
         let mut labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
         let mut dockerfile_name = crate::dockerfile::DOCKERFILE_NAME;
         if !req.buildkit && !labels.is_empty() {
-            let line: Vec<String> = req
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={}", serde_json::Value::from(v.as_str())))
-                .collect();
-            let text = format!("{}\nLABEL {}\n", req.dockerfile.trim_end(), line.join(" "));
+            let pairs = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+                req.labels
+                    .iter()
+                    .filter(|(k, _)| keep(k))
+                    .map(|(k, v)| format!("{k}={}", serde_json::Value::from(v.as_str())))
+                    .collect()
+            };
+            // Every stage is labelled with its cell and inputs right after its FROM, so the
+            // containers of its RUN steps carry them: a build that outlives its imagegrid can
+            // be found again (see `orphans`). Not the build id: it changes every build and
+            // would make the classic builder's layer cache miss on every step after it.
+            let stable = pairs(&|k| k == LABEL_CELL || k == LABEL_INPUTS);
+            let body = if stable.is_empty() {
+                req.dockerfile.trim_end().to_string()
+            } else {
+                label_stages(&req.dockerfile, &format!("LABEL {}", stable.join(" ")))
+            };
+            let text = format!("{body}\nLABEL {}\n", pairs(&|_| true).join(" "));
             files.push((CLASSIC_DOCKERFILE.to_string(), text.into_bytes()));
             dockerfile_name = CLASSIC_DOCKERFILE;
             labels.clear();
@@ -498,6 +532,15 @@ mod tests {
             })
         );
         assert_eq!(parse_classic_step("Stepping"), None);
+    }
+
+    #[test]
+    fn stages_are_labelled_after_from() {
+        let df = "# FROM in a comment\nFROM a AS b\nRUN x\nfrom --platform=linux/amd64 \\\n  c\nCOPY --from=b /x /x\n";
+        assert_eq!(
+            label_stages(df, "LABEL k=v"),
+            "# FROM in a comment\nFROM a AS b\nLABEL k=v\nRUN x\nfrom --platform=linux/amd64 \\\n  c\nLABEL k=v\nCOPY --from=b /x /x"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod build;
 mod endpoint;
+mod orphans;
 mod ssh;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::matrix::Matrix;
 pub use endpoint::{
     is_loopback_host, redact, resolve_default, Endpoint, Resolved, TlsFiles, DEFAULT_SOCKET,
 };
+pub use orphans::{OrphanImage, RunningStep};
 
 /// Seconds bollard may take to send a request and get response headers. Builds upload their
 /// context inside this window, so it is generous.

@@ -419,6 +419,15 @@ impl Store {
         self.query("ORDER BY id", &[])
     }
 
+    /// Builds on `engine` that never recorded an end: interrupted, or still running (in a
+    /// live process, or shown interrupted when their process is gone), oldest first.
+    pub fn unfinished_on(&self, engine: &str) -> Result<Vec<BuildRecord>, StoreError> {
+        self.query(
+            "WHERE engine = ?1 AND status IN ('running', 'interrupted') ORDER BY id",
+            &[&engine],
+        )
+    }
+
     /// Builds of one cell, oldest first.
     pub fn for_cell(&self, cell: &str) -> Result<Vec<BuildRecord>, StoreError> {
         self.query("WHERE cell = ?1 ORDER BY id", &[&cell])
