@@ -211,6 +211,17 @@ fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A child killed when dropped: a failing test must not leave a frozen imagegrid holding
+/// never-ending builds open on the shared engines.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `imagegrid check --json`: each engine's running imagegrid build steps, as (cell, build, status).
 fn running_steps(cfg: &str) -> Vec<(String, Option<i64>, String)> {
     let o = imagegrid(&["--config", cfg, "check", "--json"]);
@@ -272,20 +283,22 @@ fn killed_run_of_ten_builds_loses_nothing_and_its_builds_are_found() {
     let kept = imagegrid(&["--config", &cfg, "history", "--json"]);
     let kept: Vec<serde_json::Value> = serde_json::from_slice(&kept.stdout).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imagegrid"))
-        .args([
-            "--config",
-            &cfg,
-            "build",
-            "fixture-k*/opam/amd64",
-            "--json",
-            "--no-cache",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = collect_lines(child.stdout.take().unwrap());
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_imagegrid"))
+            .args([
+                "--config",
+                &cfg,
+                "build",
+                "fixture-k*/opam/amd64",
+                "--json",
+                "--no-cache",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = collect_lines(child.0.stdout.take().unwrap());
     // All ten stream their output.
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -306,7 +319,7 @@ fn killed_run_of_ten_builds_loses_nothing_and_its_builds_are_found() {
 
     // Frozen, its connections open: the engines go on building, and `check` finds every
     // build by its labels, tied to its history row.
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     Command::new("kill").args(["-STOP", &pid]).status().unwrap();
     let steps = running_steps(&cfg);
     let found: Vec<&str> = steps.iter().map(|(c, _, _)| c.as_str()).collect();
@@ -317,8 +330,8 @@ fn killed_run_of_ten_builds_loses_nothing_and_its_builds_are_found() {
         "{steps:?}"
     );
 
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300)); // the reader drains the pipe
     let events = json_lines(&lines.lock().unwrap());
 
