@@ -59,12 +59,14 @@ impl Source {
         message: impl Into<String>,
     ) -> ConfigError {
         let loc = SourceLocation::of(&self.text, span.start);
+        // Both quote the file's text, which may hold escapes meant for the terminal.
+        let clean = |s: &str| crate::logs::escape_controls(s);
         ConfigError {
             file: self.name.clone(),
             line: loc.line,
             column: loc.column,
-            key: location::key_path_at(&self.text, span.start),
-            message: message.into(),
+            key: clean(&location::key_path_at(&self.text, span.start)),
+            message: clean(&message.into()),
         }
     }
 }
