@@ -388,6 +388,8 @@ impl Scheduler {
         exit_when_idle: bool,
     ) -> Summary {
         for i in 0..self.slots.len() {
+            // Shown as connecting at once: an engine that never answers is listed too.
+            self.emit_health(i);
             self.connect(i);
         }
         let mut tick = tokio::time::interval(Duration::from_millis(500));
