@@ -447,6 +447,73 @@ fn damaged_history_is_refused_with_a_copy_never_reset() {
     assert_eq!(std::fs::read(&db).unwrap(), garbage, "never reset");
 }
 
+#[test]
+fn headless_run_answers_an_interrupt_while_an_engine_is_frozen() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let frozen = rt.block_on(PrivateEngine::start());
+    let dir = tempfile::tempdir().unwrap();
+    let engines = frozen.engine_toml("frozen", &["amd64"]);
+    let cfg = fixture_config(
+        dir.path(),
+        "test-cli-frozen",
+        &engines,
+        &fixture_distro("fixture-cli-frozen", &["sleep-3122"]),
+        "distros = [\"fixture-cli-frozen\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]",
+    );
+    // Long enough that only the interrupt can end this run.
+    with_build_options(&cfg, "idle_timeout_secs = 600");
+    let cfg = dir.path().join("config.toml").display().to_string();
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_imagegrid"))
+            .args([
+                "--config",
+                &cfg,
+                "build",
+                "fixture-cli-frozen/opam/amd64",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = collect_lines(child.0.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !json_lines(&lines.lock().unwrap())
+        .iter()
+        .any(|e| e["event"] == "log" && e["line"].as_str().unwrap().contains("slow step starting"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the build never reached its slow step"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    frozen.signal("STOP");
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.0.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    // A generous bound: this is a liveness check (nothing may wait on the frozen engine).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not end after an interrupt"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "cancelled cells are not a success");
+    std::thread::sleep(Duration::from_millis(200));
+    let done = json_lines(&lines.lock().unwrap())
+        .into_iter()
+        .find(|e| e["event"] == "done")
+        .expect("a summary");
+    assert_eq!(done["cancelled"], 1, "{done}");
+}
+
 /// A tmpfs of a given size mounted for one test, unmounted (lazily, so a straggler cannot
 /// keep it) when dropped.
 struct Tmpfs {
