@@ -282,6 +282,88 @@ pub fn label_stages(dockerfile: &str, label: &str) -> String {
     out
 }
 
+type Item = Result<BuildInfo, bollard::errors::Error>;
+
+/// A build's progress items, from the stream itself or from a build running on its own.
+enum Items<'a> {
+    Direct(futures_util::stream::BoxStream<'a, Item>),
+    Isolated(IsolatedBuild),
+}
+
+impl Items<'_> {
+    async fn next(&mut self) -> Option<Item> {
+        match self {
+            Items::Direct(s) => s.next().await,
+            Items::Isolated(b) => b.items.recv().await,
+        }
+    }
+}
+
+/// A BuildKit build driven on a thread and tokio runtime of its own, its items sent back.
+///
+/// Why: bollard 0.21.1 serves each build's BuildKit session from a task it spawns and never
+/// stops, holding the session's connection to the engine; each build left one open file and
+/// about 50 KB behind (measured with benches/load.rs), which a TUI that runs for days would
+/// pile up. Dropping the build's own runtime when the build ends ends that task and closes
+/// the connection. Dropping this value (the build ended, was cancelled, or stalled) does it.
+struct IsolatedBuild {
+    items: tokio::sync::mpsc::Receiver<Item>,
+    stop: CancellationToken,
+}
+
+impl IsolatedBuild {
+    fn start(
+        docker: bollard::Docker,
+        opts: bollard::query_parameters::BuildImageOptions,
+        tar: Vec<u8>,
+    ) -> std::io::Result<IsolatedBuild> {
+        let (tx, items) = tokio::sync::mpsc::channel(256);
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let run = move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(bollard::errors::Error::IOError { err: e }));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+                futures_util::pin_mut!(stream);
+                loop {
+                    let item = tokio::select! {
+                        _ = stopped.cancelled() => break,
+                        item = stream.next() => item,
+                    };
+                    match item {
+                        Some(item) => {
+                            if tx.send(item).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
+                }
+            });
+            // `rt` is dropped here, and with it bollard's session task and its connection.
+        };
+        std::thread::Builder::new()
+            .name("imagegrid-build".into())
+            .spawn(run)?;
+        Ok(IsolatedBuild { items, stop })
+    }
+}
+
+impl Drop for IsolatedBuild {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 /// The matrix's arch name as Docker spells it in platforms (`arm32v7` -> `arm/v7`).
 pub fn docker_arch(arch: &str) -> &str {
     match arch {
@@ -380,10 +462,19 @@ impl Engine {
                 .version(BuilderVersion::BuilderBuildKit)
                 .session(&session);
         }
-        let stream =
-            self.docker()
-                .build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
-        futures_util::pin_mut!(stream);
+        let mut stream = if req.buildkit {
+            Items::Isolated(
+                IsolatedBuild::start(self.docker().clone(), opts.build(), tar).map_err(|e| {
+                    BuildError::Failed(format!("cannot start a thread for the build: {e}"))
+                })?,
+            )
+        } else {
+            Items::Direct(
+                self.docker()
+                    .build_image(opts.build(), None, Some(bollard::body_full(tar.into())))
+                    .boxed(),
+            )
+        };
         let mut decoder = Decoder::default();
         let mut out = Vec::new();
         let mut failure: Option<String> = None;
