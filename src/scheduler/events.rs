@@ -79,6 +79,8 @@ pub struct CellResult {
     /// Why it failed, was skipped or cancelled.
     pub failure: Option<String>,
     pub duration_secs: Option<f64>,
+    /// The build's full log on disk (None when nothing was built).
+    pub log_path: Option<String>,
 }
 
 /// Health of one engine.

@@ -494,6 +494,7 @@ impl Scheduler {
             previous_size: None,
             failure: Some(reason),
             duration_secs: None,
+            log_path: None,
         }));
         self.jobs[j].state = JobState::Ended {
             status,
@@ -1037,7 +1038,7 @@ async fn build_task(
             }
         }
     };
-    let (recorded, previous_size) = {
+    let (recorded, previous_size, log_path) = {
         let store = ctx.store.lock().expect("store lock");
         let recorded = store.finish(build_id, status, &finish);
         let previous = store
@@ -1045,7 +1046,7 @@ async fn build_task(
             .ok()
             .flatten()
             .and_then(|r| r.size);
-        (recorded, previous)
+        (recorded, previous, store.log_path(build_id))
     };
     if let Err(e) = recorded {
         ctx.store_error(
@@ -1064,6 +1065,7 @@ async fn build_task(
             previous_size,
             failure: finish.failure,
             duration_secs: Some(started.elapsed().as_secs_f64()),
+            log_path: Some(log_path.display().to_string()),
         }));
     }
     outcome
@@ -1093,6 +1095,7 @@ fn finish_unstarted(ctx: &Ctx, plan: &PlannedCell, engine: &Engine, reason: Stri
         previous_size: None,
         failure: Some(reason),
         duration_secs: None,
+        log_path: None,
     }));
     TaskOutcome::Done {
         status: BuildStatus::Failed,
