@@ -175,18 +175,25 @@ async fn killed_engine_fails_its_cells_and_others_finish() {
     let distros =
         fixture_distro("fixture-doom", &["sleep-3118"]) + &fixture_distro("fixture-ok", &[]);
     let cfg = fixture_config(data.path(), "test-kill", &engines, &distros, "distros = [\"fixture-doom\", \"fixture-ok\"]\nversions = [\"5.4\"]\narches = [\"amd64\", \"arm64\"]");
+    // One retry allowed: the cell waits for its engine to come back, which it never does.
+    let cfg = with_build_options(&cfg, "retries = 1\nreconnect_wait_secs = 3");
     let mut run = start(&cfg, &["fixture-doom/opam/amd64", "fixture-ok/*/arm64"]);
     run.wait_for(120, "the doomed build's slow step", |e| matches!(e, BuildEvent::Log { cell, line } if cell == "fixture-doom/opam/amd64" && line.contains("slow step starting"))).await;
     doomed.signal("KILL");
     let (summary, events, _) = run.finish(300).await;
     let r = result(&events, "fixture-doom/opam/amd64");
     assert_eq!(r.status, BuildStatus::Failed);
+    let why = r.failure.as_deref().unwrap();
+    assert!(why.contains("engine doomed lost during build"), "{r:?}");
     assert!(
-        r.failure
-            .as_deref()
-            .unwrap()
-            .contains("engine doomed lost during build"),
+        why.contains("no engine for amd64 answered again within 3 s"),
         "{r:?}"
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, BuildEvent::Retrying { cell, .. } if cell == "fixture-doom/opam/amd64")
+        ),
+        "the retry was queued"
     );
     assert_eq!(
         result(&events, "fixture-ok/opam/arm64").status,
@@ -199,7 +206,98 @@ async fn killed_engine_fails_its_cells_and_others_finish() {
     assert_eq!(summary.succeeded, 2);
     assert!(events
         .iter()
-        .any(|e| matches!(e, BuildEvent::Engine(h) if h.engine == "doomed" && !h.reachable)));
+        .any(|e| matches!(e, BuildEvent::Engine(h) if h.engine == "doomed" && !h.reachable && h.last_error.is_some())));
+}
+
+#[tokio::test]
+async fn restarted_engine_gets_its_build_retried() {
+    let mut engine = PrivateEngine::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let cfg = fixture_config(
+        data.path(),
+        "test-restart",
+        &engine.engine_toml("restarted", &["amd64"]),
+        &fixture_distro("fixture-restart", &["sleep-5"]),
+        "distros = [\"fixture-restart\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]",
+    );
+    let cfg = with_build_options(&cfg, "retries = 1\nreconnect_wait_secs = 60");
+    let cell = "fixture-restart/opam/amd64";
+    let mut run = start(&cfg, &[cell]);
+    run.wait_for(120, "the slow step", |e| matches!(e, BuildEvent::Log { cell: c, line } if c == cell && line.contains("slow step starting"))).await;
+    engine.restart().await;
+    let (summary, events, store) = run.finish(180).await;
+    let r = result(&events, cell);
+    assert_eq!(r.status, BuildStatus::Succeeded, "{r:?}");
+    assert_eq!(r.engine.as_deref(), Some("restarted"));
+    assert_eq!(summary.succeeded, 1, "{summary:?}");
+    let retry = events
+        .iter()
+        .find_map(|e| match e {
+            BuildEvent::Retrying {
+                cell: c, reason, ..
+            } if c == cell => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("a Retrying event");
+    assert!(retry.contains("transient engine error"), "{retry}");
+    // History keeps both attempts: the cut one, with its reason, and the one that made it.
+    let rows = store.lock().unwrap().for_cell(cell).unwrap();
+    let statuses: Vec<BuildStatus> = rows.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [BuildStatus::Interrupted, BuildStatus::Succeeded],
+        "{rows:?}"
+    );
+    assert!(rows[0]
+        .failure
+        .as_deref()
+        .unwrap()
+        .contains("transient engine error, retrying"));
+}
+
+#[tokio::test]
+async fn stalled_engine_is_caught_by_the_watchdog_and_others_go_on() {
+    let frozen = PrivateEngine::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let engines = frozen.engine_toml("frozen", &["amd64"]) + &tls_engine_toml("tls", &["arm64"]);
+    let distros =
+        fixture_distro("fixture-frozen", &["sleep-3121"]) + &fixture_distro("fixture-alive", &[]);
+    let cfg = fixture_config(data.path(), "test-stall", &engines, &distros, "distros = [\"fixture-frozen\", \"fixture-alive\"]\nversions = [\"5.4\"]\narches = [\"amd64\", \"arm64\"]");
+    let cfg = with_build_options(
+        &cfg,
+        "idle_timeout_secs = 2\nretries = 1\nreconnect_wait_secs = 2",
+    );
+    let stuck = "fixture-frozen/opam/amd64";
+    let mut run = start(&cfg, &[stuck]);
+    run.wait_for(120, "the slow step", |e| matches!(e, BuildEvent::Log { cell, line } if cell == stuck && line.contains("slow step starting"))).await;
+    // SIGSTOP: the socket still accepts connections, nothing answers. No error ever comes
+    // from the stream itself; only the watchdog can notice.
+    frozen.signal("STOP");
+    run.queue(&cfg, &["fixture-alive/*/arm64"]);
+    let (summary, events, _) = run.finish(300).await;
+    let r = result(&events, stuck);
+    assert_eq!(r.status, BuildStatus::Failed, "{r:?}");
+    let why = r.failure.as_deref().unwrap();
+    assert!(why.contains("engine frozen lost during build"), "{why}");
+    assert!(
+        why.contains("ping got no answer"),
+        "the reason is the silent engine: {why}"
+    );
+    for c in ["fixture-alive/opam/arm64", "fixture-alive/5.4/arm64"] {
+        assert_eq!(result(&events, c).status, BuildStatus::Succeeded, "{c}");
+    }
+    assert_eq!(summary.succeeded, 2, "{summary:?}");
+    // The other engine was not held up: work queued after the freeze started on it while
+    // the frozen build still hung.
+    let pos = |pred: &dyn Fn(&BuildEvent) -> bool| events.iter().position(pred).unwrap();
+    let alive_started = pos(
+        &|e| matches!(e, BuildEvent::Started { cell, engine, .. } if cell == "fixture-alive/opam/arm64" && engine == "tls"),
+    );
+    let stuck_ended = pos(&|e| matches!(e, BuildEvent::Finished(r) if r.cell == stuck));
+    assert!(alive_started < stuck_ended, "{alive_started} {stuck_ended}");
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, BuildEvent::Engine(h) if h.engine == "frozen" && !h.reachable && h.last_error.is_some())));
 }
 
 #[tokio::test]

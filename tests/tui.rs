@@ -1,6 +1,6 @@
 //! The real binary in a real terminal (tmux): the grid shows, a build runs from the
-//! keyboard, a publish runs from the keyboard, and the terminal is restored on quit and on
-//! SIGTERM.
+//! keyboard, a publish runs from the keyboard, the terminal is restored on quit and on
+//! SIGTERM, and a frozen engine holds up neither the screen nor the other engines.
 
 mod common;
 
@@ -219,4 +219,52 @@ fn publishes_from_the_keyboard_and_reports_on_the_status_line() {
     );
     t.keys(&["q"]);
     t.wait_for(10, "EXITED");
+}
+
+#[test]
+fn frozen_engine_holds_up_neither_the_screen_nor_other_engines() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let frozen = rt.block_on(PrivateEngine::start());
+    let dir = tempfile::tempdir().unwrap();
+    let engines = unix_engine_toml("local", &["amd64"]) + &frozen.engine_toml("frozen", &["arm64"]);
+    fixture_config(
+        dir.path(),
+        "test-tui-frozen",
+        &engines,
+        &fixture_distro("fixture", &[]),
+        "distros = [\"fixture\"]\nversions = [\"5.4\"]\narches = [\"amd64\", \"arm64\"]",
+    );
+    let cfg = dir.path().join("config.toml").display().to_string();
+    // Stopped before imagegrid starts: connecting to it hangs until the connect timeout, and
+    // every later health check hangs the same way.
+    frozen.signal("STOP");
+    let t = Tmux::start(&format!(
+        "{} --config {cfg}; sleep 60",
+        env!("CARGO_BIN_EXE_imagegrid")
+    ));
+    t.wait_for(20, "● local");
+    t.wait_for(5, "frozen down: connecting");
+    // The keyboard is answered while the frozen engine has not answered yet (a generous bound:
+    // this is a liveness check; the latency itself is measured in benches/load.rs).
+    for _ in 0..3 {
+        t.keys(&["?"]);
+        t.wait_for(5, "help (from the keymap in use)");
+        t.keys(&["?"]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while t.screen().contains("help (from the keymap in use)") {
+            assert!(
+                Instant::now() < deadline,
+                "help did not close:\n{}",
+                t.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // The other engine builds as usual.
+    t.keys(&["r", "b"]);
+    t.wait_for(5, "Build 2 cells?");
+    t.keys(&["y"]);
+    t.wait_for(120, "run done: 2 succeeded");
+    // And the frozen one is reported once its connection attempt times out.
+    t.wait_for(20, "frozen down: no answer from");
 }

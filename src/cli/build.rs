@@ -123,6 +123,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let mut interrupts = 0;
     let mut engines_seen: BTreeMap<String, bool> = BTreeMap::new();
     let mut breaches: Vec<GateBreach> = Vec::new();
+    let mut first_store_error: Option<String> = None;
     let summary: Summary = loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -130,6 +131,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
                 Some(ev) => {
                     if let BuildEvent::Engine(h) = &ev { engines_seen.insert(h.engine.clone(), h.reachable); }
                     if let BuildEvent::Finished(r) = &ev { breaches.extend(gate(r, max_size, max_growth)); }
+                    if let BuildEvent::StoreError { message, .. } = &ev { first_store_error.get_or_insert_with(|| message.clone()); }
                     view.event(&ev);
                 }
                 None => break Summary::default(),
@@ -157,6 +159,17 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
                 eprintln!("  {:40} {:>10}  {}", b.cell, human_size(b.size), b.reason);
             }
         }
+    }
+    if summary.store_errors > 0 {
+        // The builds' results were shown but not (all) kept: that is not a success.
+        return Err(Exit {
+            code: EXIT_ERROR,
+            message: format!(
+                "{} history or log write(s) failed, the first: {}; results shown here may be missing from `imagegrid history`",
+                summary.store_errors,
+                first_store_error.unwrap_or_default()
+            ),
+        });
     }
     if summary.succeeded == 0 && !engines_seen.is_empty() && engines_seen.values().all(|r| !r) {
         return Err(Exit {
@@ -352,6 +365,9 @@ impl View {
                         self.permanent(&format!("{stamp} engine {}: unreachable: {e}", h.engine));
                     }
                 }
+            }
+            BuildEvent::StoreError { message, .. } => {
+                self.permanent(&format!("{stamp} imagegrid: {message}"));
             }
             BuildEvent::Log { .. } | BuildEvent::Done(_) => {}
         }

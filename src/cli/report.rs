@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Exit;
 use crate::config::LoadedConfig;
 use crate::dockerfile::Renderer;
-use crate::engine::{Engine, EngineSpec};
+use crate::engine::{Engine, EngineSpec, RunningStep};
 use crate::matrix::{Cell, Level, Matrix, BASE_VERSION};
 use crate::scheduler::RunOptions;
 use crate::store::{BuildRecord, BuildStatus, Store};
@@ -127,23 +127,84 @@ struct CheckRow {
     info: Option<crate::engine::EngineInfo>,
     arches: Vec<String>,
     error: Option<String>,
+    /// Build steps of imagegrid still running there (classic builder), with their build.
+    running_build_steps: Vec<StepRow>,
+    /// Images of builds the history marks interrupted (they finished after imagegrid stopped).
+    images_of_interrupted_builds: Vec<crate::engine::OrphanImage>,
+}
+
+#[derive(Serialize)]
+struct StepRow {
+    #[serde(flatten)]
+    step: RunningStep,
+    /// The build of the same cell and inputs on this engine that never recorded an end.
+    build: Option<i64>,
+    /// Its status: `running` (an imagegrid process still runs it) or `interrupted`.
+    build_status: Option<BuildStatus>,
+}
+
+/// What an engine still runs or holds of builds that never recorded an end.
+async fn orphans(
+    e: &Engine,
+    unfinished: &[BuildRecord],
+) -> Result<(Vec<StepRow>, Vec<crate::engine::OrphanImage>), crate::engine::EngineError> {
+    let steps = e.running_build_steps().await?;
+    let steps = steps
+        .into_iter()
+        .map(|step| {
+            let rec = unfinished
+                .iter()
+                .rev()
+                .find(|r| r.cell == step.cell && r.inputs == step.inputs);
+            StepRow {
+                build: rec.map(|r| r.id),
+                build_status: rec.map(|r| r.status),
+                step,
+            }
+        })
+        .collect();
+    let interrupted = unfinished
+        .iter()
+        .filter(|r| r.status == BuildStatus::Interrupted)
+        .map(|r| (r.id, r.cell.clone(), r.inputs.clone()))
+        .collect();
+    Ok((steps, e.images_of_builds(&interrupted).await?))
 }
 
 pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, Exit> {
     let specs = EngineSpec::all(loaded, m);
     let results = futures_util::future::join_all(specs.iter().map(Engine::connect)).await;
-    let rows: Vec<CheckRow> = specs
-        .iter()
-        .zip(results)
-        .map(|(s, r)| match r {
-            Ok(e) => CheckRow {
-                engine: s.name.clone(),
-                endpoint: e.endpoint.to_string(),
-                reachable: true,
-                info: Some(e.info.clone()),
-                arches: s.arches.clone(),
-                error: None,
-            },
+    // History ties what engines still run to builds; without it, check still checks.
+    let store = match open_store(loaded) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("imagegrid: history unavailable: {}", e.message);
+            None
+        }
+    };
+    let mut rows: Vec<CheckRow> = Vec::new();
+    for (s, r) in specs.iter().zip(results) {
+        rows.push(match r {
+            Ok(e) => {
+                let unfinished = match &store {
+                    Some(st) => st.unfinished_on(&s.name)?,
+                    None => vec![],
+                };
+                let (steps, images, error) = match orphans(&e, &unfinished).await {
+                    Ok((s, i)) => (s, i, None),
+                    Err(err) => (vec![], vec![], Some(err.message)),
+                };
+                CheckRow {
+                    engine: s.name.clone(),
+                    endpoint: e.endpoint.to_string(),
+                    reachable: true,
+                    info: Some(e.info.clone()),
+                    arches: s.arches.clone(),
+                    error,
+                    running_build_steps: steps,
+                    images_of_interrupted_builds: images,
+                }
+            }
             Err(e) => CheckRow {
                 engine: s.name.clone(),
                 endpoint: s.endpoint.to_string(),
@@ -151,9 +212,11 @@ pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, 
                 info: None,
                 arches: s.arches.clone(),
                 error: Some(e.message),
+                running_build_steps: vec![],
+                images_of_interrupted_builds: vec![],
             },
-        })
-        .collect();
+        });
+    }
     let unbuildable: Vec<&str> = m
         .arches
         .iter()
@@ -189,6 +252,28 @@ pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, 
                     r.endpoint,
                     e.clone().unwrap_or_default()
                 ),
+            }
+            if let (Some(_), Some(e)) = (&r.info, &r.error) {
+                println!("  cannot list its imagegrid builds: {e}");
+            }
+            for s in &r.running_build_steps {
+                let build = match (s.build, s.build_status) {
+                    (Some(b), Some(BuildStatus::Running)) => {
+                        format!("build {b}, which an imagegrid process still runs")
+                    }
+                    (Some(b), _) => format!("build {b}, interrupted: its imagegrid stopped"),
+                    (None, _) => "no build in this history".to_string(),
+                };
+                println!(
+                    "  build step still running: {} in container {} ({}), {build}; `docker stop {}` on this engine ends it",
+                    s.step.cell, s.step.container, s.step.status, s.step.container
+                );
+            }
+            for i in &r.images_of_interrupted_builds {
+                println!(
+                    "  build {} of {} is marked interrupted, but this engine holds its image {}: it finished after imagegrid stopped",
+                    i.build, i.cell, i.image_id
+                );
             }
         }
         if !unbuildable.is_empty() {

@@ -120,10 +120,10 @@ fn inline_path(line: &str, rel: usize) -> Option<Vec<String>> {
     let mut pending: Option<String> = None;
     let mut ident = String::new();
     let mut in_str = false;
-    let bytes = line.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i] as char;
+    // Whole characters, not bytes: a key or string may hold any Unicode, and a byte index
+    // inside one must never be used to slice.
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
         if i >= rel {
             // The offset points at a key (unknown-field errors): take the word there.
             let word: String = line[i..]
@@ -143,8 +143,10 @@ fn inline_path(line: &str, rel: usize) -> Option<Vec<String>> {
             return Some(p);
         }
         if in_str {
-            if c == '\\' {
-                i += 1;
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
             } else if c == '"' {
                 in_str = false;
             }
@@ -172,7 +174,6 @@ fn inline_path(line: &str, rel: usize) -> Option<Vec<String>> {
                 _ => ident.push(c),
             }
         }
-        i += 1;
     }
     let mut p = stack;
     if let Some(k) = pending {

@@ -60,12 +60,14 @@ impl Source {
         message: impl Into<String>,
     ) -> ConfigError {
         let loc = SourceLocation::of(&self.text, span.start);
+        // Both quote the file's text, which may hold escapes meant for the terminal.
+        let clean = |s: &str| crate::logs::escape_controls(s);
         ConfigError {
             file: self.name.clone(),
             line: loc.line,
             column: loc.column,
-            key: location::key_path_at(&self.text, span.start),
-            message: message.into(),
+            key: clean(&location::key_path_at(&self.text, span.start)),
+            message: clean(&message.into()),
         }
     }
 }
@@ -175,6 +177,11 @@ pub struct BuildConfig {
     /// Retries of transient engine errors (never of failed builds).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Seconds a cell whose engine dropped its build (connection lost, engine restarted)
+    /// waits for an engine of its arch to answer again before it fails (headless runs;
+    /// the TUI keeps such cells queued until one does).
+    #[serde(default = "default_reconnect_wait")]
+    pub reconnect_wait_secs: u64,
 }
 
 impl Default for BuildConfig {
@@ -185,6 +192,7 @@ impl Default for BuildConfig {
             pull: false,
             idle_timeout_secs: default_idle_timeout(),
             retries: default_retries(),
+            reconnect_wait_secs: default_reconnect_wait(),
         }
     }
 }
@@ -194,6 +202,10 @@ fn default_idle_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     2
+}
+fn default_reconnect_wait() -> u64 {
+    // A restarted engine is back in seconds; a reboot of its host takes a minute or two.
+    120
 }
 
 /// Network mode of build containers.

@@ -260,6 +260,110 @@ impl Decoder {
     }
 }
 
+/// The Dockerfile with `label` inserted after each FROM instruction (after its continuation
+/// lines, if it has any).
+pub fn label_stages(dockerfile: &str, label: &str) -> String {
+    let mut out = String::with_capacity(dockerfile.len() + 256);
+    let mut in_from = false;
+    for line in dockerfile.trim_end().lines() {
+        out.push_str(line);
+        out.push('\n');
+        let word = line.split_whitespace().next().unwrap_or("");
+        if !in_from && word.eq_ignore_ascii_case("FROM") {
+            in_from = true;
+        }
+        if in_from && !line.trim_end().ends_with('\\') {
+            in_from = false;
+            out.push_str(label);
+            out.push('\n');
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+type Item = Result<BuildInfo, bollard::errors::Error>;
+
+/// A build's progress items, from the stream itself or from a build running on its own.
+enum Items<'a> {
+    Direct(futures_util::stream::BoxStream<'a, Item>),
+    Isolated(IsolatedBuild),
+}
+
+impl Items<'_> {
+    async fn next(&mut self) -> Option<Item> {
+        match self {
+            Items::Direct(s) => s.next().await,
+            Items::Isolated(b) => b.items.recv().await,
+        }
+    }
+}
+
+/// A BuildKit build driven on a thread and tokio runtime of its own, its items sent back.
+///
+/// Why: bollard 0.21.1 serves each build's BuildKit session from a task it spawns and never
+/// stops, holding the session's connection to the engine; each build left one open file and
+/// about 50 KB behind (measured with benches/load.rs), which a TUI that runs for days would
+/// pile up. Dropping the build's own runtime when the build ends ends that task and closes
+/// the connection. Dropping this value (the build ended, was cancelled, or stalled) does it.
+struct IsolatedBuild {
+    items: tokio::sync::mpsc::Receiver<Item>,
+    stop: CancellationToken,
+}
+
+impl IsolatedBuild {
+    fn start(
+        docker: bollard::Docker,
+        opts: bollard::query_parameters::BuildImageOptions,
+        tar: Vec<u8>,
+    ) -> std::io::Result<IsolatedBuild> {
+        let (tx, items) = tokio::sync::mpsc::channel(256);
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let run = move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(bollard::errors::Error::IOError { err: e }));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+                futures_util::pin_mut!(stream);
+                loop {
+                    let item = tokio::select! {
+                        _ = stopped.cancelled() => break,
+                        item = stream.next() => item,
+                    };
+                    match item {
+                        Some(item) => {
+                            if tx.send(item).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
+                }
+            });
+            // `rt` is dropped here, and with it bollard's session task and its connection.
+        };
+        std::thread::Builder::new()
+            .name("imagegrid-build".into())
+            .spawn(run)?;
+        Ok(IsolatedBuild { items, stop })
+    }
+}
+
+impl Drop for IsolatedBuild {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 /// The matrix's arch name as Docker spells it in platforms (`arm32v7` -> `arm/v7`).
 pub fn docker_arch(arch: &str) -> &str {
     match arch {
@@ -311,12 +415,24 @@ impl Engine {
         let mut labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
         let mut dockerfile_name = crate::dockerfile::DOCKERFILE_NAME;
         if !req.buildkit && !labels.is_empty() {
-            let line: Vec<String> = req
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={}", serde_json::Value::from(v.as_str())))
-                .collect();
-            let text = format!("{}\nLABEL {}\n", req.dockerfile.trim_end(), line.join(" "));
+            let pairs = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+                req.labels
+                    .iter()
+                    .filter(|(k, _)| keep(k))
+                    .map(|(k, v)| format!("{k}={}", serde_json::Value::from(v.as_str())))
+                    .collect()
+            };
+            // Every stage is labelled with its cell and inputs right after its FROM, so the
+            // containers of its RUN steps carry them: a build that outlives its imagegrid can
+            // be found again (see `orphans`). Not the build id: it changes every build and
+            // would make the classic builder's layer cache miss on every step after it.
+            let stable = pairs(&|k| k == LABEL_CELL || k == LABEL_INPUTS);
+            let body = if stable.is_empty() {
+                req.dockerfile.trim_end().to_string()
+            } else {
+                label_stages(&req.dockerfile, &format!("LABEL {}", stable.join(" ")))
+            };
+            let text = format!("{body}\nLABEL {}\n", pairs(&|_| true).join(" "));
             files.push((CLASSIC_DOCKERFILE.to_string(), text.into_bytes()));
             dockerfile_name = CLASSIC_DOCKERFILE;
             labels.clear();
@@ -346,10 +462,19 @@ impl Engine {
                 .version(BuilderVersion::BuilderBuildKit)
                 .session(&session);
         }
-        let stream =
-            self.docker()
-                .build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
-        futures_util::pin_mut!(stream);
+        let mut stream = if req.buildkit {
+            Items::Isolated(
+                IsolatedBuild::start(self.docker().clone(), opts.build(), tar).map_err(|e| {
+                    BuildError::Failed(format!("cannot start a thread for the build: {e}"))
+                })?,
+            )
+        } else {
+            Items::Direct(
+                self.docker()
+                    .build_image(opts.build(), None, Some(bollard::body_full(tar.into())))
+                    .boxed(),
+            )
+        };
         let mut decoder = Decoder::default();
         let mut out = Vec::new();
         let mut failure: Option<String> = None;
@@ -374,7 +499,11 @@ impl Engine {
                         return Err(BuildError::Engine(EngineError::new(
                             &name,
                             EngineErrorKind::Lost,
-                            format!("lost during build: {}", e.message),
+                            format!(
+                                "no build output for {} s and no answer to a ping: {}",
+                                last_output.elapsed().as_secs(),
+                                e.message
+                            ),
                         )));
                     }
                     if last_output.elapsed() >= req.idle_timeout {
@@ -415,7 +544,7 @@ impl Engine {
                     return Err(BuildError::Engine(EngineError::new(
                         &name,
                         EngineErrorKind::Lost,
-                        format!("lost during build: {}", err.message),
+                        err.message,
                     )));
                 }
             }
@@ -494,6 +623,15 @@ mod tests {
             })
         );
         assert_eq!(parse_classic_step("Stepping"), None);
+    }
+
+    #[test]
+    fn stages_are_labelled_after_from() {
+        let df = "# FROM in a comment\nFROM a AS b\nRUN x\nfrom --platform=linux/amd64 \\\n  c\nCOPY --from=b /x /x\n";
+        assert_eq!(
+            label_stages(df, "LABEL k=v"),
+            "# FROM in a comment\nFROM a AS b\nLABEL k=v\nRUN x\nfrom --platform=linux/amd64 \\\n  c\nLABEL k=v\nCOPY --from=b /x /x"
+        );
     }
 
     #[test]

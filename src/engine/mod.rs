@@ -3,6 +3,7 @@
 
 pub mod build;
 mod endpoint;
+mod orphans;
 pub mod push;
 mod ssh;
 
@@ -19,6 +20,7 @@ pub use endpoint::{
     docker_config_dir, is_loopback_host, redact, resolve_default, Endpoint, Resolved, TlsFiles,
     DEFAULT_SOCKET,
 };
+pub use orphans::{OrphanImage, RunningStep};
 
 /// Seconds bollard may take to send a request and get response headers. Builds upload their
 /// context inside this window, so it is generous.

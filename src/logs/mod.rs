@@ -347,6 +347,21 @@ pub fn strip_sgr(line: &str) -> String {
     out
 }
 
+/// Show control characters as visible escapes (`\u{1b}`): for quoting untrusted text (a
+/// config value, a selector) in an error message, where it must be seen, not acted on.
+#[must_use]
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_forbidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Length of the SGR sequence `\x1b[<digits ; :>m` at the start of `s`, if there is one.
 fn sgr_len(s: &str) -> Option<usize> {
     let body = s.strip_prefix("\x1b[")?;

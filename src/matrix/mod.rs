@@ -109,9 +109,10 @@ pub struct Matrix {
     index: std::collections::HashMap<String, usize>,
 }
 
-/// A selector problem, with the selector text.
+/// A selector problem, with the selector text (control characters shown escaped: it may
+/// come from a script or a pasted line).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
+#[error("{}", crate::logs::escape_controls(.0))]
 pub struct SelectorError(pub String);
 
 impl Matrix {

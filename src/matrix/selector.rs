@@ -21,6 +21,10 @@ const MATCH: MatchOptions = MatchOptions {
 impl Selector {
     /// Parse `distro[/version[/arch]]`, each part a glob.
     pub fn parse(text: &str) -> Result<Selector, String> {
+        Self::parse_raw(text).map_err(|e| crate::logs::escape_controls(&e))
+    }
+
+    fn parse_raw(text: &str) -> Result<Selector, String> {
         let raw = text.trim();
         if raw.is_empty() {
             return Err("empty selector".into());

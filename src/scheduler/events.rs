@@ -38,6 +38,12 @@ pub enum BuildEvent {
     Finished(CellResult),
     /// An engine's health changed.
     Engine(EngineHealth),
+    /// History or a log could not be written (a full disk, say); `message` names the file.
+    /// Builds go on: their results still arrive as events, only the record is missing.
+    StoreError {
+        cell: Option<String>,
+        message: String,
+    },
     /// Every cell has ended.
     Done(Summary),
 }
@@ -52,6 +58,7 @@ impl BuildEvent {
             | BuildEvent::Log { cell, .. }
             | BuildEvent::Retrying { cell, .. } => Some(cell),
             BuildEvent::Finished(r) => Some(&r.cell),
+            BuildEvent::StoreError { cell, .. } => cell.as_deref(),
             _ => None,
         }
     }
@@ -72,6 +79,8 @@ pub struct CellResult {
     /// Why it failed, was skipped or cancelled.
     pub failure: Option<String>,
     pub duration_secs: Option<f64>,
+    /// The build's full log on disk (None when nothing was built).
+    pub log_path: Option<String>,
 }
 
 /// Health of one engine.
@@ -94,6 +103,8 @@ pub struct Summary {
     pub failed: usize,
     pub skipped: usize,
     pub cancelled: usize,
+    /// History or log writes that failed during the run (each also sent as a `StoreError`).
+    pub store_errors: usize,
     pub duration_secs: f64,
 }
 

@@ -9,6 +9,7 @@ pub mod events;
 pub mod summary;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ pub struct RunOptions {
     pub no_cache: bool,
     pub idle_timeout: Duration,
     pub retries: u32,
+    /// How long a cell to retry waits for an engine of its arch (when not `wait_for_engines`).
+    pub reconnect_wait: Duration,
     /// Cap on builds running at once over all engines (`--jobs`).
     pub max_total: Option<usize>,
     pub tags: TagConfig,
@@ -55,6 +58,7 @@ impl RunOptions {
             no_cache: false,
             idle_timeout: Duration::from_secs(b.idle_timeout_secs.max(1)),
             retries: b.retries,
+            reconnect_wait: Duration::from_secs(b.reconnect_wait_secs),
             max_total: None,
             tags: loaded.config.tags.clone(),
             wait_for_engines: false,
@@ -126,6 +130,19 @@ struct Ctx {
     matrix: Arc<Matrix>,
     opts: RunOptions,
     events: mpsc::UnboundedSender<BuildEvent>,
+    /// Failed history and log writes since the last `Done` (build tasks count them too).
+    store_errors: Arc<AtomicUsize>,
+}
+
+impl Ctx {
+    /// Report a failed history or log write: counted for the summary and sent as an event.
+    fn store_error(&self, cell: Option<&str>, message: String) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        let _ = self.events.send(BuildEvent::StoreError {
+            cell: cell.map(str::to_string),
+            message,
+        });
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +163,8 @@ struct Job {
     plan: PlannedCell,
     state: JobState,
     attempts: u32,
+    /// Set while a retry waits for its engine: since when, and why the last attempt ended.
+    retry: Option<(Instant, String)>,
 }
 
 struct Slot {
@@ -170,8 +189,13 @@ enum TaskOutcome {
         status: BuildStatus,
         image_id: Option<String>,
     },
-    /// Transient engine error and the engine still answers: queue again.
-    Retry { reason: String },
+    /// Transient engine error with retries left: queue again. `down` says why the engine
+    /// does not answer right now (restarting, say): the cell waits for it or another engine.
+    Retry {
+        reason: String,
+        lost: String,
+        down: Option<String>,
+    },
     /// The engine is gone; the cell failed with that reason.
     EngineLost { reason: String },
 }
@@ -224,6 +248,7 @@ impl Scheduler {
                 matrix,
                 opts,
                 events,
+                store_errors: Arc::new(AtomicUsize::new(0)),
             },
             slots,
             jobs: Vec::new(),
@@ -363,6 +388,8 @@ impl Scheduler {
         exit_when_idle: bool,
     ) -> Summary {
         for i in 0..self.slots.len() {
+            // Shown as connecting at once: an engine that never answers is listed too.
+            self.emit_health(i);
             self.connect(i);
         }
         let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -376,6 +403,7 @@ impl Scheduler {
                     .all(|j| matches!(j.state, JobState::Ended { .. }))
             {
                 let mut summary = std::mem::take(&mut self.summary);
+                summary.store_errors = self.ctx.store_errors.swap(0, Ordering::Relaxed);
                 summary.duration_secs = self
                     .batch_start
                     .take()
@@ -423,6 +451,7 @@ impl Scheduler {
                     plan: p.clone(),
                     state: JobState::Pending,
                     attempts: 0,
+                    retry: None,
                 };
             } else {
                 self.by_cell.insert(p.cell.id.clone(), self.jobs.len());
@@ -430,6 +459,7 @@ impl Scheduler {
                     plan: p.clone(),
                     state: JobState::Pending,
                     attempts: 0,
+                    retry: None,
                 });
             }
             self.emit(BuildEvent::Queued {
@@ -440,8 +470,18 @@ impl Scheduler {
 
     fn end_unbuilt(&mut self, j: usize, status: BuildStatus, reason: String) {
         let plan = &self.jobs[j].plan;
-        if let Ok(store) = self.ctx.store.lock() {
-            let _ = store.record_unbuilt(&plan.cell.id, &plan.inputs, status, &reason);
+        let recorded = match self.ctx.store.lock() {
+            Ok(store) => store
+                .record_unbuilt(&plan.cell.id, &plan.inputs, status, &reason)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(_) => Err("the history store is unusable (a thread panicked)".into()),
+        };
+        if let Err(e) = recorded {
+            self.ctx.store_error(
+                Some(&plan.cell.id),
+                format!("cannot record that {} was {status}: {e}", plan.cell.id),
+            );
         }
         self.summary.add(status);
         self.emit(BuildEvent::Finished(CellResult {
@@ -454,6 +494,7 @@ impl Scheduler {
             previous_size: None,
             failure: Some(reason),
             duration_secs: None,
+            log_path: None,
         }));
         self.jobs[j].state = JobState::Ended {
             status,
@@ -550,9 +591,18 @@ impl Scheduler {
                             image_id,
                         };
                     }
-                    TaskOutcome::Retry { reason } => {
+                    TaskOutcome::Retry { reason, lost, down } => {
                         self.jobs[j].attempts += 1;
                         self.jobs[j].state = JobState::Pending;
+                        self.jobs[j].retry = Some((Instant::now(), lost));
+                        if let Some(why) = down {
+                            // Do not send the retry straight back to an engine that is not
+                            // there; the health loop reconnects it.
+                            let s = &mut self.slots[slot];
+                            s.engine = None;
+                            s.last_error = Some(why);
+                            s.last_check = Instant::now();
+                        }
                         self.emit(BuildEvent::Retrying {
                             cell: self.jobs[j].plan.cell.id.clone(),
                             engine: self.slots[slot].spec.name.clone(),
@@ -665,6 +715,19 @@ impl Scheduler {
             if reachable.is_empty() {
                 // Until every capable engine has had its first connection attempt, wait.
                 let still_trying = capable.iter().any(|&i| !self.slots[i].tried);
+                if let Some((since, lost)) = &self.jobs[j].retry {
+                    // A retry waits for an engine to come back (a restart takes seconds).
+                    let waited = since.elapsed();
+                    if !self.ctx.opts.wait_for_engines && waited >= self.ctx.opts.reconnect_wait {
+                        let reason = format!(
+                            "{lost}; no engine for {} answered again within {} s (reconnect_wait_secs)",
+                            cell.arch,
+                            self.ctx.opts.reconnect_wait.as_secs()
+                        );
+                        self.end_unbuilt(j, BuildStatus::Failed, reason);
+                    }
+                    continue;
+                }
                 if !still_trying && !self.ctx.opts.wait_for_engines {
                     let why: Vec<String> = capable
                         .iter()
@@ -714,6 +777,7 @@ impl Scheduler {
             .clone()
             .expect("dispatch picks connected engines");
         self.slots[slot].running += 1;
+        self.jobs[j].retry = None;
         let cancel = CancellationToken::new();
         self.jobs[j].state = JobState::Running {
             slot,
@@ -775,9 +839,24 @@ async fn build_task(
             base_image: base_image.as_deref(),
         }) {
             Ok(id) => id,
-            Err(e) => return finish_unstarted(ctx, plan, engine, e.to_string()),
+            Err(e) => {
+                drop(store);
+                let message = format!("cannot record the start of {cell_id}: {e}");
+                ctx.store_error(Some(&cell_id), message.clone());
+                return finish_unstarted(ctx, plan, engine, message);
+            }
         };
-        (id, store.log_writer(id).ok())
+        let log = match store.log_writer(id) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                ctx.store_error(
+                    Some(&cell_id),
+                    format!("cannot store the log of build {id} of {cell_id}: {e}"),
+                );
+                None
+            }
+        };
+        (id, log)
     };
     let emulated = !engine.is_native(&plan.cell.arch);
     send(BuildEvent::Started {
@@ -820,7 +899,19 @@ async fn build_task(
     let mut step: Option<String> = None;
     let mut on_line = |line: String, log: &mut Option<crate::store::LogWriter>| {
         if let Some(w) = log.as_mut() {
-            let _ = w.line(&line);
+            if let Err(e) = w.line(&line) {
+                // Stop writing: later lines would land after a torn one, or fail the same way.
+                // The build goes on; its lines still reach the screen and the events.
+                *log = None;
+                let message = format!(
+                    "cannot write the log of {cell_id}: {e}; the rest of this build's log is not stored"
+                );
+                ctx.store_error(Some(&cell_id), message.clone());
+                send(BuildEvent::Log {
+                    cell: cell_id.clone(),
+                    line: format!("imagegrid: {message}"),
+                });
+            }
         }
         if tail.len() == summary::TAIL_LINES {
             tail.pop_front();
@@ -906,15 +997,28 @@ async fn build_task(
             )
         }
         Err(BuildError::Engine(e)) => {
-            let back = e.is_transient() && engine.ping().await.is_ok();
-            if back && attempts < ctx.opts.retries {
+            let ping = if e.is_transient() {
+                engine.ping().await
+            } else {
+                Err(e.clone())
+            };
+            let back = ping.is_ok();
+            if e.is_transient() && attempts < ctx.opts.retries {
+                // Retry even when the engine does not answer yet: a restarted engine is back
+                // in seconds, and the scheduler waits `reconnect_wait` for it (or another).
                 let reason = format!("transient engine error, retrying: {}", e.message);
                 on_line(format!("imagegrid: {reason}"), &mut log);
                 let f = Finish {
                     failure: Some(reason.clone()),
                     ..Default::default()
                 };
-                (BuildStatus::Interrupted, f, TaskOutcome::Retry { reason })
+                let lost = format!("engine {} lost during build: {}", engine.name(), e.message);
+                let down = ping.err().map(|p| p.message);
+                (
+                    BuildStatus::Interrupted,
+                    f,
+                    TaskOutcome::Retry { reason, lost, down },
+                )
             } else {
                 let reason = format!("engine {} lost during build: {}", engine.name(), e.message);
                 on_line(format!("imagegrid: {reason}"), &mut log);
@@ -934,15 +1038,22 @@ async fn build_task(
             }
         }
     };
-    let previous_size = {
+    let (recorded, previous_size, log_path) = {
         let store = ctx.store.lock().expect("store lock");
-        let _ = store.finish(build_id, status, &finish);
-        store
+        let recorded = store.finish(build_id, status, &finish);
+        let previous = store
             .previous_success(&cell_id, build_id)
             .ok()
             .flatten()
-            .and_then(|r| r.size)
+            .and_then(|r| r.size);
+        (recorded, previous, store.log_path(build_id))
     };
+    if let Err(e) = recorded {
+        ctx.store_error(
+            Some(&cell_id),
+            format!("cannot record that build {build_id} of {cell_id} {status}: {e}"),
+        );
+    }
     if !matches!(outcome, TaskOutcome::Retry { .. }) {
         send(BuildEvent::Finished(CellResult {
             cell: cell_id,
@@ -954,14 +1065,25 @@ async fn build_task(
             previous_size,
             failure: finish.failure,
             duration_secs: Some(started.elapsed().as_secs_f64()),
+            log_path: Some(log_path.display().to_string()),
         }));
     }
     outcome
 }
 
 fn finish_unstarted(ctx: &Ctx, plan: &PlannedCell, engine: &Engine, reason: String) -> TaskOutcome {
-    if let Ok(store) = ctx.store.lock() {
-        let _ = store.record_unbuilt(&plan.cell.id, &plan.inputs, BuildStatus::Failed, &reason);
+    let recorded = match ctx.store.lock() {
+        Ok(store) => store
+            .record_unbuilt(&plan.cell.id, &plan.inputs, BuildStatus::Failed, &reason)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(_) => Err("the history store is unusable (a thread panicked)".into()),
+    };
+    if let Err(e) = recorded {
+        ctx.store_error(
+            Some(&plan.cell.id),
+            format!("cannot record that {} failed: {e}", plan.cell.id),
+        );
     }
     let _ = ctx.events.send(BuildEvent::Finished(CellResult {
         cell: plan.cell.id.clone(),
@@ -973,6 +1095,7 @@ fn finish_unstarted(ctx: &Ctx, plan: &PlannedCell, engine: &Engine, reason: Stri
         previous_size: None,
         failure: Some(reason),
         duration_secs: None,
+        log_path: None,
     }));
     TaskOutcome::Done {
         status: BuildStatus::Failed,

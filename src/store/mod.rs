@@ -10,11 +10,15 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::engine::build::Layer;
 
 /// Schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = 2;
+/// Why a build whose imagegrid process ended without recording its end is interrupted:
+/// killed while the build ran, or unable to write the end down (a full disk).
+const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "history.sqlite";
 
@@ -23,8 +27,22 @@ pub const DB_FILE: &str = "history.sqlite";
 pub enum StoreError {
     #[error("history database {path}: {message}")]
     Db { path: String, message: String },
-    #[error("history database {path} has schema version {found}, newer than this imagegrid understands ({SCHEMA_VERSION}); upgrade imagegrid or point `paths.data_dir` elsewhere")]
-    NewerSchema { path: String, found: i64 },
+    /// The file is not a database or its pages are corrupt. It is never reset: the
+    /// operator decides, with a copy kept beside it.
+    #[error("history database {path} is damaged ({message}); {backup}; imagegrid does not reset it: move it away to start a new history, or put back a good copy")]
+    Damaged {
+        path: String,
+        message: String,
+        /// Where the copy is (or why none could be made), as a phrase.
+        backup: String,
+    },
+    #[error("history database {path} has schema version {found}, newer than this imagegrid understands ({SCHEMA_VERSION}); {backup}; upgrade imagegrid or point `paths.data_dir` elsewhere")]
+    NewerSchema {
+        path: String,
+        found: i64,
+        /// Where the copy is (or why none could be made), as a phrase.
+        backup: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -152,13 +170,22 @@ impl Store {
         })?;
         let db_path = dir.join(DB_FILE);
         let path = db_path.display().to_string();
-        let db_err = |e: rusqlite::Error| StoreError::Db {
-            path: path.clone(),
-            message: e.to_string(),
-        };
+        let db_err = |e: rusqlite::Error| classify(&db_path, e);
         let conn = Connection::open(&db_path).map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
+        // Before anything writes (switching to WAL rewrites the header): a file from a newer
+        // imagegrid, or one that is not a database at all, is kept exactly as found.
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                backup: keep_copy(&db_path, &format!("schema{version}")),
+                path,
+                found: version,
+            });
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -169,15 +196,18 @@ impl Store {
             path,
         };
         store.migrate()?;
-        store.mark_interrupted()?;
+        // Damage is the operator's to decide about: say so. Any other failure is one to write
+        // (a full disk, a read-only mount): history must still be readable, reads already show
+        // such builds as interrupted (see `row`), and the next open that can write records it.
+        if let Err(e @ StoreError::Damaged { .. }) = store.mark_interrupted() {
+            return Err(e);
+        }
         Ok(store)
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::Db {
-            path: self.path.clone(),
-            message: e.to_string(),
-        }
+        // Damage can surface on any query (a corrupt page deep in the file), not only on open.
+        classify(Path::new(&self.path), e)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -185,12 +215,6 @@ impl Store {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                path: self.path.clone(),
-                found: version,
-            });
-        }
         if version < 1 {
             self.conn
                 .execute_batch(
@@ -256,8 +280,8 @@ impl Store {
                     .conn
                     .execute(
                         "UPDATE builds SET status = 'interrupted', finished_at = ?2,
-                         failure = COALESCE(failure, 'imagegrid stopped while this build ran') WHERE id = ?1",
-                        params![id, now()],
+                         failure = COALESCE(failure, ?3) WHERE id = ?1",
+                        params![id, now(), INTERRUPTED],
                     )
                     .map_err(|e| self.err(e))?;
             }
@@ -358,23 +382,31 @@ impl Store {
 
     const COLUMNS: &'static str =
         "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
-        compressed_size, layers, failure, log_path, tag, base_image";
+        compressed_size, layers, failure, log_path, tag, base_image, pid";
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
         let layers: String = r.get(10)?;
+        let mut status = BuildStatus::parse(&r.get::<_, String>(4)?);
+        let mut failure: Option<String> = r.get(11)?;
+        // A "running" row whose process is gone was interrupted, whether or not that could be
+        // written down yet (see `open`).
+        if status == BuildStatus::Running && !process_alive(r.get(15)?) {
+            status = BuildStatus::Interrupted;
+            failure.get_or_insert_with(|| INTERRUPTED.to_string());
+        }
         Ok(BuildRecord {
             id: r.get(0)?,
             cell: r.get(1)?,
             engine: r.get(2)?,
             inputs: r.get(3)?,
-            status: BuildStatus::parse(&r.get::<_, String>(4)?),
+            status,
             started_at: r.get(5)?,
             finished_at: r.get(6)?,
             image_id: r.get(7)?,
             size: r.get(8)?,
             compressed_size: r.get(9)?,
             layers: serde_json::from_str(&layers).unwrap_or_default(),
-            failure: r.get(11)?,
+            failure,
             log_path: r.get(12)?,
             tag: r.get(13)?,
             base_image: r.get(14)?,
@@ -400,6 +432,15 @@ impl Store {
     /// Every build, oldest first.
     pub fn all(&self) -> Result<Vec<BuildRecord>, StoreError> {
         self.query("ORDER BY id", &[])
+    }
+
+    /// Builds on `engine` that never recorded an end: interrupted, or still running (in a
+    /// live process, or shown interrupted when their process is gone), oldest first.
+    pub fn unfinished_on(&self, engine: &str) -> Result<Vec<BuildRecord>, StoreError> {
+        self.query(
+            "WHERE engine = ?1 AND status IN ('running', 'interrupted') ORDER BY id",
+            &[&engine],
+        )
     }
 
     /// Builds of one cell, oldest first.
@@ -523,6 +564,69 @@ impl LogWriter {
     }
 }
 
+/// A SQLite error as a [`StoreError`]: damage (not a database, corrupt pages) gets a copy of
+/// the file kept beside it, so that nothing the operator had is lost whatever they do next.
+fn classify(db: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    let path = db.display().to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Damaged {
+            backup: keep_copy(db, "damaged"),
+            path,
+            message: e.to_string(),
+        },
+        _ => StoreError::Db {
+            path,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Copy the database (and its WAL, which holds commits not yet in the main file) to
+/// `<db>.<tag>-<content hash>` beside it; returns a phrase saying where, or why not.
+/// Named by content, so running imagegrid again on the same file makes no second copy.
+fn keep_copy(db: &Path, tag: &str) -> String {
+    let data = match std::fs::read(db) {
+        Ok(d) => d,
+        Err(e) => return format!("no copy could be made (cannot read it: {e})"),
+    };
+    let hash = hex(&Sha256::digest(&data)[..6]);
+    let name = format!(
+        "{}.{tag}-{hash}",
+        db.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let backup = db.with_file_name(name);
+    let wal_of = |p: &Path| {
+        let mut s = p.as_os_str().to_owned();
+        s.push("-wal");
+        PathBuf::from(s)
+    };
+    let copy = || -> std::io::Result<()> {
+        if !backup.exists() {
+            // Write to a temporary name first: a full disk must not leave a half copy that
+            // looks like a complete one.
+            let mut tmp = backup.as_os_str().to_owned();
+            tmp.push(".partial");
+            let tmp = PathBuf::from(tmp);
+            std::fs::write(&tmp, &data)?;
+            std::fs::rename(&tmp, &backup)?;
+        }
+        let wal = wal_of(db);
+        if wal.exists() && !wal_of(&backup).exists() {
+            std::fs::copy(&wal, wal_of(&backup))?;
+        }
+        Ok(())
+    };
+    match copy() {
+        Ok(()) => format!("a copy is kept at {}", backup.display()),
+        Err(e) => format!("no copy could be made at {}: {e}", backup.display()),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Is process `pid` alive on this machine?
 fn process_alive(pid: i64) -> bool {
     if pid <= 0 {
@@ -584,13 +688,96 @@ mod tests {
     }
 
     #[test]
-    fn newer_schema_is_refused() {
+    fn newer_schema_is_refused_and_kept() {
         let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
         {
-            let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let c = Connection::open(&db).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();
         }
+        let before = std::fs::read(&db).unwrap();
         let e = Store::open(dir.path()).err().unwrap().to_string();
         assert!(e.contains("schema version 99"), "{e}");
+        assert!(e.contains(&db.display().to_string()), "names the file: {e}");
+        let copies = copies_of(dir.path(), "history.sqlite.schema99-");
+        assert_eq!(copies.len(), 1, "{e}");
+        assert!(e.contains(&copies[0].display().to_string()), "{e}");
+        assert_eq!(std::fs::read(&copies[0]).unwrap(), before);
+        assert_eq!(std::fs::read(&db).unwrap(), before, "left as it was");
+    }
+
+    fn copies_of(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(prefix) && !name.ends_with("-wal")
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn garbage_is_refused_kept_and_never_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7919 % 251) as u8).collect();
+        std::fs::write(&db, &garbage).unwrap();
+        for _ in 0..2 {
+            let e = Store::open(dir.path()).err().unwrap().to_string();
+            assert!(
+                e.contains(&format!("history database {} is damaged", db.display())),
+                "{e}"
+            );
+            assert!(e.contains("file is not a database"), "{e}");
+            assert!(e.contains("does not reset it"), "{e}");
+        }
+        // One copy however often it is opened, identical to the damaged file, which stays.
+        let copies = copies_of(dir.path(), "history.sqlite.damaged-");
+        assert_eq!(copies.len(), 1, "{copies:?}");
+        assert_eq!(std::fs::read(&copies[0]).unwrap(), garbage);
+        assert_eq!(std::fs::read(&db).unwrap(), garbage);
+    }
+
+    #[test]
+    fn corrupt_pages_are_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        {
+            let s = Store::open(dir.path()).unwrap();
+            for i in 0..500 {
+                let id = s
+                    .start(&NewBuild {
+                        cell: &format!("debian-13/opam/amd64-{i}"),
+                        engine: "a",
+                        inputs: &"h".repeat(200),
+                        tag: "t",
+                        base_image: None,
+                    })
+                    .unwrap();
+                s.finish(id, BuildStatus::Failed, &Finish::default())
+                    .unwrap();
+            }
+            s.conn
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .unwrap();
+        }
+        // Scribble over every page but the first (the header and schema stay readable).
+        let mut bytes = std::fs::read(&db).unwrap();
+        assert!(bytes.len() > 8 * 4096, "{}", bytes.len());
+        for b in bytes[4096..].iter_mut().step_by(3) {
+            *b = 0xA5;
+        }
+        std::fs::write(&db, &bytes).unwrap();
+        let e = match Store::open(dir.path()) {
+            Err(e) => e.to_string(),
+            // Open touches few pages; a full read must still say so, not return junk.
+            Ok(s) => s.all().expect_err("corruption noticed").to_string(),
+        };
+        assert!(e.contains("is damaged"), "{e}");
+        assert_eq!(copies_of(dir.path(), "history.sqlite.damaged-").len(), 1);
+        assert_eq!(std::fs::read(&db).unwrap(), bytes, "never reset");
     }
 }

@@ -277,7 +277,9 @@ pub struct App {
     pub grid_geometry: Option<GridGeometry>,
     pub tick: u64,
     pub quit: bool,
-    /// Cells whose stored log was asked for, so each is read once.
+    /// Ended cells whose log is held in memory to be shown (read from disk, or kept when the
+    /// build ended in focus). Released when focus leaves them: the file has it all, and holding
+    /// every ended build's log would grow with the matrix (up to LOG_MAX_BYTES a cell).
     log_requested: BTreeSet<String>,
     pub heat: Heat,
     /// The sorted list replaces the grid.
@@ -589,7 +591,18 @@ impl App {
                 self.message = Some(format!("{cell}: {reason}"));
             }
             BuildEvent::Finished(r) => {
+                if r.log_path.is_some() {
+                    if self.focused().as_deref() == Some(r.cell.as_str()) {
+                        self.log_requested.insert(r.cell.clone());
+                    } else if let Some(c) = self.cells.get_mut(&r.cell) {
+                        // Nobody is looking: the log is on disk, read again on focus.
+                        c.log = LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES);
+                    }
+                }
                 if let Some(c) = self.cells.get_mut(&r.cell) {
+                    if r.log_path.is_some() {
+                        c.log_path = r.log_path.clone();
+                    }
                     c.status = Status::from_build(r.status);
                     c.step = None;
                     c.failure = r.failure.clone();
@@ -619,11 +632,21 @@ impl App {
             BuildEvent::Engine(h) => {
                 self.engines.insert(h.engine.clone(), h);
             }
+            BuildEvent::StoreError { message, .. } => {
+                self.message = Some(format!("storage: {message}"));
+            }
             BuildEvent::Done(s) => {
-                self.message = Some(format!(
+                let mut m = format!(
                     "run done: {} succeeded, {} failed, {} skipped, {} cancelled in {:.0}s",
                     s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
-                ));
+                );
+                if s.store_errors > 0 {
+                    m.push_str(&format!(
+                        "; {} history/log writes FAILED (disk full?), results may be missing from history",
+                        s.store_errors
+                    ));
+                }
+                self.message = Some(m);
             }
         }
     }
@@ -719,6 +742,20 @@ impl App {
         let Some(id) = self.focused() else {
             return vec![];
         };
+        let unfocused: Vec<String> = self
+            .log_requested
+            .iter()
+            .filter(|c| **c != id)
+            .cloned()
+            .collect();
+        for cell in unfocused {
+            self.log_requested.remove(&cell);
+            if let Some(c) = self.cells.get_mut(&cell) {
+                if !c.status.is_active() && c.log_path.is_some() {
+                    c.log = LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES);
+                }
+            }
+        }
         if self.detail == DetailMode::Inspector {
             if self.inspector.as_ref().is_none_or(|i| i.cell != id) {
                 self.inspector = Some(Inspector {
@@ -764,6 +801,9 @@ impl App {
 
     /// A stored log's tail arrived: show it unless a new build has started meanwhile.
     pub fn on_log_loaded(&mut self, cell: &str, lines: Vec<String>, skipped_lines: u64) {
+        if !self.log_requested.contains(cell) {
+            return; // focus moved on while it was read: not wanted any more
+        }
         if let Some(c) = self.cells.get_mut(cell) {
             if c.log.is_empty() && !c.status.is_active() {
                 if skipped_lines > 0 {
@@ -1364,6 +1404,7 @@ mod tests {
             previous_size: prev,
             failure: None,
             duration_secs: None,
+            log_path: None,
         })
     }
 
@@ -1666,6 +1707,51 @@ mod tests {
         assert_eq!(
             a.message.as_deref(),
             Some("publish stopped: registry r: refused")
+        );
+    }
+
+    #[test]
+    fn ended_logs_are_released_out_of_view_and_read_again_on_focus() {
+        let mut a = app();
+        let here = a.focused().unwrap();
+        a.col = 1;
+        let there = a.focused().unwrap();
+        a.col = 0;
+        for (n, id) in [&here, &there].into_iter().enumerate() {
+            a.on_event(BuildEvent::Started {
+                cell: id.clone(),
+                engine: "e".into(),
+                build_id: n as i64,
+                emulated: false,
+            });
+            a.on_event(BuildEvent::Log {
+                cell: id.clone(),
+                line: "a line".into(),
+            });
+            let BuildEvent::Finished(mut r) = finished(id, BuildStatus::Failed, None, None) else {
+                unreachable!()
+            };
+            r.log_path = Some(format!("/data/logs/{n}.log"));
+            a.on_event(BuildEvent::Finished(r));
+        }
+        assert_eq!(a.cells[&here].log.len(), 1, "in view: kept");
+        assert!(a.cells[&there].log.is_empty(), "out of view: released");
+        a.on_key(key('l'));
+        assert!(a.cells[&here].log.is_empty(), "focus left it: released");
+        a.on_log_loaded(&here, vec!["late".into()], 0);
+        assert!(
+            a.cells[&here].log.is_empty(),
+            "a read that arrives late is dropped"
+        );
+        a.on_log_loaded(&there, vec!["a line".into()], 0);
+        assert_eq!(a.cells[&there].log.len(), 1, "read again from disk");
+        let fx = a.on_key(key('h'));
+        assert_eq!(
+            fx,
+            vec![Effect::LoadLog {
+                cell: here.clone(),
+                path: "/data/logs/0.log".into()
+            }]
         );
     }
 

@@ -41,6 +41,7 @@ fn finished(
         previous_size: prev,
         failure: failure.map(str::to_string),
         duration_secs: Some(1.0),
+        log_path: None,
     })
 }
 

@@ -66,6 +66,25 @@ pub fn fixture_config(
     config::load_file(&path).unwrap_or_else(|e| panic!("fixture config: {e}"))
 }
 
+/// The same config with `[build]` options (`key = value` lines) set, reloaded from its file.
+pub fn with_build_options(loaded: &LoadedConfig, lines: &str) -> LoadedConfig {
+    let path = loaded.path.clone().expect("a config from a file");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for line in lines.lines() {
+        let key = line.split('=').next().unwrap().trim();
+        let old = text
+            .lines()
+            .find(|l| l.split('=').next().map(str::trim) == Some(key))
+            .map(str::to_string);
+        text = match old {
+            Some(old) => text.replacen(&old, line, 1),
+            None => text.replacen("[build]\n", &format!("[build]\n{line}\n"), 1),
+        };
+    }
+    std::fs::write(&path, text).unwrap();
+    config::load_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A `[[distro]]` table of a fixture distro built from the busybox fixture image.
 pub fn fixture_distro(name: &str, quirks: &[&str]) -> String {
     let q: Vec<String> = quirks.iter().map(|q| format!("\"{q}\"")).collect();
@@ -102,20 +121,36 @@ pub struct Run {
     pub store: Arc<Mutex<Store>>,
 }
 
-/// Plan and start building `selectors` of a config.
-pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
-    let matrix = Matrix::from_config(loaded).unwrap();
-    let store = Store::open(&loaded.data_dir()).unwrap();
-    let renderer = Renderer::new(loaded.templates_dir().as_deref());
+fn test_options(loaded: &LoadedConfig) -> RunOptions {
     let mut opts = RunOptions::from_config(loaded);
     // Tests share engines and cell names across runs: never let a cached step stand in for a build.
     opts.no_cache = true;
+    opts
+}
+
+/// The build plan of `selectors` of a config.
+pub fn plan(
+    loaded: &LoadedConfig,
+    store: &Store,
+    selectors: &[&str],
+) -> Vec<imagegrid::scheduler::PlannedCell> {
+    let matrix = Matrix::from_config(loaded).unwrap();
+    let renderer = Renderer::new(loaded.templates_dir().as_deref());
     let sels = matrix
         .parse_selectors(&selectors.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .unwrap();
     let cells = matrix.select(&sels);
     assert!(!cells.is_empty(), "selectors {selectors:?} match nothing");
-    let plan = Scheduler::plan(&matrix, &renderer, &store, &opts, &cells).unwrap();
+    Scheduler::plan(&matrix, &renderer, store, &test_options(loaded), &cells).unwrap()
+}
+
+/// Plan and start building `selectors` of a config.
+pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
+    let matrix = Matrix::from_config(loaded).unwrap();
+    let store = Store::open(&loaded.data_dir()).unwrap();
+    let renderer = Renderer::new(loaded.templates_dir().as_deref());
+    let opts = test_options(loaded);
+    let plan = plan(loaded, &store, selectors);
     let store = Arc::new(Mutex::new(store));
     let specs = EngineSpec::all(loaded, &matrix);
     let (s, handle, commands, events) = Scheduler::new(
@@ -137,6 +172,12 @@ pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
 }
 
 impl Run {
+    /// Queue more cells into the running scheduler.
+    pub fn queue(&self, loaded: &LoadedConfig, selectors: &[&str]) {
+        let plan = plan(loaded, &self.store.lock().unwrap(), selectors);
+        self.handle.send(Command::Build(plan));
+    }
+
     /// Wait for an event matching `pred` (keeps everything seen), failing after `secs`.
     pub async fn wait_for(
         &mut self,
@@ -227,15 +268,31 @@ pub struct PrivateEngine {
 impl PrivateEngine {
     /// Start one and wait until it answers; loads the amd64 busybox fixture image into it.
     pub async fn start() -> PrivateEngine {
-        let dockerd = env("IMAGEGRID_TEST_DOCKERD");
         let dir = tempfile::Builder::new()
             .prefix("imagegrid-private-engine.")
             .tempdir()
             .unwrap();
-        let d = dir.path();
-        let socket = d.join("engine.sock");
-        let log = std::fs::File::create(d.join("engine.log")).unwrap();
-        let child = std::process::Command::new(dockerd)
+        let socket = dir.path().join("engine.sock");
+        let child = Self::spawn(dir.path(), &socket);
+        let pid = child.id() as i32;
+        let engine = PrivateEngine {
+            dir,
+            socket,
+            pid,
+            child,
+        };
+        engine.wait_until_it_answers().await;
+        engine.load_fixture().await;
+        engine
+    }
+
+    fn spawn(d: &Path, socket: &Path) -> std::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("engine.log"))
+            .unwrap();
+        std::process::Command::new(env("IMAGEGRID_TEST_DOCKERD"))
             .arg("--host")
             .arg(format!("unix://{}", socket.display()))
             .arg("--data-root")
@@ -248,17 +305,27 @@ impl PrivateEngine {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("start dockerd");
-        let pid = child.id() as i32;
-        let engine = PrivateEngine {
-            dir,
-            socket,
-            pid,
-            child,
-        };
+            .expect("start dockerd")
+    }
+
+    /// Restart it as `systemctl restart docker` would: SIGTERM, wait for it to exit, start
+    /// it again on the same socket and data (images kept), and wait until it answers.
+    pub async fn restart(&mut self) {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "dockerd did not stop on SIGTERM");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.child = Self::spawn(self.dir.path(), &self.socket);
+        self.pid = self.child.id() as i32;
+        self.wait_until_it_answers().await;
+    }
+
+    async fn wait_until_it_answers(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if imagegrid::engine::Engine::connect(&engine.spec("probe", &["amd64"]))
+            if imagegrid::engine::Engine::connect(&self.spec("probe", &["amd64"]))
                 .await
                 .is_ok()
             {
@@ -267,12 +334,10 @@ impl PrivateEngine {
             assert!(
                 Instant::now() < deadline,
                 "private dockerd did not start: {}",
-                std::fs::read_to_string(engine.dir.path().join("engine.log")).unwrap_or_default()
+                std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        engine.load_fixture().await;
-        engine
     }
 
     pub fn spec(&self, name: &str, arches: &[&str]) -> EngineSpec {

@@ -1,0 +1,493 @@
+//! Load and fault benchmarks against the real test engines (`bash scripts/bench.sh` starts them):
+//!
+//! - load: 2,000 tiny cells (FROM the fixture image + LABEL: no container, no work) queued
+//!   across three engines (the unix engine, the TLS engine and a private one), the scheduler
+//!   driven in this process with the UI state fed from its events and drawn as the TUI does,
+//!   a key pressed every 50 ms. Reports each engine's concurrency against its limit, the
+//!   throughput, the UI's key-to-frame latency under the event flood, and peak RSS.
+//! - frozen engine: the real binary in tmux, a build hung on a SIGSTOPped engine; time from a
+//!   key to the screen showing its effect (tmux's own round trip included), before and after
+//!   the freeze; and time from SIGINT to exit of a headless run whose engine is frozen.
+//!
+//! Under `cargo test --all-targets` (no `--bench` argument) it only checks that it was built.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{env, PrivateEngine};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use imagegrid::config;
+use imagegrid::dockerfile::Renderer;
+use imagegrid::engine::{Engine, EngineSpec};
+use imagegrid::matrix::Matrix;
+use imagegrid::scheduler::{BuildEvent, Command as SchedulerCommand, RunOptions, Scheduler};
+use imagegrid::store::Store;
+use imagegrid::ui::app::App;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+const PARALLEL: usize = 4;
+const STAGING: &str = "bench-load/staging";
+
+fn rss_mb(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The engines of the load run, as config tables.
+fn engines_toml(private: &PrivateEngine) -> String {
+    let mut t = String::new();
+    for (name, host, tls) in [
+        ("a", env("IMAGEGRID_TEST_UNIX_HOST"), false),
+        ("b", env("IMAGEGRID_TEST_TLS_HOST"), true),
+        ("c", format!("unix://{}", private.socket.display()), false),
+    ] {
+        t.push_str(&format!(
+            "[[engine]]\nname = \"{name}\"\nendpoint = \"{host}\"\narches = [\"amd64\"]\nmax_parallel = {PARALLEL}\n"
+        ));
+        if tls {
+            t.push_str(&format!(
+                "tls = {{ dir = \"{}\" }}\n",
+                env("IMAGEGRID_TEST_TLS_DIR")
+            ));
+        }
+    }
+    t
+}
+
+/// 400 distros x (opam + 4 versions) x amd64 = 2,000 cells (`IMAGEGRID_BENCH_DISTROS`
+/// changes the 400, `IMAGEGRID_BENCH_BUILDKIT` the builder, for shorter or narrower runs).
+fn load_config(dir: &Path, engines: &str) -> config::LoadedConfig {
+    let n: usize = std::env::var("IMAGEGRID_BENCH_DISTROS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let buildkit = std::env::var("IMAGEGRID_BENCH_BUILDKIT").unwrap_or_else(|_| "auto".into());
+    let names: Vec<String> = (0..n).map(|i| format!("load-{i:03}")).collect();
+    let mut t = engines.to_string();
+    t.push_str(&format!(
+        "[matrix]\ndistros = {names:?}\nversions = [\"4.14\", \"5.2\", \"5.3\", \"5.4\"]\narches = [\"amd64\"]\n"
+    ));
+    for n in &names {
+        t.push_str(&format!(
+            "[[distro]]\nname = \"{n}\"\nbase = \"{}\"\nfamily = \"apk\"\ntier = 3\narches = [\"amd64\"]\n",
+            env("IMAGEGRID_TEST_FIXTURE_IMAGE")
+        ));
+    }
+    t.push_str(&format!(
+        "[build]\nnetwork = \"none\"\nbuildkit = \"{buildkit}\"\n[tags]\nstaging = \"{STAGING}\"\n[paths]\ndata_dir = \"{}\"\ntemplates_dir = \"{}\"\n",
+        dir.join("data").display(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/templates").display()
+    ));
+    let p = dir.join("config.toml");
+    std::fs::write(&p, t).unwrap();
+    config::load_file(&p).unwrap()
+}
+
+/// Remove the load run's tags from the shared engines (the private one dies with its data).
+async fn clean_shared_engines() {
+    for spec in [
+        common::unix_spec("a", &["amd64"]),
+        common::tls_spec("b", &["amd64"]),
+    ] {
+        let e = Engine::connect(&spec).await.unwrap();
+        let filters: HashMap<&str, Vec<&str>> = HashMap::from([("reference", vec![STAGING])]);
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        for img in e.docker().list_images(Some(opts)).await.unwrap_or_default() {
+            for tag in img.repo_tags {
+                let _ = e
+                    .docker()
+                    .remove_image(
+                        &tag,
+                        None::<bollard::query_parameters::RemoveImageOptions>,
+                        None,
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// Per engine: time spent at each concurrency while cells were still queued.
+#[derive(Default)]
+struct Concurrency {
+    running: usize,
+    max: usize,
+    since: Option<Instant>,
+    /// Time at `PARALLEL` running, and time with work waiting but fewer running.
+    at_limit: Duration,
+    below_limit: Duration,
+}
+
+async fn load(private: &PrivateEngine) {
+    clean_shared_engines().await;
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load_config(dir.path(), &engines_toml(private));
+    let matrix = Matrix::from_config(&loaded).unwrap();
+    let total = matrix.cells.len();
+    let store = Store::open(&loaded.data_dir()).unwrap();
+    let renderer = Renderer::new(loaded.templates_dir().as_deref());
+    let mut opts = RunOptions::from_config(&loaded);
+    // Real builds every time (the LABEL step is committed, not taken from the cache).
+    opts.no_cache = true;
+    let cells: Vec<&imagegrid::matrix::Cell> = matrix.cells.iter().collect();
+    let plan = Scheduler::plan(&matrix, &renderer, &store, &opts, &cells).unwrap();
+    let mut app = App::new(
+        matrix.clone(),
+        &HashMap::new(),
+        &Default::default(),
+        (10_000_000, 5.0),
+    );
+    let rss_before = rss_mb("VmRSS:");
+    let (scheduler, handle, commands, mut events) = Scheduler::new(
+        EngineSpec::all(&loaded, &matrix),
+        Arc::new(Mutex::new(store)),
+        Arc::new(renderer),
+        Arc::new(matrix),
+        opts,
+    );
+    let task = tokio::spawn(scheduler.run(commands, true));
+    let start = Instant::now();
+    handle.send(SchedulerCommand::Build(plan));
+
+    // The TUI's loop (src/ui/run.rs), with a key every 50 ms instead of a keyboard.
+    let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    let mut keys = tokio::time::interval(Duration::from_millis(50));
+    let mut pending_key: Option<Instant> = None;
+    let mut key_latency = Vec::new();
+    let mut drain_times = Vec::new();
+    let mut frame_times = Vec::new();
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - Duration::from_millis(16);
+    let mut conc: BTreeMap<String, Concurrency> = BTreeMap::new();
+    let mut finished = 0usize;
+    let mut queued_total = 0usize;
+    let mut down = true;
+    let mut rss_series = Vec::new();
+    let mut fd_series = Vec::new();
+    let summary = loop {
+        if dirty && last_draw.elapsed() >= Duration::from_millis(16) {
+            let t = Instant::now();
+            term.draw(|f| imagegrid::ui::draw::draw(f, &mut app))
+                .unwrap();
+            frame_times.push(t.elapsed());
+            last_draw = Instant::now();
+            dirty = false;
+            if let Some(k) = pending_key.take() {
+                key_latency.push(k.elapsed());
+            }
+        }
+        let wait = Duration::from_millis(16).saturating_sub(last_draw.elapsed());
+        let mut done = None;
+        tokio::select! {
+            tick = keys.tick() => {
+                let code = if down { KeyCode::Char('j') } else { KeyCode::Char('k') };
+                down = !down;
+                let _ = app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+                pending_key.get_or_insert(tick.into_std());
+                dirty = true;
+            }
+            ev = events.recv() => {
+                let t = Instant::now();
+                let mut batch = vec![ev.expect("events until done")];
+                while let Ok(ev) = events.try_recv() {
+                    batch.push(ev);
+                }
+                for ev in batch {
+                    match &ev {
+                        BuildEvent::Queued { .. } => queued_total += 1,
+                        BuildEvent::Finished(_) => {
+                            finished += 1;
+                            if finished.is_multiple_of((total / 10).max(1)) {
+                                rss_series.push(format!("{:.0}", rss_mb("VmRSS:")));
+                                fd_series.push(open_fds().to_string());
+                            }
+                        }
+                        BuildEvent::Engine(h) => {
+                            let c = conc.entry(h.engine.clone()).or_default();
+                            let now = Instant::now();
+                            if let Some(since) = c.since {
+                                if finished < queued_total {
+                                    if c.running >= PARALLEL {
+                                        c.at_limit += now - since;
+                                    } else {
+                                        c.below_limit += now - since;
+                                    }
+                                }
+                            }
+                            c.running = h.running;
+                            c.max = c.max.max(h.running);
+                            c.since = Some(now);
+                        }
+                        BuildEvent::Done(s) => done = Some(s.clone()),
+                        _ => {}
+                    }
+                    app.on_event(ev);
+                }
+                drain_times.push(t.elapsed());
+                dirty = true;
+            }
+            _ = tokio::time::sleep(wait), if dirty => {}
+        }
+        if let Some(s) = done {
+            break s;
+        }
+    };
+    let elapsed = start.elapsed();
+    let _ = task.await;
+    let peak = rss_mb("VmHWM:");
+    println!(
+        "load: {total} tiny cells on 3 engines (max_parallel {PARALLEL} each, {} builder): {} succeeded, {} failed in {:.1} s, {:.1} cells/s; load average at the end {}",
+        format!("{:?}", loaded.config.build.buildkit).to_lowercase(),
+        summary.succeeded,
+        summary.failed + summary.skipped,
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    for (name, c) in &conc {
+        let busy = c.at_limit + c.below_limit;
+        println!(
+            "load: engine {name}: reached {}/{PARALLEL} builds at once; at its limit {:.0}% of the time cells were waiting",
+            c.max,
+            100.0 * c.at_limit.as_secs_f64() / busy.as_secs_f64().max(1e-9)
+        );
+    }
+    println!(
+        "load: UI under the event flood: key to frame median {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal <= 100 ms); event drain p99 {:.2} ms; frame p99 {:.2} ms",
+        ms(percentile(&mut key_latency, 0.5)),
+        ms(percentile(&mut key_latency, 0.99)),
+        ms(percentile(&mut key_latency, 1.0)),
+        ms(percentile(&mut drain_times, 0.99)),
+        ms(percentile(&mut frame_times, 0.99)),
+    );
+    let within = key_latency
+        .iter()
+        .filter(|d| **d <= Duration::from_millis(100))
+        .count() as f64
+        / key_latency.len() as f64;
+    // The same frame with the machine quiet again: what drawing costs, without the engines'
+    // load competing for the two cores.
+    let mut quiet = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        term.draw(|f| imagegrid::ui::draw::draw(f, &mut app))
+            .unwrap();
+        quiet.push(t.elapsed());
+    }
+    println!(
+        "load: {:.1}% of keys answered within 100 ms; the final frame alone, machine quiet: median {:.2} ms",
+        within * 100.0,
+        ms(percentile(&mut quiet, 0.5))
+    );
+    println!(
+        "load: RSS {rss_before:.1} MB before, peak {peak:.1} MB; RSS (MB) at each tenth of the cells: {}; open files: {} (scheduler, all jobs, UI state and history in this process)",
+        rss_series.join(" "),
+        fd_series.join(" ")
+    );
+    clean_shared_engines().await;
+}
+
+// ---- the real binary with a frozen engine ---------------------------------------------------
+
+fn bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join("imagegrid");
+    assert!(
+        p.exists(),
+        "build the binary first: cargo build --release ({})",
+        p.display()
+    );
+    p
+}
+
+struct Tmux(String);
+
+impl Tmux {
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn key(&self, k: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.0, k])
+            .status()
+            .unwrap();
+    }
+    fn wait_for(&self, secs: u64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.screen().contains(what) {
+            assert!(Instant::now() < deadline, "no {what:?}:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    /// Key to screen: press `k` until the help shows, then until it hides, `rounds` times.
+    fn help_latency(&self, rounds: usize) -> Vec<Duration> {
+        let mut v = Vec::new();
+        for _ in 0..rounds {
+            for shown in [true, false] {
+                let t = Instant::now();
+                self.key("?");
+                while self.screen().contains("help (from the keymap in use)") != shown {
+                    assert!(t.elapsed() < Duration::from_secs(10), "no answer to a key");
+                }
+                v.push(t.elapsed());
+            }
+        }
+        v
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+fn frozen(private: &PrivateEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    let engines = format!(
+        "[[engine]]\nname = \"frozen\"\nendpoint = \"unix://{}\"\narches = [\"amd64\"]\n",
+        private.socket.display()
+    );
+    common::fixture_config(
+        dir.path(),
+        "bench-frozen",
+        &engines,
+        &common::fixture_distro("bench-frozen", &["sleep-3123"]),
+        "distros = [\"bench-frozen\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]",
+    );
+    let cfg = dir.path().join("config.toml").display().to_string();
+
+    let t = Tmux(format!("imagegrid-bench-{}", std::process::id()));
+    let cmd = format!("{} --config {cfg}; sleep 60", bin().display());
+    assert!(Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &t.0,
+            "-x",
+            "160",
+            "-y",
+            "48",
+            &cmd
+        ])
+        .status()
+        .unwrap()
+        .success());
+    t.wait_for(20, "● frozen");
+    t.key("b");
+    t.wait_for(10, "Build 1 cell");
+    t.key("y");
+    t.wait_for(120, "slow step starting");
+    let mut live = t.help_latency(20);
+    private.signal("STOP");
+    std::thread::sleep(Duration::from_secs(1));
+    let mut stopped = t.help_latency(20);
+    println!(
+        "frozen: TUI key to screen, build running: median {:.1} ms, max {:.1} ms; engine frozen mid-build: median {:.1} ms, max {:.1} ms (goal <= 100 ms; includes tmux's round trip)",
+        ms(percentile(&mut live, 0.5)),
+        ms(percentile(&mut live, 1.0)),
+        ms(percentile(&mut stopped, 0.5)),
+        ms(percentile(&mut stopped, 1.0))
+    );
+    drop(t);
+    private.signal("CONT");
+
+    // Headless: SIGINT with the engine frozen under a running build.
+    let mut exits = Vec::new();
+    for _ in 0..3 {
+        let mut child = Command::new(bin())
+            .args([
+                "--config",
+                &cfg,
+                "build",
+                "bench-frozen/opam/amd64",
+                "--no-cache",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !common::process_running("sleep 3123") {
+            assert!(Instant::now() < deadline, "the slow step never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        private.signal("STOP");
+        std::thread::sleep(Duration::from_millis(500));
+        let t = Instant::now();
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+        exits.push(t.elapsed());
+        private.signal("CONT");
+        // Let the engine notice the closed connection and stop the step.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while common::process_running("sleep 3123") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    println!(
+        "frozen: headless run, SIGINT to exit with its engine frozen mid-build: {} ms (3 runs)",
+        exits
+            .iter()
+            .map(|d| format!("{:.0}", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load bench: built; run it with `bash scripts/bench.sh`");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let private = rt.block_on(PrivateEngine::start());
+    // IMAGEGRID_BENCH_ONLY=load or =frozen runs one half.
+    let only = std::env::var("IMAGEGRID_BENCH_ONLY").unwrap_or_default();
+    if only != "frozen" {
+        rt.block_on(load(&private));
+    }
+    if only != "load" {
+        frozen(&private);
+    }
+}
