@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the benchmarks: starts the test engines (as scripts/test.sh does), builds in release,
-# runs `cargo bench`, and tears the engines down. Extra args go to `cargo bench`.
+# Runs the benchmarks (benches/builds.rs, ui.rs and load.rs; README.md, "Benchmarks", says
+# what each measures): starts the test engines (as scripts/test.sh does), builds in release,
+# runs `cargo bench`, and tears the engines down. Extra args go to `cargo bench`
+# (e.g. `--bench ui`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d /tmp/imagegrid-test.XXXXXX)

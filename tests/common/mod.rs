@@ -405,17 +405,27 @@ impl Drop for PrivateEngine {
             std::thread::sleep(Duration::from_millis(200));
         }
         let _ = self.child.wait();
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(1))
-            .filter(|m| m.starts_with(&dir))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for m in points {
-            let _ = std::process::Command::new("umount")
-                .args(["-l", m])
-                .status();
+        // Mounts of a killed engine (a restarted one especially: its BuildKit executor's) can
+        // refuse the first try while the kernel tears the dying processes down: try again
+        // until none is left, or the directory could not be removed.
+        for _ in 0..10 {
+            let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+            let mut points: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split(' ').nth(1))
+                .filter(|m| m.starts_with(&dir))
+                .collect();
+            if points.is_empty() {
+                break;
+            }
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for m in points {
+                let _ = std::process::Command::new("umount")
+                    .args(["-l", m])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 }
