@@ -373,6 +373,20 @@ pub fn docker_arch(arch: &str) -> &str {
     }
 }
 
+/// bollard #560: a spurious "bytes remaining on stream" at the end of a stream.
+fn is_trailing_decoder_error(e: &bollard::errors::Error) -> bool {
+    e.to_string().contains("bytes remaining on stream")
+}
+
+/// Image ids compare with or without the `sha256:` prefix, and short ids by prefix.
+fn same_image(a: &str, b: &str) -> bool {
+    let (a, b) = (
+        a.trim_start_matches("sha256:"),
+        b.trim_start_matches("sha256:"),
+    );
+    !a.is_empty() && !b.is_empty() && (a.starts_with(b) || b.starts_with(a))
+}
+
 /// `registry:5000/repo:tag` -> (`registry:5000/repo`, `tag`); no tag means `latest`.
 pub fn split_reference(r: &str) -> (&str, &str) {
     match r.rsplit_once(':') {
@@ -529,6 +543,12 @@ impl Engine {
                     failure = Some(sanitise_line(error.as_bytes()));
                     break;
                 }
+                Ok(Some(Err(e))) if decoder.image_id.is_some() && is_trailing_decoder_error(&e) => {
+                    // bollard 0.21.1's decoder can report leftover bytes when a CRLF is split
+                    // across reads at the very end of the stream (bollard #560), after the
+                    // image is made: the image, checked below, decides.
+                    break;
+                }
                 Ok(Some(Err(e))) => {
                     decoder.finish(&mut out);
                     for p in out.drain(..) {
@@ -558,14 +578,29 @@ impl Engine {
             return Err(BuildError::Failed(message));
         }
         // The stream can end cleanly on a lost connection; the image is the proof of success.
-        self.inspect_built(&req.tag)
+        let built = self
+            .inspect_built(&req.tag)
             .await
             .map_err(|e| match e.kind {
                 EngineErrorKind::Api => {
                     BuildError::Failed(format!("the build ended without an image: {}", e.message))
                 }
                 _ => BuildError::Engine(e),
-            })
+            })?;
+        // The tag must name the image this build reported making, not an older one.
+        match &decoder.image_id {
+            Some(id) if !same_image(id, &built.image_id) => {
+                Err(BuildError::Engine(EngineError::new(
+                    &name,
+                    EngineErrorKind::Lost,
+                    format!(
+                        "the build reported image {id} but {} is tagged {}",
+                        req.tag, built.image_id
+                    ),
+                )))
+            }
+            _ => Ok(built),
+        }
     }
 
     /// Tag an image (by id) as `repo:tag` on this engine.
