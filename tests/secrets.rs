@@ -73,46 +73,22 @@ fn files_under(dir: &Path, out: &mut String) {
 
 /// The TUI on a wide terminal until the engines' states and the stored log show.
 fn tui_capture(cfg: &str) -> String {
-    let session = format!("imagegrid-secrets-{}", std::process::id());
     let cmd = format!(
         "DOCKER_HOST='tcp://admin:{PASSWORD}@127.0.0.1:1' {} --config {cfg}; sleep 60",
         env!("CARGO_BIN_EXE_imagegrid")
     );
-    let ok = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "400",
-            "-y",
-            "50",
-            &cmd,
-        ])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let capture = || {
-        let o = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    let term = Tmux::start_sized(&cmd, 400, 50);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut screen = capture();
+    let mut screen = term.screen();
     // Every engine has had its say (up or down), and the focused cell's log is loaded.
     while !(screen.contains("badssh down") && screen.contains("imagegrid: building")) {
         if Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
-        screen = capture();
+        screen = term.screen();
     }
-    let _ = Command::new("tmux")
-        .args(["kill-session", "-t", &session])
-        .status();
+    drop(term);
     assert!(
         screen.contains("badssh down") && screen.contains("imagegrid: building"),
         "the screen never showed the engines and the log:\n{screen}"

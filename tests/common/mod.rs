@@ -726,3 +726,81 @@ impl Drop for FaultProxy {
         self.task.abort();
     }
 }
+
+/// A real terminal (tmux) running a command, killed when dropped.
+pub struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    /// A 100x30 terminal.
+    pub fn start(cmd: &str) -> Tmux {
+        Tmux::start_sized(cmd, 100, 30)
+    }
+    /// A terminal of `width` x `height`.
+    pub fn start_sized(cmd: &str, width: u16, height: u16) -> Tmux {
+        let session = format!("imagegrid-test-{}-{}", std::process::id(), rand_suffix());
+        let ok = std::process::Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                cmd,
+            ])
+            .status()
+            .expect("tmux is installed by scripts/test-env.sh");
+        assert!(ok.success());
+        Tmux { session }
+    }
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            std::process::Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    pub fn screen(&self) -> String {
+        let o = std::process::Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    pub fn wait_for(&self, secs: u64, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what:?} on screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// A number that differs between runs, for unique names on shared engines.
+pub fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
