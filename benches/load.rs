@@ -175,7 +175,7 @@ async fn load(private: &PrivateEngine) {
         Arc::new(matrix),
         opts,
     );
-    let task = tokio::spawn(scheduler.run(commands, true));
+    let task = tokio::spawn(scheduler.run(commands));
     let start = Instant::now();
     handle.send(SchedulerCommand::Build(plan));
 

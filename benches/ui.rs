@@ -294,7 +294,7 @@ fn memory_child() {
         end as f64 / 1024.0,
         n / 1_000_000,
         peak as f64 / 1024.0,
-        app.cells[&cells[0]].log.len()
+        app.log_of(&cells[0]).len()
     );
 }
 

@@ -1,16 +1,37 @@
 //! imagegrid: a terminal control panel for a matrix of container base images.
 //!
-//! Data flows one way: engine tasks emit [`scheduler::BuildEvent`]s, the app folds them into
-//! state, and the faces (TUI, headless CLI) read that state. See docs/architecture.md.
+//! Data flows one way: engine tasks emit [`scheduler::BuildEvent`]s, one reducer
+//! ([`progress::RunProgress`]) folds them into state, and the faces (TUI, headless CLI) read
+//! that state. Modules are declared bottom to top: each imports only from those declared before
+//! it (tests/layering.rs checks it). See docs/architecture.md.
 
-pub mod cli;
-pub mod config;
-pub mod dockerfile;
-pub mod engine;
+// leaves: no crate imports
 pub mod logs;
+pub mod util;
+
+// plain domain types
+pub mod model;
+
+// the config file
+pub mod config;
+
+// what to build
+pub mod dockerfile;
 pub mod matrix;
+
+// the outside world: engines, history
+pub mod engine;
+pub mod store;
+
+// work over engines and history
 pub mod publish;
 pub mod scheduler;
 pub mod sizes;
-pub mod store;
+
+// the one core both faces open, and the one fold of its events
+pub mod progress;
+pub mod session;
+
+// the two faces
+pub mod cli;
 pub mod ui;

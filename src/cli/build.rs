@@ -1,21 +1,20 @@
 //! `imagegrid build`: the headless face of the scheduler. On a terminal a live progress
 //! block; otherwise one line per event; with `--json` one JSON object per event.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::report::{human_size, open_store, selected, stale_cells};
+use super::report::selected;
 use super::{Exit, EXIT_ERROR, EXIT_FAILED};
 use crate::config::LoadedConfig;
-use crate::dockerfile::Renderer;
-use crate::engine::EngineSpec;
 use crate::matrix::{Cell, Matrix};
-use crate::scheduler::{BuildEvent, Command, RunOptions, Scheduler, Summary};
+use crate::progress::{summary_line, Notice, RunProgress, Status};
+use crate::scheduler::{BuildEvent, Command, RunMode, Summary};
+use crate::session::Session;
 use crate::store::BuildStatus;
+use crate::util::units::human_size;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -73,55 +72,40 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
         .map(|g| crate::sizes::parse_limit(g, true))
         .transpose()
         .map_err(|e| Exit::error(format!("--max-growth {e}")))?;
-    let store = open_store(loaded)?;
+    let session = Session::open(loaded.clone(), matrix)?;
+    let history = session.history_view()?;
+    let matrix = session.matrix.clone();
     let mut cells: Vec<&Cell> = selected(&matrix, &args.selectors)?;
     if args.failed || args.stale {
-        let latest = store.latest_per_cell()?;
-        let stale: Vec<String> = if args.stale {
-            stale_cells(loaded, &matrix, &store)?
-                .into_iter()
-                .map(|c| c.id.clone())
-                .collect()
-        } else {
-            vec![]
-        };
-        cells.retain(|c| {
-            let failed = args.failed
-                && latest.get(&c.id).is_some_and(|r| {
-                    matches!(r.status, BuildStatus::Failed | BuildStatus::Interrupted)
-                });
-            failed || stale.contains(&c.id)
+        let mut progress = RunProgress::new(&matrix, &history.latest, &history.stale);
+        progress.cells.retain(|id, c| {
+            (args.failed && c.status.is_failed()) || (args.stale && history.stale.contains(id))
         });
+        cells.retain(|c| progress.cells.contains_key(&c.id));
     }
     if cells.is_empty() {
         eprintln!("imagegrid: nothing to build");
         return Ok(0);
     }
-    let mut opts = RunOptions::from_config(loaded);
+    let mut opts = session.run_options(RunMode::Batch);
     opts.no_cache = args.no_cache;
     opts.max_total = args.jobs;
-    let renderer = Renderer::new(loaded.templates_dir().as_deref());
-    let plan = Scheduler::plan(&matrix, &renderer, &store, &opts, &cells).map_err(Exit::error)?;
-    let specs = EngineSpec::all(loaded, &matrix);
-    let (scheduler, handle, commands, mut events) = Scheduler::new(
-        specs,
-        Arc::new(Mutex::new(store)),
-        Arc::new(renderer),
-        Arc::new(matrix),
-        opts,
-    );
-    let task = tokio::spawn(scheduler.run(commands, true));
+    let plan = session.plan(&opts, &cells)?;
+    let scheduling = session.start(opts);
+    let (handle, mut events, task) = (scheduling.handle, scheduling.events, scheduling.task);
     handle.send(Command::Build(plan));
 
-    let mut view = View::new(if args.json {
-        Mode::Json
-    } else if std::io::stderr().is_terminal() {
-        Mode::Live
-    } else {
-        Mode::Lines
-    });
+    let mut view = View::new(
+        RunProgress::new(&matrix, &history.latest, &history.stale),
+        if args.json {
+            Mode::Json
+        } else if std::io::stderr().is_terminal() {
+            Mode::Live
+        } else {
+            Mode::Lines
+        },
+    );
     let mut interrupts = 0;
-    let mut engines_seen: BTreeMap<String, bool> = BTreeMap::new();
     let mut breaches: Vec<GateBreach> = Vec::new();
     let mut first_store_error: Option<String> = None;
     let summary: Summary = loop {
@@ -129,7 +113,6 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
             ev = events.recv() => match ev {
                 Some(BuildEvent::Done(s)) => { view.event(&BuildEvent::Done(s.clone())); break s; }
                 Some(ev) => {
-                    if let BuildEvent::Engine(h) = &ev { engines_seen.insert(h.engine.clone(), h.reachable); }
                     if let BuildEvent::Finished(r) = &ev { breaches.extend(gate(r, max_size, max_growth)); }
                     if let BuildEvent::StoreError { message, .. } = &ev { first_store_error.get_or_insert_with(|| message.clone()); }
                     view.event(&ev);
@@ -171,7 +154,8 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
             ),
         });
     }
-    if summary.succeeded == 0 && !engines_seen.is_empty() && engines_seen.values().all(|r| !r) {
+    let engines = &view.progress.engines;
+    if summary.succeeded == 0 && !engines.is_empty() && engines.values().all(|h| !h.reachable) {
         return Err(Exit {
             code: EXIT_ERROR,
             message: "no engine was reachable".into(),
@@ -232,29 +216,23 @@ enum Mode {
     Lines,
 }
 
-/// The headless display.
+/// The headless display: prints from the shared [`RunProgress`] as events fold into it.
 struct View {
     mode: Mode,
-    running: BTreeMap<String, (String, String)>,
+    progress: RunProgress,
     drawn: usize,
     last_draw: Instant,
     start: Instant,
-    done: usize,
-    failed: usize,
-    queued: usize,
 }
 
 impl View {
-    fn new(mode: Mode) -> View {
+    fn new(progress: RunProgress, mode: Mode) -> View {
         View {
             mode,
-            running: BTreeMap::new(),
+            progress,
             drawn: 0,
             last_draw: Instant::now(),
             start: Instant::now(),
-            done: 0,
-            failed: 0,
-            queued: 0,
         }
     }
 
@@ -279,6 +257,7 @@ impl View {
     }
 
     fn event(&mut self, ev: &BuildEvent) {
+        let notice = self.progress.apply(ev);
         if self.mode == Mode::Json {
             let mut out = std::io::stdout().lock();
             if let Ok(s) = serde_json::to_string(ev) {
@@ -288,51 +267,34 @@ impl View {
         }
         let t = self.start.elapsed().as_secs();
         let stamp = format!("[{:02}:{:02}]", t / 60, t % 60);
+        match notice {
+            Notice::Retrying {
+                cell,
+                engine,
+                attempt,
+                reason,
+            } => self.permanent(&format!(
+                "{stamp} {cell}: retry {attempt} after a transient error on {engine}: {reason}"
+            )),
+            Notice::EngineDown { engine, error } => {
+                self.permanent(&format!("{stamp} engine {engine}: unreachable: {error}"))
+            }
+            Notice::Storage(message) => self.permanent(&format!("{stamp} imagegrid: {message}")),
+            Notice::Done(_) | Notice::None => {}
+        }
         match ev {
-            BuildEvent::Queued { .. } => self.queued += 1,
             BuildEvent::Started {
                 cell,
                 engine,
                 emulated,
                 ..
-            } => {
-                self.queued = self.queued.saturating_sub(1);
-                self.running
-                    .insert(cell.clone(), (engine.clone(), "starting".into()));
-                if self.mode == Mode::Lines {
-                    self.permanent(&format!(
-                        "{stamp} {cell}: started on {engine}{}",
-                        if *emulated { " (emulated)" } else { "" }
-                    ));
-                }
-            }
-            BuildEvent::Step {
-                cell,
-                current,
-                total,
-                name,
-            } => {
-                if let Some(r) = self.running.get_mut(cell) {
-                    r.1 = format!("step {current}/{total} {}", crate::logs::strip_sgr(name));
-                }
-            }
-            BuildEvent::Retrying {
-                cell,
-                engine,
-                attempt,
-                reason,
-            } => {
-                self.running.remove(cell);
-                self.queued += 1;
+            } if self.mode == Mode::Lines => {
                 self.permanent(&format!(
-                    "{stamp} {cell}: retry {attempt} after a transient error on {engine}: {reason}"
+                    "{stamp} {cell}: started on {engine}{}",
+                    if *emulated { " (emulated)" } else { "" }
                 ));
             }
             BuildEvent::Finished(r) => {
-                if self.running.remove(&r.cell).is_none() {
-                    self.queued = self.queued.saturating_sub(1);
-                }
-                self.done += 1;
                 let line = match r.status {
                     BuildStatus::Succeeded => {
                         let size = r.size.map(human_size).unwrap_or_default();
@@ -348,28 +310,15 @@ impl View {
                             r.duration_secs.unwrap_or(0.0)
                         )
                     }
-                    status => {
-                        self.failed += 1;
-                        format!(
-                            "{stamp} {}: {status}: {}",
-                            r.cell,
-                            r.failure.as_deref().unwrap_or("")
-                        )
-                    }
+                    status => format!(
+                        "{stamp} {}: {status}: {}",
+                        r.cell,
+                        r.failure.as_deref().unwrap_or("")
+                    ),
                 };
                 self.permanent(&line);
             }
-            BuildEvent::Engine(h) => {
-                if !h.reachable {
-                    if let Some(e) = &h.last_error {
-                        self.permanent(&format!("{stamp} engine {}: unreachable: {e}", h.engine));
-                    }
-                }
-            }
-            BuildEvent::StoreError { message, .. } => {
-                self.permanent(&format!("{stamp} imagegrid: {message}"));
-            }
-            BuildEvent::Log { .. } | BuildEvent::Done(_) => {}
+            _ => {}
         }
         if self.mode == Mode::Live && self.last_draw.elapsed() > Duration::from_millis(100) {
             self.draw();
@@ -384,19 +333,32 @@ impl View {
             .unwrap_or(100)
             .max(20);
         let mut lines = Vec::new();
-        for (cell, (engine, step)) in &self.running {
+        let mut running: Vec<(&String, &crate::progress::CellProgress)> = self
+            .progress
+            .cells
+            .iter()
+            .filter(|(_, c)| c.status == Status::Building)
+            .collect();
+        running.sort_by(|a, b| a.0.cmp(b.0));
+        for (cell, c) in running {
+            let engine = c.engine.as_deref().unwrap_or("");
+            let step = match (c.step, &c.step_name) {
+                (Some((current, total)), Some(name)) => format!("step {current}/{total} {name}"),
+                _ => "starting".into(),
+            };
             let mut l = format!("  {cell} on {engine}: {step}");
             if l.chars().count() > width - 1 {
                 l = l.chars().take(width - 2).collect::<String>() + "…";
             }
             lines.push(l);
         }
+        let n = self.progress.counters;
         lines.push(format!(
             "  {} done ({} not ok), {} running, {} queued, {}s",
-            self.done,
-            self.failed,
-            self.running.len(),
-            self.queued,
+            n.done(),
+            n.not_ok(),
+            n.running,
+            n.queued,
             self.start.elapsed().as_secs()
         ));
         for l in &lines {
@@ -412,10 +374,6 @@ impl View {
         }
         let mut err = std::io::stderr().lock();
         self.clear(&mut err);
-        let _ = writeln!(
-            err,
-            "imagegrid: {} succeeded, {} failed, {} skipped, {} cancelled in {:.1}s",
-            s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
-        );
+        let _ = writeln!(err, "imagegrid: {}", summary_line(s));
     }
 }

@@ -156,7 +156,7 @@ pub async fn run(user: &LoadedConfig, args: DemoArgs) -> Result<u8, Exit> {
     let matrix2 = Matrix::from_config(&round2)?;
     if !args.headless {
         let intro = format!("demo: {GROWING} changed since round 1 (S selects stale cells, b builds; H heat map, i inspector)");
-        return crate::ui::run(round2, matrix2, Some(intro)).await;
+        return Ok(crate::ui::run(round2, matrix2, Some(intro)).await?);
     }
     eprintln!("imagegrid demo: round 2 rebuilds what changed ({GROWING} grew)");
     super::build::run(&round2, matrix2, build_args(&[], true)).await?;
@@ -190,9 +190,9 @@ fn report(loaded: &LoadedConfig, dir: &Path) -> Result<u8, Exit> {
         println!(
             "regressed  {}: {} ({}{})",
             r.cell,
-            super::human_size(r.size),
+            crate::util::units::human_size(r.size),
             if d >= 0 { "+" } else { "-" },
-            super::human_size(d.abs())
+            crate::util::units::human_size(d.abs())
         );
     }
     Ok(if failed.is_empty() || regressed.is_empty() {

@@ -7,7 +7,7 @@ mod publish;
 mod report;
 mod sizes;
 
-pub use report::{human_size, human_size_short, stale_ids};
+pub use report::stale_ids;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -195,7 +195,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             let (loaded, matrix) = load(cfg_path)?;
             use std::io::IsTerminal;
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-                runtime()?.block_on(crate::ui::run(loaded, matrix, None))
+                Ok(runtime()?.block_on(crate::ui::run(loaded, matrix, None))?)
             } else {
                 // Not a terminal (a pipe, CI): the grid as text.
                 report::print_grid(&loaded, &matrix)?;

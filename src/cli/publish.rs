@@ -15,6 +15,7 @@ use crate::publish::auth::{self, display_registry};
 use crate::publish::plan::built_from_history;
 use crate::publish::{self, PublishContext, PublishEvent, RetryPolicy, TagPlan};
 use crate::store::Store;
+use crate::util::text::short_id;
 
 /// `imagegrid tags`.
 #[derive(Debug, Args)]
@@ -52,12 +53,6 @@ fn make_plan(
     let built = built_from_history(&store.last_success_per_cell()?);
     publish::plan(matrix, &loaded.config.tags, &cells, &built)
         .map_err(|e| Exit::error(e.to_string()))
-}
-
-/// Short image id for listings.
-fn short_id(id: &str) -> &str {
-    let s = id.strip_prefix("sha256:").unwrap_or(id);
-    &s[..s.len().min(12)]
 }
 
 /// The plan as text: each public tag with its arches, then its aliases.

@@ -12,6 +12,7 @@ use crate::engine::{Engine, EngineSpec, RunningStep};
 use crate::matrix::{Cell, Level, Matrix, BASE_VERSION};
 use crate::scheduler::RunOptions;
 use crate::store::{BuildRecord, BuildStatus, Store};
+pub use crate::util::units::human_size;
 
 /// One cell as `matrix --json` prints it.
 #[derive(Serialize)]
@@ -421,41 +422,6 @@ pub fn paths(loaded: &LoadedConfig) {
             .map(|d| format!("{} (overrides the built-in ones)", d.display()))
             .unwrap_or_else(|| "built-in".into())
     );
-}
-
-/// Decimal units, as `docker images` prints them.
-pub fn human_size(bytes: i64) -> String {
-    let s = humansize::format_size(
-        bytes.unsigned_abs(),
-        humansize::DECIMAL
-            .decimal_places(1)
-            .space_after_value(false),
-    );
-    if bytes < 0 {
-        format!("-{s}")
-    } else {
-        s
-    }
-}
-
-/// Compact size for grid cells: `412M`, `1.3G`, `950k`, `12B` (decimal, like docker).
-pub fn human_size_short(bytes: i64) -> String {
-    let b = bytes.unsigned_abs() as f64;
-    let (v, unit) = if b >= 1e9 {
-        (b / 1e9, "G")
-    } else if b >= 1e6 {
-        (b / 1e6, "M")
-    } else if b >= 1e3 {
-        (b / 1e3, "k")
-    } else {
-        (b, "B")
-    };
-    let sign = if bytes < 0 { "-" } else { "" };
-    if v < 10.0 && unit != "B" {
-        format!("{sign}{v:.1}{unit}")
-    } else {
-        format!("{sign}{v:.0}{unit}")
-    }
 }
 
 /// Cells whose last success was built from other inputs than today's.

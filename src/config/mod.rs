@@ -2,7 +2,8 @@
 //!
 //! Loading keeps source spans so every error names file, line, column and key
 //! (see [`ConfigError`]); semantic checks that need the built-in catalog
-//! (unknown distro, unknown arch) live in [`crate::matrix`] and report through the same type.
+//! (unknown distro, unknown arch) run where the catalog is, in the matrix layer above, and
+//! report through the same type.
 
 mod location;
 pub mod reference;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::model::options::{BuildkitMode, NetworkMode};
 pub use location::SourceLocation;
 
 /// Variable that overrides the default config path (the `--config` flag wins over it).
@@ -84,7 +86,7 @@ pub struct Config {
     pub matrix: MatrixConfig,
     /// Added or overriding distros (same shape as the built-in table).
     #[serde(default, rename = "distro")]
-    pub distros: Vec<Spanned<crate::matrix::DistroDef>>,
+    pub distros: Vec<Spanned<crate::model::distro::DistroDef>>,
     #[serde(default)]
     pub build: BuildConfig,
     #[serde(default)]
@@ -206,39 +208,6 @@ fn default_retries() -> u32 {
 fn default_reconnect_wait() -> u64 {
     // A restarted engine is back in seconds; a reboot of its host takes a minute or two.
     120
-}
-
-/// Network mode of build containers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkMode {
-    /// The engine's default bridge.
-    #[default]
-    Default,
-    Host,
-    None,
-}
-
-impl NetworkMode {
-    /// The value for the Engine API's `networkmode` parameter.
-    pub fn as_api(self) -> &'static str {
-        match self {
-            NetworkMode::Default => "default",
-            NetworkMode::Host => "host",
-            NetworkMode::None => "none",
-        }
-    }
-}
-
-/// Whether builds use BuildKit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildkitMode {
-    /// BuildKit when the engine supports it, classic builder otherwise.
-    #[default]
-    Auto,
-    On,
-    Off,
 }
 
 /// Tag scheme: where built images are tagged (per arch) and published.
@@ -513,7 +482,7 @@ impl LoadedConfig {
                 ));
             }
             let endpoint = engine.endpoint.get_ref();
-            if let Err(msg) = crate::engine::Endpoint::parse(endpoint) {
+            if let Err(msg) = crate::model::endpoint::Endpoint::parse(endpoint) {
                 return Err(self.source.error_at(engine.endpoint.span(), msg));
             }
         }

@@ -8,11 +8,11 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::NetworkMode;
 use crate::matrix::{version_key, Cell, Level, Matrix};
+use crate::model::options::NetworkMode;
 
 /// The name of the Dockerfile inside the build context.
-pub const DOCKERFILE_NAME: &str = "Dockerfile";
+pub use crate::model::image::DOCKERFILE_NAME;
 
 macro_rules! embedded {
     ($($name:literal),* $(,)?) => {
@@ -196,7 +196,7 @@ impl Renderer {
         h.update(platform.as_bytes());
         h.update(b"\0network=");
         h.update(opts.network.as_api().as_bytes());
-        let hash = hex(&h.finalize());
+        let hash = crate::util::digest::hex(&h.finalize());
         Ok(CellInputs {
             dockerfile,
             hash,
@@ -272,9 +272,4 @@ impl Renderer {
         }
         Ok(minijinja::Value::from_serialize(&ctx))
     }
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::{Engine, EngineError, EngineErrorKind};
-use crate::config::NetworkMode;
 use crate::logs::{sanitise_line, LineSplitter, DEFAULT_MAX_LINE_BYTES};
+pub use crate::model::image::Layer;
+use crate::model::image::DOCKERFILE_NAME;
+use crate::model::options::NetworkMode;
 
 /// The side Dockerfile the classic builder gets (the rendered one plus one LABEL line).
 pub const CLASSIC_DOCKERFILE: &str = "Dockerfile.imagegrid";
@@ -57,15 +59,6 @@ pub enum BuildProgress {
     },
 }
 
-/// One layer of an image, newest first as the engine lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Layer {
-    /// Uncompressed bytes.
-    pub size: i64,
-    /// The instruction that made it.
-    pub created_by: String,
-}
-
 /// A successful build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuiltImage {
@@ -101,11 +94,7 @@ pub fn context_tar(dockerfile: &str, files: &[(String, Vec<u8>)]) -> std::io::Re
         h.set_cksum();
         tar.append_data(&mut h, name, data)
     };
-    add(
-        crate::dockerfile::DOCKERFILE_NAME,
-        dockerfile.as_bytes(),
-        0o644,
-    )?;
+    add(DOCKERFILE_NAME, dockerfile.as_bytes(), 0o644)?;
     // Extra files are tools and scripts more often than not: keep them executable.
     for (name, data) in files {
         add(name, data, 0o755)?;
@@ -427,7 +416,7 @@ impl Engine {
         // itself stays as rendered, since templates COPY it into the image.
         let mut files = req.context_files.clone();
         let mut labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
-        let mut dockerfile_name = crate::dockerfile::DOCKERFILE_NAME;
+        let mut dockerfile_name = DOCKERFILE_NAME;
         if !req.buildkit && !labels.is_empty() {
             let pairs = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
                 req.labels

@@ -16,10 +16,8 @@ use serde::Serialize;
 
 use crate::config::{EngineConfig, LoadedConfig};
 use crate::matrix::Matrix;
-pub use endpoint::{
-    docker_config_dir, is_loopback_host, redact, resolve_default, Endpoint, Resolved, TlsFiles,
-    DEFAULT_SOCKET,
-};
+pub use crate::model::endpoint::{is_loopback_host, redact, Endpoint, DEFAULT_SOCKET};
+pub use endpoint::{docker_config_dir, resolve_default, Resolved, TlsFiles};
 pub use orphans::{OrphanImage, RunningStep};
 
 /// Seconds bollard may take to send a request and get response headers. Builds upload their

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+
 use tokio::sync::mpsc;
 
 use crate::engine::push::PushError;
@@ -163,8 +163,8 @@ impl PublishEvent {
                 ..
             } => format!(
                 "pushed {cell}: {digest}, {} compressed ({} uncompressed) in {secs:.1}s",
-                crate::cli::human_size(*compressed_size),
-                size.map(crate::cli::human_size)
+                crate::util::units::human_size(*compressed_size),
+                size.map(crate::util::units::human_size)
                     .unwrap_or_else(|| "?".into())
             ),
             PublishEvent::PushFailed {
@@ -337,7 +337,7 @@ pub fn manifest_list(entries: &[(&StoredManifest, &ImagePlatform)]) -> (Vec<u8>,
             .collect(),
     };
     let bytes = serde_json::to_vec_pretty(&list).expect("a manifest list serialises");
-    let digest = format!("sha256:{}", crate::dockerfile::hex(&Sha256::digest(&bytes)));
+    let digest = crate::util::digest::sha256_digest(&bytes);
     (bytes, media_type.to_string(), digest)
 }
 
@@ -774,10 +774,7 @@ mod tests {
         assert_eq!(v["manifests"][0]["platform"]["architecture"], "amd64");
         assert!(v["manifests"][0]["platform"].get("variant").is_none());
         assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
-        assert_eq!(
-            digest,
-            format!("sha256:{}", crate::dockerfile::hex(&Sha256::digest(&bytes)))
-        );
+        assert_eq!(digest, crate::util::digest::sha256_digest(&bytes));
         // Same input, same bytes: an alias gets the very same digest.
         assert_eq!(manifest_list(&[(&amd, &p1), (&arm, &p2)]).2, digest);
         // An OCI manifest among them makes it an OCI index.

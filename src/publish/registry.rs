@@ -437,12 +437,7 @@ impl Registry {
 
 /// A registry's message, cut to something that fits a line.
 fn short(s: &str) -> String {
-    let one = crate::logs::sanitise_line(s.trim().as_bytes());
-    if one.chars().count() > 300 {
-        one.chars().take(299).collect::<String>() + "…"
-    } else {
-        one
-    }
+    crate::util::text::truncate(&crate::logs::sanitise_line(s.trim().as_bytes()), 300)
 }
 
 #[cfg(test)]

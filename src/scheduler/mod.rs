@@ -43,8 +43,31 @@ pub struct RunOptions {
     /// Cap on builds running at once over all engines (`--jobs`).
     pub max_total: Option<usize>,
     pub tags: TagConfig,
-    /// Keep cells queued while no engine for their arch is reachable (TUI) instead of failing them (CLI).
-    pub wait_for_engines: bool,
+    /// Who is driving the run: the TUI or a headless command.
+    pub mode: RunMode,
+}
+
+/// The two ways a run is driven. The one place the faces differ inside the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunMode {
+    /// The TUI: the scheduler lives until shut down, and a cell whose arch has no reachable
+    /// engine stays queued until one answers.
+    Interactive,
+    /// A headless command: the scheduler ends when its queue drains, and a cell whose arch has
+    /// no engine back within `reconnect_wait` is failed.
+    #[default]
+    Batch,
+}
+
+impl RunMode {
+    /// Keep cells queued while no engine for their arch is reachable.
+    pub fn waits_for_engines(self) -> bool {
+        self == RunMode::Interactive
+    }
+    /// End the scheduler once the queue has drained.
+    pub fn exits_when_idle(self) -> bool {
+        self == RunMode::Batch
+    }
 }
 
 impl RunOptions {
@@ -61,7 +84,7 @@ impl RunOptions {
             reconnect_wait: Duration::from_secs(b.reconnect_wait_secs),
             max_total: None,
             tags: loaded.config.tags.clone(),
-            wait_for_engines: false,
+            mode: RunMode::Batch,
         }
     }
 
@@ -381,12 +404,10 @@ impl Scheduler {
         });
     }
 
-    /// Run until shut down (TUI) or, with `exit_when_idle`, until the queue drains (CLI).
-    pub async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        exit_when_idle: bool,
-    ) -> Summary {
+    /// Run until shut down ([`RunMode::Interactive`]) or until the queue drains
+    /// ([`RunMode::Batch`]), as the run options say.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> Summary {
+        let exit_when_idle = self.ctx.opts.mode.exits_when_idle();
         for i in 0..self.slots.len() {
             // Shown as connecting at once: an engine that never answers is listed too.
             self.emit_health(i);
@@ -718,7 +739,9 @@ impl Scheduler {
                 if let Some((since, lost)) = &self.jobs[j].retry {
                     // A retry waits for an engine to come back (a restart takes seconds).
                     let waited = since.elapsed();
-                    if !self.ctx.opts.wait_for_engines && waited >= self.ctx.opts.reconnect_wait {
+                    if !self.ctx.opts.mode.waits_for_engines()
+                        && waited >= self.ctx.opts.reconnect_wait
+                    {
                         let reason = format!(
                             "{lost}; no engine for {} answered again within {} s (reconnect_wait_secs)",
                             cell.arch,
@@ -728,7 +751,7 @@ impl Scheduler {
                     }
                     continue;
                 }
-                if !still_trying && !self.ctx.opts.wait_for_engines {
+                if !still_trying && !self.ctx.opts.mode.waits_for_engines() {
                     let why: Vec<String> = capable
                         .iter()
                         .map(|&i| {

@@ -298,7 +298,7 @@ fn signed(d: Option<Delta>) -> String {
                 } else {
                     "±"
                 },
-                crate::cli::human_size(d.bytes.abs())
+                crate::util::units::human_size(d.bytes.abs())
             )
         }
         None => String::new(),
@@ -315,7 +315,7 @@ fn csv_field(s: &str) -> String {
 
 /// Render report rows.
 pub fn render(rows: &[SizeRow], format: Format) -> String {
-    let hs = crate::cli::human_size;
+    let hs = crate::util::units::human_size;
     match format {
         Format::Json => serde_json::to_string_pretty(rows).unwrap_or_default() + "\n",
         Format::Csv => {

@@ -12,7 +12,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::engine::build::Layer;
+use crate::model::image::Layer;
+pub use crate::model::status::BuildStatus;
 
 /// Schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -49,49 +50,6 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// Where a build ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildStatus {
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-    /// The imagegrid process died while it ran.
-    Interrupted,
-    /// Not attempted (its base failed, say).
-    Skipped,
-}
-
-impl BuildStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildStatus::Running => "running",
-            BuildStatus::Succeeded => "succeeded",
-            BuildStatus::Failed => "failed",
-            BuildStatus::Cancelled => "cancelled",
-            BuildStatus::Interrupted => "interrupted",
-            BuildStatus::Skipped => "skipped",
-        }
-    }
-    fn parse(s: &str) -> BuildStatus {
-        match s {
-            "running" => BuildStatus::Running,
-            "succeeded" => BuildStatus::Succeeded,
-            "failed" => BuildStatus::Failed,
-            "cancelled" => BuildStatus::Cancelled,
-            "skipped" => BuildStatus::Skipped,
-            _ => BuildStatus::Interrupted,
-        }
-    }
-}
-
-impl std::fmt::Display for BuildStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// One build as recorded.
@@ -386,7 +344,7 @@ impl Store {
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
         let layers: String = r.get(10)?;
-        let mut status = BuildStatus::parse(&r.get::<_, String>(4)?);
+        let mut status = BuildStatus::from_db(&r.get::<_, String>(4)?);
         let mut failure: Option<String> = r.get(11)?;
         // A "running" row whose process is gone was interrupted, whether or not that could be
         // written down yet (see `open`).
@@ -590,7 +548,7 @@ fn keep_copy(db: &Path, tag: &str) -> String {
         Ok(d) => d,
         Err(e) => return format!("no copy could be made (cannot read it: {e})"),
     };
-    let hash = hex(&Sha256::digest(&data)[..6]);
+    let hash = crate::util::digest::hex(&Sha256::digest(&data)[..6]);
     let name = format!(
         "{}.{tag}-{hash}",
         db.file_name().unwrap_or_default().to_string_lossy()
@@ -621,10 +579,6 @@ fn keep_copy(db: &Path, tag: &str) -> String {
         Ok(()) => format!("a copy is kept at {}", backup.display()),
         Err(e) => format!("no copy could be made at {}: {e}", backup.display()),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Is process `pid` alive on this machine?

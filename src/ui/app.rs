@@ -1,7 +1,7 @@
 //! The TUI's state and the plain `update` functions that change it. No terminal here:
 //! every transition is testable with `assert_eq!`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
@@ -9,90 +9,21 @@ use super::keymap::{action_for, Action, Context};
 use crate::config::TagConfig;
 use crate::logs::{strip_sgr, LogBuffer};
 use crate::matrix::{Cell, Matrix, BASE_VERSION};
-use crate::publish::{Built, PublishEvent, TagLine};
-use crate::scheduler::{BuildEvent, EngineHealth};
-use crate::store::{BuildRecord, BuildStatus};
+pub use crate::progress::CellProgress;
+pub use crate::progress::Status;
+use crate::progress::{summary_line, Notice, RunProgress};
+use crate::publish::{Built, PublishEvent, TagLine, TagPlan};
+use crate::scheduler::BuildEvent;
+use crate::store::BuildRecord;
 
 /// Lines of one cell's log kept in memory (the full log is on disk).
 pub const LOG_MAX_LINES: usize = 10_000;
 /// Bytes of one cell's log kept in memory.
 pub const LOG_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-/// What a cell shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Never,
-    Queued,
-    Building,
-    Succeeded,
-    Failed,
-    Cancelled,
-    Interrupted,
-    Skipped,
-}
-
-impl Status {
-    /// From a stored or finished build.
-    pub fn from_build(s: BuildStatus) -> Status {
-        match s {
-            BuildStatus::Running => Status::Building,
-            BuildStatus::Succeeded => Status::Succeeded,
-            BuildStatus::Failed => Status::Failed,
-            BuildStatus::Cancelled => Status::Cancelled,
-            BuildStatus::Interrupted => Status::Interrupted,
-            BuildStatus::Skipped => Status::Skipped,
-        }
-    }
-    /// Word for filters and the detail pane.
-    pub fn word(self) -> &'static str {
-        match self {
-            Status::Never => "never built",
-            Status::Queued => "queued",
-            Status::Building => "building",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-            Status::Interrupted => "interrupted",
-            Status::Skipped => "skipped",
-        }
-    }
-    pub fn is_active(self) -> bool {
-        matches!(self, Status::Queued | Status::Building)
-    }
-}
-
-/// Everything the UI knows about one cell.
-#[derive(Debug, Clone)]
-pub struct CellView {
-    pub status: Status,
-    pub step: Option<(u32, u32)>,
-    /// Inputs changed since the last success.
-    pub stale: bool,
-    pub size: Option<i64>,
-    pub prev_size: Option<i64>,
-    pub failure: Option<String>,
-    pub engine: Option<String>,
-    pub build_id: Option<i64>,
-    pub log: LogBuffer,
-    /// The log on disk of the shown build (older lines than the buffer holds live there).
-    pub log_path: Option<String>,
-}
-
-impl Default for CellView {
-    fn default() -> Self {
-        CellView {
-            status: Status::Never,
-            step: None,
-            stale: false,
-            size: None,
-            prev_size: None,
-            failure: None,
-            engine: None,
-            build_id: None,
-            log: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
-            log_path: None,
-        }
-    }
+/// An empty in-memory log of one cell.
+fn new_log() -> LogBuffer {
+    LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES)
 }
 
 /// Which pane has the keyboard.
@@ -129,6 +60,8 @@ pub enum Confirm {
         cells: Vec<String>,
         registry: String,
         tags: Vec<TagLine>,
+        /// The plan a yes runs, as shown.
+        plan: Box<TagPlan>,
     },
     Quit {
         active: usize,
@@ -225,9 +158,9 @@ pub enum Effect {
         no_cache: bool,
     },
     Cancel(Vec<String>),
-    /// Publish the tags of these cells (plan, push, manifest lists, aliases).
+    /// Run this publish plan (push, manifest lists, aliases): the one the confirm showed.
     Publish {
-        cells: Vec<String>,
+        plan: Box<TagPlan>,
     },
     LoadDockerfile(String),
     /// Read a cell's successful builds for the inspector.
@@ -251,7 +184,10 @@ pub struct App {
     pub matrix: Matrix,
     /// `opam` then every version.
     pub columns: Vec<String>,
-    pub cells: HashMap<String, CellView>,
+    /// Per-cell state and run counters: the reducer both faces share.
+    pub progress: RunProgress,
+    /// Build logs held in memory (the running ones, and the shown one read from disk).
+    pub logs: HashMap<String, LogBuffer>,
     pub row: usize,
     pub col: usize,
     pub arch: usize,
@@ -264,7 +200,6 @@ pub struct App {
     pub pane: Pane,
     pub detail: DetailMode,
     pub log_view: LogView,
-    pub engines: BTreeMap<String, EngineHealth>,
     pub message: Option<String>,
     pub mouse_capture: bool,
     pub merged: LogBuffer,
@@ -288,8 +223,6 @@ pub struct App {
     pub inspector: Option<Inspector>,
     /// The tag scheme publishing uses.
     pub tags: TagConfig,
-    /// Each cell's last successful build (what a publish would push).
-    pub built: HashMap<String, Built>,
     /// A publish in progress.
     pub publishing: Option<PublishProgress>,
 }
@@ -328,24 +261,12 @@ impl App {
         let columns = std::iter::once(BASE_VERSION.to_string())
             .chain(matrix.versions.iter().map(|v| v.version.clone()))
             .collect();
-        let mut cells = HashMap::new();
-        for c in &matrix.cells {
-            let mut v = CellView::default();
-            if let Some(r) = latest.get(&c.id) {
-                v.status = Status::from_build(r.status);
-                v.size = r.size;
-                v.failure = r.failure.clone();
-                v.engine = Some(r.engine.clone()).filter(|e| !e.is_empty());
-                v.build_id = Some(r.id);
-                v.log_path = r.log_path.clone();
-            }
-            v.stale = stale.contains(&c.id);
-            cells.insert(c.id.clone(), v);
-        }
+        let progress = RunProgress::new(&matrix, latest, stale);
         App {
             matrix,
             columns,
-            cells,
+            progress,
+            logs: HashMap::new(),
             row: 0,
             col: 0,
             arch: 0,
@@ -357,7 +278,6 @@ impl App {
             pane: Pane::Grid,
             detail: DetailMode::Log,
             log_view: LogView::default(),
-            engines: BTreeMap::new(),
             message: None,
             mouse_capture: true,
             merged: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
@@ -373,7 +293,6 @@ impl App {
             list_cursor: 0,
             inspector: None,
             tags: TagConfig::default(),
-            built: HashMap::new(),
             publishing: None,
         }
     }
@@ -381,16 +300,12 @@ impl App {
     /// What publishing needs: the tag scheme and each cell's last successful build.
     pub fn set_publish_context(&mut self, tags: TagConfig, built: HashMap<String, Built>) {
         self.tags = tags;
-        self.built = built;
+        self.progress.built = built;
     }
 
     /// Record the previous successful size of cells, for deltas.
     pub fn set_previous_sizes(&mut self, prev: &HashMap<String, i64>) {
-        for (id, s) in prev {
-            if let Some(c) = self.cells.get_mut(id) {
-                c.prev_size = Some(*s);
-            }
-        }
+        self.progress.set_previous_sizes(prev);
     }
 
     /// Arch names of the matrix.
@@ -431,7 +346,7 @@ impl App {
             .iter()
             .filter(|c| c.distro == distro)
             .any(|c| {
-                let v = &self.cells[&c.id];
+                let v = &self.progress.cells[&c.id];
                 c.version_part() == token
                     || c.arch == token
                     || v.status.word().starts_with(token)
@@ -483,7 +398,7 @@ impl App {
         let key = |c: &&Cell| -> i64 {
             match self.list {
                 Some(SortKey::Growth) => self.delta(&c.id).unwrap_or(i64::MIN),
-                _ => self.cells[&c.id].size.unwrap_or(-1),
+                _ => self.progress.cells[&c.id].size.unwrap_or(-1),
             }
         };
         ids.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.id.cmp(&b.id)));
@@ -492,19 +407,17 @@ impl App {
 
     /// The size change against the previous success, when both are known.
     pub fn delta(&self, id: &str) -> Option<i64> {
-        let c = self.cells.get(id)?;
+        let c = self.progress.cells.get(id)?;
         Some(c.size? - c.prev_size?)
     }
 
-    /// Grew past either configured threshold.
+    /// Grew past either configured threshold (the rule `sizes --check` applies).
     pub fn regressed(&self, id: &str) -> bool {
-        let (Some(d), Some(prev)) = (self.delta(id), self.cells.get(id).and_then(|c| c.prev_size))
-        else {
-            return false;
+        let t = crate::sizes::Thresholds {
+            bytes: self.max_growth.0,
+            percent: self.max_growth.1,
         };
-        d > 0
-            && (d as u64 > self.max_growth.0
-                || (prev > 0 && d as f64 * 100.0 / prev as f64 > self.max_growth.1))
+        self.progress.regressed(id, &t)
     }
 
     /// Cells the next action applies to: the selection, else the focused cell.
@@ -516,19 +429,28 @@ impl App {
         }
     }
 
+    /// The in-memory log of a cell (empty when none is held).
+    pub fn log_of(&self, id: &str) -> &LogBuffer {
+        static EMPTY: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+        self.logs
+            .get(id)
+            .unwrap_or_else(|| EMPTY.get_or_init(new_log))
+    }
+
     /// Cells queued or building.
     pub fn active_count(&self) -> usize {
-        self.cells.values().filter(|c| c.status.is_active()).count()
+        self.progress
+            .cells
+            .values()
+            .filter(|c| c.status.is_active())
+            .count()
     }
 
     /// The log lines the detail pane shows now.
     pub fn shown_log(&self) -> Option<&LogBuffer> {
         match self.detail {
             DetailMode::Merged => Some(&self.merged),
-            DetailMode::Log => self
-                .focused()
-                .and_then(|id| self.cells.get(&id))
-                .map(|c| &c.log),
+            DetailMode::Log => self.focused().and_then(|id| self.logs.get(&id)),
             DetailMode::Dockerfile | DetailMode::Inspector => None,
         }
     }
@@ -542,112 +464,41 @@ impl App {
 
     // ---- events from the core -------------------------------------------------------------
 
-    /// Fold one engine event into the state.
+    /// Fold one engine event into the state: the shared reducer first, then what only the
+    /// TUI keeps (logs in memory, the status line).
     pub fn on_event(&mut self, ev: BuildEvent) {
-        match ev {
-            BuildEvent::Queued { cell } => {
-                if let Some(c) = self.cells.get_mut(&cell) {
-                    c.status = Status::Queued;
-                    c.step = None;
-                }
-            }
-            BuildEvent::Started {
-                cell,
-                engine,
-                build_id,
-                ..
-            } => {
-                self.log_requested.remove(&cell);
-                if let Some(c) = self.cells.get_mut(&cell) {
-                    c.status = Status::Building;
-                    c.engine = Some(engine);
-                    c.build_id = Some(build_id);
-                    c.failure = None;
-                    c.log = LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES);
-                    c.log_path = None;
-                }
-            }
-            BuildEvent::Step {
-                cell,
-                current,
-                total,
-                ..
-            } => {
-                if let Some(c) = self.cells.get_mut(&cell) {
-                    c.step = Some((current, total));
-                }
+        match &ev {
+            BuildEvent::Started { cell, .. } => {
+                self.log_requested.remove(cell);
+                self.logs.insert(cell.clone(), new_log());
             }
             BuildEvent::Log { cell, line } => {
                 self.merged.push(format!("{cell} | {line}"));
-                if let Some(c) = self.cells.get_mut(&cell) {
-                    c.log.push(line);
+                if self.progress.cells.contains_key(cell) {
+                    self.logs
+                        .entry(cell.clone())
+                        .or_insert_with(new_log)
+                        .push(line.clone());
                 }
-                self.refresh_search_if_shown(&cell);
+                self.refresh_search_if_shown(cell);
             }
-            BuildEvent::Retrying { cell, reason, .. } => {
-                if let Some(c) = self.cells.get_mut(&cell) {
-                    c.status = Status::Queued;
+            BuildEvent::Finished(r) if r.log_path.is_some() => {
+                if self.focused().as_deref() == Some(r.cell.as_str()) {
+                    self.log_requested.insert(r.cell.clone());
+                } else {
+                    // Nobody is looking: the log is on disk, read again on focus.
+                    self.logs.remove(&r.cell);
                 }
+            }
+            _ => {}
+        }
+        match self.progress.apply(&ev) {
+            Notice::Retrying { cell, reason, .. } => {
                 self.message = Some(format!("{cell}: {reason}"));
             }
-            BuildEvent::Finished(r) => {
-                if r.log_path.is_some() {
-                    if self.focused().as_deref() == Some(r.cell.as_str()) {
-                        self.log_requested.insert(r.cell.clone());
-                    } else if let Some(c) = self.cells.get_mut(&r.cell) {
-                        // Nobody is looking: the log is on disk, read again on focus.
-                        c.log = LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES);
-                    }
-                }
-                if let Some(c) = self.cells.get_mut(&r.cell) {
-                    if r.log_path.is_some() {
-                        c.log_path = r.log_path.clone();
-                    }
-                    c.status = Status::from_build(r.status);
-                    c.step = None;
-                    c.failure = r.failure.clone();
-                    if r.status == BuildStatus::Succeeded {
-                        c.size = r.size;
-                        c.prev_size = r.previous_size;
-                        c.stale = false;
-                        if let (Some(build_id), Some(engine), Some(image_id)) =
-                            (r.build_id, r.engine.clone(), r.image_id.clone())
-                        {
-                            self.built.insert(
-                                r.cell.clone(),
-                                Built {
-                                    build_id,
-                                    engine,
-                                    image_id,
-                                    size: r.size,
-                                },
-                            );
-                        }
-                    }
-                    if r.build_id.is_some() {
-                        c.build_id = r.build_id;
-                    }
-                }
-            }
-            BuildEvent::Engine(h) => {
-                self.engines.insert(h.engine.clone(), h);
-            }
-            BuildEvent::StoreError { message, .. } => {
-                self.message = Some(format!("storage: {message}"));
-            }
-            BuildEvent::Done(s) => {
-                let mut m = format!(
-                    "run done: {} succeeded, {} failed, {} skipped, {} cancelled in {:.0}s",
-                    s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
-                );
-                if s.store_errors > 0 {
-                    m.push_str(&format!(
-                        "; {} history/log writes FAILED (disk full?), results may be missing from history",
-                        s.store_errors
-                    ));
-                }
-                self.message = Some(m);
-            }
+            Notice::Storage(message) => self.message = Some(format!("storage: {message}")),
+            Notice::Done(s) => self.message = Some(format!("run done: {}", summary_line(&s))),
+            Notice::EngineDown { .. } | Notice::None => {}
         }
     }
 
@@ -687,6 +538,14 @@ impl App {
             }
         };
         self.message = Some(text);
+    }
+
+    /// A rendered Dockerfile arrived; shown if the Dockerfile view still wants that cell.
+    pub fn on_dockerfile_loaded(&mut self, cell: String, text: String) {
+        if self.detail == DetailMode::Dockerfile && self.focused().as_deref() == Some(cell.as_str())
+        {
+            self.dockerfile = Some((cell, text));
+        }
     }
 
     /// A publish stopped on an error (credentials, registry).
@@ -750,9 +609,9 @@ impl App {
             .collect();
         for cell in unfocused {
             self.log_requested.remove(&cell);
-            if let Some(c) = self.cells.get_mut(&cell) {
+            if let Some(c) = self.progress.cells.get(&cell) {
                 if !c.status.is_active() && c.log_path.is_some() {
-                    c.log = LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES);
+                    self.logs.remove(&cell);
                 }
             }
         }
@@ -773,10 +632,12 @@ impl App {
         {
             return vec![Effect::LoadDockerfile(id)];
         }
-        let c = &self.cells[&id];
+        let Some(c) = self.progress.cells.get(&id) else {
+            return vec![];
+        };
         match &c.log_path {
             Some(path)
-                if c.log.is_empty()
+                if self.logs.get(&id).is_none_or(|l| l.is_empty())
                     && !c.status.is_active()
                     && !self.log_requested.contains(&id) =>
             {
@@ -804,16 +665,18 @@ impl App {
         if !self.log_requested.contains(cell) {
             return; // focus moved on while it was read: not wanted any more
         }
-        if let Some(c) = self.cells.get_mut(cell) {
-            if c.log.is_empty() && !c.status.is_active() {
-                if skipped_lines > 0 {
-                    c.log.push(format!(
-                        "… {skipped_lines} earlier lines are in the log file"
-                    ));
-                }
-                for l in lines {
-                    c.log.push(l);
-                }
+        let Some(c) = self.progress.cells.get(cell) else {
+            return;
+        };
+        let log = self.logs.entry(cell.to_string()).or_insert_with(new_log);
+        if log.is_empty() && !c.status.is_active() {
+            if skipped_lines > 0 {
+                log.push(format!(
+                    "… {skipped_lines} earlier lines are in the log file"
+                ));
+            }
+            for l in lines {
+                log.push(l);
             }
         }
     }
@@ -900,12 +763,12 @@ impl App {
                 self.message = Some(format!("cancelling {} builds", cells.len()));
                 vec![Effect::Cancel(cells)]
             }
-            Confirm::Publish { cells, tags, .. } => {
+            Confirm::Publish { plan, tags, .. } => {
                 let n = tags.iter().filter(|t| t.blocked.is_none()).count();
                 self.message = Some(format!("publishing {n} tags and aliases…"));
                 self.publishing = Some(PublishProgress::default());
                 self.selection.clear();
-                vec![Effect::Publish { cells }]
+                vec![Effect::Publish { plan }]
             }
             Confirm::Quit { .. } => {
                 self.quit = true;
@@ -933,12 +796,12 @@ impl App {
         }
     }
 
-    fn select_where(&mut self, pred: impl Fn(&Cell, &CellView) -> bool) -> usize {
+    fn select_where(&mut self, pred: impl Fn(&Cell, &CellProgress) -> bool) -> usize {
         let ids: Vec<String> = self
             .matrix
             .cells
             .iter()
-            .filter(|c| pred(c, &self.cells[&c.id]))
+            .filter(|c| pred(c, &self.progress.cells[&c.id]))
             .map(|c| c.id.clone())
             .collect();
         let n = ids.len();
@@ -1144,7 +1007,7 @@ impl App {
                     .iter()
                     .filter(|c| {
                         matches!(
-                            self.cells[&c.id].status,
+                            self.progress.cells[&c.id].status,
                             Status::Failed | Status::Interrupted
                         )
                     })
@@ -1163,7 +1026,7 @@ impl App {
                 let cells: Vec<String> = self
                     .targets()
                     .into_iter()
-                    .filter(|id| self.cells[id].status.is_active())
+                    .filter(|id| self.progress.cells[id].status.is_active())
                     .collect();
                 if cells.is_empty() {
                     self.message = Some(
@@ -1305,7 +1168,7 @@ impl App {
             self.message = Some("nothing to publish: no cell here for this arch".into());
             return;
         }
-        match crate::publish::plan(&self.matrix, &self.tags, &refs, &self.built) {
+        match crate::publish::plan(&self.matrix, &self.tags, &refs, &self.progress.built) {
             Err(e) => self.message = Some(format!("cannot publish: {e}")),
             Ok(plan) if plan.publishable().next().is_none() => {
                 let why = plan
@@ -1320,6 +1183,7 @@ impl App {
                     cells,
                     registry: crate::publish::auth::display_registry(&plan.registry),
                     tags: plan.lines(),
+                    plan: Box::new(plan),
                 })
             }
         }
@@ -1369,6 +1233,7 @@ pub fn is_error_line(line: &str) -> bool {
 mod tests {
     use super::*;
     use crate::scheduler::CellResult;
+    use crate::store::BuildStatus;
 
     fn app() -> App {
         App::new(
@@ -1497,7 +1362,7 @@ mod tests {
         let mut a = app();
         let id = "alpine-3.24/opam/amd64";
         a.on_event(BuildEvent::Queued { cell: id.into() });
-        assert_eq!(a.cells[id].status, Status::Queued);
+        assert_eq!(a.progress.cells[id].status, Status::Queued);
         a.on_event(BuildEvent::Started {
             cell: id.into(),
             engine: "e".into(),
@@ -1510,12 +1375,12 @@ mod tests {
             total: 9,
             name: "RUN x".into(),
         });
-        assert_eq!(a.cells[id].step, Some((2, 9)));
+        assert_eq!(a.progress.cells[id].step, Some((2, 9)));
         a.on_event(BuildEvent::Log {
             cell: id.into(),
             line: "hello".into(),
         });
-        assert_eq!(a.cells[id].log.len(), 1);
+        assert_eq!(a.log_of(id).len(), 1);
         assert_eq!(a.merged.len(), 1);
         a.on_event(finished(
             id,
@@ -1523,7 +1388,7 @@ mod tests {
             Some(120_000_000),
             Some(100_000_000),
         ));
-        assert_eq!(a.cells[id].status, Status::Succeeded);
+        assert_eq!(a.progress.cells[id].status, Status::Succeeded);
         assert_eq!(a.delta(id), Some(20_000_000));
         assert!(a.regressed(id));
         a.on_event(finished(
@@ -1634,12 +1499,13 @@ mod tests {
                 _ => unreachable!(),
             }
         }));
-        assert_eq!(a.built["alpine-3.24/opam/amd64"].engine, "e");
+        assert_eq!(a.progress.built["alpine-3.24/opam/amd64"].engine, "e");
         assert!(a.on_key(key('P')).is_empty(), "asks first");
         let Mode::Confirm(Confirm::Publish {
             cells,
             registry,
             tags,
+            plan,
         }) = a.mode.clone()
         else {
             panic!("{:?}", a.mode)
@@ -1658,12 +1524,8 @@ mod tests {
         assert!(a.on_key(key('n')).is_empty());
         assert_eq!(a.publishing, None);
         a.on_key(key('P'));
-        assert_eq!(
-            a.on_key(key('y')),
-            vec![Effect::Publish {
-                cells: vec!["alpine-3.24/opam/amd64".into()]
-            }]
-        );
+        // What runs is the plan the confirm showed.
+        assert_eq!(a.on_key(key('y')), vec![Effect::Publish { plan }]);
         assert!(a.publishing.is_some());
         a.on_key(key('P'));
         assert_eq!(a.message.as_deref(), Some("a publish is already running"));
@@ -1734,17 +1596,17 @@ mod tests {
             r.log_path = Some(format!("/data/logs/{n}.log"));
             a.on_event(BuildEvent::Finished(r));
         }
-        assert_eq!(a.cells[&here].log.len(), 1, "in view: kept");
-        assert!(a.cells[&there].log.is_empty(), "out of view: released");
+        assert_eq!(a.log_of(&here).len(), 1, "in view: kept");
+        assert!(a.log_of(&there).is_empty(), "out of view: released");
         a.on_key(key('l'));
-        assert!(a.cells[&here].log.is_empty(), "focus left it: released");
+        assert!(a.log_of(&here).is_empty(), "focus left it: released");
         a.on_log_loaded(&here, vec!["late".into()], 0);
         assert!(
-            a.cells[&here].log.is_empty(),
+            a.log_of(&here).is_empty(),
             "a read that arrives late is dropped"
         );
         a.on_log_loaded(&there, vec!["a line".into()], 0);
-        assert_eq!(a.cells[&there].log.len(), 1, "read again from disk");
+        assert_eq!(a.log_of(&there).len(), 1, "read again from disk");
         let fx = a.on_key(key('h'));
         assert_eq!(
             fx,
@@ -1787,7 +1649,7 @@ mod tests {
         );
         assert!(a.focus_effects().is_empty(), "asked once");
         a.on_log_loaded("alpine-3.24/opam/amd64", vec!["a".into(), "b".into()], 3);
-        assert_eq!(a.cells["alpine-3.24/opam/amd64"].log.len(), 3);
+        assert_eq!(a.log_of("alpine-3.24/opam/amd64").len(), 3);
         // The Dockerfile view asks for the focused cell's Dockerfile as focus moves.
         let fx = a.on_key(key('d'));
         assert_eq!(

@@ -8,10 +8,11 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{
-    App, CellView, Confirm, DetailMode, GridGeometry, Heat, Mode, Pane, SortKey, Status,
+    App, CellProgress, Confirm, DetailMode, GridGeometry, Heat, Mode, Pane, SortKey, Status,
 };
 use super::keymap::{bindings_for, Context, KEYMAP};
-use crate::cli::human_size_short;
+use crate::util::text::truncate;
+use crate::util::units::{human_size, human_size_short};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -110,7 +111,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The text of one cell in single-arch view: glyph, step or size, delta.
-fn cell_text(app: &App, id: &str, v: &CellView, width: usize) -> Vec<Span<'static>> {
+fn cell_text(app: &App, id: &str, v: &CellProgress, width: usize) -> Vec<Span<'static>> {
     let mut spans = vec![Span::styled(
         glyph(v.status, app.tick).to_string(),
         Style::new()
@@ -164,7 +165,7 @@ fn pane_block<'a>(focused: bool) -> Block<'a> {
 /// Background of a cell in the heat-map modes: size relative to the largest shown, or
 /// growth (green shrank, yellow grew within the thresholds, red regressed).
 fn heat_colour(app: &App, id: &str, max_size: i64) -> Option<Color> {
-    let v = app.cells.get(id)?;
+    let v = app.progress.cells.get(id)?;
     match app.heat {
         Heat::Status => None,
         Heat::Size => {
@@ -195,7 +196,13 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
     if app.list.is_some() {
         return draw_list(f, app, area);
     }
-    let max_size = app.cells.values().filter_map(|c| c.size).max().unwrap_or(1);
+    let max_size = app
+        .progress
+        .cells
+        .values()
+        .filter_map(|c| c.size)
+        .max()
+        .unwrap_or(1);
     let focused_pane = app.pane == Pane::Grid;
     let block = pane_block(focused_pane).title(" grid: distro × OCaml version ");
     let inner = block.inner(area);
@@ -259,7 +266,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
                 cells
                     .iter()
                     .map(|c| {
-                        let v = &app.cells[&c.id];
+                        let v = &app.progress.cells[&c.id];
                         let mut st = Style::new().fg(colour(v.status));
                         if focused && c.arch == app.current_arch() {
                             st = st.add_modifier(Modifier::UNDERLINED);
@@ -269,7 +276,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
                     .collect()
             } else {
                 let c = cells[0];
-                cell_text(app, &c.id, &app.cells[&c.id], cell_w as usize - 1)
+                cell_text(app, &c.id, &app.progress.cells[&c.id], cell_w as usize - 1)
             };
             let selected = !cells.is_empty() && cells.iter().all(|c| app.selection.contains(&c.id));
             let partly = !selected && cells.iter().any(|c| app.selection.contains(&c.id));
@@ -346,7 +353,7 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect) {
     let w = ids.iter().map(|i| i.len()).max().unwrap_or(10) + 2;
     let mut lines = Vec::new();
     for (i, id) in ids.iter().enumerate().skip(first).take(h) {
-        let v = &app.cells[id];
+        let v = &app.progress.cells[id];
         let delta = app
             .delta(id)
             .map(|d| {
@@ -359,7 +366,7 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect) {
                     } else {
                         "±"
                     },
-                    crate::cli::human_size(d.abs())
+                    human_size(d.abs())
                 )
             })
             .unwrap_or_default();
@@ -375,7 +382,7 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect) {
             Span::raw(format!("{id:w$}")),
             Span::raw(format!(
                 "{:>10} ",
-                v.size.map(crate::cli::human_size).unwrap_or_default()
+                v.size.map(human_size).unwrap_or_default()
             )),
             Span::styled(format!("{delta:>12}"), st),
         ]);
@@ -390,10 +397,10 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect) {
 
 fn draw_engines(f: &mut Frame, app: &App, area: Rect) {
     let mut spans = vec![Span::styled("engines ", Style::new().fg(Color::Gray))];
-    if app.engines.is_empty() {
+    if app.progress.engines.is_empty() {
         spans.push(Span::styled("connecting…", Style::new().fg(Color::Yellow)));
     }
-    for (i, h) in app.engines.values().enumerate() {
+    for (i, h) in app.progress.engines.values().enumerate() {
         if i > 0 {
             spans.push(Span::raw(" │ "));
         }
@@ -433,7 +440,7 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
         (DetailMode::Merged, _) => " merged log of running builds ".to_string(),
         (_, None) => " no cell here for this arch ".to_string(),
         (mode, Some(id)) => {
-            let v = &app.cells[id];
+            let v = &app.progress.cells[id];
             let mut t = format!(" {id} · {}", v.status.word());
             if let Some(e) = &v.engine {
                 t.push_str(&format!(" · {e}"));
@@ -442,7 +449,7 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
                 t.push_str(&format!(" · build {b}"));
             }
             if let Some(s) = v.size {
-                t.push_str(&format!(" · {}", crate::cli::human_size(s)));
+                t.push_str(&format!(" · {}", human_size(s)));
             }
             if v.stale {
                 t.push_str(" · stale");
@@ -491,7 +498,10 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
         return;
     }
     if app.detail == DetailMode::Log {
-        if let Some(v) = id.as_ref().map(|i| &app.cells[i]) {
+        if let Some((id_str, v)) = id
+            .as_deref()
+            .and_then(|i| app.progress.cells.get(i).map(|v| (i, v)))
+        {
             if let (Some(fail), true) = (
                 &v.failure,
                 matches!(
@@ -504,7 +514,7 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
                     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
                 ));
             }
-            if v.log.evicted_lines() > 0 {
+            if app.log_of(id_str).evicted_lines() > 0 {
                 let path = v
                     .log_path
                     .clone()
@@ -512,12 +522,12 @@ fn draw_detail(f: &mut Frame, app: &mut App, area: Rect) {
                 lines.push(Line::styled(
                     format!(
                         "… {} older lines only on disk ({path})",
-                        v.log.evicted_lines()
+                        app.log_of(id_str).evicted_lines()
                     ),
                     Style::new().fg(Color::DarkGray),
                 ));
             }
-            if v.log.is_empty() && v.status != Status::Building {
+            if app.log_of(id_str).is_empty() && v.status != Status::Building {
                 let hint = match &v.log_path {
                     Some(p) => format!(
                         "log of build {} is on disk: {p}  (imagegrid log {})",
@@ -610,7 +620,7 @@ fn draw_inspector(f: &mut Frame, app: &App, area: Rect) {
                 .get(5..16)
                 .unwrap_or(&b.started_at)
                 .replace('T', " "),
-            b.size.map(crate::cli::human_size).unwrap_or_default()
+            b.size.map(human_size).unwrap_or_default()
         ));
         if i == insp.cursor {
             line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
@@ -629,7 +639,7 @@ fn draw_inspector(f: &mut Frame, app: &App, area: Rect) {
                     shown.id,
                     base.id,
                     if total >= 0 { "+" } else { "-" },
-                    crate::cli::human_size(total.abs())
+                    human_size(total.abs())
                 ),
                 Style::new().add_modifier(Modifier::BOLD),
             ));
@@ -645,20 +655,13 @@ fn draw_inspector(f: &mut Frame, app: &App, area: Rect) {
                 let delta = if d == 0 {
                     String::new()
                 } else {
-                    format!(
-                        "{}{}",
-                        if d > 0 { "+" } else { "-" },
-                        crate::cli::human_size(d.abs())
-                    )
+                    format!("{}{}", if d > 0 { "+" } else { "-" }, human_size(d.abs()))
                 };
                 rows.push(Line::from(vec![
                     Span::styled(
                         format!(
                             "{sym} {:>9} {:>9} ",
-                            c.after
-                                .or(c.before)
-                                .map(crate::cli::human_size)
-                                .unwrap_or_default(),
+                            c.after.or(c.before).map(human_size).unwrap_or_default(),
                             delta
                         ),
                         st,
@@ -679,7 +682,7 @@ fn draw_inspector(f: &mut Frame, app: &App, area: Rect) {
             for l in shown.layers.iter().rev() {
                 rows.push(Line::raw(format!(
                     "  {:>9}  {}",
-                    crate::cli::human_size(l.size),
+                    human_size(l.size),
                     crate::sizes::instruction(&l.created_by)
                 )));
             }
@@ -842,6 +845,7 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                     .map(|c| c.arch.clone())
                     .unwrap_or_default();
                 let engines: Vec<&String> = app
+                    .progress
                     .engines
                     .values()
                     .filter(|h| h.arches.contains(&arch))
@@ -942,12 +946,4 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         60
     };
     popup(f, area, width, title, lines);
-}
-
-fn truncate(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        s.to_string()
-    } else {
-        s.chars().take(w.saturating_sub(1)).collect::<String>() + "…"
-    }
 }

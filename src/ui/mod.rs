@@ -1,12 +1,25 @@
-//! The interactive face: app state and `update` ([`app`]), the keymap ([`keymap`]), the
-//! draw functions ([`draw`]) and the terminal runtime ([`run`]).
+//! The interactive face: app state and its transitions ([`app`]), the keymap ([`keymap`]),
+//! the draw functions ([`draw`]), the effect executor (`effects`) and the terminal runtime
+//! (`runtime`).
 
 pub mod app;
 pub mod draw;
+mod effects;
 pub mod keymap;
-mod run;
+mod runtime;
 
-pub use run::run;
+pub use runtime::run;
+
+/// Why the TUI stopped with an error; the CLI maps it to an exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// The history store or a rule of the session.
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
+    /// The terminal could not be drawn to or read.
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
 
 #[cfg(test)]
 mod snapshots;

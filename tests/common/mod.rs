@@ -160,7 +160,7 @@ pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
         Arc::new(matrix),
         opts,
     );
-    let task = tokio::spawn(s.run(commands, true));
+    let task = tokio::spawn(s.run(commands));
     handle.send(Command::Build(plan));
     Run {
         handle,

@@ -1,0 +1,457 @@
+//! The one fold of [`BuildEvent`]s: per-cell state and run counters. The TUI embeds a
+//! [`RunProgress`] in its model and draws from it; the headless `build` prints from it. Both
+//! call [`RunProgress::apply`] and nothing else changes it, so "what counts as failed",
+//! "is this a size regression" and "how many are still queued" have one answer.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::logs::strip_sgr;
+use crate::matrix::Matrix;
+use crate::publish::Built;
+use crate::scheduler::{BuildEvent, EngineHealth, Summary};
+use crate::sizes::{Delta, Thresholds};
+use crate::store::{BuildRecord, BuildStatus};
+
+/// What a cell shows: a build status, or one of the states before there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Never,
+    Queued,
+    Building,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Interrupted,
+    Skipped,
+}
+
+impl Status {
+    /// From a stored or finished build.
+    pub fn from_build(s: BuildStatus) -> Status {
+        match s {
+            BuildStatus::Running => Status::Building,
+            BuildStatus::Succeeded => Status::Succeeded,
+            BuildStatus::Failed => Status::Failed,
+            BuildStatus::Cancelled => Status::Cancelled,
+            BuildStatus::Interrupted => Status::Interrupted,
+            BuildStatus::Skipped => Status::Skipped,
+        }
+    }
+    /// Word for filters and the detail pane.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Never => "never built",
+            Status::Queued => "queued",
+            Status::Building => "building",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Interrupted => "interrupted",
+            Status::Skipped => "skipped",
+        }
+    }
+    /// Queued or building: work is pending for the cell.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Queued | Status::Building)
+    }
+    /// The cell's last build failed: the rule of [`BuildStatus::is_failed`].
+    pub fn is_failed(self) -> bool {
+        matches!(self, Status::Failed | Status::Interrupted)
+    }
+}
+
+/// Everything known about one cell, from history and the events of this run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellProgress {
+    pub status: Status,
+    /// The builder's step: (current, total).
+    pub step: Option<(u32, u32)>,
+    /// The step's instruction, SGR removed.
+    pub step_name: Option<String>,
+    /// Inputs changed since the last success.
+    pub stale: bool,
+    /// Uncompressed bytes of the last success.
+    pub size: Option<i64>,
+    /// Bytes of the success before it.
+    pub prev_size: Option<i64>,
+    pub failure: Option<String>,
+    pub engine: Option<String>,
+    pub emulated: bool,
+    pub build_id: Option<i64>,
+    /// The log on disk of the shown build.
+    pub log_path: Option<String>,
+}
+
+impl Default for CellProgress {
+    fn default() -> Self {
+        CellProgress {
+            status: Status::Never,
+            step: None,
+            step_name: None,
+            stale: false,
+            size: None,
+            prev_size: None,
+            failure: None,
+            engine: None,
+            emulated: false,
+            build_id: None,
+            log_path: None,
+        }
+    }
+}
+
+/// Counts of the run in progress. `queued` goes back down when a queued cell ends without
+/// starting (skipped, cancelled), so a drained run shows 0 queued and 0 running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounters {
+    pub queued: usize,
+    pub running: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+}
+
+impl RunCounters {
+    /// Cells that ended in this run.
+    pub fn done(&self) -> usize {
+        self.succeeded + self.failed + self.skipped + self.cancelled
+    }
+    /// Cells that ended otherwise than succeeded.
+    pub fn not_ok(&self) -> usize {
+        self.failed + self.skipped + self.cancelled
+    }
+}
+
+/// What one event changed that a face may want to say (beyond redrawing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    None,
+    /// A cell goes back to the queue after a transient engine error.
+    Retrying {
+        cell: String,
+        engine: String,
+        attempt: u32,
+        reason: String,
+    },
+    /// A history or log write failed.
+    Storage(String),
+    /// An engine was found unreachable, with its error.
+    EngineDown {
+        engine: String,
+        error: String,
+    },
+    /// The run ended.
+    Done(Summary),
+}
+
+/// The state both faces read. See the module doc.
+#[derive(Debug, Clone, Default)]
+pub struct RunProgress {
+    pub cells: HashMap<String, CellProgress>,
+    pub engines: BTreeMap<String, EngineHealth>,
+    pub counters: RunCounters,
+    /// Each cell's last successful build (what a publish would push).
+    pub built: HashMap<String, Built>,
+    /// Summary of the last run that ended.
+    pub last_summary: Option<Summary>,
+}
+
+impl RunProgress {
+    /// Every cell of the matrix, as its latest build left it; `stale` ids are marked.
+    pub fn new(
+        matrix: &Matrix,
+        latest: &HashMap<String, BuildRecord>,
+        stale: &BTreeSet<String>,
+    ) -> RunProgress {
+        let mut cells = HashMap::new();
+        for c in &matrix.cells {
+            let mut v = CellProgress::default();
+            if let Some(r) = latest.get(&c.id) {
+                v.status = Status::from_build(r.status);
+                v.size = r.size;
+                v.failure = r.failure.clone();
+                v.engine = Some(r.engine.clone()).filter(|e| !e.is_empty());
+                v.build_id = Some(r.id);
+                v.log_path = r.log_path.clone();
+            }
+            v.stale = stale.contains(&c.id);
+            cells.insert(c.id.clone(), v);
+        }
+        RunProgress {
+            cells,
+            ..RunProgress::default()
+        }
+    }
+
+    /// Sizes of the success before each cell's last one (bytes), for deltas.
+    pub fn set_previous_sizes(&mut self, prev: &HashMap<String, i64>) {
+        for (id, size) in prev {
+            if let Some(c) = self.cells.get_mut(id) {
+                c.prev_size = Some(*size);
+            }
+        }
+    }
+
+    /// Fold one event. Returns what a face may want to announce.
+    pub fn apply(&mut self, ev: &BuildEvent) -> Notice {
+        match ev {
+            BuildEvent::Queued { cell } => {
+                self.counters.queued += 1;
+                if let Some(c) = self.cells.get_mut(cell) {
+                    c.status = Status::Queued;
+                    c.step = None;
+                    c.step_name = None;
+                }
+            }
+            BuildEvent::Started {
+                cell,
+                engine,
+                build_id,
+                emulated,
+                ..
+            } => {
+                self.counters.queued = self.counters.queued.saturating_sub(1);
+                self.counters.running += 1;
+                if let Some(c) = self.cells.get_mut(cell) {
+                    c.status = Status::Building;
+                    c.engine = Some(engine.clone());
+                    c.emulated = *emulated;
+                    c.build_id = Some(*build_id);
+                    c.failure = None;
+                    c.log_path = None;
+                }
+            }
+            BuildEvent::Step {
+                cell,
+                current,
+                total,
+                name,
+            } => {
+                if let Some(c) = self.cells.get_mut(cell) {
+                    c.step = Some((*current, *total));
+                    c.step_name = Some(strip_sgr(name));
+                }
+            }
+            BuildEvent::Log { .. } => {}
+            BuildEvent::Retrying {
+                cell,
+                engine,
+                attempt,
+                reason,
+            } => {
+                self.counters.running = self.counters.running.saturating_sub(1);
+                self.counters.queued += 1;
+                if let Some(c) = self.cells.get_mut(cell) {
+                    c.status = Status::Queued;
+                    c.step = None;
+                    c.step_name = None;
+                }
+                return Notice::Retrying {
+                    cell: cell.clone(),
+                    engine: engine.clone(),
+                    attempt: *attempt,
+                    reason: reason.clone(),
+                };
+            }
+            BuildEvent::Finished(r) => {
+                let was_running = self
+                    .cells
+                    .get(&r.cell)
+                    .is_some_and(|c| c.status == Status::Building);
+                if was_running {
+                    self.counters.running = self.counters.running.saturating_sub(1);
+                } else {
+                    self.counters.queued = self.counters.queued.saturating_sub(1);
+                }
+                match r.status {
+                    BuildStatus::Succeeded => self.counters.succeeded += 1,
+                    BuildStatus::Skipped => self.counters.skipped += 1,
+                    BuildStatus::Cancelled => self.counters.cancelled += 1,
+                    _ => self.counters.failed += 1,
+                }
+                if let Some(c) = self.cells.get_mut(&r.cell) {
+                    if r.log_path.is_some() {
+                        c.log_path = r.log_path.clone();
+                    }
+                    c.status = Status::from_build(r.status);
+                    c.step = None;
+                    c.step_name = None;
+                    c.failure = r.failure.clone();
+                    if r.status == BuildStatus::Succeeded {
+                        c.size = r.size;
+                        c.prev_size = r.previous_size;
+                        c.stale = false;
+                        if let (Some(build_id), Some(engine), Some(image_id)) =
+                            (r.build_id, r.engine.clone(), r.image_id.clone())
+                        {
+                            self.built.insert(
+                                r.cell.clone(),
+                                Built {
+                                    build_id,
+                                    engine,
+                                    image_id,
+                                    size: r.size,
+                                },
+                            );
+                        }
+                    }
+                    if r.build_id.is_some() {
+                        c.build_id = r.build_id;
+                    }
+                }
+            }
+            BuildEvent::Engine(h) => {
+                let was_up = self.engines.get(&h.engine).map(|e| e.reachable);
+                self.engines.insert(h.engine.clone(), h.clone());
+                if !h.reachable && was_up != Some(false) {
+                    if let Some(e) = &h.last_error {
+                        return Notice::EngineDown {
+                            engine: h.engine.clone(),
+                            error: e.clone(),
+                        };
+                    }
+                }
+            }
+            BuildEvent::StoreError { message, .. } => return Notice::Storage(message.clone()),
+            BuildEvent::Done(s) => {
+                // The run is over: whatever was still counted as pending never ran.
+                self.counters.queued = 0;
+                self.counters.running = 0;
+                self.last_summary = Some(s.clone());
+                return Notice::Done(s.clone());
+            }
+        }
+        Notice::None
+    }
+
+    /// The cell's last build failed (failed or interrupted).
+    pub fn is_failed(&self, cell: &str) -> bool {
+        self.cells.get(cell).is_some_and(|c| c.status.is_failed())
+    }
+
+    /// Did the cell's last success grow past either threshold over the one before it? The
+    /// rule of [`Delta::regresses`], as `sizes --check` applies it.
+    pub fn regressed(&self, cell: &str, thresholds: &Thresholds) -> bool {
+        match self.cells.get(cell) {
+            Some(CellProgress {
+                size: Some(s),
+                prev_size: Some(p),
+                ..
+            }) => Delta::between(*p, *s).regresses(thresholds),
+            _ => false,
+        }
+    }
+
+    /// Fresh counters for a new run (the cells keep their state).
+    pub fn start_run(&mut self) {
+        self.counters = RunCounters::default();
+    }
+}
+
+/// The line a run's end reads as, in both faces.
+pub fn summary_line(s: &Summary) -> String {
+    let mut m = format!(
+        "{} succeeded, {} failed, {} skipped, {} cancelled in {:.1}s",
+        s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
+    );
+    if s.store_errors > 0 {
+        m.push_str(&format!(
+            "; {} history/log writes FAILED (disk full?), results may be missing from history",
+            s.store_errors
+        ));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::CellResult;
+
+    fn matrix() -> Matrix {
+        let loaded = crate::config::parse(
+            "t.toml",
+            "[matrix]\ndistros = [\"debian-13\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]\n",
+        )
+        .unwrap();
+        Matrix::from_config(&loaded).unwrap()
+    }
+
+    fn finished(cell: &str, status: BuildStatus) -> BuildEvent {
+        BuildEvent::Finished(CellResult {
+            cell: cell.into(),
+            status,
+            build_id: Some(1),
+            engine: Some("e".into()),
+            image_id: Some("sha256:x".into()),
+            size: Some(100),
+            previous_size: Some(50),
+            failure: None,
+            duration_secs: Some(1.0),
+            log_path: None,
+        })
+    }
+
+    #[test]
+    fn counters_go_back_when_queued_cells_end_without_starting() {
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        let base = "debian-13/opam/amd64";
+        let comp = "debian-13/5.4/amd64";
+        p.apply(&BuildEvent::Queued { cell: base.into() });
+        p.apply(&BuildEvent::Queued { cell: comp.into() });
+        assert_eq!((p.counters.queued, p.counters.running), (2, 0));
+        p.apply(&BuildEvent::Started {
+            cell: base.into(),
+            engine: "e".into(),
+            build_id: 1,
+            emulated: false,
+        });
+        assert_eq!((p.counters.queued, p.counters.running), (1, 1));
+        p.apply(&finished(base, BuildStatus::Failed));
+        p.apply(&finished(comp, BuildStatus::Skipped));
+        assert_eq!(
+            p.counters,
+            RunCounters {
+                failed: 1,
+                skipped: 1,
+                ..RunCounters::default()
+            }
+        );
+        assert!(p.is_failed(base));
+        assert!(!p.is_failed(comp));
+    }
+
+    #[test]
+    fn success_records_size_and_what_a_publish_pushes() {
+        let m = matrix();
+        let mut stale = BTreeSet::new();
+        stale.insert("debian-13/opam/amd64".to_string());
+        let mut p = RunProgress::new(&m, &HashMap::new(), &stale);
+        assert!(p.cells["debian-13/opam/amd64"].stale);
+        p.apply(&finished("debian-13/opam/amd64", BuildStatus::Succeeded));
+        let c = &p.cells["debian-13/opam/amd64"];
+        assert_eq!((c.size, c.prev_size, c.stale), (Some(100), Some(50), false));
+        assert_eq!(p.built["debian-13/opam/amd64"].engine, "e");
+        let t = |bytes, percent| Thresholds { bytes, percent };
+        assert!(p.regressed("debian-13/opam/amd64", &t(1000, 10.0)));
+        assert!(p.regressed("debian-13/opam/amd64", &t(10, 1000.0)));
+        assert!(!p.regressed("debian-13/opam/amd64", &t(1000, 150.0)));
+    }
+
+    #[test]
+    fn done_clears_pending_counts_and_keeps_the_summary() {
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        p.apply(&BuildEvent::Queued {
+            cell: "debian-13/opam/amd64".into(),
+        });
+        let s = Summary {
+            cancelled: 1,
+            ..Summary::default()
+        };
+        assert_eq!(p.apply(&BuildEvent::Done(s.clone())), Notice::Done(s));
+        assert_eq!(p.counters.queued, 0);
+    }
+}

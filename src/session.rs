@@ -1,0 +1,243 @@
+//! What both faces open: the history store, the Dockerfile renderer, the engine specs and a
+//! scheduler, over one config and matrix. The TUI and the headless commands start builds and
+//! publishes through these calls only, so a rule (what is stale, how a publish is planned,
+//! how a scheduler is started) exists once.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::config::LoadedConfig;
+use crate::dockerfile::{RenderError, Renderer};
+use crate::engine::EngineSpec;
+use crate::matrix::{Cell, Matrix};
+use crate::publish::{self, PublishContext, PublishEvent, PublishSummary, RetryPolicy, TagPlan};
+use crate::scheduler::{
+    BuildEvent, Command, PlannedCell, RunMode, RunOptions, Scheduler, SchedulerHandle, Summary,
+};
+use crate::store::{BuildRecord, Store, StoreError};
+
+/// Why a session call failed. Each variant keeps the lower layer's own error.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The history database or a log file.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A template did not render (names the template and line).
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The selection cannot be planned (a base that cannot be built, say).
+    #[error("{0}")]
+    Plan(String),
+    /// The tag scheme or selection cannot be published.
+    #[error(transparent)]
+    PublishPlan(#[from] publish::PlanError),
+    /// A publish stopped part way (credentials, registry).
+    #[error(transparent)]
+    Publish(#[from] publish::PublishError),
+    /// Another user of the store panicked while holding it.
+    #[error("the history store is unavailable (a task holding it failed)")]
+    StoreLock,
+}
+
+/// A scheduler started for one face: its command handle, its event stream and the task
+/// that ends with the run's [`Summary`].
+pub struct Scheduling {
+    pub handle: SchedulerHandle,
+    pub events: mpsc::UnboundedReceiver<BuildEvent>,
+    pub task: tokio::task::JoinHandle<Summary>,
+}
+
+/// The core both faces share.
+#[derive(Clone)]
+pub struct Session {
+    pub loaded: LoadedConfig,
+    pub matrix: Arc<Matrix>,
+    pub renderer: Arc<Renderer>,
+    pub store: Arc<Mutex<Store>>,
+}
+
+impl Session {
+    /// Open the history of `loaded`'s data directory and the renderer of its templates.
+    /// Errors: the store cannot be opened (damaged, newer schema, unwritable).
+    pub fn open(loaded: LoadedConfig, matrix: Matrix) -> Result<Session, SessionError> {
+        let store = Store::open(&loaded.data_dir())?;
+        let renderer = Renderer::new(loaded.templates_dir().as_deref());
+        Ok(Session {
+            loaded,
+            matrix: Arc::new(matrix),
+            renderer: Arc::new(renderer),
+            store: Arc::new(Mutex::new(store)),
+        })
+    }
+
+    /// Run a closure over the store.
+    pub fn with_store<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, SessionError> {
+        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
+        Ok(f(&store)?)
+    }
+
+    /// The config's build options for a run driven by `mode`.
+    pub fn run_options(&self, mode: RunMode) -> RunOptions {
+        let mut opts = RunOptions::from_config(&self.loaded);
+        opts.mode = mode;
+        opts
+    }
+
+    /// Every configured engine (or the default one).
+    pub fn engine_specs(&self) -> Vec<EngineSpec> {
+        EngineSpec::all(&self.loaded, &self.matrix)
+    }
+
+    /// Start a scheduler over every engine. It connects at once; builds start with
+    /// [`Command::Build`] of a [`Session::plan`].
+    pub fn start(&self, opts: RunOptions) -> Scheduling {
+        let (scheduler, handle, commands, events) = Scheduler::new(
+            self.engine_specs(),
+            self.store.clone(),
+            self.renderer.clone(),
+            self.matrix.clone(),
+            opts,
+        );
+        let task = tokio::spawn(scheduler.run(commands));
+        Scheduling {
+            handle,
+            events,
+            task,
+        }
+    }
+
+    /// The builds a selection needs, bases first (see [`Scheduler::plan`]).
+    pub fn plan(
+        &self,
+        opts: &RunOptions,
+        cells: &[&Cell],
+    ) -> Result<Vec<PlannedCell>, SessionError> {
+        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
+        Scheduler::plan(&self.matrix, &self.renderer, &store, opts, cells)
+            .map_err(SessionError::Plan)
+    }
+
+    /// Plan a build and send it to a running scheduler.
+    pub fn build(
+        &self,
+        scheduling: &Scheduling,
+        opts: &RunOptions,
+        cells: &[&Cell],
+    ) -> Result<usize, SessionError> {
+        let plan = self.plan(opts, cells)?;
+        let n = plan.len();
+        scheduling.handle.send(Command::Build(plan));
+        Ok(n)
+    }
+
+    /// Cells whose last success was built from other inputs than today's.
+    pub fn stale_cells(&self) -> Result<Vec<&Cell>, SessionError> {
+        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
+        stale_cells(&self.loaded, &self.matrix, &store)
+    }
+
+    /// The latest build of every cell, the last success of every cell, and the size of the
+    /// success before it (for size deltas): what a face shows before any event arrives.
+    pub fn history_view(&self) -> Result<HistoryView, SessionError> {
+        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
+        let latest = store.latest_per_cell()?;
+        let last_success = store.last_success_per_cell()?;
+        let mut previous_size = HashMap::new();
+        for (cell, rec) in &last_success {
+            if let Some(p) = store.previous_success(cell, rec.id)?.and_then(|r| r.size) {
+                previous_size.insert(cell.clone(), p);
+            }
+        }
+        let stale = stale_cells(&self.loaded, &self.matrix, &store)?
+            .into_iter()
+            .map(|c| c.id.clone())
+            .collect();
+        Ok(HistoryView {
+            latest,
+            last_success,
+            previous_size,
+            stale,
+        })
+    }
+
+    /// The publish plan of `cells` from the history as it is now: what the confirm shows
+    /// and exactly what [`Session::publish`] then runs.
+    pub fn publish_plan(&self, cells: &[&Cell]) -> Result<TagPlan, SessionError> {
+        let history = self.with_store(|s| s.last_success_per_cell())?;
+        let built = publish::plan::built_from_history(&history);
+        Ok(publish::plan(
+            &self.matrix,
+            &self.loaded.config.tags,
+            cells,
+            &built,
+        )?)
+    }
+
+    /// Resolve credentials and run a publish plan; events go to `events` as they happen.
+    pub async fn publish(
+        &self,
+        plan: &TagPlan,
+        events: &mpsc::UnboundedSender<PublishEvent>,
+    ) -> Result<PublishSummary, SessionError> {
+        let registry = self.loaded.config.tags.registry.clone();
+        let credentials =
+            publish::auth::resolve(&self.loaded, &registry, &publish::auth::docker_config_dir())
+                .await
+                .map_err(publish::PublishError::from)?;
+        self.publish_with(plan, credentials, events).await
+    }
+
+    /// [`Session::publish`] with credentials already resolved (the CLI shows them first).
+    pub async fn publish_with(
+        &self,
+        plan: &TagPlan,
+        credentials: Option<publish::Credentials>,
+        events: &mpsc::UnboundedSender<PublishEvent>,
+    ) -> Result<PublishSummary, SessionError> {
+        let ctx = PublishContext {
+            engines: self.engine_specs(),
+            credentials,
+            retry: RetryPolicy::from_config(&self.loaded.config.publish),
+            store: &self.store,
+        };
+        Ok(publish::publish(plan, ctx, events).await?)
+    }
+}
+
+/// What the history says before a run: see [`Session::history_view`].
+#[derive(Debug, Default, Clone)]
+pub struct HistoryView {
+    pub latest: HashMap<String, BuildRecord>,
+    pub last_success: HashMap<String, BuildRecord>,
+    /// Size in bytes of the success before each cell's last one.
+    pub previous_size: HashMap<String, i64>,
+    /// Ids of stale cells.
+    pub stale: BTreeSet<String>,
+}
+
+/// Cells whose last success was built from other inputs than today's: the inputs hash of
+/// the Dockerfile rendered now differs from the one recorded with that success. A cell
+/// never built is not stale (it is "never built").
+pub fn stale_cells<'a>(
+    loaded: &LoadedConfig,
+    m: &'a Matrix,
+    store: &Store,
+) -> Result<Vec<&'a Cell>, SessionError> {
+    let opts = RunOptions::from_config(loaded);
+    let r = Renderer::new(loaded.templates_dir().as_deref());
+    let last = store.last_success_per_cell()?;
+    let mut out = Vec::new();
+    for c in &m.cells {
+        if let Some(rec) = last.get(&c.id) {
+            if r.inputs(m, c, opts.key_options(), &opts.tags)?.hash != rec.inputs {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}

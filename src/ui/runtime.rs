@@ -1,0 +1,167 @@
+//! The terminal runtime: owns the terminal, feeds input and engine events into [`App`],
+//! hands effects to the [`Executor`], and redraws at most every 16 ms and only when something
+//! changed. The terminal (raw mode, alternate screen, mouse capture) is restored on quit, on
+//! a panic (a hook installed before the first frame), on Ctrl-C and on SIGTERM.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
+use crossterm::execute;
+use futures_util::StreamExt;
+
+use super::app::App;
+use super::effects::{Executor, Loaded};
+use super::UiError;
+use crate::config::LoadedConfig;
+use crate::matrix::Matrix;
+use crate::scheduler::{Command, RunMode};
+use crate::session::Session;
+
+/// Smallest time between two frames (about 60 per second).
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Open the TUI over a config and matrix. Returns the exit status of the session (0).
+/// Errors: the history cannot be opened, or the terminal fails.
+pub async fn run(
+    loaded: LoadedConfig,
+    matrix: Matrix,
+    intro: Option<String>,
+) -> Result<u8, UiError> {
+    let session = Session::open(loaded, matrix)?;
+    let history = session.history_view()?;
+    let sizes = &session.loaded.config.sizes;
+    let mut app = App::new(
+        (*session.matrix).clone(),
+        &history.latest,
+        &history.stale,
+        (sizes.max_growth_bytes, sizes.max_growth_percent),
+    );
+    app.set_previous_sizes(&history.previous_size);
+    app.message = intro;
+    app.set_publish_context(
+        session.loaded.config.tags.clone(),
+        crate::publish::plan::built_from_history(&history.last_success),
+    );
+
+    let opts = session.run_options(RunMode::Interactive);
+    let mut scheduling = session.start(opts.clone());
+    let (tx, mut loaded_rx) = tokio::sync::mpsc::unbounded_channel::<Loaded>();
+    let exec = Executor {
+        session,
+        opts,
+        handle: scheduling.handle.clone(),
+        tx,
+    };
+
+    let mut terminal = init_terminal();
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        &exec,
+        &mut scheduling.events,
+        &mut loaded_rx,
+    )
+    .await;
+    restore_terminal();
+
+    scheduling.handle.send(Command::Shutdown);
+    let _ = tokio::time::timeout(Duration::from_secs(5), scheduling.task).await;
+    result.map(|_| 0)
+}
+
+/// Raw mode, alternate screen and mouse capture, with a panic hook that undoes all three
+/// (ratatui's own hook restores the first two only) before the panic message prints.
+fn init_terminal() -> ratatui::DefaultTerminal {
+    let terminal = ratatui::init();
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    terminal
+}
+
+/// Undo [`init_terminal`].
+fn restore_terminal() {
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    exec: &Executor,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::scheduler::BuildEvent>,
+    loaded_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Loaded>,
+) -> Result<(), UiError> {
+    let mut input = EventStream::new();
+    for e in app.focus_effects() {
+        exec.apply(e, app);
+    }
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(UiError::Terminal)?;
+    let mut spinner = tokio::time::interval(Duration::from_millis(120));
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            terminal
+                .draw(|f| super::draw::draw(f, app))
+                .map_err(UiError::Terminal)?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+        let wait = if dirty {
+            FRAME.saturating_sub(last_draw.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => { effects = app.on_key(k); dirty = true; }
+                Some(Ok(Event::Mouse(m))) => { effects = app.on_mouse(m); dirty = true; }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(UiError::Terminal(e)),
+                None => return Ok(()),
+            },
+            ev = events.recv() => {
+                if let Some(ev) = ev {
+                    app.on_event(ev);
+                    // Drain the burst before drawing once.
+                    while let Ok(ev) = events.try_recv() {
+                        app.on_event(ev);
+                    }
+                    dirty = true;
+                }
+            }
+            _ = spinner.tick() => {
+                if app.active_count() > 0 {
+                    app.tick += 1;
+                    dirty = true;
+                }
+            }
+            Some(loaded) = loaded_rx.recv() => {
+                match loaded {
+                    Loaded::Log { cell, lines, skipped } => app.on_log_loaded(&cell, lines, skipped),
+                    Loaded::History { cell, builds } => app.on_history_loaded(&cell, builds),
+                    Loaded::Dockerfile { cell, text } => app.on_dockerfile_loaded(cell, text),
+                    Loaded::Message(m) => app.message = Some(m),
+                    Loaded::Publish(ev) => app.on_publish_event(ev),
+                    Loaded::PublishFailed(e) => app.on_publish_failed(&e),
+                }
+                dirty = true;
+            }
+            _ = sigterm.recv() => { exec.handle.send(Command::CancelAll); return Ok(()); }
+            _ = tokio::signal::ctrl_c() => { exec.handle.send(Command::CancelAll); return Ok(()); }
+            _ = tokio::time::sleep(wait) => {}
+        }
+        for e in effects {
+            if exec.apply(e, app) {
+                return Ok(());
+            }
+        }
+    }
+}
