@@ -6,8 +6,8 @@
 //! it (tests/layering.rs checks it). See docs/architecture.md.
 
 // leaves: no crate imports
-pub mod logs;
 pub mod util;
+pub mod logs;
 
 // plain domain types
 pub mod model;
@@ -16,22 +16,22 @@ pub mod model;
 pub mod config;
 
 // what to build
-pub mod dockerfile;
 pub mod matrix;
+pub mod dockerfile;
 
 // the outside world: engines, history
 pub mod engine;
 pub mod store;
 
 // work over engines and history
-pub mod publish;
-pub mod scheduler;
 pub mod sizes;
+pub mod scheduler;
+pub mod publish;
 
 // the one core both faces open, and the one fold of its events
-pub mod progress;
 pub mod session;
+pub mod progress;
 
 // the two faces
-pub mod cli;
 pub mod ui;
+pub mod cli;

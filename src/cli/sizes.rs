@@ -89,7 +89,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
         .collect();
     let rows = sizes::rows(&history, &store.baselines()?, &thresholds(loaded));
     if let Some(path) = &args.plot {
-        let n = sizes::plot::size_over_time(path, &history).map_err(Exit::error)?;
+        let n = sizes::plot::size_over_time(path, &history)?;
         eprintln!("imagegrid: plotted {n} cells to {}", path.display());
     }
     print!("{}", sizes::render(&rows, args.format));
@@ -288,11 +288,7 @@ async fn compare_single_stage(
             tag,
             labels: Default::default(),
             network: loaded.config.build.network,
-            buildkit: match loaded.config.build.buildkit {
-                crate::config::BuildkitMode::Off => false,
-                crate::config::BuildkitMode::On => true,
-                crate::config::BuildkitMode::Auto => engine.info.buildkit,
-            },
+            buildkit: loaded.config.build.buildkit.resolve(engine.info.buildkit),
             no_cache: false,
             pull: false,
             idle_timeout: std::time::Duration::from_secs(loaded.config.build.idle_timeout_secs),

@@ -412,7 +412,7 @@ pub fn parse(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
 
 /// A tag pattern may use only `allowed` placeholders, and what is around them must be
 /// valid in a tag (letters, digits, `_`, `.`, `-`).
-pub fn check_pattern(p: &str, allowed: &[&str]) -> Result<(), String> {
+fn check_pattern(p: &str, allowed: &[&str]) -> Result<(), String> {
     let mut rest = p;
     while let Some(open) = rest.find('{') {
         check_literal(&rest[..open])?;
@@ -483,7 +483,7 @@ impl LoadedConfig {
             }
             let endpoint = engine.endpoint.get_ref();
             if let Err(msg) = crate::model::endpoint::Endpoint::parse(endpoint) {
-                return Err(self.source.error_at(engine.endpoint.span(), msg));
+                return Err(self.source.error_at(engine.endpoint.span(), msg.0));
             }
         }
         Ok(())

@@ -11,6 +11,11 @@ use crate::engine::build::Layer;
 use crate::store::BuildRecord;
 
 /// A size limit: absolute bytes or a percentage of the reference size.
+/// A size or growth limit that does not parse; the message says what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LimitError(pub String);
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub enum Limit {
     Bytes(u64),
@@ -18,7 +23,11 @@ pub enum Limit {
 }
 
 /// Parse `500MB`, `1.5G`, `2GiB`, `123456`, or (when allowed) `5%`.
-pub fn parse_limit(text: &str, allow_percent: bool) -> Result<Limit, String> {
+pub fn parse_limit(text: &str, allow_percent: bool) -> Result<Limit, LimitError> {
+    parse_limit_text(text, allow_percent).map_err(LimitError)
+}
+
+fn parse_limit_text(text: &str, allow_percent: bool) -> Result<Limit, String> {
     let t = text.trim();
     if let Some(p) = t.strip_suffix('%') {
         if !allow_percent {
@@ -35,11 +44,15 @@ pub fn parse_limit(text: &str, allow_percent: bool) -> Result<Limit, String> {
         }
         return Ok(Limit::Percent(v));
     }
-    parse_size(t).map(Limit::Bytes)
+    parse_size_text(t).map(Limit::Bytes)
 }
 
 /// Parse a size: decimal units (k, M, G, T, with optional B) or binary (KiB, MiB, GiB, TiB).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, LimitError> {
+    parse_size_text(text).map_err(LimitError)
+}
+
+fn parse_size_text(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -458,6 +471,7 @@ mod tests {
         assert_eq!(parse_size("1234").unwrap(), 1234);
         assert!(parse_size("12 parsecs")
             .unwrap_err()
+            .0
             .contains("unknown unit"));
         assert_eq!(parse_limit("5%", true).unwrap(), Limit::Percent(5.0));
         assert!(parse_limit("5%", false).is_err());
