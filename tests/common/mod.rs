@@ -35,6 +35,17 @@ pub fn unix_spec(name: &str, arches: &[&str]) -> EngineSpec {
     )
 }
 
+/// The modern engine (engine m of the test environment: Docker 26.1, Engine API 1.45) on its
+/// unix socket; the others are Docker 20.10.
+pub fn modern_spec(name: &str, arches: &[&str]) -> EngineSpec {
+    let endpoint = Endpoint::parse(&env("IMAGEGRID_TEST_MODERN_HOST")).unwrap();
+    EngineSpec::new(
+        name,
+        endpoint,
+        arches.iter().map(|s| s.to_string()).collect(),
+    )
+}
+
 /// The TCP+TLS engine (the "remote").
 pub fn tls_spec(name: &str, arches: &[&str]) -> EngineSpec {
     EngineSpec {
@@ -100,6 +111,14 @@ pub fn unix_engine_toml(name: &str, arches: &[&str]) -> String {
     format!(
         "[[engine]]\nname = \"{name}\"\nendpoint = \"{}\"\narches = {arches:?}\nmax_parallel = 2\n",
         env("IMAGEGRID_TEST_UNIX_HOST")
+    )
+}
+
+/// An `[[engine]]` table for the modern engine (Docker 26.1).
+pub fn modern_engine_toml(name: &str, arches: &[&str]) -> String {
+    format!(
+        "[[engine]]\nname = \"{name}\"\nendpoint = \"{}\"\narches = {arches:?}\nmax_parallel = 2\n",
+        env("IMAGEGRID_TEST_MODERN_HOST")
     )
 }
 
