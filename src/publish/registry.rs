@@ -137,6 +137,10 @@ pub struct ImagePlatform {
     pub os: String,
     #[serde(default)]
     pub variant: Option<String>,
+    /// The OS build an image needs (Windows images: `10.0.20348.2113`); part of the platform
+    /// (OCI image-spec, image-index.md `platform`).
+    #[serde(default, rename = "os.version")]
+    pub os_version: Option<String>,
 }
 
 /// A per-arch manifest as stored in the registry.
@@ -171,6 +175,18 @@ fn install_crypto_provider() {
 }
 
 impl Registry {
+    /// A request imagegrid will not send (it breaks a rule of the spec), as this registry's
+    /// error for `repository` and `reference`.
+    pub fn refusal(&self, repository: &str, reference: &str, message: String) -> RegistryError {
+        RegistryError {
+            registry: self.registry.clone(),
+            repository: repository.to_string(),
+            reference: Some(reference.to_string()),
+            kind: RegistryErrorKind::Other,
+            message,
+        }
+    }
+
     /// A client for `registry`. Loopback registries are spoken to over plain HTTP (as Docker
     /// engines do by default); every other over HTTPS.
     pub fn new(registry: &str, credentials: Option<&Credentials>) -> Registry {
