@@ -85,25 +85,7 @@ struct Entry {
 
 /// Analyse a `docker save` archive (seekable: the manifest is usually at its end).
 pub fn analyse<R: Read + Seek>(mut archive: R) -> Result<Waste, String> {
-    // First pass: the manifest (layer order).
-    archive.rewind().map_err(|e| e.to_string())?;
-    let manifest: Vec<ManifestEntry> = {
-        let mut ar = tar::Archive::new(&mut archive);
-        let mut found = None;
-        for e in ar.entries().map_err(|e| e.to_string())? {
-            let mut e = e.map_err(|e| e.to_string())?;
-            if e.path()
-                .map(|p| p.to_string_lossy() == "manifest.json")
-                .unwrap_or(false)
-            {
-                let mut s = String::new();
-                e.read_to_string(&mut s).map_err(|e| e.to_string())?;
-                found = Some(serde_json::from_str(&s).map_err(|e| format!("manifest.json: {e}"))?);
-                break;
-            }
-        }
-        found.ok_or("no manifest.json in the image archive")?
-    };
+    let manifest = read_manifest(&mut archive)?;
     let order = &manifest.first().ok_or("empty manifest.json")?.layers;
     // Second pass: each layer's entries (the archive may hold them in any order).
     let mut layers: HashMap<String, Vec<Entry>> = HashMap::new();
@@ -130,6 +112,92 @@ pub fn analyse<R: Read + Seek>(mut archive: R) -> Result<Waste, String> {
         }
     }
     Ok(fs.waste())
+}
+
+/// The content of each layer of a `docker save` archive as a digest that ignores time stamps
+/// (`sha256:` over each entry's path, type, mode, owner, link target and data, in tar order),
+/// oldest layer first. Two builds of the same step that wrote the same files get the same
+/// fingerprint, although their layer digests differ (every file's mtime is in the tar).
+pub fn layer_fingerprints<R: Read + Seek>(mut archive: R) -> Result<Vec<String>, String> {
+    use sha2::{Digest, Sha256};
+    let manifest = read_manifest(&mut archive)?;
+    let order = &manifest.first().ok_or("empty manifest.json")?.layers;
+    let mut found: HashMap<String, String> = HashMap::new();
+    archive.rewind().map_err(|e| e.to_string())?;
+    let mut ar = tar::Archive::new(&mut archive);
+    for e in ar.entries().map_err(|e| e.to_string())? {
+        let e = e.map_err(|e| e.to_string())?;
+        let name = e
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        if !order.contains(&name) || found.contains_key(&name) {
+            continue;
+        }
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        for f in tar::Archive::new(e)
+            .entries()
+            .map_err(|e| format!("{name}: {e}"))?
+        {
+            let mut f = f.map_err(|e| format!("{name}: {e}"))?;
+            let path = f.path().map_err(|e| e.to_string())?.into_owned();
+            let link = f.link_name().ok().flatten().map(|l| l.into_owned());
+            let hd = f.header();
+            let meta = format!(
+                "{}\0{}\0{:o}\0{}\0{}\0{}\0{}\0",
+                path.display(),
+                hd.entry_type().as_byte(),
+                hd.mode().unwrap_or(0),
+                hd.uid().unwrap_or(0),
+                hd.gid().unwrap_or(0),
+                f.size(),
+                link.map(|l| l.display().to_string()).unwrap_or_default()
+            );
+            h.update(meta.as_bytes());
+            loop {
+                let n = f.read(&mut buf).map_err(|e| format!("{name}: {e}"))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+        }
+        found.insert(name, format!("sha256:{:x}", h.finalize()));
+    }
+    order
+        .iter()
+        .map(|n| {
+            found
+                .get(n)
+                .cloned()
+                .ok_or_else(|| format!("layer {n} is missing from the archive"))
+        })
+        .collect()
+}
+
+/// The archive's `manifest.json`.
+fn read_manifest<R: Read + Seek>(mut archive: R) -> Result<Vec<ManifestEntry>, String> {
+    archive.rewind().map_err(|e| e.to_string())?;
+    let manifest: Vec<ManifestEntry> = {
+        let mut ar = tar::Archive::new(&mut archive);
+        let mut found = None;
+        for e in ar.entries().map_err(|e| e.to_string())? {
+            let mut e = e.map_err(|e| e.to_string())?;
+            if e.path()
+                .map(|p| p.to_string_lossy() == "manifest.json")
+                .unwrap_or(false)
+            {
+                let mut s = String::new();
+                e.read_to_string(&mut s).map_err(|e| e.to_string())?;
+                found = Some(serde_json::from_str(&s).map_err(|e| format!("manifest.json: {e}"))?);
+                break;
+            }
+        }
+        found.ok_or("no manifest.json in the image archive")?
+    };
+    Ok(manifest)
 }
 
 /// The entries of one layer tar, in tar order.
@@ -565,6 +633,44 @@ mod tests {
         // An opaque marker at the root hides every lower path.
         let w = image(&[l1, layer(&[F(".wh..wh..opq", 0), F("new", 1)])]);
         assert_eq!(w.wasted, 110);
+    }
+
+    #[test]
+    fn fingerprints_ignore_time_stamps_only() {
+        let at = |mtime: u64, data: &[u8]| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_mtime(mtime);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            b.append_data(&mut h, "stamp", data).unwrap();
+            b.into_inner().unwrap()
+        };
+        let fp = |layers: &[Vec<u8>]| {
+            let mut outer = tar::Builder::new(Vec::new());
+            let names: Vec<String> = (0..layers.len())
+                .map(|i| format!("{i}/layer.tar"))
+                .collect();
+            for (name, data) in names.iter().zip(layers) {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_cksum();
+                outer.append_data(&mut h, name, &data[..]).unwrap();
+            }
+            let m = serde_json::json!([{ "Layers": names }]).to_string();
+            let mut h = tar::Header::new_gnu();
+            h.set_size(m.len() as u64);
+            h.set_cksum();
+            outer
+                .append_data(&mut h, "manifest.json", m.as_bytes())
+                .unwrap();
+            layer_fingerprints(std::io::Cursor::new(outer.into_inner().unwrap())).unwrap()
+        };
+        let a = fp(&[at(1, b"2026-11-29"), at(1, b"same")]);
+        let b = fp(&[at(99, b"2026-11-30"), at(99, b"same")]);
+        assert_ne!(a[0], b[0], "same size, other content");
+        assert_eq!(a[1], b[1], "rebuilt, same content");
     }
 
     #[test]
