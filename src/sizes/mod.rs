@@ -624,59 +624,237 @@ pub fn render(rows: &[SizeRow], format: Format) -> String {
 /// Turn a multi-stage Dockerfile into one stage: the builder's steps, then the final stage's
 /// without its FROM, each `COPY --from=STAGE src dst` becoming a copy inside the one
 /// filesystem. What the builder left behind stays: the size multi-stage builds avoid.
+///
+/// The rewrite keeps what COPY does, so that the recipe builds whatever its shape:
+/// * `--from` names an earlier stage by name (case-insensitive) or index; anything else is an
+///   image, and that COPY is kept as it is (it works in one stage too).
+/// * A directory source copies its contents; several sources or a destination ending in `/`
+///   copy into a directory; a file onto a path that is a directory goes inside it. Globs are
+///   expanded by the shell. Relative sources are relative to the stage's root, relative
+///   destinations to the working directory (where RUN runs too).
+/// * A copy onto its own path (`COPY --from=b /usr/bin/opam /usr/bin/opam`, or a file into the
+///   directory it is in) is a no-op in one filesystem, and is skipped instead of failing.
+/// * `--chown` and `--chmod` are applied to what was copied; `--link` changes nothing here.
+/// * COPY runs as root whatever `USER` says, so the copy does too (and the stage's user is
+///   restored after it); it runs with `/bin/sh` whatever `SHELL` says. Root is named `0:0`:
+///   an image without `/etc/passwd` has no user called root.
+/// * At each later FROM the user and working directory go back to root and `/`, as a new
+///   stage starts from its base image (the builder's `USER` would otherwise still apply).
 pub fn single_stage(dockerfile: &str) -> Result<String, String> {
-    let mut out = Vec::new();
-    let mut froms = 0;
-    for line in dockerfile.lines() {
-        let t = line.trim_start();
-        if t.starts_with("FROM ") {
-            froms += 1;
-            if froms == 1 {
-                out.push(line.to_string());
-            } else {
-                out.push(format!(
-                    "# (single stage: continuing in the same filesystem instead of `{}`)",
-                    t
-                ));
-            }
+    let lines: Vec<&str> = dockerfile.lines().collect();
+    let mut out: Vec<String> = Vec::new();
+    // Stage names, by index (None: unnamed).
+    let mut stages: Vec<Option<String>> = Vec::new();
+    // The USER of the current stage, if it set one.
+    let mut user: Option<String> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let first = lines[i].trim_start();
+        if first.is_empty() || first.starts_with('#') {
+            out.push(lines[i].to_string());
+            i += 1;
             continue;
         }
-        if let Some(rest) = t.strip_prefix("COPY --from=") {
-            let mut parts = rest.split_whitespace();
-            let _stage = parts.next();
-            let args: Vec<&str> = parts.collect();
-            if args.len() < 2 {
-                return Err(format!("cannot rewrite `{t}`"));
+        // One instruction with its continuation lines (comment lines inside are skipped).
+        let start = i;
+        let mut text = String::new();
+        while i < lines.len() {
+            let l = lines[i];
+            i += 1;
+            if !text.is_empty() && l.trim_start().starts_with('#') {
+                continue;
             }
-            let (srcs, dst) = args.split_at(args.len() - 1);
-            let srcs: Vec<String> = srcs
-                .iter()
-                .map(|s| {
-                    if s.ends_with('/') {
-                        format!("{s}.")
-                    } else {
-                        s.to_string()
+            match l.trim_end().strip_suffix('\\') {
+                Some(body) if i < lines.len() => {
+                    text.push_str(body);
+                    text.push(' ');
+                }
+                _ => {
+                    text.push_str(l);
+                    break;
+                }
+            }
+        }
+        let raw = lines[start..i].join("\n");
+        let text = text.trim();
+        let (word, rest) = text
+            .split_once(char::is_whitespace)
+            .map(|(w, r)| (w, r.trim()))
+            .unwrap_or((text, ""));
+        match word.to_ascii_uppercase().as_str() {
+            "FROM" => {
+                let words: Vec<&str> = rest
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("--"))
+                    .collect();
+                let name = match words.as_slice() {
+                    [_, as_, name, ..] if as_.eq_ignore_ascii_case("as") => {
+                        Some(name.to_ascii_lowercase())
                     }
-                })
-                .collect();
-            out.push(format!(
-                "RUN mkdir -p {} && cp -a {} {}",
-                if dst[0].ends_with('/') {
-                    dst[0].to_string()
+                    _ => None,
+                };
+                stages.push(name);
+                user = None;
+                if stages.len() == 1 {
+                    out.push(raw);
                 } else {
-                    format!("$(dirname {})", dst[0])
-                },
-                srcs.join(" "),
-                dst[0]
-            ));
-            continue;
+                    out.push(format!(
+                        "# (single stage: continuing in the same filesystem instead of `{}`)",
+                        text
+                    ));
+                    out.push("USER 0:0".into());
+                    out.push("WORKDIR /".into());
+                }
+            }
+            "USER" => {
+                user = Some(rest.to_string());
+                out.push(raw);
+            }
+            "COPY" => match rewrite_copy(rest, &stages)? {
+                Some(run) => {
+                    let as_user = user
+                        .as_deref()
+                        .filter(|u| !matches!(*u, "root" | "0" | "root:root" | "0:0"));
+                    if as_user.is_some() {
+                        out.push("USER 0:0".into());
+                    }
+                    out.push(run);
+                    if let Some(u) = as_user {
+                        out.push(format!("USER {u}"));
+                    }
+                }
+                None => out.push(raw),
+            },
+            _ => out.push(raw),
         }
-        out.push(line.to_string());
     }
-    if froms < 2 {
+    if stages.len() < 2 {
         return Err("the Dockerfile has one stage already".into());
     }
     Ok(out.join("\n") + "\n")
+}
+
+/// The RUN that does what `COPY <args>` does when its `--from` is an earlier stage of the
+/// same filesystem; None when it copies from elsewhere (the context, an image).
+fn rewrite_copy(args: &str, stages: &[Option<String>]) -> Result<Option<String>, String> {
+    let mut rest = args.trim();
+    let (mut from, mut chown, mut chmod) = (None, None, None);
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (f, r) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        rest = r.trim_start();
+        let (name, value) = f.split_once('=').unwrap_or((f, ""));
+        let value = value.trim_matches('"').to_string();
+        match name {
+            "from" => from = Some(value),
+            "chown" => chown = Some(value),
+            "chmod" => chmod = Some(value),
+            "link" => {}
+            other => {
+                return Err(format!(
+                    "cannot rewrite `COPY {args}`: --{other} is not supported"
+                ))
+            }
+        }
+    }
+    let Some(from) = from else {
+        return Ok(None);
+    };
+    // The stage it names: by name, or by index among the earlier stages.
+    let earlier = stages.len().saturating_sub(1);
+    let named = stages[..earlier]
+        .iter()
+        .any(|n| n.as_deref() == Some(from.to_ascii_lowercase().as_str()));
+    let indexed = from.parse::<usize>().is_ok_and(|n| n < earlier);
+    if !named && !indexed {
+        return Ok(None);
+    }
+    let paths: Vec<String> = if rest.starts_with('[') {
+        serde_json::from_str(rest).map_err(|e| format!("cannot rewrite `COPY {args}`: {e}"))?
+    } else {
+        rest.split_whitespace().map(str::to_string).collect()
+    };
+    if paths.len() < 2 {
+        return Err(format!(
+            "cannot rewrite `COPY {args}`: it needs a source and a destination"
+        ));
+    }
+    let (srcs, dst) = paths.split_at(paths.len() - 1);
+    let dst = &dst[0];
+    let glob = |p: &str| p.contains(['*', '?', '[']);
+    let into_dir = dst.ends_with('/') || srcs.len() > 1 || srcs.iter().any(|s| glob(s));
+    // Sources are paths in the stage's root, whatever its working directory.
+    let srcs: Vec<String> = srcs
+        .iter()
+        .map(|s| {
+            let s = if s.starts_with('/') {
+                s.clone()
+            } else {
+                format!("/{s}")
+            };
+            if glob(&s) {
+                s
+            } else {
+                sh_quote(&s)
+            }
+        })
+        .collect();
+    let d = dst.trim_end_matches('/');
+    let d = sh_quote(if d.is_empty() { "/" } else { d });
+    let fix = |target: &str| {
+        let mut f = String::new();
+        if let Some(o) = &chown {
+            f.push_str(&format!(" && chown -R {} {target}", sh_quote(o)));
+        }
+        if let Some(m) = &chmod {
+            f.push_str(&format!(" && chmod -R {} {target}", sh_quote(m)));
+        }
+        f
+    };
+    // Per source `$s` (globs expanded by the loop), into directory `$d`: a directory's
+    // contents, or the file itself; skipped when it is already where it would go.
+    let dir_contents = format!(
+        "mkdir -p \"$d\" && for c in \"$s\"/* \"$s\"/.[!.]* \"$s\"/..?*; do \
+         if [ -e \"$c\" ] || [ -L \"$c\" ]; then cp -a \"$c\" \"$d\"/{}; fi; done",
+        fix("\"$d/${c##*/}\"")
+    );
+    let script = if into_dir {
+        format!(
+            "set -e; d={d}; d=${{d%/}}; for s in {}; do s=${{s%/}}; \
+             if [ -d \"$s\" ]; then [ \"$s\" = \"$d\" ] || {{ {dir_contents}; }}; \
+             elif [ \"$d/${{s##*/}}\" != \"$s\" ]; then mkdir -p \"$d\" && cp -a \"$s\" \"$d\"/{}; fi; done",
+            srcs.join(" "),
+            fix("\"$d/${s##*/}\"")
+        )
+    } else {
+        format!(
+            "set -e; d={d}; s={}; s=${{s%/}}; \
+             if [ -d \"$s\" ]; then [ \"$s\" = \"$d\" ] || {{ {dir_contents}; }}; \
+             elif [ \"$s\" = \"$d\" ] || [ \"$d/${{s##*/}}\" = \"$s\" ]; then :; \
+             elif [ -d \"$d\" ]; then cp -a \"$s\" \"$d\"/{}; \
+             else mkdir -p \"$(dirname \"$d\")\" && cp -a \"$s\" \"$d\"{}; fi",
+            srcs[0],
+            fix("\"$d/${s##*/}\""),
+            fix("\"$d\"")
+        )
+    };
+    Ok(Some(format!(
+        "# (single stage: COPY --from={from} {})\nRUN {}",
+        paths.join(" "),
+        serde_json::to_string(&["/bin/sh", "-c", &script]).unwrap_or_default()
+    )))
+}
+
+/// `text` as one single-quoted shell word.
+fn sh_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@%,".contains(&b))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 #[cfg(test)]
@@ -940,11 +1118,119 @@ mod tests {
         let df = "FROM alpine AS opam-builder\nRUN make\nFROM alpine\nCOPY --from=opam-builder /opam-bin/ /usr/bin/\nCOPY --from=opam-builder /out/x /usr/local/bin/x\nRUN true\n";
         let s = single_stage(df).unwrap();
         assert_eq!(s.lines().filter(|l| l.starts_with("FROM")).count(), 1);
+        assert!(!s.lines().any(|l| l.starts_with("COPY")), "{s}");
+        assert_eq!(s.matches("RUN [\"/bin/sh\",\"-c\",").count(), 2, "{s}");
+        assert!(single_stage("FROM x\n").is_err());
+        // A COPY from an image, not a stage, stays.
+        let s = single_stage(
+            "FROM a AS b\nFROM c\nCOPY --from=busybox:1 /bin/sh /x\nCOPY --from=2 /a /b\n",
+        )
+        .unwrap();
         assert!(
-            s.contains("RUN mkdir -p /usr/bin/ && cp -a /opam-bin/. /usr/bin/"),
+            s.contains("COPY --from=busybox:1 /bin/sh /x\nCOPY --from=2 /a /b\n"),
             "{s}"
         );
-        assert!(s.contains("cp -a /out/x /usr/local/bin/x"), "{s}");
-        assert!(single_stage("FROM x\n").is_err());
+    }
+
+    /// The rewritten copies of each shape of COPY --from, run for real with /bin/sh in a
+    /// scratch directory standing for the one filesystem.
+    #[test]
+    fn single_stage_copies_do_what_copy_does() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().display().to_string();
+        let w = |p: &str, text: &str| {
+            let p = t.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        // What the builder stage left.
+        w("opt/tool/bin/tool", "tool");
+        w("opt/tool/junk", "junk");
+        w("out/a", "a");
+        w("out/b", "b");
+        w("out/sub/c", "c");
+        w("out/.hidden", "h");
+        w("lib/x.so", "x");
+        w("lib/y.so", "y");
+        w("lib/z.a", "z");
+        std::fs::create_dir_all(t.path().join("existing-dir")).unwrap();
+        let df = format!(
+            "FROM base AS Builder\nRUN make\nFROM base AS second\nRUN true\nfrom base\nUSER opam\n\
+             COPY --from=builder {r}/opt/tool/bin/tool {r}/opt/tool/bin/tool\n\
+             COPY --from=0 {r}/opt/tool/bin/tool {r}/opt/tool/bin/\n\
+             COPY --from=Builder {r}/opt/tool/ {r}/opt/tool/\n\
+             COPY --link --from=builder {r}/out/ {r}/copy1/\n\
+             COPY --from=builder {r}/out {r}/copy2\n\
+             COPY --from=builder {r}/out/a {r}/out/b {r}/several\n\
+             COPY --from=builder \\\n    {r}/out/a \\\n    {r}/renamed-a\n\
+             COPY --from=1 [\"{r}/out/sub/c\", \"{r}/json dir/\"]\n\
+             COPY --from=builder {r}/lib/*.so {r}/libs/\n\
+             COPY --from=builder {r}/out/a {r}/existing-dir\n\
+             COPY --chmod=600 --from=builder {r}/out/b {r}/private-b\n"
+        );
+        let s = single_stage(&df).unwrap();
+        assert_eq!(
+            s.lines()
+                .filter(|l| l.to_ascii_lowercase().starts_with("from"))
+                .count(),
+            1,
+            "{s}"
+        );
+        // The copy runs as root, and the stage's user comes back after it.
+        assert!(
+            s.contains("USER 0:0\n# (single stage: COPY --from=builder"),
+            "{s}"
+        );
+        assert!(s.trim_end().ends_with("USER opam"), "{s}");
+        for line in s.lines() {
+            let Some(json) = line.strip_prefix("RUN [") else {
+                continue;
+            };
+            let argv: Vec<String> = serde_json::from_str(&format!("[{json}")).unwrap();
+            let o = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{}\n{}",
+                argv[2],
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let read = |p: &str| {
+            std::fs::read_to_string(t.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+        };
+        assert_eq!(read("opt/tool/bin/tool"), "tool");
+        for d in ["copy1", "copy2"] {
+            // A directory's contents, hidden files included, not the directory itself.
+            assert_eq!(read(&format!("{d}/a")), "a");
+            assert_eq!(read(&format!("{d}/sub/c")), "c");
+            assert_eq!(read(&format!("{d}/.hidden")), "h");
+            assert!(!t.path().join(d).join("out").exists());
+        }
+        assert_eq!(
+            (read("several/a"), read("several/b")),
+            ("a".into(), "b".into())
+        );
+        assert_eq!(read("renamed-a"), "a");
+        assert_eq!(read("json dir/c"), "c");
+        assert_eq!(
+            (read("libs/x.so"), read("libs/y.so")),
+            ("x".into(), "y".into())
+        );
+        assert!(!t.path().join("libs/z.a").exists());
+        assert_eq!(read("existing-dir/a"), "a");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(t.path().join("private-b"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            single_stage("FROM a AS b\nFROM c\nCOPY --from=b --exclude=x /a /b\n")
+                .unwrap_err()
+                .contains("--exclude")
+        );
     }
 }
