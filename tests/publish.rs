@@ -739,10 +739,11 @@ fn retries_429_and_5xx_with_backoff_and_names_what_failed_for_good() {
 }
 
 /// Field case F8 and the "try later" answers: the registry declines every cross-repository
-/// mount (202 Accepted with an upload session, as the distribution spec lets it) and answers
-/// the first mount with 503 and `Retry-After: 1`. Publishing finishes each declined mount by
-/// uploading the blob into the session, waits as long as the registry asked, and the public
-/// repository ends up with the list, its manifest and every blob.
+/// mount (202 Accepted with an upload session, as the distribution spec lets it), answers the
+/// first mount with 503 and `Retry-After: 1` and the list's PUT with 429 and a Retry-After
+/// date. Publishing finishes each declined mount by uploading the blob into the session, waits
+/// as long as the registry asked, and the public repository ends up with the list, its
+/// manifest and every blob.
 #[test]
 fn declined_mounts_are_uploaded_and_retry_after_is_honoured() {
     let reg = env("IMAGEGRID_TEST_REGISTRY");
@@ -766,6 +767,21 @@ fn declined_mounts_are_uploaded_and_retry_after_is_honoured() {
         times: 1,
         retry_after: Some("1".into()),
     });
+    // The list's PUT is told to come back at a date (an HTTP-date, 8 s ahead: the builds'
+    // pushes and the mounts come first).
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(8);
+    let date = at
+        .format(time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ))
+        .unwrap();
+    proxy.inject(Fault {
+        method: "PUT",
+        path: format!("/v2/{}/manifests/fixture-opam", s.public),
+        status: 429,
+        times: 1,
+        retry_after: Some(date),
+    });
     let empty = tempfile::tempdir().unwrap();
     let o = s.run(&["publish", "*", "--json"], empty.path(), &[]);
     assert_eq!(
@@ -775,6 +791,7 @@ fn declined_mounts_are_uploaded_and_retry_after_is_honoured() {
         text(&o.stdout),
         text(&o.stderr)
     );
+    assert!(proxy.pending().is_empty(), "{:?}", proxy.pending());
     let evs = events(&o);
     let done = of_kind(&evs, "done");
     assert_eq!(
@@ -785,12 +802,22 @@ fn declined_mounts_are_uploaded_and_retry_after_is_honoured() {
     assert_eq!(done[0]["not_published"], serde_json::json!([]));
     // The registry's Retry-After, not the 50 ms backoff.
     let retries = of_kind(&evs, "retrying");
-    assert_eq!(retries.len(), 1, "{evs:#?}");
+    assert_eq!(retries.len(), 2, "{evs:#?}");
     assert_eq!(retries[0]["wait_secs"], 1.0, "{}", retries[0]);
     assert!(
         retries[0]["reason"].as_str().unwrap().contains("HTTP 503"),
         "{}",
         retries[0]
+    );
+    let wait = retries[1]["wait_secs"].as_f64().unwrap();
+    assert!(
+        retries[1]["what"]
+            .as_str()
+            .unwrap()
+            .contains("manifest list")
+            && (0.2..=8.0).contains(&wait),
+        "{}",
+        retries[1]
     );
     let injected = proxy.injected.lock().unwrap().clone();
     assert!(

@@ -643,11 +643,11 @@ impl Registry {
     }
 
     /// An unexpected answer as a [`RegistryError`], read as oci-client reads one (so messages
-    /// look alike), with the registry's Retry-After.
+    /// look alike), with the registry's Retry-After. `reference`: the tag or digest at stake.
     async fn response_error(
         &self,
         repo: &str,
-        digest: &str,
+        reference: &str,
         res: reqwest::Response,
     ) -> RegistryError {
         let status = res.status();
@@ -676,7 +676,7 @@ impl Registry {
                 message: String::from_utf8_lossy(&body).into_owned(),
             },
         };
-        let mut e = self.error(repo, Some(digest), e);
+        let mut e = self.error(repo, Some(reference), e);
         // 503 is "try later" whether or not the body says more; so is anything with Retry-After
         // among the statuses that may carry one.
         if matches!(code, 429 | 503) || (code >= 500 && retry_after.is_some()) {
@@ -686,7 +686,8 @@ impl Registry {
         e
     }
 
-    /// Put a manifest (or manifest list) under a tag or its digest.
+    /// Put a manifest (or manifest list) under a tag or its digest. Over reqwest, like
+    /// [`Registry::mount`], so that a 429/503's Retry-After reaches [`with_retry`].
     pub async fn put_manifest(
         &self,
         repo: &str,
@@ -695,22 +696,33 @@ impl Registry {
         media_type: &str,
     ) -> Result<(), RegistryError> {
         let r = self.reference(repo, reference);
-        self.client
-            .store_auth_if_needed(r.resolve_registry(), &self.auth)
-            .await;
-        let content_type = media_type.parse().map_err(|_| RegistryError {
-            registry: self.name(),
-            repository: repo.to_string(),
-            reference: Some(describe(reference)),
-            kind: RegistryErrorKind::Other,
-            message: format!("bad media type {media_type}"),
-            retry_after: None,
-        })?;
-        self.client
-            .push_manifest_raw(&r, bytes.to_vec(), content_type)
+        let content_type: reqwest::header::HeaderValue =
+            media_type.parse().map_err(|_| RegistryError {
+                registry: self.name(),
+                repository: repo.to_string(),
+                reference: Some(describe(reference)),
+                kind: RegistryErrorKind::Other,
+                message: format!("bad media type {media_type}"),
+                retry_after: None,
+            })?;
+        let token = self.token(repo, reference, RegistryOperation::Push).await?;
+        let url = format!(
+            "{}://{}/v2/{repo}/manifests/{reference}",
+            self.scheme,
+            r.resolve_registry()
+        );
+        let res = self
+            .authorize(self.http.put(url), &token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes.to_vec())
+            .send()
             .await
-            .map(|_| ())
-            .map_err(|e| self.error(repo, Some(reference), e))
+            .map_err(|e| self.error(repo, Some(reference), e.into()))?;
+        // 201 Created per the spec; another 2xx still says the manifest was taken.
+        match res.status().as_u16() {
+            200..=202 => Ok(()),
+            _ => Err(self.response_error(repo, reference, res).await),
+        }
     }
 }
 
