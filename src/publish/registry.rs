@@ -266,6 +266,7 @@ impl Registry {
             reference: Some(reference.to_string()),
             kind: RegistryErrorKind::Other,
             message,
+            retry_after: None,
         }
     }
 
