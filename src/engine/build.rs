@@ -111,13 +111,26 @@ struct Decoder {
     vertex_logs: HashMap<String, LineSplitter>,
     next_vertex: u32,
     image_id: Option<String>,
+    /// The first vertex that failed for a reason of its own (not cancelled because another
+    /// failed): the step a failure is blamed on.
+    failed_vertex: Option<String>,
 }
 
 struct VertexState {
-    number: u32,
+    /// `#n` in the log: given when the vertex first starts, completes or logs, so the numbers
+    /// follow the build's order. The order vertexes are first *announced* in is not it: Engine
+    /// 26 announces the whole graph up front, last step first.
+    number: Option<u32>,
     name: String,
     started: bool,
     done: bool,
+}
+
+/// BuildKit's error text for a vertex stopped because the build was cancelled, which it does
+/// to every running vertex when one fails (moby/buildkit#3955; docker/cli#1291).
+fn is_cancellation(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    e.contains("context canceled") || e.contains("context cancelled") || e == "canceled"
 }
 
 impl Decoder {
@@ -169,33 +182,65 @@ impl Decoder {
     ) {
         for v in status.vertexes {
             let next = &mut self.next_vertex;
-            let state = self.vertexes.entry(v.digest.clone()).or_insert_with(|| {
-                *next += 1;
-                VertexState {
-                    number: *next,
+            let state = self
+                .vertexes
+                .entry(v.digest.clone())
+                .or_insert_with(|| VertexState {
+                    number: None,
                     name: v.name.clone(),
                     started: false,
                     done: false,
-                }
+                });
+            if v.started.is_none() && v.completed.is_none() && v.error.is_empty() {
+                continue; // announced only: no number yet
+            }
+            let n = *state.number.get_or_insert_with(|| {
+                *next += 1;
+                *next
             });
-            let n = state.number;
             if v.started.is_some() && !state.started {
                 state.started = true;
                 out.push(BuildProgress::Line(sanitise_line(
                     format!("#{n} {}", v.name).as_bytes(),
                 )));
             }
-            if !v.error.is_empty() {
+            let cancelled = !v.error.is_empty() && is_cancellation(&v.error);
+            if !v.error.is_empty() && !cancelled {
                 out.push(BuildProgress::Line(sanitise_line(
                     format!("#{n} ERROR: {}", v.error).as_bytes(),
                 )));
+                if self.failed_vertex.is_none() {
+                    self.failed_vertex = Some(v.digest.clone());
+                    if is_step(&v.name) {
+                        // The failing step, reported last: what the failure is blamed on.
+                        let total = self.vertexes.values().filter(|s| is_step(&s.name)).count();
+                        let done = self
+                            .vertexes
+                            .values()
+                            .filter(|s| s.done && is_step(&s.name))
+                            .count();
+                        out.push(BuildProgress::Step {
+                            current: done as u32 + 1,
+                            total: total as u32,
+                            name: sanitise_line(v.name.as_bytes()),
+                        });
+                    }
+                }
             }
+            let state = self.vertexes.get_mut(&v.digest).expect("inserted above");
             if v.completed.is_some() && !state.done {
                 state.done = true;
-                if v.cached {
+                if cancelled {
+                    out.push(BuildProgress::Line(format!("#{n} CANCELED")));
+                } else if v.cached {
                     out.push(BuildProgress::Line(format!("#{n} CACHED")));
                 } else if v.error.is_empty() {
                     out.push(BuildProgress::Line(format!("#{n} DONE")));
+                }
+                if self.failed_vertex.is_some() || cancelled || !v.error.is_empty() {
+                    // After a failure, steps that end were stopped because of it (or ended
+                    // in the race): the failing step stays the one reported.
+                    continue;
                 }
                 let total = self.vertexes.values().filter(|s| is_step(&s.name)).count() as u32;
                 let done = self
@@ -213,11 +258,14 @@ impl Decoder {
             }
         }
         for log in status.logs {
-            let n = self
-                .vertexes
-                .get(&log.vertex)
-                .map(|s| s.number)
-                .unwrap_or(0);
+            let next = &mut self.next_vertex;
+            let n = match self.vertexes.get_mut(&log.vertex) {
+                Some(s) => *s.number.get_or_insert_with(|| {
+                    *next += 1;
+                    *next
+                }),
+                None => 0,
+            };
             let splitter = self
                 .vertex_logs
                 .entry(log.vertex.clone())
@@ -237,7 +285,11 @@ impl Decoder {
         let mut rest: Vec<(u32, String)> = Vec::new();
         for (digest, s) in self.vertex_logs.iter_mut() {
             if let Some(line) = s.finish() {
-                let n = self.vertexes.get(digest).map(|v| v.number).unwrap_or(0);
+                let n = self
+                    .vertexes
+                    .get(digest)
+                    .and_then(|v| v.number)
+                    .unwrap_or(0);
                 rest.push((n, line));
             }
         }
@@ -668,5 +720,84 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
         assert_eq!(names, ["Dockerfile", "a.txt"]);
+    }
+
+    /// F5's shape: a builder stage fails while the final stage runs; BuildKit then cancels the
+    /// final stage's step, which completes after the failure. The failing step is the one
+    /// that failed, the cancelled one reads CANCELED, and numbers follow the start order even
+    /// though the graph was announced last step first (Engine 26).
+    #[test]
+    fn buildkit_failure_is_blamed_on_the_failing_vertex() {
+        use bollard::moby::buildkit::v1::{StatusResponse, Vertex};
+        let at = Some(Default::default());
+        let v = |d: &str, name: &str| Vertex {
+            digest: d.into(),
+            name: name.into(),
+            ..Default::default()
+        };
+        let slow = "[stage-1 2/3] RUN echo slow && sleep 30";
+        let bad = "[builder 2/2] RUN echo configure && exit 3";
+        let mut dec = Decoder::default();
+        let mut out = Vec::new();
+        let status = |vs: Vec<Vertex>| StatusResponse {
+            vertexes: vs,
+            ..Default::default()
+        };
+        // Announced up front, last step first.
+        dec.buildkit(
+            status(vec![
+                v("c", slow),
+                v("b", bad),
+                v("a", "[builder 1/2] FROM x"),
+            ]),
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        let started = |mut x: Vertex| {
+            x.started = at;
+            x
+        };
+        let completed = |mut x: Vertex, error: &str| {
+            x.started = at;
+            x.completed = at;
+            x.error = error.into();
+            x
+        };
+        dec.buildkit(
+            status(vec![completed(v("a", "[builder 1/2] FROM x"), "")]),
+            &mut out,
+        );
+        dec.buildkit(
+            status(vec![started(v("b", bad)), started(v("c", slow))]),
+            &mut out,
+        );
+        dec.buildkit(
+            status(vec![completed(
+                v("b", bad),
+                "process \"/bin/sh -c echo configure && exit 3\" did not complete successfully: exit code: 3",
+            )]),
+            &mut out,
+        );
+        dec.buildkit(
+            status(vec![completed(v("c", slow), "context canceled")]),
+            &mut out,
+        );
+        let lines: Vec<&str> = out
+            .iter()
+            .filter_map(|p| match p {
+                BuildProgress::Line(l) => Some(l.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lines[..2], ["#1 [builder 1/2] FROM x", "#1 DONE"]);
+        assert_eq!(lines[2], format!("#2 {bad}"));
+        assert_eq!(lines[3], format!("#3 {slow}"));
+        assert!(lines[4].starts_with("#2 ERROR: process"), "{lines:?}");
+        assert_eq!(lines.last(), Some(&"#3 CANCELED"));
+        let last_step = out.iter().rev().find_map(|p| match p {
+            BuildProgress::Step { name, .. } => Some(name.as_str()),
+            _ => None,
+        });
+        assert_eq!(last_step, Some(bad));
     }
 }
