@@ -66,7 +66,42 @@ pub struct BuiltImage {
     /// Uncompressed size in bytes.
     pub size: i64,
     pub architecture: String,
+    /// `linux`, `windows` (empty in records written before it was kept).
+    #[serde(default)]
+    pub os: String,
+    /// `v7`, `v8`... when the image config names one.
+    #[serde(default)]
+    pub variant: Option<String>,
     pub layers: Vec<Layer>,
+}
+
+/// Does an image's platform (its config's os, architecture, variant) answer the one a build
+/// asked for (`linux/arm64`, `linux/arm/v7`)? `Err` says both, e.g. "built a linux/amd64
+/// image for linux/arm64". The variant is compared only when the request names one.
+pub fn check_platform(requested: &str, built: &BuiltImage) -> Result<(), String> {
+    let mut parts = requested.split('/');
+    let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
+    let (Some(os), Some(arch)) = (os, arch) else {
+        return Ok(()); // no platform asked: the engine's own
+    };
+    let got_arch = super::normalise_arch(&built.architecture);
+    let want_arch = super::normalise_arch(match (arch, variant) {
+        ("arm", Some("v7")) => "arm",
+        (a, _) => a,
+    });
+    let os_ok = built.os.is_empty() || built.os == os;
+    let variant_ok = match (variant, built.variant.as_deref()) {
+        (Some(w), Some(g)) => w == g,
+        _ => true,
+    };
+    if os_ok && got_arch == want_arch && variant_ok {
+        return Ok(());
+    }
+    let got = match built.variant.as_deref() {
+        Some(v) if !v.is_empty() => format!("{}/{}/{v}", built.os, built.architecture),
+        _ => format!("{}/{}", built.os, built.architecture),
+    };
+    Err(format!("built a {got} image for {requested}"))
 }
 
 /// Why a build did not produce an image.
@@ -640,7 +675,11 @@ impl Engine {
                     ),
                 )))
             }
-            _ => Ok(built),
+            // Judged by the image it made (docker/buildx#1389): a final stage pinned to
+            // another platform makes an image of that platform, whatever was asked.
+            _ => check_platform(&req.platform, &built)
+                .map(|_| built)
+                .map_err(BuildError::Failed),
         }
     }
 
@@ -673,6 +712,8 @@ impl Engine {
             image_id: inspect.id.unwrap_or_default(),
             size: inspect.size.unwrap_or(0),
             architecture: inspect.architecture.unwrap_or_default(),
+            os: inspect.os.unwrap_or_default(),
+            variant: inspect.variant.filter(|v| !v.is_empty()),
             layers: history
                 .into_iter()
                 .map(|h| Layer {
@@ -799,5 +840,26 @@ mod tests {
             _ => None,
         });
         assert_eq!(last_step, Some(bad));
+    }
+
+    #[test]
+    fn images_are_judged_by_their_platform() {
+        let img = |os: &str, arch: &str, variant: Option<&str>| BuiltImage {
+            image_id: "sha256:x".into(),
+            size: 1,
+            architecture: arch.into(),
+            os: os.into(),
+            variant: variant.map(str::to_string),
+            layers: vec![],
+        };
+        assert!(check_platform("linux/arm64", &img("linux", "arm64", Some("v8"))).is_ok());
+        assert!(check_platform("linux/amd64", &img("linux", "amd64", None)).is_ok());
+        assert!(check_platform("linux/arm/v7", &img("linux", "arm", Some("v7"))).is_ok());
+        assert_eq!(
+            check_platform("linux/arm64", &img("linux", "amd64", None)).unwrap_err(),
+            "built a linux/amd64 image for linux/arm64"
+        );
+        assert!(check_platform("linux/arm/v7", &img("linux", "arm", Some("v6"))).is_err());
+        assert!(check_platform("linux/amd64", &img("windows", "amd64", None)).is_err());
     }
 }
