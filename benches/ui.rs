@@ -156,8 +156,10 @@ fn render() {
             // Something changes every frame, as while builds run (the spinner ticks).
             app.tick = i;
             let t = Instant::now();
-            term.draw(|f| imagegrid::ui::draw::draw(f, &mut app))
-                .unwrap();
+            term.draw(|f| {
+                imagegrid::ui::draw::draw(f, &app);
+            })
+            .unwrap();
             times.push(t.elapsed());
         }
         let median = percentile(&mut times, 0.5);

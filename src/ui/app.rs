@@ -149,6 +149,46 @@ impl Inspector {
         };
         Some((base, shown))
     }
+
+    /// What the inspector's right side shows for the build under the cursor: its layer diff
+    /// against the base, or its own layers when there is nothing to diff against.
+    pub fn comparison(&self) -> Option<Comparison<'_>> {
+        if let Some((base, shown)) = self.pair() {
+            return Some(Comparison::Diff {
+                base,
+                shown,
+                total: shown.size.unwrap_or(0) - base.size.unwrap_or(0),
+                changes: crate::sizes::layer_diff(&base.layers, &shown.layers),
+            });
+        }
+        let shown = self.builds.get(self.cursor)?;
+        Some(Comparison::Layers {
+            shown,
+            layers: shown
+                .layers
+                .iter()
+                .rev()
+                .map(|l| (l.size, crate::sizes::instruction(&l.created_by)))
+                .collect(),
+        })
+    }
+}
+
+/// The inspector's comparison of the build under the cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Comparison<'a> {
+    /// `shown` against `base`: the total change and the layers' changes, oldest first.
+    Diff {
+        base: &'a BuildRecord,
+        shown: &'a BuildRecord,
+        total: i64,
+        changes: Vec<crate::sizes::LayerChange>,
+    },
+    /// The first success: its layers (size, instruction), newest first.
+    Layers {
+        shown: &'a BuildRecord,
+        layers: Vec<(i64, String)>,
+    },
 }
 
 /// What the runtime must do after an update.
@@ -207,10 +247,9 @@ pub struct App {
     pub dockerfile: Option<(String, String)>,
     /// Regression thresholds: bytes and percent.
     pub max_growth: (u64, f64),
-    /// Height of the log view in lines, set by the last draw (for paging).
-    pub log_height: usize,
-    /// Grid area and column widths of the last draw, for mouse hits: (x, y, first column x, cell width).
-    pub grid_geometry: Option<GridGeometry>,
+    /// Where the last frame drew the grid and the log, for mouse hits and paging. Set by the
+    /// runtime from what `draw` returns; draw code itself never writes into the state.
+    pub geometry: Geometry,
     pub tick: u64,
     pub quit: bool,
     /// Ended cells whose log is held in memory to be shown (read from disk, or kept when the
@@ -238,6 +277,24 @@ pub struct PublishProgress {
     pub published: usize,
     /// Tags and aliases that will not be.
     pub not_published: usize,
+}
+
+/// What input handling needs from the last frame's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Where the grid's cells were drawn; None when the list view replaces the grid.
+    pub grid: Option<GridGeometry>,
+    /// Height of the log view in lines (for paging).
+    pub log_height: usize,
+}
+
+impl Default for Geometry {
+    fn default() -> Self {
+        Geometry {
+            grid: None,
+            log_height: 10,
+        }
+    }
 }
 
 /// Where the grid was drawn.
@@ -282,8 +339,7 @@ impl App {
             merged: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
             dockerfile: None,
             max_growth,
-            log_height: 10,
-            grid_geometry: None,
+            geometry: Geometry::default(),
             tick: 0,
             quit: false,
             log_requested: BTreeSet::new(),
@@ -843,7 +899,7 @@ impl App {
 
     fn scroll_log(&mut self, delta: isize) {
         let len = self.shown_log().map(|l| l.len()).unwrap_or(0);
-        let bottom = len.saturating_sub(self.log_height);
+        let bottom = len.saturating_sub(self.geometry.log_height);
         let top = if self.log_view.follow {
             bottom
         } else {
@@ -866,13 +922,13 @@ impl App {
         self.log_view.current_match = idx % n;
         let line = self.log_view.matches[self.log_view.current_match];
         self.log_view.follow = false;
-        self.log_view.top = line.saturating_sub(self.log_height / 2);
+        self.log_view.top = line.saturating_sub(self.geometry.log_height / 2);
     }
 
     /// Do an action.
     pub fn act(&mut self, a: Action) -> Vec<Effect> {
         let in_detail = self.pane == Pane::Detail;
-        let page = self.log_height.max(1) as isize;
+        let page = self.geometry.log_height.max(1) as isize;
         match a {
             Action::Up | Action::Down if in_detail && self.detail == DetailMode::Inspector => {
                 if let Some(i) = self.inspector.as_mut() {
@@ -1194,7 +1250,7 @@ impl App {
             MouseEventKind::ScrollUp => self.act(Action::Up),
             MouseEventKind::ScrollDown => self.act(Action::Down),
             MouseEventKind::Down(MouseButton::Left) => {
-                if let Some(g) = self.grid_geometry {
+                if let Some(g) = self.geometry.grid {
                     if m.row > g.y
                         && m.row <= g.y + g.rows_shown
                         && m.column >= g.first_cell_x
@@ -1401,7 +1457,7 @@ mod tests {
                 line: format!("line {i}{}", if i == 40 { " error: boom" } else { "" }),
             });
         }
-        a.log_height = 10;
+        a.geometry.log_height = 10;
         a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
         assert_eq!(a.pane, Pane::Detail);
         assert!(a.log_view.follow);

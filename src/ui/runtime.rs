@@ -106,9 +106,12 @@ async fn event_loop(
     let mut last_draw = Instant::now() - FRAME;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
+            let mut geometry = app.geometry;
             terminal
-                .draw(|f| super::draw::draw(f, app))
+                .draw(|f| geometry = super::draw::draw(f, app))
                 .map_err(UiError::Terminal)?;
+            // Stored here, not by draw: drawing only reads the state.
+            app.geometry = geometry;
             last_draw = Instant::now();
             dirty = false;
         }

@@ -155,7 +155,9 @@ fn busy_app() -> App {
 
 fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| super::draw::draw(f, app)).unwrap();
+    let mut geometry = app.geometry;
+    t.draw(|f| geometry = super::draw::draw(f, app)).unwrap();
+    app.geometry = geometry;
     t
 }
 

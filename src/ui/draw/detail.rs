@@ -1,0 +1,155 @@
+//! The detail pane: the focused cell's log (with its failure and where the rest is), the
+//! merged log of running builds, the Dockerfile, or the size inspector.
+
+use ansi_to_tui::IntoText;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Text};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::pane_block;
+use crate::ui::app::{App, DetailMode, Pane, Status};
+use crate::util::units::human_size;
+
+/// Draw the detail pane; returns the height of its log view in lines (for paging).
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
+    let focused_pane = app.pane == Pane::Detail;
+    let id = app.focused();
+    let title = match (app.detail, &id) {
+        (DetailMode::Merged, _) => " merged log of running builds ".to_string(),
+        (_, None) => " no cell here for this arch ".to_string(),
+        (mode, Some(id)) => {
+            let v = &app.progress.cells[id];
+            let mut t = format!(" {id} · {}", v.status.word());
+            if let Some(e) = &v.engine {
+                t.push_str(&format!(" · {e}"));
+            }
+            if let Some(b) = v.build_id {
+                t.push_str(&format!(" · build {b}"));
+            }
+            if let Some(s) = v.size {
+                t.push_str(&format!(" · {}", human_size(s)));
+            }
+            if v.stale {
+                t.push_str(" · stale");
+            }
+            if mode == DetailMode::Dockerfile {
+                t.push_str(" · Dockerfile");
+            }
+            t.push(' ');
+            t
+        }
+    };
+    let mut flags = vec![];
+    if matches!(app.detail, DetailMode::Log | DetailMode::Merged) {
+        flags.push(if app.log_view.follow {
+            "follow"
+        } else {
+            "paused"
+        });
+        if app.log_view.wrap {
+            flags.push("wrap");
+        }
+    }
+    let block = pane_block(focused_pane).title(title);
+    let block = if flags.is_empty() {
+        block
+    } else {
+        block.title_bottom(Line::from(format!(" {} ", flags.join(" · "))).right_aligned())
+    };
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut height = inner.height as usize;
+
+    if app.detail == DetailMode::Inspector {
+        super::inspector::draw(f, app, inner);
+        return height;
+    }
+    if app.detail == DetailMode::Dockerfile {
+        let text = match (&app.dockerfile, &id) {
+            (Some((cell, text)), Some(id)) if cell == id => text.clone(),
+            _ => "rendering…".into(),
+        };
+        let p = Paragraph::new(text).scroll((app.log_view.top.min(u16::MAX as usize) as u16, 0));
+        f.render_widget(p, inner);
+        return height;
+    }
+    if app.detail == DetailMode::Log {
+        if let Some((id_str, v)) = id
+            .as_deref()
+            .and_then(|i| app.progress.cells.get(i).map(|v| (i, v)))
+        {
+            if let (Some(fail), true) = (
+                &v.failure,
+                matches!(
+                    v.status,
+                    Status::Failed | Status::Skipped | Status::Interrupted | Status::Cancelled
+                ),
+            ) {
+                lines.push(Line::styled(
+                    format!("✗ {fail}"),
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ));
+            }
+            if app.log_of(id_str).evicted_lines() > 0 {
+                let path = v
+                    .log_path
+                    .clone()
+                    .unwrap_or_else(|| "the history's log file".into());
+                lines.push(Line::styled(
+                    format!(
+                        "… {} older lines only on disk ({path})",
+                        app.log_of(id_str).evicted_lines()
+                    ),
+                    Style::new().fg(Color::DarkGray),
+                ));
+            }
+            if app.log_of(id_str).is_empty() && v.status != Status::Building {
+                let hint = match &v.log_path {
+                    Some(p) => format!(
+                        "log of build {} is on disk: {p}  (imagegrid log {})",
+                        v.build_id.unwrap_or(0),
+                        id.clone().unwrap_or_default()
+                    ),
+                    None => "no log yet: b builds this cell".into(),
+                };
+                lines.push(Line::styled(hint, Style::new().fg(Color::DarkGray)));
+            }
+        }
+    }
+    height = height.saturating_sub(lines.len());
+    let log = app.shown_log();
+    if let Some(log) = log {
+        let len = log.len();
+        let top = if app.log_view.follow {
+            len.saturating_sub(height)
+        } else {
+            app.log_view.top.min(len)
+        };
+        let current = app
+            .log_view
+            .matches
+            .get(app.log_view.current_match)
+            .copied();
+        for (i, line) in log.iter().enumerate().skip(top).take(height) {
+            let mut l = line
+                .into_text()
+                .map(|t| t.lines.into_iter().next().unwrap_or_default())
+                .unwrap_or_else(|_| Line::raw(line.to_string()));
+            if current == Some(i) {
+                l = l.patch_style(Style::new().bg(Color::Indexed(58)));
+            } else if app.log_view.matches.binary_search(&i).is_ok() {
+                l = l.patch_style(Style::new().add_modifier(Modifier::UNDERLINED));
+            }
+            lines.push(l);
+        }
+    }
+    let mut p = Paragraph::new(Text::from(lines));
+    if app.log_view.wrap {
+        p = p.wrap(Wrap { trim: false });
+    }
+    f.render_widget(p, inner);
+    height.max(1)
+}

@@ -1,0 +1,48 @@
+//! The engines line: each engine's health, version, arches and load.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::ui::app::App;
+
+/// Draw the engines line.
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let mut spans = vec![Span::styled("engines ", Style::new().fg(Color::Gray))];
+    if app.progress.engines.is_empty() {
+        spans.push(Span::styled("connecting…", Style::new().fg(Color::Yellow)));
+    }
+    for (i, h) in app.progress.engines.values().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" │ "));
+        }
+        if h.reachable {
+            spans.push(Span::styled("● ", Style::new().fg(Color::Green)));
+            let info = h
+                .info
+                .as_ref()
+                .map(|i| format!(" {} {}", i.version, i.arch))
+                .unwrap_or_default();
+            spans.push(Span::raw(format!(
+                "{}{info} [{}] ▶{} ◌{}",
+                h.engine,
+                h.arches.join(","),
+                h.running,
+                h.queued
+            )));
+        } else {
+            spans.push(Span::styled("○ ", Style::new().fg(Color::Red)));
+            spans.push(Span::styled(
+                format!(
+                    "{} down: {}",
+                    h.engine,
+                    h.last_error.as_deref().unwrap_or("connecting")
+                ),
+                Style::new().fg(Color::Red),
+            ));
+        }
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,52 @@
+//! The header line: the app name, the arches (the shown one highlighted) or the strip view's
+//! focus, cell and selection counts, and the row filter.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::ui::app::App;
+
+/// Draw the header line.
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let mut spans = vec![
+        Span::styled(
+            " imagegrid ",
+            Style::new()
+                .add_modifier(Modifier::BOLD)
+                .fg(Color::Black)
+                .bg(Color::Cyan),
+        ),
+        Span::raw(" "),
+    ];
+    if app.all_arches {
+        spans.push(Span::styled(
+            "all arches",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw(format!(" (focus {})", app.current_arch())));
+    } else {
+        for (i, a) in app.arch_names().iter().enumerate() {
+            let st = if i == app.arch {
+                Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+            } else {
+                Style::new().fg(Color::Gray)
+            };
+            spans.push(Span::styled(format!(" {a} "), st));
+        }
+    }
+    spans.push(Span::raw(format!(
+        "  {} cells · {} selected",
+        app.matrix.cells.len(),
+        app.selection.len()
+    )));
+    if !app.filter.is_empty() {
+        spans.push(Span::styled(
+            format!(" · filter: {}", app.filter),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,130 @@
+//! The size inspector, inside the detail pane.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+
+use crate::sizes::Change;
+use crate::ui::app::{App, Comparison};
+use crate::util::units::human_size;
+
+/// The size inspector: the cell's successful builds over time (a sparkline and a list), and
+/// the layers of the build under the cursor diffed against the one before it (or `D`'s base).
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+    use ratatui::widgets::Sparkline;
+    let Some(insp) = app.inspector.as_ref() else {
+        return;
+    };
+    if insp.builds.is_empty() {
+        f.render_widget(Paragraph::new("no successful build of this cell yet"), area);
+        return;
+    }
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Fill(1)]).areas(area);
+    let [spark, list] = Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(left);
+    let sizes: Vec<u64> = insp
+        .builds
+        .iter()
+        .map(|b| b.size.unwrap_or(0).max(0) as u64)
+        .collect();
+    let min = sizes.iter().copied().min().unwrap_or(0);
+    // Offset by the smallest so that small changes on big images are visible.
+    let data: Vec<u64> = sizes.iter().map(|s| s - min + 1).collect();
+    f.render_widget(
+        Sparkline::default()
+            .block(Block::default().title(format!("size over {} builds", sizes.len())))
+            .data(&data)
+            .style(Style::new().fg(Color::Cyan)),
+        spark,
+    );
+    let h = list.height as usize;
+    let first = if insp.cursor >= h {
+        insp.cursor + 1 - h
+    } else {
+        0
+    };
+    let mut lines = Vec::new();
+    for (i, b) in insp.builds.iter().enumerate().skip(first).take(h) {
+        let marker = if Some(i) == insp.base { "◆" } else { " " };
+        let mut line = Line::raw(format!(
+            "{marker}#{:<5} {} {:>9}",
+            b.id,
+            b.started_at
+                .get(5..16)
+                .unwrap_or(&b.started_at)
+                .replace('T', " "),
+            b.size.map(human_size).unwrap_or_default()
+        ));
+        if i == insp.cursor {
+            line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+        }
+        lines.push(line);
+    }
+    f.render_widget(Paragraph::new(lines), list);
+
+    let mut rows = Vec::new();
+    match insp.comparison() {
+        Some(Comparison::Diff {
+            base,
+            shown,
+            total,
+            changes,
+        }) => {
+            rows.push(Line::styled(
+                format!(
+                    "build #{} vs #{}: {}{}",
+                    shown.id,
+                    base.id,
+                    if total >= 0 { "+" } else { "-" },
+                    human_size(total.abs())
+                ),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            for c in changes {
+                let (sym, st) = match c.change {
+                    Change::Added => ("+", Style::new().fg(Color::Yellow)),
+                    Change::Removed => ("-", Style::new().fg(Color::Cyan)),
+                    Change::Grown => ("↑", Style::new().fg(Color::Red)),
+                    Change::Shrunk => ("↓", Style::new().fg(Color::Green)),
+                    Change::Same => ("=", Style::new().fg(Color::DarkGray)),
+                };
+                let d = c.delta();
+                let delta = if d == 0 {
+                    String::new()
+                } else {
+                    format!("{}{}", if d > 0 { "+" } else { "-" }, human_size(d.abs()))
+                };
+                rows.push(Line::from(vec![
+                    Span::styled(
+                        format!(
+                            "{sym} {:>9} {:>9} ",
+                            c.after.or(c.before).map(human_size).unwrap_or_default(),
+                            delta
+                        ),
+                        st,
+                    ),
+                    Span::raw(c.instruction),
+                ]));
+            }
+        }
+        Some(Comparison::Layers { shown, layers }) => {
+            rows.push(Line::styled(
+                format!(
+                    "layers of build #{} (the first success: nothing to diff)",
+                    shown.id
+                ),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            for (size, instruction) in layers {
+                rows.push(Line::raw(format!(
+                    "  {:>9}  {instruction}",
+                    human_size(size)
+                )));
+            }
+        }
+        None => {}
+    }
+    f.render_widget(Paragraph::new(rows), right);
+}

@@ -1,0 +1,74 @@
+//! The list view, in the grid's place: cells sorted by size or growth.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{colour, glyph, pane_block};
+use crate::ui::app::{App, Pane, SortKey};
+use crate::util::units::human_size;
+
+/// The list view: cells sorted by size or growth.
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let key = if app.list == Some(SortKey::Growth) {
+        "growth"
+    } else {
+        "size"
+    };
+    let block = pane_block(app.pane == Pane::Grid).title(format!(
+        " cells by {key} (o: sort by the other, L: back to the grid) "
+    ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let ids = app.list_cells();
+    let h = inner.height as usize;
+    let first = if app.list_cursor >= h {
+        app.list_cursor + 1 - h
+    } else {
+        0
+    };
+    let w = ids.iter().map(|i| i.len()).max().unwrap_or(10) + 2;
+    let mut lines = Vec::new();
+    for (i, id) in ids.iter().enumerate().skip(first).take(h) {
+        let v = &app.progress.cells[id];
+        let delta = app
+            .delta(id)
+            .map(|d| {
+                format!(
+                    "{}{}",
+                    if d > 0 {
+                        "+"
+                    } else if d < 0 {
+                        "-"
+                    } else {
+                        "±"
+                    },
+                    human_size(d.abs())
+                )
+            })
+            .unwrap_or_default();
+        let mut st = Style::new();
+        if app.regressed(id) {
+            st = st.fg(Color::Red).add_modifier(Modifier::BOLD);
+        }
+        let mut line = Line::from(vec![
+            Span::styled(
+                format!("{} ", glyph(v.status, app.tick)),
+                Style::new().fg(colour(v.status)),
+            ),
+            Span::raw(format!("{id:w$}")),
+            Span::raw(format!(
+                "{:>10} ",
+                v.size.map(human_size).unwrap_or_default()
+            )),
+            Span::styled(format!("{delta:>12}"), st),
+        ]);
+        if i == app.list_cursor {
+            line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+        }
+        lines.push(line);
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}

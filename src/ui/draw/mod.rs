@@ -1,0 +1,141 @@
+//! Drawing: the layout here, one file per screen region. Draw code reads [`App`] and never
+//! writes into it; what the next input needs from the layout (grid hit areas, log height) is
+//! returned as a [`Geometry`] that the runtime stores for `App::on_key` and `App::on_mouse`.
+
+mod confirm;
+mod detail;
+mod engines;
+mod grid;
+mod header;
+mod help;
+mod inspector;
+mod list;
+mod status;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::Frame;
+
+use super::app::{App, Geometry, Mode, Status};
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// The glyph of a status; readable without colour.
+pub fn glyph(s: Status, tick: u64) -> &'static str {
+    match s {
+        Status::Never => "·",
+        Status::Queued => "◌",
+        Status::Building => SPINNER[(tick % SPINNER.len() as u64) as usize],
+        Status::Succeeded => "✓",
+        Status::Failed => "✗",
+        Status::Cancelled => "⊘",
+        Status::Interrupted => "!",
+        Status::Skipped => "↷",
+    }
+}
+
+/// The colour of a status.
+pub fn colour(s: Status) -> Color {
+    match s {
+        Status::Never => Color::DarkGray,
+        Status::Queued => Color::Blue,
+        Status::Building => Color::Yellow,
+        Status::Succeeded => Color::Green,
+        Status::Failed => Color::Red,
+        Status::Cancelled | Status::Skipped => Color::Gray,
+        Status::Interrupted => Color::Magenta,
+    }
+}
+
+/// The screen's regions, top to bottom.
+#[derive(Debug, Clone, Copy)]
+struct Areas {
+    header: Rect,
+    grid: Rect,
+    engines: Rect,
+    detail: Rect,
+    status: Rect,
+}
+
+/// Split the screen. The grid takes what its rows need, up to 60% of the screen; the log
+/// gets the rest.
+fn layout(app: &App, area: Rect) -> Areas {
+    let grid_rows = app.visible_rows().len().max(1) as u16 + 3;
+    let grid_h = grid_rows.min(area.height.saturating_sub(3) * 6 / 10).max(5);
+    let [header, grid, engines, detail, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(grid_h),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Areas {
+        header,
+        grid,
+        engines,
+        detail,
+        status,
+    }
+}
+
+/// Draw the whole screen; returns where the grid and the log were drawn.
+pub fn draw(f: &mut Frame, app: &App) -> Geometry {
+    let area = f.area();
+    let a = layout(app, area);
+    header::draw(f, app, a.header);
+    let grid = if app.list.is_some() {
+        list::draw(f, app, a.grid);
+        None
+    } else {
+        Some(grid::draw(f, app, a.grid))
+    };
+    engines::draw(f, app, a.engines);
+    let log_height = detail::draw(f, app, a.detail);
+    status::draw(f, app, a.status);
+    match &app.mode {
+        Mode::Help => help::draw(f, area),
+        Mode::Confirm(c) => confirm::draw(f, app, c, area),
+        _ => {}
+    }
+    Geometry { grid, log_height }
+}
+
+/// A bordered pane, highlighted when it has the keyboard.
+fn pane_block<'a>(focused: bool) -> Block<'a> {
+    let colour = if focused {
+        Color::Cyan
+    } else {
+        Color::DarkGray
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(colour))
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// A bordered box in the middle of the screen, sized to its lines.
+fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
+    let r = centered(area, width, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title.to_string()),
+        ),
+        r,
+    );
+}

@@ -1,0 +1,73 @@
+//! The status bar: prompts while typing, else the selection, the search match, the last
+//! message and the hints of the keys that act here.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::ui::app::{App, Mode, Pane};
+use crate::ui::keymap::{bindings_for, Context};
+
+/// Draw the status bar.
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let line = match &app.mode {
+        Mode::Filter(t) => Line::from(vec![
+            Span::styled("filter: ", Style::new().fg(Color::Yellow)),
+            Span::raw(format!("{t}▏")),
+            Span::styled("  Enter apply · Esc cancel", Style::new().fg(Color::Gray)),
+        ]),
+        Mode::Selector(t) => Line::from(vec![
+            Span::styled("select: ", Style::new().fg(Color::Yellow)),
+            Span::raw(format!("{t}▏")),
+            Span::styled(
+                "  distro/version/arch globs · Enter · Esc",
+                Style::new().fg(Color::Gray),
+            ),
+        ]),
+        Mode::Search(t) => Line::from(vec![
+            Span::styled("search: ", Style::new().fg(Color::Yellow)),
+            Span::raw(format!("{t}▏")),
+            Span::styled("  Enter · Esc", Style::new().fg(Color::Gray)),
+        ]),
+        _ => {
+            let ctx = if app.pane == Pane::Grid {
+                Context::Grid
+            } else {
+                Context::Detail
+            };
+            let hints: Vec<&str> = bindings_for(ctx)
+                .filter(|b| !b.hint.is_empty())
+                .map(|b| b.hint)
+                .collect();
+            let mut spans = vec![Span::styled(
+                format!(" {} selected ", app.selection.len()),
+                Style::new().fg(Color::Black).bg(Color::Gray),
+            )];
+            if app.pane == Pane::Detail && !app.log_view.matches.is_empty() {
+                spans.push(Span::styled(
+                    format!(
+                        " match {}/{} ",
+                        app.log_view.current_match + 1,
+                        app.log_view.matches.len()
+                    ),
+                    Style::new().fg(Color::Black).bg(Color::Yellow),
+                ));
+            }
+            spans.push(Span::raw(" "));
+            if let Some(m) = &app.message {
+                spans.push(Span::styled(
+                    format!("{m} │ "),
+                    Style::new().fg(Color::Yellow),
+                ));
+            }
+            spans.push(Span::styled(
+                hints.join(" · "),
+                Style::new().fg(Color::Gray),
+            ));
+            Line::from(spans)
+        }
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
