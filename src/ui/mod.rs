@@ -20,6 +20,3 @@ pub enum UiError {
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
 }
-
-#[cfg(test)]
-mod snapshots;

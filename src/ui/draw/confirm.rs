@@ -124,3 +124,84 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
     };
     popup(f, area, width, title, lines);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use ratatui::style::Color;
+
+    use super::super::test_setup::*;
+    use super::draw;
+    use crate::ui::app::{App, Mode};
+
+    fn shot(app: &App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("no confirm: {:?}", app.mode)
+        };
+        region(app, w, h, whole, |f, app, r| draw(f, app, c, r))
+    }
+
+    #[test]
+    fn build_cancel_and_quit() {
+        let mut app = busy_app();
+        app.on_key(key('r'));
+        app.on_key(key('b'));
+        insta::assert_snapshot!("build_80x24", shot(&app, 80, 24).0);
+        insta::assert_snapshot!("build_160x48", shot(&app, 160, 48).0);
+        app.on_key(key('n'));
+        app.col = 5; // debian-13/5.5/amd64, queued
+        app.on_key(key('x'));
+        app.on_key(key('X'));
+        insta::assert_snapshot!("cancel_80x24", shot(&app, 80, 24).0);
+        app.on_key(key('n'));
+        app.on_key(key('q'));
+        insta::assert_snapshot!("quit_80x24", shot(&app, 80, 24).0);
+    }
+
+    #[test]
+    fn publish_lists_tags() {
+        let mut app = busy_app();
+        // debian-13's base image is built for every arch; of 5.4 only amd64 and arm64 are.
+        let built = |id: i64| crate::publish::Built {
+            build_id: id,
+            engine: "local".into(),
+            image_id: format!("sha256:{id}"),
+            size: Some(1),
+        };
+        let mut b: HashMap<String, crate::publish::Built> = HashMap::new();
+        for (i, cell) in [
+            "debian-13/opam/amd64",
+            "debian-13/opam/arm64",
+            "debian-13/opam/riscv64",
+            "debian-13/5.4/amd64",
+            "debian-13/5.4/arm64",
+        ]
+        .iter()
+        .enumerate()
+        {
+            b.insert(cell.to_string(), built(i as i64));
+        }
+        app.set_publish_context(
+            crate::config::TagConfig {
+                registry: "registry.example:5000".into(),
+                ..Default::default()
+            },
+            b,
+        );
+        app.on_key(tab());
+        app.on_key(key(':'));
+        for c in "debian-13/opam debian-13/5.4".chars() {
+            app.on_key(key(c));
+        }
+        app.on_key(enter());
+        app.on_key(key('P'));
+        let (text, buf) = shot(&app, 80, 24);
+        insta::assert_snapshot!("publish_80x24", text);
+        // What will not be published is red.
+        let y = row_with(&buf, "debian-13-ocaml-5.4: not every arch is built")
+            .expect("the blocked tag is listed");
+        assert!((0..buf.area.width).any(|x| buf[(x, y)].fg == Color::Red));
+        insta::assert_snapshot!("publish_160x48", shot(&app, 160, 48).0);
+    }
+}

@@ -153,3 +153,53 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
     f.render_widget(p, inner);
     height.max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+
+    fn shot(app: &crate::ui::app::App, w: u16, h: u16) -> String {
+        region(
+            app,
+            w,
+            h,
+            |a| a.detail,
+            |f, app, r| {
+                draw(f, app, r);
+            },
+        )
+        .0
+    }
+
+    #[test]
+    fn failed_log_with_its_failure() {
+        let mut app = failed_focus_app();
+        insta::assert_snapshot!("log_80x24", shot(&app, 80, 24));
+        app.on_key(enter());
+        app.on_key(key('w'));
+        app.on_key(key('/'));
+        for c in "module 2".chars() {
+            app.on_key(key(c));
+        }
+        app.on_key(enter());
+        insta::assert_snapshot!("log_search_160x48", shot(&app, 160, 48));
+    }
+
+    #[test]
+    fn merged_dockerfile_and_no_log() {
+        let mut app = failed_focus_app();
+        app.on_key(key('M'));
+        insta::assert_snapshot!("merged_80x24", shot(&app, 80, 24));
+        app.on_key(key('M'));
+        app.on_key(key('d'));
+        insta::assert_snapshot!("dockerfile_rendering_80x24", shot(&app, 80, 24));
+        let id = app.focused().unwrap();
+        app.on_dockerfile_loaded(id, "FROM debian:13\nRUN make\n".into());
+        insta::assert_snapshot!("dockerfile_160x48", shot(&app, 160, 48));
+        app.on_key(key('d'));
+        app.on_key(key('l'));
+        app.on_key(key('l'));
+        insta::assert_snapshot!("never_built_80x24", shot(&app, 80, 24));
+    }
+}

@@ -46,3 +46,25 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+    use crate::ui::app::App;
+
+    #[test]
+    fn up_down_and_connecting() {
+        let app = busy_app();
+        let shot = |app: &_, w, h| region(app, w, h, |a| a.engines, draw).0;
+        insta::assert_snapshot!("engines_80x24", shot(&app, 80, 24));
+        insta::assert_snapshot!("engines_160x48", shot(&app, 160, 48));
+        let fresh = App::new(
+            small_matrix(),
+            &Default::default(),
+            &Default::default(),
+            (1, 1.0),
+        );
+        assert_eq!(shot(&fresh, 80, 24), "engines connecting…\n");
+    }
+}

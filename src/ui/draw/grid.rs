@@ -218,3 +218,80 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
         first_row,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ratatui::style::Color;
+
+    use super::super::test_setup::*;
+    use super::draw;
+
+    fn shot(app: &App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
+        region(
+            app,
+            w,
+            h,
+            |a| a.grid,
+            |f, app, r| {
+                draw(f, app, r);
+            },
+        )
+    }
+
+    use crate::ui::app::App;
+
+    #[test]
+    fn one_arch_focused_on_a_failed_cell() {
+        let app = failed_focus_app();
+        insta::assert_snapshot!("grid_80x24", shot(&app, 80, 24).0);
+        insta::assert_snapshot!("grid_160x48", shot(&app, 160, 48).0);
+    }
+
+    #[test]
+    fn strip_view_and_selection() {
+        let mut app = busy_app();
+        app.on_key(tab());
+        app.on_key(key('r'));
+        insta::assert_snapshot!("strip_80x24", shot(&app, 80, 24).0);
+        insta::assert_snapshot!("strip_160x48", shot(&app, 160, 48).0);
+    }
+
+    #[test]
+    fn heat_map_by_growth() {
+        let mut app = busy_app();
+        app.on_key(key('H'));
+        app.on_key(key('H'));
+        let (_, buf) = shot(&app, 160, 48);
+        let bg_of = |needle: &str| {
+            for y in 0..buf.area.height {
+                let row: String = (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect();
+                if let Some(col) = row.find(needle) {
+                    let x = row[..col].chars().count() as u16;
+                    return buf[(x, y)].bg;
+                }
+            }
+            panic!("{needle} not on screen");
+        };
+        // The regressed cell is red, the shrunk one green.
+        assert_eq!(
+            bg_of("✓ 62M"),
+            Color::Indexed(136),
+            "alpine grew 1.5 MB (2.5%): within the thresholds"
+        );
+        assert_eq!(
+            bg_of("✓ 412M"),
+            Color::Indexed(124),
+            "debian-13 base grew 18 MB: regressed"
+        );
+        assert_eq!(bg_of("✓ 730M"), Color::Indexed(22), "shrank");
+    }
+
+    #[test]
+    fn filter_matching_nothing() {
+        let mut app = busy_app();
+        app.filter = "nothing-matches".into();
+        insta::assert_snapshot!("grid_empty_80x24", shot(&app, 80, 24).0);
+    }
+}

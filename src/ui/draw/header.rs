@@ -50,3 +50,24 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+
+    #[test]
+    fn arches_counts_and_filter() {
+        let mut app = busy_app();
+        app.on_key(key(' '));
+        let shot = |app: &_, w, h| region(app, w, h, |a| a.header, draw).0;
+        insta::assert_snapshot!("header_80x24", shot(&app, 80, 24));
+        app.on_key(key('/'));
+        for c in "debian".chars() {
+            app.on_key(key(c));
+        }
+        app.on_key(enter());
+        app.on_key(tab());
+        insta::assert_snapshot!("header_160x48", shot(&app, 160, 48));
+    }
+}

@@ -65,3 +65,17 @@ pub(super) fn draw(f: &mut Frame, area: Rect) {
     }
     popup(f, area, 86, title, lines);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+
+    #[test]
+    fn one_column_then_two() {
+        let app = busy_app();
+        let shot = |w, h| region(&app, w, h, whole, |f, _, r| draw(f, r)).0;
+        insta::assert_snapshot!("help_80x24", shot(80, 24));
+        insta::assert_snapshot!("help_160x48", shot(160, 48));
+    }
+}

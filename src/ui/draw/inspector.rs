@@ -128,3 +128,37 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     f.render_widget(Paragraph::new(rows), right);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+
+    fn shot(app: &crate::ui::app::App, w: u16, h: u16) -> String {
+        // Inside the detail pane, as the screen shows it.
+        region(
+            app,
+            w,
+            h,
+            |a| a.detail,
+            |f, app, r| {
+                super::super::detail::draw(f, app, r);
+            },
+        )
+        .0
+    }
+
+    #[test]
+    fn diff_against_the_build_before() {
+        let app = inspector_app();
+        insta::assert_snapshot!("inspector_80x24", shot(&app, 80, 24));
+        insta::assert_snapshot!("inspector_160x48", shot(&app, 160, 48));
+    }
+
+    #[test]
+    fn first_success_lists_its_layers() {
+        let mut app = inspector_app();
+        app.on_key(enter());
+        app.on_key(key('k'));
+        insta::assert_snapshot!("inspector_first_160x48", shot(&app, 160, 48));
+    }
+}

@@ -72,3 +72,26 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+
+    #[test]
+    fn by_size_then_growth() {
+        let mut app = busy_app();
+        app.on_key(key('L'));
+        let shot = |app: &_, w, h| region(app, w, h, |a| a.grid, draw).0;
+        insta::assert_snapshot!("list_by_size_80x24", shot(&app, 80, 24));
+        app.on_key(key('j'));
+        insta::assert_snapshot!("list_by_size_160x48", shot(&app, 160, 48));
+        app.on_key(key('o'));
+        assert_eq!(
+            app.list_cells()[0],
+            "debian-13/opam/amd64",
+            "the biggest growth first"
+        );
+        insta::assert_snapshot!("list_by_growth_80x24", shot(&app, 80, 24));
+    }
+}

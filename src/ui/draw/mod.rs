@@ -139,3 +139,83 @@ fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
         r,
     );
 }
+
+#[cfg(test)]
+mod test_setup;
+
+#[cfg(test)]
+mod tests {
+    use ratatui::style::Color;
+
+    use super::test_setup::*;
+
+    /// The one whole-screen pair: every region in its place.
+    #[test]
+    fn whole_screen_80x24_and_160x48() {
+        let mut app = failed_focus_app();
+        insta::assert_snapshot!("screen_80x24", text(&render(&mut app, 80, 24)));
+        insta::assert_snapshot!("screen_160x48", text(&render(&mut app, 160, 48)));
+    }
+
+    #[test]
+    fn draw_returns_the_geometry_it_used() {
+        let mut app = failed_focus_app();
+        render(&mut app, 80, 24);
+        let g = app.geometry.grid.expect("the grid is shown");
+        assert_eq!((g.first_row, g.rows_shown), (0, 5));
+        assert!(app.geometry.log_height > 1);
+        app.on_key(key('L'));
+        render(&mut app, 80, 24);
+        assert_eq!(app.geometry.grid, None, "the list view has no grid cells");
+    }
+
+    #[test]
+    fn colours_mean_states() {
+        let mut app = busy_app();
+        app.col = 4; // debian-13/5.4/amd64, whose log is coloured
+        let t = render(&mut app, 160, 48);
+        let buf = t.backend().buffer();
+        let find = |sym: &str| -> Vec<Color> {
+            let mut v = vec![];
+            for y in 0..buf.area.height {
+                for x in 0..buf.area.width {
+                    if buf[(x, y)].symbol() == sym {
+                        v.push(buf[(x, y)].fg);
+                    }
+                }
+            }
+            v
+        };
+        assert!(find("✗").contains(&Color::Red), "failed cells are red");
+        assert!(
+            find("✓").contains(&Color::Green),
+            "succeeded cells are green"
+        );
+        // The regression (+18M over a 10 MB threshold) is red; the shrink is not.
+        let row_text = |y: u16| -> String {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect()
+        };
+        let y = (0..buf.area.height)
+            .find(|&y| row_text(y).contains("+18M"))
+            .expect("the regression is shown");
+        let x = (0..buf.area.width)
+            .find(|&x| buf[(x, y)].symbol() == "+")
+            .unwrap();
+        assert_eq!(buf[(x, y)].fg, Color::Red);
+        let y = (0..buf.area.height)
+            .find(|&y| row_text(y).contains("-1.0M"))
+            .expect("the shrink is shown");
+        let x = (0..buf.area.width)
+            .find(|&x| buf[(x, y)].symbol() == "-" && buf[(x + 1, y)].symbol() == "1")
+            .unwrap();
+        assert_ne!(buf[(x, y)].fg, Color::Red);
+        // The log keeps the build's colour.
+        let found_green_log = (0..buf.area.height).any(|y| {
+            (0..buf.area.width)
+                .any(|x| buf[(x, y)].symbol() == "c" && buf[(x, y)].fg == Color::Green)
+        });
+        assert!(found_green_log, "SGR colour from the log is rendered");
+    }
+}

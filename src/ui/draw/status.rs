@@ -71,3 +71,31 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     f.render_widget(Paragraph::new(line), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+
+    #[test]
+    fn hints_message_and_prompts() {
+        let mut app = busy_app();
+        let shot = |app: &_, w, h| region(app, w, h, |a| a.status, draw).0;
+        app.on_key(key('F'));
+        insta::assert_snapshot!("status_grid_80x24", shot(&app, 80, 24));
+        insta::assert_snapshot!("status_grid_160x48", shot(&app, 160, 48));
+        app.on_key(enter());
+        insta::assert_snapshot!("status_detail_160x48", shot(&app, 160, 48));
+        app.on_key(key('/'));
+        app.on_key(key('x'));
+        insta::assert_snapshot!("status_search_80x24", shot(&app, 80, 24));
+        app.on_key(enter());
+        app.on_key(esc());
+        app.on_key(key('/'));
+        app.on_key(key('d'));
+        insta::assert_snapshot!("status_filter_80x24", shot(&app, 80, 24));
+        app.on_key(esc());
+        app.on_key(key(':'));
+        insta::assert_snapshot!("status_selector_80x24", shot(&app, 80, 24));
+    }
+}
