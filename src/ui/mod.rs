@@ -7,6 +7,7 @@ pub mod draw;
 mod effects;
 pub mod keymap;
 mod runtime;
+pub mod theme;
 
 pub use runtime::run;
 

@@ -1,12 +1,12 @@
 //! The confirm dialogs: build, cancel, publish, quit.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::popup;
 use crate::ui::app::{App, Confirm};
+use crate::ui::theme;
 use crate::util::text::truncate;
 
 /// Draw a confirm dialog over the screen.
@@ -54,7 +54,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
             if unroutable > 0 {
                 lines.push(Line::styled(
                     format!("  {unroutable} on no configured engine (they will be skipped)"),
-                    Style::new().fg(Color::Red),
+                    theme::ERROR,
                 ));
             }
             (" build ", lines)
@@ -88,12 +88,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                 shown += 1;
             }
             if !not.is_empty() && shown < room {
-                lines.push(Line::styled("Not published:", Style::new().fg(Color::Red)));
+                lines.push(Line::styled("Not published:", theme::ERROR));
                 for t in not.iter().take(room - shown) {
                     let why = t.blocked.as_deref().unwrap_or("");
                     lines.push(Line::styled(
                         truncate(&format!("  {}: {why}", t.tag), 76),
-                        Style::new().fg(Color::Red),
+                        theme::ERROR,
                     ));
                     shown += 1;
                 }
@@ -113,10 +113,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         ),
     };
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        "y / Enter: yes    n / Esc: no",
-        Style::new().fg(Color::Yellow),
-    ));
+    lines.push(Line::styled("y / Enter: yes    n / Esc: no", theme::KEY));
     let width = if matches!(c, Confirm::Publish { .. }) {
         78
     } else {

@@ -3,13 +3,13 @@
 
 use ansi_to_tui::IntoText;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Text};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::pane_block;
 use crate::ui::app::{App, DetailMode, Pane, Status};
+use crate::ui::theme::{self, pane_block};
 use crate::util::units::human_size;
 
 /// Draw the detail pane; returns the height of its log view in lines (for paging).
@@ -88,10 +88,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                     Status::Failed | Status::Skipped | Status::Interrupted | Status::Cancelled
                 ),
             ) {
-                lines.push(Line::styled(
-                    format!("✗ {fail}"),
-                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ));
+                lines.push(Line::styled(format!("✗ {fail}"), theme::ALARM));
             }
             if app.log_of(id_str).evicted_lines() > 0 {
                 let path = v
@@ -103,7 +100,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                         "… {} older lines only on disk ({path})",
                         app.log_of(id_str).evicted_lines()
                     ),
-                    Style::new().fg(Color::DarkGray),
+                    theme::DIM,
                 ));
             }
             if app.log_of(id_str).is_empty() && v.status != Status::Building {
@@ -115,7 +112,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                     ),
                     None => "no log yet: b builds this cell".into(),
                 };
-                lines.push(Line::styled(hint, Style::new().fg(Color::DarkGray)));
+                lines.push(Line::styled(hint, theme::DIM));
             }
         }
     }
@@ -139,7 +136,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                 .map(|t| t.lines.into_iter().next().unwrap_or_default())
                 .unwrap_or_else(|_| Line::raw(line.to_string()));
             if current == Some(i) {
-                l = l.patch_style(Style::new().bg(Color::Indexed(58)));
+                l = l.patch_style(Style::new().bg(theme::MATCH_BG));
             } else if app.log_view.matches.binary_search(&i).is_ok() {
                 l = l.patch_style(Style::new().add_modifier(Modifier::UNDERLINED));
             }

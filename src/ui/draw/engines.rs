@@ -1,25 +1,25 @@
 //! The engines line: each engine's health, version, arches and load.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::ui::app::App;
+use crate::ui::theme;
 
 /// Draw the engines line.
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::styled("engines ", Style::new().fg(Color::Gray))];
+    let mut spans = vec![Span::styled("engines ", theme::MUTED)];
     if app.progress.engines.is_empty() {
-        spans.push(Span::styled("connecting…", Style::new().fg(Color::Yellow)));
+        spans.push(Span::styled("connecting…", theme::NOTICE));
     }
     for (i, h) in app.progress.engines.values().enumerate() {
         if i > 0 {
             spans.push(Span::raw(" │ "));
         }
         if h.reachable {
-            spans.push(Span::styled("● ", Style::new().fg(Color::Green)));
+            spans.push(Span::styled(theme::ENGINE_UP, theme::OK));
             let info = h
                 .info
                 .as_ref()
@@ -33,14 +33,14 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 h.queued
             )));
         } else {
-            spans.push(Span::styled("○ ", Style::new().fg(Color::Red)));
+            spans.push(Span::styled(theme::ENGINE_DOWN, theme::ERROR));
             spans.push(Span::styled(
                 format!(
                     "{} down: {}",
                     h.engine,
                     h.last_error.as_deref().unwrap_or("connecting")
                 ),
-                Style::new().fg(Color::Red),
+                theme::ERROR,
             ));
         }
     }

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{colour, glyph, pane_block};
 use crate::ui::app::{App, CellProgress, GridGeometry, Heat, Pane, Status};
+use crate::ui::theme::{self, glyph, pane_block};
 use crate::util::text::truncate;
 use crate::util::units::human_size_short;
 
@@ -16,12 +16,10 @@ use crate::util::units::human_size_short;
 fn cell_text(app: &App, id: &str, v: &CellProgress, width: usize) -> Vec<Span<'static>> {
     let mut spans = vec![Span::styled(
         glyph(v.status, app.tick).to_string(),
-        Style::new()
-            .fg(colour(v.status))
-            .add_modifier(Modifier::BOLD),
+        theme::BOLD.fg(theme::status(v.status)),
     )];
     if v.stale {
-        spans.push(Span::styled("~", Style::new().fg(Color::Yellow)));
+        spans.push(Span::styled(theme::STALE, theme::NOTICE));
     }
     let detail = match v.status {
         Status::Building => v.step.map(|(a, b)| format!(" {a}/{b}")).unwrap_or_default(),
@@ -41,9 +39,9 @@ fn cell_text(app: &App, id: &str, v: &CellProgress, width: usize) -> Vec<Span<'s
             );
             if used + text.chars().count() <= width {
                 let st = if app.regressed(id) {
-                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+                    theme::ALARM
                 } else {
-                    Style::new().fg(Color::DarkGray)
+                    theme::DIM
                 };
                 spans.push(Span::styled(text, st));
             }
@@ -60,23 +58,18 @@ fn heat_colour(app: &App, id: &str, max_size: i64) -> Option<Color> {
         Heat::Status => None,
         Heat::Size => {
             let t = v.size? as f64 / max_size.max(1) as f64;
-            Some(Color::Indexed(match t {
-                t if t < 0.25 => 22,
-                t if t < 0.5 => 28,
-                t if t < 0.75 => 136,
-                _ => 124,
-            }))
+            Some(theme::heat_size(t))
         }
         Heat::Growth => {
             let d = app.delta(id)?;
             Some(if d < 0 {
-                Color::Indexed(22)
+                theme::HEAT_SHRANK
             } else if d == 0 {
-                Color::Indexed(238)
+                theme::HEAT_SAME
             } else if app.regressed(id) {
-                Color::Indexed(124)
+                theme::HEAT_REGRESSED
             } else {
-                Color::Indexed(136)
+                theme::HEAT_GREW
             })
         }
     }
@@ -116,9 +109,9 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
     let mut head = vec![Span::raw(format!("{:w$}", "", w = name_w as usize))];
     for (i, c) in app.columns.iter().enumerate() {
         let st = if i == app.col {
-            Style::new().add_modifier(Modifier::BOLD)
+            theme::BOLD
         } else {
-            Style::new().fg(Color::Gray)
+            theme::MUTED
         };
         head.push(Span::styled(
             format!(
@@ -138,9 +131,9 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
                 w = name_w as usize
             ),
             if ri == app.row {
-                Style::new().add_modifier(Modifier::BOLD)
+                theme::BOLD
             } else {
-                Style::new()
+                theme::PLAIN
             },
         )];
         for ci in 0..app.columns.len() {
@@ -149,13 +142,13 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
             let in_visual = visual
                 .is_some_and(|((ra, rb), (ca, cb))| ri >= ra && ri <= rb && ci >= ca && ci <= cb);
             let mut content: Vec<Span> = if cells.is_empty() {
-                vec![Span::styled("–", Style::new().fg(Color::DarkGray))]
+                vec![Span::styled(theme::EXCLUDED, theme::DIM)]
             } else if app.all_arches {
                 cells
                     .iter()
                     .map(|c| {
                         let v = &app.progress.cells[&c.id];
-                        let mut st = Style::new().fg(colour(v.status));
+                        let mut st = Style::new().fg(theme::status(v.status));
                         if focused && c.arch == app.current_arch() {
                             st = st.add_modifier(Modifier::UNDERLINED);
                         }
@@ -172,8 +165,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
                 content.insert(
                     0,
                     Span::styled(
-                        if selected { "▸" } else { "▹" },
-                        Style::new().fg(Color::Cyan),
+                        if selected {
+                            theme::SELECTED
+                        } else {
+                            theme::PARTLY_SELECTED
+                        },
+                        theme::SELECT_MARK,
                     ),
                 );
             }
@@ -190,7 +187,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
                 extra = extra.bg(bg);
             }
             if selected || in_visual {
-                extra = extra.bg(Color::Indexed(236));
+                extra = extra.bg(theme::SELECTED_BG);
             }
             if focused {
                 extra = extra.add_modifier(Modifier::REVERSED);
@@ -205,7 +202,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
     if rows.is_empty() {
         lines.push(Line::styled(
             "  no distro matches the filter (/ to change it)",
-            Style::new().fg(Color::Yellow),
+            theme::NOTICE,
         ));
     }
     f.render_widget(Paragraph::new(lines), inner);

@@ -2,37 +2,25 @@
 //! focus, cell and selection counts, and the row filter.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::ui::app::App;
+use crate::ui::theme;
 
 /// Draw the header line.
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![
-        Span::styled(
-            " imagegrid ",
-            Style::new()
-                .add_modifier(Modifier::BOLD)
-                .fg(Color::Black)
-                .bg(Color::Cyan),
-        ),
-        Span::raw(" "),
-    ];
+    let mut spans = vec![Span::styled(" imagegrid ", theme::BRAND), Span::raw(" ")];
     if app.all_arches {
-        spans.push(Span::styled(
-            "all arches",
-            Style::new().add_modifier(Modifier::BOLD),
-        ));
+        spans.push(Span::styled("all arches", theme::BOLD));
         spans.push(Span::raw(format!(" (focus {})", app.current_arch())));
     } else {
         for (i, a) in app.arch_names().iter().enumerate() {
             let st = if i == app.arch {
-                Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+                theme::ARCH_SHOWN
             } else {
-                Style::new().fg(Color::Gray)
+                theme::MUTED
             };
             spans.push(Span::styled(format!(" {a} "), st));
         }
@@ -45,7 +33,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     if !app.filter.is_empty() {
         spans.push(Span::styled(
             format!(" · filter: {}", app.filter),
-            Style::new().fg(Color::Yellow),
+            theme::NOTICE,
         ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -1,37 +1,31 @@
 //! The `?` popup: the keymap in use and what the glyphs mean.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::{centered, popup};
 use crate::ui::keymap::{Context, KEYMAP};
+use crate::ui::theme;
 
 /// Draw the help popup over the screen.
 pub(super) fn draw(f: &mut Frame, area: Rect) {
     let section = |ctxs: &[Context]| {
         let mut lines = vec![];
         for ctx in ctxs {
-            lines.push(Line::styled(
-                ctx.title(),
-                Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan),
-            ));
+            lines.push(Line::styled(ctx.title(), theme::HEADING));
             for b in KEYMAP.iter().filter(|b| b.context == *ctx) {
                 let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
                 lines.push(Line::from(vec![
-                    Span::styled(
-                        format!("  {:12}", keys.join(" ")),
-                        Style::new().fg(Color::Yellow),
-                    ),
+                    Span::styled(format!("  {:12}", keys.join(" ")), theme::KEY),
                     Span::raw(b.help),
                 ]));
             }
         }
         lines
     };
-    let glyphs = Line::styled("· never ◌ queued ⠋ building ✓ ok ✗ failed ⊘ cancelled ! interrupted ↷ skipped ~ stale – excluded", Style::new().fg(Color::Gray));
+    let glyphs = Line::styled(theme::LEGEND, theme::MUTED);
     let title = " help (from the keymap in use) · any key closes it ";
     // Two columns where the terminal is wide enough, so the whole keymap fits on one screen.
     if area.width >= 150 {
@@ -44,7 +38,7 @@ pub(super) fn draw(f: &mut Frame, area: Rect) {
         let h = left.len().max(right.len()) as u16 + 2;
         let r = centered(area, 150, h);
         f.render_widget(Clear, r);
-        let block = Block::default().borders(Borders::ALL).title(title);
+        let block = theme::popup_block().title(title);
         let inner = block.inner(r);
         f.render_widget(block, r);
         let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
@@ -60,7 +54,7 @@ pub(super) fn draw(f: &mut Frame, area: Rect) {
         lines.truncate(room.saturating_sub(1));
         lines.push(Line::styled(
             "… more in a wider terminal, or `imagegrid keys`",
-            Style::new().fg(Color::Gray),
+            theme::MUTED,
         ));
     }
     popup(f, area, 86, title, lines);

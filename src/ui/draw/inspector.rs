@@ -1,13 +1,12 @@
 //! The size inspector, inside the detail pane.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::sizes::Change;
 use crate::ui::app::{App, Comparison};
+use crate::ui::theme;
 use crate::util::units::human_size;
 
 /// The size inspector: the cell's successful builds over time (a sparkline and a list), and
@@ -36,7 +35,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         Sparkline::default()
             .block(Block::default().title(format!("size over {} builds", sizes.len())))
             .data(&data)
-            .style(Style::new().fg(Color::Cyan)),
+            .style(theme::SPARKLINE),
         spark,
     );
     let h = list.height as usize;
@@ -47,7 +46,11 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let mut lines = Vec::new();
     for (i, b) in insp.builds.iter().enumerate().skip(first).take(h) {
-        let marker = if Some(i) == insp.base { "◆" } else { " " };
+        let marker = if Some(i) == insp.base {
+            theme::DIFF_BASE
+        } else {
+            " "
+        };
         let mut line = Line::raw(format!(
             "{marker}#{:<5} {} {:>9}",
             b.id,
@@ -58,7 +61,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
             b.size.map(human_size).unwrap_or_default()
         ));
         if i == insp.cursor {
-            line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+            line = line.patch_style(theme::CURSOR);
         }
         lines.push(line);
     }
@@ -80,16 +83,10 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                     if total >= 0 { "+" } else { "-" },
                     human_size(total.abs())
                 ),
-                Style::new().add_modifier(Modifier::BOLD),
+                theme::BOLD,
             ));
             for c in changes {
-                let (sym, st) = match c.change {
-                    Change::Added => ("+", Style::new().fg(Color::Yellow)),
-                    Change::Removed => ("-", Style::new().fg(Color::Cyan)),
-                    Change::Grown => ("↑", Style::new().fg(Color::Red)),
-                    Change::Shrunk => ("↓", Style::new().fg(Color::Green)),
-                    Change::Same => ("=", Style::new().fg(Color::DarkGray)),
-                };
+                let (sym, st) = theme::change(c.change);
                 let d = c.delta();
                 let delta = if d == 0 {
                     String::new()
@@ -115,7 +112,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                     "layers of build #{} (the first success: nothing to diff)",
                     shown.id
                 ),
-                Style::new().add_modifier(Modifier::BOLD),
+                theme::BOLD,
             ));
             for (size, instruction) in layers {
                 rows.push(Line::raw(format!(

@@ -1,13 +1,13 @@
 //! The list view, in the grid's place: cells sorted by size or growth.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{colour, glyph, pane_block};
 use crate::ui::app::{App, Pane, SortKey};
+use crate::ui::theme::{self, glyph, pane_block};
 use crate::util::units::human_size;
 
 /// The list view: cells sorted by size or growth.
@@ -49,14 +49,15 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 )
             })
             .unwrap_or_default();
-        let mut st = Style::new();
-        if app.regressed(id) {
-            st = st.fg(Color::Red).add_modifier(Modifier::BOLD);
-        }
+        let st = if app.regressed(id) {
+            theme::ALARM
+        } else {
+            theme::PLAIN
+        };
         let mut line = Line::from(vec![
             Span::styled(
                 format!("{} ", glyph(v.status, app.tick)),
-                Style::new().fg(colour(v.status)),
+                Style::new().fg(theme::status(v.status)),
             ),
             Span::raw(format!("{id:w$}")),
             Span::raw(format!(
@@ -66,7 +67,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
             Span::styled(format!("{delta:>12}"), st),
         ]);
         if i == app.list_cursor {
-            line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+            line = line.patch_style(theme::CURSOR);
         }
         lines.push(line);
     }

@@ -13,41 +13,12 @@ mod list;
 mod status;
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, Geometry, Mode, Status};
-
-const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-
-/// The glyph of a status; readable without colour.
-pub fn glyph(s: Status, tick: u64) -> &'static str {
-    match s {
-        Status::Never => "·",
-        Status::Queued => "◌",
-        Status::Building => SPINNER[(tick % SPINNER.len() as u64) as usize],
-        Status::Succeeded => "✓",
-        Status::Failed => "✗",
-        Status::Cancelled => "⊘",
-        Status::Interrupted => "!",
-        Status::Skipped => "↷",
-    }
-}
-
-/// The colour of a status.
-pub fn colour(s: Status) -> Color {
-    match s {
-        Status::Never => Color::DarkGray,
-        Status::Queued => Color::Blue,
-        Status::Building => Color::Yellow,
-        Status::Succeeded => Color::Green,
-        Status::Failed => Color::Red,
-        Status::Cancelled | Status::Skipped => Color::Gray,
-        Status::Interrupted => Color::Magenta,
-    }
-}
+use super::app::{App, Geometry, Mode};
+use super::theme;
 
 /// The screen's regions, top to bottom.
 #[derive(Debug, Clone, Copy)]
@@ -103,18 +74,6 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
     Geometry { grid, log_height }
 }
 
-/// A bordered pane, highlighted when it has the keyboard.
-fn pane_block<'a>(focused: bool) -> Block<'a> {
-    let colour = if focused {
-        Color::Cyan
-    } else {
-        Color::DarkGray
-    };
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(Style::new().fg(colour))
-}
-
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
@@ -131,11 +90,7 @@ fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
     let r = centered(area, width, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(title.to_string()),
-        ),
+        Paragraph::new(lines).block(theme::popup_block().title(title.to_string())),
         r,
     );
 }

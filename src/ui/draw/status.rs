@@ -2,34 +2,31 @@
 //! message and the hints of the keys that act here.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::ui::app::{App, Mode, Pane};
 use crate::ui::keymap::{bindings_for, Context};
+use crate::ui::theme;
 
 /// Draw the status bar.
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     let line = match &app.mode {
         Mode::Filter(t) => Line::from(vec![
-            Span::styled("filter: ", Style::new().fg(Color::Yellow)),
-            Span::raw(format!("{t}▏")),
-            Span::styled("  Enter apply · Esc cancel", Style::new().fg(Color::Gray)),
+            Span::styled("filter: ", theme::NOTICE),
+            Span::raw(format!("{t}{}", theme::PROMPT_CURSOR)),
+            Span::styled("  Enter apply · Esc cancel", theme::MUTED),
         ]),
         Mode::Selector(t) => Line::from(vec![
-            Span::styled("select: ", Style::new().fg(Color::Yellow)),
-            Span::raw(format!("{t}▏")),
-            Span::styled(
-                "  distro/version/arch globs · Enter · Esc",
-                Style::new().fg(Color::Gray),
-            ),
+            Span::styled("select: ", theme::NOTICE),
+            Span::raw(format!("{t}{}", theme::PROMPT_CURSOR)),
+            Span::styled("  distro/version/arch globs · Enter · Esc", theme::MUTED),
         ]),
         Mode::Search(t) => Line::from(vec![
-            Span::styled("search: ", Style::new().fg(Color::Yellow)),
-            Span::raw(format!("{t}▏")),
-            Span::styled("  Enter · Esc", Style::new().fg(Color::Gray)),
+            Span::styled("search: ", theme::NOTICE),
+            Span::raw(format!("{t}{}", theme::PROMPT_CURSOR)),
+            Span::styled("  Enter · Esc", theme::MUTED),
         ]),
         _ => {
             let ctx = if app.pane == Pane::Grid {
@@ -43,7 +40,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 .collect();
             let mut spans = vec![Span::styled(
                 format!(" {} selected ", app.selection.len()),
-                Style::new().fg(Color::Black).bg(Color::Gray),
+                theme::BADGE,
             )];
             if app.pane == Pane::Detail && !app.log_view.matches.is_empty() {
                 spans.push(Span::styled(
@@ -52,20 +49,14 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                         app.log_view.current_match + 1,
                         app.log_view.matches.len()
                     ),
-                    Style::new().fg(Color::Black).bg(Color::Yellow),
+                    theme::MATCH_BADGE,
                 ));
             }
             spans.push(Span::raw(" "));
             if let Some(m) = &app.message {
-                spans.push(Span::styled(
-                    format!("{m} │ "),
-                    Style::new().fg(Color::Yellow),
-                ));
+                spans.push(Span::styled(format!("{m} │ "), theme::NOTICE));
             }
-            spans.push(Span::styled(
-                hints.join(" · "),
-                Style::new().fg(Color::Gray),
-            ));
+            spans.push(Span::styled(hints.join(" · "), theme::MUTED));
             Line::from(spans)
         }
     };
