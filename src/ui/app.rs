@@ -510,10 +510,25 @@ impl App {
         }
     }
 
-    fn key_context(&self) -> Context {
-        match self.pane {
-            Pane::Grid => Context::Grid,
-            Pane::Detail => Context::Detail,
+    /// Where the keyboard is: the one place the keymap's context is derived from the state.
+    pub fn context(&self) -> Context {
+        match self.mode {
+            Mode::Normal => self.view_context(),
+            Mode::Help => Context::Help,
+            Mode::Filter(_) | Mode::Selector(_) | Mode::Search(_) => Context::Prompt,
+            Mode::Confirm(_) => Context::Confirm,
+        }
+    }
+
+    /// The view under any prompt or popup (what the help describes).
+    pub fn view_context(&self) -> Context {
+        match (self.pane, self.detail) {
+            (Pane::Grid, _) if self.list.is_some() => Context::List,
+            (Pane::Grid, _) => Context::Grid,
+            (Pane::Detail, DetailMode::Log) => Context::Log,
+            (Pane::Detail, DetailMode::Merged) => Context::Merged,
+            (Pane::Detail, DetailMode::Dockerfile) => Context::Dockerfile,
+            (Pane::Detail, DetailMode::Inspector) => Context::Inspector,
         }
     }
 
@@ -738,6 +753,7 @@ impl App {
 
     fn on_key_inner(&mut self, key: KeyEvent) -> Vec<Effect> {
         match self.mode.clone() {
+            // Any key closes the help (its bindings say so; other keys need no binding).
             Mode::Help => {
                 self.mode = Mode::Normal;
                 vec![]
@@ -753,7 +769,7 @@ impl App {
                 app.recompute_matches();
                 app.jump_to_match(0);
             }),
-            Mode::Normal => match action_for(&key, self.key_context()) {
+            Mode::Normal => match action_for(&key, self.context()) {
                 Some(a) => self.act(a),
                 None => vec![],
             },
@@ -774,28 +790,34 @@ impl App {
                 ref m => m.clone(),
             }
         };
-        match key.code {
-            KeyCode::Esc => self.mode = Mode::Normal,
-            KeyCode::Enter => {
+        match action_for(&key, Context::Prompt) {
+            Some(Action::PromptCancel) => self.mode = Mode::Normal,
+            Some(Action::PromptApply) => {
                 self.mode = Mode::Normal;
                 apply(self, text);
             }
-            KeyCode::Backspace => {
+            Some(Action::PromptBackspace) => {
                 text.pop();
                 set(self, text);
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                text.push(c);
-                set(self, text);
+            // Keys the prompt does not bind type.
+            None => {
+                if let KeyCode::Char(c) = key.code {
+                    if !key.modifiers.contains(KeyModifiers::CONTROL) {
+                        text.push(c);
+                        set(self, text);
+                    }
+                }
             }
-            _ => {}
+            Some(_) => {}
         }
         vec![]
     }
 
     fn on_confirm_key(&mut self, c: Confirm, key: KeyEvent) -> Vec<Effect> {
-        let yes = matches!(key.code, KeyCode::Char('y') | KeyCode::Enter);
-        let no = matches!(key.code, KeyCode::Char('n') | KeyCode::Esc);
+        let action = action_for(&key, Context::Confirm);
+        let yes = action == Some(Action::ConfirmYes);
+        let no = action == Some(Action::ConfirmNo);
         if !yes && !no {
             return vec![];
         }
@@ -1192,6 +1214,13 @@ impl App {
                 }
             }
             Action::Help => self.mode = Mode::Help,
+            // Prompt, confirm and help keys are handled in their modes, never here.
+            Action::PromptApply
+            | Action::PromptCancel
+            | Action::PromptBackspace
+            | Action::ConfirmYes
+            | Action::ConfirmNo
+            | Action::CloseHelp => {}
             Action::Quit => {
                 let active = self.active_count();
                 if active > 0 {
@@ -1330,6 +1359,36 @@ mod tests {
         assert_eq!(a.col, a.columns.len() - 1);
         a.on_key(key(']'));
         assert_eq!(a.current_arch(), "arm64");
+    }
+
+    #[test]
+    fn context_follows_the_view() {
+        let mut a = app();
+        assert_eq!(a.context(), Context::Grid);
+        a.on_key(key('o'));
+        assert_eq!(a.list, None, "o sorts only the list");
+        a.on_key(key('L'));
+        assert_eq!(a.context(), Context::List);
+        a.on_key(key('o'));
+        assert_eq!(a.list, Some(SortKey::Growth));
+        a.on_key(key('L'));
+        a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(a.context(), Context::Log);
+        a.on_key(key('i'));
+        assert_eq!(a.context(), Context::Inspector);
+        a.on_key(key('/'));
+        assert_eq!(a.mode, Mode::Normal, "no search in the inspector");
+        a.on_key(key('?'));
+        assert_eq!(a.context(), Context::Help);
+        assert_eq!(a.view_context(), Context::Inspector);
+        a.on_key(key('x'));
+        assert_eq!(a.context(), Context::Inspector, "any key closes the help");
+        a.on_key(key('d'));
+        assert_eq!(a.context(), Context::Dockerfile);
+        a.on_key(key('M'));
+        assert_eq!(a.context(), Context::Merged);
+        a.on_key(key('/'));
+        assert_eq!(a.context(), Context::Prompt);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use ratatui::Frame;
 
 use super::popup;
 use crate::ui::app::{App, Confirm};
+use crate::ui::keymap::{footer, Context};
 use crate::ui::theme;
 use crate::util::text::truncate;
 
@@ -113,7 +114,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         ),
     };
     lines.push(Line::raw(""));
-    lines.push(Line::styled("y / Enter: yes    n / Esc: no", theme::KEY));
+    lines.push(Line::styled(footer(Context::Confirm), theme::KEY));
     let width = if matches!(c, Confirm::Publish { .. }) {
         78
     } else {

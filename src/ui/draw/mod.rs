@@ -67,7 +67,7 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
     let log_height = detail::draw(f, app, a.detail);
     status::draw(f, app, a.status);
     match &app.mode {
-        Mode::Help => help::draw(f, area),
+        Mode::Help => help::draw(f, app.view_context(), area),
         Mode::Confirm(c) => confirm::draw(f, app, c, area),
         _ => {}
     }

@@ -7,37 +7,27 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::ui::app::{App, Mode, Pane};
-use crate::ui::keymap::{bindings_for, Context};
+use crate::ui::keymap::{hints, Context};
 use crate::ui::theme;
 
 /// Draw the status bar.
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let prompt = |label: &str, text: &str, about: &str| {
+        Line::from(vec![
+            Span::styled(format!("{label}: "), theme::NOTICE),
+            Span::raw(format!("{text}{}", theme::PROMPT_CURSOR)),
+            Span::styled(
+                format!("  {about}{}", hints(Context::Prompt).join(" · ")),
+                theme::MUTED,
+            ),
+        ])
+    };
     let line = match &app.mode {
-        Mode::Filter(t) => Line::from(vec![
-            Span::styled("filter: ", theme::NOTICE),
-            Span::raw(format!("{t}{}", theme::PROMPT_CURSOR)),
-            Span::styled("  Enter apply · Esc cancel", theme::MUTED),
-        ]),
-        Mode::Selector(t) => Line::from(vec![
-            Span::styled("select: ", theme::NOTICE),
-            Span::raw(format!("{t}{}", theme::PROMPT_CURSOR)),
-            Span::styled("  distro/version/arch globs · Enter · Esc", theme::MUTED),
-        ]),
-        Mode::Search(t) => Line::from(vec![
-            Span::styled("search: ", theme::NOTICE),
-            Span::raw(format!("{t}{}", theme::PROMPT_CURSOR)),
-            Span::styled("  Enter · Esc", theme::MUTED),
-        ]),
+        Mode::Filter(t) => prompt("filter", t, ""),
+        Mode::Selector(t) => prompt("select", t, "distro/version/arch globs · "),
+        Mode::Search(t) => prompt("search", t, ""),
         _ => {
-            let ctx = if app.pane == Pane::Grid {
-                Context::Grid
-            } else {
-                Context::Detail
-            };
-            let hints: Vec<&str> = bindings_for(ctx)
-                .filter(|b| !b.hint.is_empty())
-                .map(|b| b.hint)
-                .collect();
+            let hints = hints(app.context());
             let mut spans = vec![Span::styled(
                 format!(" {} selected ", app.selection.len()),
                 theme::BADGE,
