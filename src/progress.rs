@@ -136,7 +136,7 @@ pub enum Notice {
     },
     /// A history or log write failed.
     Storage(String),
-    /// An engine was found unreachable, with its error.
+    /// An engine was found unreachable, with its error (each health report that says so).
     EngineDown {
         engine: String,
         error: String,
@@ -302,9 +302,8 @@ impl RunProgress {
                 }
             }
             BuildEvent::Engine(h) => {
-                let was_up = self.engines.get(&h.engine).map(|e| e.reachable);
                 self.engines.insert(h.engine.clone(), h.clone());
-                if !h.reachable && was_up != Some(false) {
+                if !h.reachable {
                     if let Some(e) = &h.last_error {
                         return Notice::EngineDown {
                             engine: h.engine.clone(),
