@@ -34,15 +34,54 @@ pub enum Pane {
     Detail,
 }
 
-/// What the detail pane shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DetailMode {
+/// What the detail pane shows, each view with its own data: nothing to keep in step by hand,
+/// and data of a view not shown cannot linger.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// The focused cell's log.
     Log,
-    Dockerfile,
-    /// Sizes over time, layers and a layer diff of the focused cell.
-    Inspector,
     /// Every running build's lines, prefixed with the cell.
     Merged,
+    /// The focused cell's rendered Dockerfile.
+    Dockerfile(Loadable<String>),
+    /// Sizes over time, layers and a layer diff of the focused cell.
+    Inspector(Loadable<Inspector>),
+}
+
+/// Data of one cell read off the event loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loadable<T> {
+    /// Nothing asked for yet.
+    Wanted,
+    /// Asked for this cell.
+    Loading(String),
+    /// This cell's data.
+    Ready(String, T),
+}
+
+impl<T> Loadable<T> {
+    /// The cell asked for or held.
+    pub fn cell(&self) -> Option<&str> {
+        match self {
+            Loadable::Wanted => None,
+            Loadable::Loading(c) | Loadable::Ready(c, _) => Some(c),
+        }
+    }
+
+    /// The data, when it is the given cell's.
+    pub fn ready_for(&self, cell: &str) -> Option<&T> {
+        match self {
+            Loadable::Ready(c, t) if c == cell => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Fill in what was asked for; data for another cell is dropped (focus moved on).
+    fn arrive(&mut self, cell: &str, value: T) {
+        if matches!(self, Loadable::Loading(c) if c == cell) {
+            *self = Loadable::Ready(cell.to_string(), value);
+        }
+    }
 }
 
 /// A question before work that costs or destroys.
@@ -127,10 +166,9 @@ pub enum SortKey {
     Growth,
 }
 
-/// The size inspector's data and cursor.
+/// The size inspector's data and cursor (its cell is the [`Loadable`]'s).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inspector {
-    pub cell: String,
     /// Successful builds, oldest first.
     pub builds: Vec<BuildRecord>,
     /// The build shown (index into `builds`).
@@ -239,12 +277,11 @@ pub struct App {
     pub filter: String,
     pub mode: Mode,
     pub pane: Pane,
-    pub detail: DetailMode,
+    pub detail: Detail,
     pub log_view: LogView,
     pub message: Option<String>,
     pub mouse_capture: bool,
     pub merged: LogBuffer,
-    pub dockerfile: Option<(String, String)>,
     /// Regression thresholds: bytes and percent.
     pub max_growth: (u64, f64),
     /// Where the last frame drew the grid and the log, for mouse hits and paging. Set by the
@@ -260,7 +297,6 @@ pub struct App {
     /// The sorted list replaces the grid.
     pub list: Option<SortKey>,
     pub list_cursor: usize,
-    pub inspector: Option<Inspector>,
     /// The tag scheme publishing uses.
     pub tags: TagConfig,
     /// A publish in progress.
@@ -332,12 +368,11 @@ impl App {
             filter: String::new(),
             mode: Mode::Normal,
             pane: Pane::Grid,
-            detail: DetailMode::Log,
+            detail: Detail::Log,
             log_view: LogView::default(),
             message: None,
             mouse_capture: true,
             merged: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
-            dockerfile: None,
             max_growth,
             geometry: Geometry::default(),
             tick: 0,
@@ -346,7 +381,6 @@ impl App {
             heat: Heat::Status,
             list: None,
             list_cursor: 0,
-            inspector: None,
             tags: TagConfig::default(),
             publishing: None,
         }
@@ -504,9 +538,9 @@ impl App {
     /// The log lines the detail pane shows now.
     pub fn shown_log(&self) -> Option<&LogBuffer> {
         match self.detail {
-            DetailMode::Merged => Some(&self.merged),
-            DetailMode::Log => self.focused().and_then(|id| self.logs.get(&id)),
-            DetailMode::Dockerfile | DetailMode::Inspector => None,
+            Detail::Merged => Some(&self.merged),
+            Detail::Log => self.focused().and_then(|id| self.logs.get(&id)),
+            Detail::Dockerfile(_) | Detail::Inspector(_) => None,
         }
     }
 
@@ -522,13 +556,13 @@ impl App {
 
     /// The view under any prompt or popup (what the help describes).
     pub fn view_context(&self) -> Context {
-        match (self.pane, self.detail) {
+        match (self.pane, &self.detail) {
             (Pane::Grid, _) if self.list.is_some() => Context::List,
             (Pane::Grid, _) => Context::Grid,
-            (Pane::Detail, DetailMode::Log) => Context::Log,
-            (Pane::Detail, DetailMode::Merged) => Context::Merged,
-            (Pane::Detail, DetailMode::Dockerfile) => Context::Dockerfile,
-            (Pane::Detail, DetailMode::Inspector) => Context::Inspector,
+            (Pane::Detail, Detail::Log) => Context::Log,
+            (Pane::Detail, Detail::Merged) => Context::Merged,
+            (Pane::Detail, Detail::Dockerfile(_)) => Context::Dockerfile,
+            (Pane::Detail, Detail::Inspector(_)) => Context::Inspector,
         }
     }
 
@@ -612,9 +646,8 @@ impl App {
 
     /// A rendered Dockerfile arrived; shown if the Dockerfile view still wants that cell.
     pub fn on_dockerfile_loaded(&mut self, cell: String, text: String) {
-        if self.detail == DetailMode::Dockerfile && self.focused().as_deref() == Some(cell.as_str())
-        {
-            self.dockerfile = Some((cell, text));
+        if let Detail::Dockerfile(d) = &mut self.detail {
+            d.arrive(&cell, text);
         }
     }
 
@@ -626,9 +659,9 @@ impl App {
 
     fn refresh_search_if_shown(&mut self, cell: &str) {
         let shown = match self.detail {
-            DetailMode::Merged => true,
-            DetailMode::Log => self.focused().as_deref() == Some(cell),
-            DetailMode::Dockerfile | DetailMode::Inspector => false,
+            Detail::Merged => true,
+            Detail::Log => self.focused().as_deref() == Some(cell),
+            Detail::Dockerfile(_) | Detail::Inspector(_) => false,
         };
         if shown && self.log_view.search.is_some() {
             self.recompute_matches();
@@ -685,22 +718,17 @@ impl App {
                 }
             }
         }
-        if self.detail == DetailMode::Inspector {
-            if self.inspector.as_ref().is_none_or(|i| i.cell != id) {
-                self.inspector = Some(Inspector {
-                    cell: id.clone(),
-                    builds: vec![],
-                    cursor: 0,
-                    base: None,
-                });
+        match &mut self.detail {
+            Detail::Inspector(l) if l.cell() != Some(id.as_str()) => {
+                *l = Loadable::Loading(id.clone());
                 return vec![Effect::LoadHistory(id)];
             }
-            return vec![];
-        }
-        if self.detail == DetailMode::Dockerfile
-            && self.dockerfile.as_ref().is_none_or(|(c, _)| c != &id)
-        {
-            return vec![Effect::LoadDockerfile(id)];
+            Detail::Dockerfile(l) if l.cell() != Some(id.as_str()) => {
+                *l = Loadable::Loading(id.clone());
+                return vec![Effect::LoadDockerfile(id)];
+            }
+            Detail::Inspector(_) | Detail::Dockerfile(_) => return vec![],
+            Detail::Log | Detail::Merged => {}
         }
         let Some(c) = self.progress.cells.get(&id) else {
             return vec![];
@@ -723,10 +751,13 @@ impl App {
 
     /// A cell's successful builds arrived for the inspector (oldest first).
     pub fn on_history_loaded(&mut self, cell: &str, builds: Vec<BuildRecord>) {
-        if let Some(i) = self.inspector.as_mut().filter(|i| i.cell == cell) {
-            i.cursor = builds.len().saturating_sub(1);
-            i.base = None;
-            i.builds = builds;
+        if let Detail::Inspector(l) = &mut self.detail {
+            let inspector = Inspector {
+                cursor: builds.len().saturating_sub(1),
+                base: None,
+                builds,
+            };
+            l.arrive(cell, inspector);
         }
     }
 
@@ -914,8 +945,8 @@ impl App {
             wrap: self.log_view.wrap,
             ..LogView::default()
         };
-        if self.detail == DetailMode::Dockerfile {
-            self.dockerfile = None;
+        if let Detail::Dockerfile(d) = &mut self.detail {
+            *d = Loadable::Wanted;
         }
     }
 
@@ -952,8 +983,10 @@ impl App {
         let in_detail = self.pane == Pane::Detail;
         let page = self.geometry.log_height.max(1) as isize;
         match a {
-            Action::Up | Action::Down if in_detail && self.detail == DetailMode::Inspector => {
-                if let Some(i) = self.inspector.as_mut() {
+            Action::Up | Action::Down
+                if in_detail && matches!(self.detail, Detail::Inspector(_)) =>
+            {
+                if let Detail::Inspector(Loadable::Ready(_, i)) = &mut self.detail {
                     let n = i.builds.len();
                     if n > 0 {
                         i.cursor = if a == Action::Up {
@@ -1112,18 +1145,18 @@ impl App {
             Action::FocusDetail => self.pane = Pane::Detail,
             Action::FocusGrid => self.pane = Pane::Grid,
             Action::ShowDockerfile => {
-                if self.detail == DetailMode::Dockerfile {
-                    self.detail = DetailMode::Log;
+                self.detail = if matches!(self.detail, Detail::Dockerfile(_)) {
+                    Detail::Log
                 } else {
                     // focus_effects() asks for the focused cell's Dockerfile.
-                    self.detail = DetailMode::Dockerfile;
-                }
+                    Detail::Dockerfile(Loadable::Wanted)
+                };
             }
             Action::MergedLogs => {
-                self.detail = if self.detail == DetailMode::Merged {
-                    DetailMode::Log
+                self.detail = if self.detail == Detail::Merged {
+                    Detail::Log
                 } else {
-                    DetailMode::Merged
+                    Detail::Merged
                 };
                 self.log_view = LogView {
                     wrap: self.log_view.wrap,
@@ -1170,10 +1203,11 @@ impl App {
                 return vec![Effect::SetMouse(self.mouse_capture)];
             }
             Action::Inspect => {
-                self.detail = if self.detail == DetailMode::Inspector {
-                    DetailMode::Log
+                self.detail = if matches!(self.detail, Detail::Inspector(_)) {
+                    Detail::Log
                 } else {
-                    DetailMode::Inspector
+                    // focus_effects() asks for the focused cell's history.
+                    Detail::Inspector(Loadable::Wanted)
                 };
             }
             Action::HeatMap => {
@@ -1208,7 +1242,7 @@ impl App {
                 }
             }
             Action::DiffBase => {
-                if let Some(i) = self.inspector.as_mut() {
+                if let Detail::Inspector(Loadable::Ready(_, i)) = &mut self.detail {
                     i.base = Some(i.cursor);
                     self.message = Some("diff base set: move to another build to compare".into());
                 }
@@ -1758,7 +1792,14 @@ mod tests {
             fx,
             vec![Effect::LoadDockerfile("alpine-3.24/opam/amd64".into())]
         );
-        a.dockerfile = Some(("alpine-3.24/opam/amd64".into(), "FROM x".into()));
+        a.on_dockerfile_loaded("alpine-3.24/opam/amd64".into(), "FROM x".into());
+        assert_eq!(
+            a.detail,
+            Detail::Dockerfile(Loadable::Ready(
+                "alpine-3.24/opam/amd64".into(),
+                "FROM x".into()
+            ))
+        );
         let fx = a.on_key(key('l'));
         assert_eq!(
             fx,

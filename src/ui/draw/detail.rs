@@ -8,7 +8,7 @@ use ratatui::text::{Line, Text};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::ui::app::{App, DetailMode, Pane, Status};
+use crate::ui::app::{App, Detail, Pane, Status};
 use crate::ui::theme::{self, pane_block};
 use crate::util::units::human_size;
 
@@ -16,8 +16,8 @@ use crate::util::units::human_size;
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
     let focused_pane = app.pane == Pane::Detail;
     let id = app.focused();
-    let title = match (app.detail, &id) {
-        (DetailMode::Merged, _) => " merged log of running builds ".to_string(),
+    let title = match (&app.detail, &id) {
+        (Detail::Merged, _) => " merged log of running builds ".to_string(),
         (_, None) => " no cell here for this arch ".to_string(),
         (mode, Some(id)) => {
             let v = &app.progress.cells[id];
@@ -34,7 +34,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
             if v.stale {
                 t.push_str(" · stale");
             }
-            if mode == DetailMode::Dockerfile {
+            if matches!(mode, Detail::Dockerfile(_)) {
                 t.push_str(" · Dockerfile");
             }
             t.push(' ');
@@ -42,7 +42,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
         }
     };
     let mut flags = vec![];
-    if matches!(app.detail, DetailMode::Log | DetailMode::Merged) {
+    if matches!(app.detail, Detail::Log | Detail::Merged) {
         flags.push(if app.log_view.follow {
             "follow"
         } else {
@@ -63,20 +63,20 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
     let mut lines: Vec<Line> = Vec::new();
     let mut height = inner.height as usize;
 
-    if app.detail == DetailMode::Inspector {
-        super::inspector::draw(f, app, inner);
+    if let Detail::Inspector(l) = &app.detail {
+        super::inspector::draw(f, l, inner);
         return height;
     }
-    if app.detail == DetailMode::Dockerfile {
-        let text = match (&app.dockerfile, &id) {
-            (Some((cell, text)), Some(id)) if cell == id => text.clone(),
-            _ => "rendering…".into(),
+    if let Detail::Dockerfile(l) = &app.detail {
+        let text = match id.as_deref().and_then(|id| l.ready_for(id)) {
+            Some(text) => text.clone(),
+            None => "rendering…".into(),
         };
         let p = Paragraph::new(text).scroll((app.log_view.top.min(u16::MAX as usize) as u16, 0));
         f.render_widget(p, inner);
         return height;
     }
-    if app.detail == DetailMode::Log {
+    if app.detail == Detail::Log {
         if let Some((id_str, v)) = id
             .as_deref()
             .and_then(|i| app.progress.cells.get(i).map(|v| (i, v)))

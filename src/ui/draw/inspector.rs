@@ -5,16 +5,21 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::ui::app::{App, Comparison};
+use crate::ui::app::{Comparison, Inspector, Loadable};
 use crate::ui::theme;
 use crate::util::units::human_size;
 
 /// The size inspector: the cell's successful builds over time (a sparkline and a list), and
 /// the layers of the build under the cursor diffed against the one before it (or `D`'s base).
-pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+pub(super) fn draw(f: &mut Frame, inspector: &Loadable<Inspector>, area: Rect) {
     use ratatui::widgets::Sparkline;
-    let Some(insp) = app.inspector.as_ref() else {
-        return;
+    let insp = match inspector {
+        Loadable::Wanted => return,
+        Loadable::Loading(_) => {
+            f.render_widget(Paragraph::new("no successful build of this cell yet"), area);
+            return;
+        }
+        Loadable::Ready(_, insp) => insp,
     };
     if insp.builds.is_empty() {
         f.render_widget(Paragraph::new("no successful build of this cell yet"), area);
