@@ -28,7 +28,7 @@ use imagegrid::engine::{Engine, EngineSpec};
 use imagegrid::matrix::Matrix;
 use imagegrid::scheduler::{BuildEvent, Command as SchedulerCommand, RunOptions, Scheduler};
 use imagegrid::store::Store;
-use imagegrid::ui::app::App;
+use imagegrid::ui::state::App;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 

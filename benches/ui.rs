@@ -19,7 +19,7 @@ use imagegrid::logs::{LineSplitter, LogBuffer, DEFAULT_MAX_LINE_BYTES};
 use imagegrid::matrix::Matrix;
 use imagegrid::scheduler::{BuildEvent, CellResult};
 use imagegrid::store::BuildStatus;
-use imagegrid::ui::app::{App, LOG_MAX_BYTES, LOG_MAX_LINES};
+use imagegrid::ui::state::{App, LOG_MAX_BYTES, LOG_MAX_LINES};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 

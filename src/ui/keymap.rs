@@ -4,7 +4,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Where the keyboard is: one per view, prompt and popup. [`crate::ui::app::App::context`]
+/// Where the keyboard is: one per view, prompt and popup. [`crate::ui::state::App::context`]
 /// derives it from the state; a key means what the bindings whose [`Scope`] covers it say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {

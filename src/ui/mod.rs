@@ -1,8 +1,8 @@
-//! The interactive face: app state and its transitions ([`app`]), the keymap ([`keymap`]),
-//! the draw functions ([`draw`]), the effect executor (`effects`) and the terminal runtime
-//! (`runtime`).
+//! The interactive face: the state and its transitions ([`state`]), the keymap ([`keymap`]),
+//! the draw functions ([`draw`]) and their look ([`theme`]), the effect executor (`effects`)
+//! and the terminal runtime (`runtime`).
 
-pub mod app;
+pub mod state;
 pub mod draw;
 mod effects;
 pub mod keymap;

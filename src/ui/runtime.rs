@@ -9,8 +9,8 @@ use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStre
 use crossterm::execute;
 use futures_util::StreamExt;
 
-use super::app::App;
 use super::effects::{Executor, Loaded};
+use super::state::App;
 use super::UiError;
 use crate::config::LoadedConfig;
 use crate::matrix::Matrix;

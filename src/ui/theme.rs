@@ -6,7 +6,7 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Borders};
 
-use super::app::Status;
+use super::state::Status;
 use crate::sizes::Change;
 
 // ---- glyphs ------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::popup;
-use crate::ui::app::{App, Confirm};
 use crate::ui::keymap::{footer, Context};
+use crate::ui::state::{App, Confirm};
 use crate::ui::theme;
 use crate::util::text::truncate;
 
@@ -131,7 +131,7 @@ mod tests {
 
     use super::super::test_setup::*;
     use super::draw;
-    use crate::ui::app::{App, Mode};
+    use crate::ui::state::{App, Mode};
 
     fn shot(app: &App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
         let Mode::Confirm(c) = &app.mode else {

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Text};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::ui::app::{App, Detail, Pane, Status};
+use crate::ui::state::{App, Detail, Pane, Status};
 use crate::ui::theme::{self, pane_block};
 use crate::util::units::human_size;
 
@@ -156,7 +156,7 @@ mod tests {
     use super::super::test_setup::*;
     use super::draw;
 
-    fn shot(app: &crate::ui::app::App, w: u16, h: u16) -> String {
+    fn shot(app: &crate::ui::state::App, w: u16, h: u16) -> String {
         region(
             app,
             w,

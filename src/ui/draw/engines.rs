@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::app::App;
+use crate::ui::state::App;
 use crate::ui::theme;
 
 /// Draw the engines line.
@@ -51,7 +51,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
 mod tests {
     use super::super::test_setup::*;
     use super::draw;
-    use crate::ui::app::App;
+    use crate::ui::state::App;
 
     #[test]
     fn up_down_and_connecting() {

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::app::{App, CellProgress, GridGeometry, Heat, Pane, Status};
+use crate::ui::state::{App, CellProgress, GridGeometry, Heat, Pane, Status};
 use crate::ui::theme::{self, glyph, pane_block};
 use crate::util::text::truncate;
 use crate::util::units::human_size_short;
@@ -235,7 +235,7 @@ mod tests {
         )
     }
 
-    use crate::ui::app::App;
+    use crate::ui::state::App;
 
     #[test]
     fn one_arch_focused_on_a_failed_cell() {

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::app::App;
+use crate::ui::state::App;
 use crate::ui::theme;
 
 /// Draw the header line.

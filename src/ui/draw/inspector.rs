@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::ui::app::{Comparison, Inspector, Loadable};
+use crate::ui::state::{Comparison, Inspector, Loadable};
 use crate::ui::theme;
 use crate::util::units::human_size;
 
@@ -135,7 +135,7 @@ pub(super) fn draw(f: &mut Frame, inspector: &Loadable<Inspector>, area: Rect) {
 mod tests {
     use super::super::test_setup::*;
 
-    fn shot(app: &crate::ui::app::App, w: u16, h: u16) -> String {
+    fn shot(app: &crate::ui::state::App, w: u16, h: u16) -> String {
         // Inside the detail pane, as the screen shows it.
         region(
             app,

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::app::{App, Pane, SortKey};
+use crate::ui::state::{App, Pane, SortKey};
 use crate::ui::theme::{self, glyph, pane_block};
 use crate::util::units::human_size;
 

@@ -17,7 +17,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, Geometry, Mode};
+use super::state::{App, Geometry, Mode};
 use super::theme;
 
 /// The screen's regions, top to bottom.

@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::app::{App, Mode, Pane};
 use crate::ui::keymap::{hints, Context};
+use crate::ui::state::{App, Mode, Pane};
 use crate::ui::theme;
 
 /// Draw the status bar.

@@ -17,7 +17,7 @@ use crate::engine::EngineInfo;
 use crate::matrix::Matrix;
 use crate::scheduler::{BuildEvent, CellResult, EngineHealth};
 use crate::store::BuildStatus;
-use crate::ui::app::App;
+use crate::ui::state::App;
 
 pub fn small_matrix() -> Matrix {
     let cfg = crate::config::parse(
@@ -275,7 +275,7 @@ pub fn inspector_app() -> App {
     let fx = app.on_key(key('i'));
     assert_eq!(
         fx,
-        vec![crate::ui::app::Effect::LoadHistory(
+        vec![crate::ui::state::Effect::LoadHistory(
             "debian-13/opam/amd64".into()
         )]
     );
