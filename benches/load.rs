@@ -28,7 +28,7 @@ use imagegrid::engine::{Engine, EngineSpec};
 use imagegrid::matrix::Matrix;
 use imagegrid::scheduler::{BuildEvent, Command as SchedulerCommand, RunOptions, Scheduler};
 use imagegrid::store::Store;
-use imagegrid::ui::app::App;
+use imagegrid::ui::state::App;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -197,8 +197,10 @@ async fn load(private: &PrivateEngine) {
     let summary = loop {
         if dirty && last_draw.elapsed() >= Duration::from_millis(16) {
             let t = Instant::now();
-            term.draw(|f| imagegrid::ui::draw::draw(f, &mut app))
-                .unwrap();
+            term.draw(|f| {
+                imagegrid::ui::draw::draw(f, &app);
+            })
+            .unwrap();
             frame_times.push(t.elapsed());
             last_draw = Instant::now();
             dirty = false;
@@ -300,8 +302,10 @@ async fn load(private: &PrivateEngine) {
     let mut quiet = Vec::new();
     for _ in 0..100 {
         let t = Instant::now();
-        term.draw(|f| imagegrid::ui::draw::draw(f, &mut app))
-            .unwrap();
+        term.draw(|f| {
+            imagegrid::ui::draw::draw(f, &app);
+        })
+        .unwrap();
         quiet.push(t.elapsed());
     }
     println!(

@@ -19,7 +19,7 @@ use imagegrid::logs::{LineSplitter, LogBuffer, DEFAULT_MAX_LINE_BYTES};
 use imagegrid::matrix::Matrix;
 use imagegrid::scheduler::{BuildEvent, CellResult};
 use imagegrid::store::BuildStatus;
-use imagegrid::ui::app::{App, LOG_MAX_BYTES, LOG_MAX_LINES};
+use imagegrid::ui::state::{App, LOG_MAX_BYTES, LOG_MAX_LINES};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -156,8 +156,10 @@ fn render() {
             // Something changes every frame, as while builds run (the spinner ticks).
             app.tick = i;
             let t = Instant::now();
-            term.draw(|f| imagegrid::ui::draw::draw(f, &mut app))
-                .unwrap();
+            term.draw(|f| {
+                imagegrid::ui::draw::draw(f, &app);
+            })
+            .unwrap();
             times.push(t.elapsed());
         }
         let median = percentile(&mut times, 0.5);

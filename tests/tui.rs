@@ -1,6 +1,7 @@
 //! The real binary in a real terminal (tmux): the grid shows, a build runs from the
-//! keyboard, a publish runs from the keyboard, the terminal is restored on quit and on
-//! SIGTERM, and a frozen engine holds up neither the screen nor the other engines.
+//! keyboard, a publish runs from the keyboard, the terminal is restored on quit, on SIGTERM
+//! and on a panic (mouse capture included), and a frozen engine holds up neither the screen
+//! nor the other engines.
 
 mod common;
 
@@ -39,6 +40,40 @@ fn builds_from_the_keyboard_and_restores_the_terminal_on_quit() {
     assert!(
         s.lines().any(|l| l == "icanon"),
         "terminal left in raw mode:\n{s}"
+    );
+}
+
+#[test]
+fn a_panic_inside_the_tui_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let bin = env!("CARGO_BIN_EXE_imagegrid");
+    // IMAGEGRID_TEST_PANIC=1 (test only) makes the first key panic inside the event loop; no
+    // backtrace, so that the panic message stays on the screen.
+    let t = Tmux::start(&format!("IMAGEGRID_TEST_PANIC=1 RUST_BACKTRACE=0 {bin} --config {cfg}; stty -a | tr ' ' '\\n' | grep -x -- '-\\?\\(icanon\\|echo\\)'; echo EXITED; sleep 60"));
+    t.wait_for(20, "● local");
+    let flags = "#{alternate_on} #{mouse_any_flag} #{mouse_button_flag} #{mouse_standard_flag} #{mouse_sgr_flag}";
+    // tmux keeps one tracking mode of 1000/1002/1003 (the last set: any-event) and SGR reports.
+    assert_eq!(
+        t.format("#{alternate_on} #{mouse_any_flag} #{mouse_sgr_flag}"),
+        "1 1 1",
+        "the TUI runs on the alternate screen, mouse captured"
+    );
+    t.keys(&["j"]);
+    let s = t.wait_for(10, "EXITED");
+    assert!(s.contains("a panic inside the TUI, as asked"), "{s}");
+    assert!(
+        s.lines().any(|l| l == "icanon"),
+        "terminal left in raw mode:\n{s}"
+    );
+    assert!(
+        s.lines().any(|l| l == "echo"),
+        "terminal left without echo:\n{s}"
+    );
+    assert_eq!(
+        t.format(flags),
+        "0 0 0 0 0",
+        "alternate screen or mouse capture left on after the panic"
     );
 }
 

@@ -9,7 +9,7 @@ use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::app::{App, Effect};
+use super::state::{App, Effect};
 use crate::matrix::Cell;
 use crate::publish::{PublishEvent, TagPlan};
 use crate::scheduler::{Command, RunOptions, SchedulerHandle};
@@ -58,7 +58,7 @@ impl Executor {
                 tokio::task::spawn_blocking(move || {
                     let (lines, skipped) = read_log_tail(
                         std::path::Path::new(&path),
-                        super::app::LOG_MAX_BYTES as u64,
+                        super::state::LOG_MAX_BYTES as u64,
                     );
                     let _ = tx.send(Loaded::Log {
                         cell,

@@ -1,12 +1,13 @@
-//! The interactive face: app state and its transitions ([`app`]), the keymap ([`keymap`]),
-//! the draw functions ([`draw`]), the effect executor (`effects`) and the terminal runtime
-//! (`runtime`).
+//! The interactive face: the state and its transitions ([`state`]), the keymap ([`keymap`]),
+//! the draw functions ([`draw`]) and their look ([`theme`]), the effect executor (`effects`)
+//! and the terminal runtime (`runtime`).
 
-pub mod app;
+pub mod state;
 pub mod draw;
 mod effects;
 pub mod keymap;
 mod runtime;
+pub mod theme;
 
 pub use runtime::run;
 
@@ -20,6 +21,3 @@ pub enum UiError {
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
 }
-
-#[cfg(test)]
-mod snapshots;

@@ -9,8 +9,8 @@ use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStre
 use crossterm::execute;
 use futures_util::StreamExt;
 
-use super::app::App;
 use super::effects::{Executor, Loaded};
+use super::state::App;
 use super::UiError;
 use crate::config::LoadedConfig;
 use crate::matrix::Matrix;
@@ -19,6 +19,11 @@ use crate::session::Session;
 
 /// Smallest time between two frames (about 60 per second).
 const FRAME: Duration = Duration::from_millis(16);
+
+/// Test only: when set to `1`, the first key panics inside the event loop, so that
+/// tests/tui.rs can check the terminal is restored after a panic. Read once at startup; no
+/// normal use sets it.
+const TEST_PANIC_ENV: &str = "IMAGEGRID_TEST_PANIC";
 
 /// Open the TUI over a config and matrix. Returns the exit status of the session (0).
 /// Errors: the history cannot be opened, or the terminal fails.
@@ -53,6 +58,7 @@ pub async fn run(
         tx,
     };
 
+    let panic_on_key = std::env::var(TEST_PANIC_ENV).is_ok_and(|v| v == "1");
     let mut terminal = init_terminal();
     let result = event_loop(
         &mut terminal,
@@ -60,6 +66,7 @@ pub async fn run(
         &exec,
         &mut scheduling.events,
         &mut loaded_rx,
+        panic_on_key,
     )
     .await;
     restore_terminal();
@@ -94,6 +101,7 @@ async fn event_loop(
     exec: &Executor,
     events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::scheduler::BuildEvent>,
     loaded_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Loaded>,
+    panic_on_key: bool,
 ) -> Result<(), UiError> {
     let mut input = EventStream::new();
     for e in app.focus_effects() {
@@ -106,9 +114,12 @@ async fn event_loop(
     let mut last_draw = Instant::now() - FRAME;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
+            let mut geometry = app.geometry;
             terminal
-                .draw(|f| super::draw::draw(f, app))
+                .draw(|f| geometry = super::draw::draw(f, app))
                 .map_err(UiError::Terminal)?;
+            // Stored here, not by draw: drawing only reads the state.
+            app.geometry = geometry;
             last_draw = Instant::now();
             dirty = false;
         }
@@ -120,7 +131,11 @@ async fn event_loop(
         let mut effects = Vec::new();
         tokio::select! {
             ev = input.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => { effects = app.on_key(k); dirty = true; }
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    assert!(!panic_on_key, "{TEST_PANIC_ENV}=1: a panic inside the TUI, as asked");
+                    effects = app.on_key(k);
+                    dirty = true;
+                }
                 Some(Ok(Event::Mouse(m))) => { effects = app.on_mouse(m); dirty = true; }
                 Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}

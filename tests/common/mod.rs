@@ -824,6 +824,14 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(150));
         }
     }
+    /// A tmux format evaluated in the pane (`#{alternate_on}`, `#{mouse_any_flag}`...).
+    pub fn format(&self, format: &str) -> String {
+        let o = std::process::Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, format])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
     pub fn screen(&self) -> String {
         let o = std::process::Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.session])

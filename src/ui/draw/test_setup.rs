@@ -1,21 +1,25 @@
-//! Snapshot tests of the screen regions (glyphs only; colours asserted separately),
-//! at 80x24 and 160x48, over hand-made state: no terminal, no engine.
+//! What the draw tests share: hand-made states (no terminal, no engine), and rendering the
+//! whole screen or one region at a screen size over ratatui's `TestBackend`. Snapshots hold
+//! glyphs only; colours are asserted separately.
 
 use std::collections::{BTreeSet, HashMap};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
-use ratatui::style::Color;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::Frame;
 use ratatui::Terminal;
 
-use super::app::App;
+use super::{layout, Areas};
 use crate::config::LoadedConfig;
 use crate::engine::EngineInfo;
 use crate::matrix::Matrix;
 use crate::scheduler::{BuildEvent, CellResult, EngineHealth};
 use crate::store::BuildStatus;
+use crate::ui::state::App;
 
-fn small_matrix() -> Matrix {
+pub fn small_matrix() -> Matrix {
     let cfg = crate::config::parse(
         "test.toml",
         "[matrix]\ndistros = [\"debian-13\", \"alpine-3.24\", \"ubuntu-24.04\", \"fedora-44\", \"archlinux\"]\narches = [\"amd64\", \"arm64\", \"riscv64\"]\n",
@@ -24,7 +28,7 @@ fn small_matrix() -> Matrix {
     Matrix::from_config(&LoadedConfig { ..cfg }).unwrap()
 }
 
-fn finished(
+pub fn finished(
     cell: &str,
     status: BuildStatus,
     size: Option<i64>,
@@ -46,7 +50,7 @@ fn finished(
 }
 
 /// A grid in a mix of states, with two engines.
-fn busy_app() -> App {
+pub fn busy_app() -> App {
     let mut stale = BTreeSet::new();
     stale.insert("ubuntu-24.04/5.4/amd64".to_string());
     let mut app = App::new(small_matrix(), &HashMap::new(), &stale, (10_000_000, 5.0));
@@ -153,13 +157,56 @@ fn busy_app() -> App {
     app
 }
 
-fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+/// The whole screen at a size, as the runtime draws it (the geometry is stored back).
+pub fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| super::draw::draw(f, app)).unwrap();
+    let mut geometry = app.geometry;
+    t.draw(|f| geometry = super::draw(f, app)).unwrap();
+    app.geometry = geometry;
     t
 }
 
-fn text(t: &Terminal<TestBackend>) -> String {
+/// One region alone, in the place the layout gives it on a `w`x`h` screen: `pick` chooses
+/// the region's area, `draw` draws it. Returns the region's rows (popups: the whole screen).
+pub fn region(
+    app: &App,
+    w: u16,
+    h: u16,
+    pick: impl Fn(&Areas) -> Rect,
+    draw: impl FnOnce(&mut Frame, &App, Rect),
+) -> (String, Buffer) {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let area = pick(&layout(app, Rect::new(0, 0, w, h)));
+    t.draw(|f| draw(f, app, area)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in area.y..area.y + area.height {
+        let line: String = (area.x..area.x + area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    (out, buf)
+}
+
+/// The whole screen's area, for popups.
+pub fn whole(a: &Areas) -> Rect {
+    Rect::new(0, 0, a.header.width, a.status.y + a.status.height)
+}
+
+/// The screen row holding `needle`, if any.
+pub fn row_with(buf: &Buffer, needle: &str) -> Option<u16> {
+    (0..buf.area.height).find(|&y| {
+        (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect::<String>()
+            .contains(needle)
+    })
+}
+
+/// The text of a whole rendered screen, lines trimmed.
+pub fn text(t: &Terminal<TestBackend>) -> String {
     let buf = t.backend().buffer();
     let mut out = String::new();
     for y in 0..buf.area.height {
@@ -172,7 +219,7 @@ fn text(t: &Terminal<TestBackend>) -> String {
     out
 }
 
-fn key(c: char) -> KeyEvent {
+pub fn key(c: char) -> KeyEvent {
     KeyEvent::new(
         KeyCode::Char(c),
         if c.is_uppercase() {
@@ -183,140 +230,7 @@ fn key(c: char) -> KeyEvent {
     )
 }
 
-#[test]
-fn grid_and_detail_80x24_and_160x48() {
-    let mut app = busy_app();
-    app.act(super::keymap::Action::Down); // alpine
-    app.act(super::keymap::Action::Up);
-    for _ in 0..4 {
-        app.on_key(key('l'));
-    }
-    app.on_key(key('l'));
-    app.on_key(key('h')); // debian-13/5.4/amd64, failed
-    insta::assert_snapshot!("grid_80x24", text(&render(&mut app, 80, 24)));
-    insta::assert_snapshot!("grid_160x48", text(&render(&mut app, 160, 48)));
-}
-
-#[test]
-fn strip_view_and_selection() {
-    let mut app = busy_app();
-    app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
-    app.on_key(key('r'));
-    insta::assert_snapshot!("strip_80x24", text(&render(&mut app, 80, 24)));
-}
-
-#[test]
-fn help_and_confirm() {
-    let mut app = busy_app();
-    app.on_key(key('?'));
-    insta::assert_snapshot!("help_160x48", text(&render(&mut app, 160, 48)));
-    app.on_key(key('q')); // closes help
-    app.on_key(key('r'));
-    app.on_key(key('b'));
-    insta::assert_snapshot!("confirm_80x24", text(&render(&mut app, 80, 24)));
-}
-
-#[test]
-fn publish_confirm_lists_tags() {
-    let mut app = busy_app();
-    // debian-13's base image is built for every arch; of 5.4 only amd64 and arm64 are.
-    let built = |id: i64| crate::publish::Built {
-        build_id: id,
-        engine: "local".into(),
-        image_id: format!("sha256:{id}"),
-        size: Some(1),
-    };
-    let mut b: HashMap<String, crate::publish::Built> = HashMap::new();
-    for (i, cell) in [
-        "debian-13/opam/amd64",
-        "debian-13/opam/arm64",
-        "debian-13/opam/riscv64",
-        "debian-13/5.4/amd64",
-        "debian-13/5.4/arm64",
-    ]
-    .iter()
-    .enumerate()
-    {
-        b.insert(cell.to_string(), built(i as i64));
-    }
-    app.set_publish_context(
-        crate::config::TagConfig {
-            registry: "registry.example:5000".into(),
-            ..Default::default()
-        },
-        b,
-    );
-    app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
-    app.on_key(key(':'));
-    for c in "debian-13/opam debian-13/5.4".chars() {
-        app.on_key(key(c));
-    }
-    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-    app.on_key(key('P'));
-    let t = render(&mut app, 80, 24);
-    insta::assert_snapshot!("publish_confirm_80x24", text(&t));
-    // What will not be published is red.
-    let buf = t.backend().buffer();
-    let red_line = (0..buf.area.height).find(|&y| {
-        (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_string())
-            .collect::<String>()
-            .contains("debian-13-ocaml-5.4: not every arch is built")
-    });
-    let y = red_line.expect("the blocked tag is listed");
-    assert!((0..buf.area.width).any(|x| buf[(x, y)].fg == Color::Red));
-}
-
-#[test]
-fn colours_mean_states() {
-    let mut app = busy_app();
-    app.col = 4; // debian-13/5.4/amd64, whose log is coloured
-    let t = render(&mut app, 160, 48);
-    let buf = t.backend().buffer();
-    let find = |sym: &str| -> Vec<Color> {
-        let mut v = vec![];
-        for y in 0..buf.area.height {
-            for x in 0..buf.area.width {
-                if buf[(x, y)].symbol() == sym {
-                    v.push(buf[(x, y)].fg);
-                }
-            }
-        }
-        v
-    };
-    assert!(find("✗").contains(&Color::Red), "failed cells are red");
-    assert!(
-        find("✓").contains(&Color::Green),
-        "succeeded cells are green"
-    );
-    // The regression (+18M over a 10 MB threshold) is red; the shrink is not.
-    let row_text = |y: u16| -> String {
-        (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_string())
-            .collect()
-    };
-    let y = (0..buf.area.height)
-        .find(|&y| row_text(y).contains("+18M"))
-        .expect("the regression is shown");
-    let x = (0..buf.area.width)
-        .find(|&x| buf[(x, y)].symbol() == "+")
-        .unwrap();
-    assert_eq!(buf[(x, y)].fg, Color::Red);
-    let y = (0..buf.area.height)
-        .find(|&y| row_text(y).contains("-1.0M"))
-        .expect("the shrink is shown");
-    let x = (0..buf.area.width)
-        .find(|&x| buf[(x, y)].symbol() == "-" && buf[(x + 1, y)].symbol() == "1")
-        .unwrap();
-    assert_ne!(buf[(x, y)].fg, Color::Red);
-    // The log keeps the build's colour.
-    let found_green_log = (0..buf.area.height).any(|y| {
-        (0..buf.area.width).any(|x| buf[(x, y)].symbol() == "c" && buf[(x, y)].fg == Color::Green)
-    });
-    assert!(found_green_log, "SGR colour from the log is rendered");
-}
-
-fn record(id: i64, size: i64, layers: Vec<(i64, &str)>) -> crate::store::BuildRecord {
+pub fn record(id: i64, size: i64, layers: Vec<(i64, &str)>) -> crate::store::BuildRecord {
     crate::store::BuildRecord {
         id,
         cell: "debian-13/opam/amd64".into(),
@@ -342,13 +256,26 @@ fn record(id: i64, size: i64, layers: Vec<(i64, &str)>) -> crate::store::BuildRe
     }
 }
 
-#[test]
-fn inspector_heat_map_and_list() {
+/// The busy grid focused on its failed cell, debian-13/5.4/amd64, whose log is coloured.
+pub fn failed_focus_app() -> App {
+    let mut app = busy_app();
+    app.act(crate::ui::keymap::Action::Down); // alpine
+    app.act(crate::ui::keymap::Action::Up);
+    for _ in 0..4 {
+        app.on_key(key('l'));
+    }
+    app.on_key(key('l'));
+    app.on_key(key('h')); // debian-13/5.4/amd64, failed
+    app
+}
+
+/// The busy grid with the inspector open on debian-13/opam/amd64 over two builds.
+pub fn inspector_app() -> App {
     let mut app = busy_app();
     let fx = app.on_key(key('i'));
     assert_eq!(
         fx,
-        vec![super::app::Effect::LoadHistory(
+        vec![crate::ui::state::Effect::LoadHistory(
             "debian-13/opam/amd64".into()
         )]
     );
@@ -385,43 +312,20 @@ fn inspector_heat_map_and_list() {
             ),
         ],
     );
-    insta::assert_snapshot!("inspector_80x24", text(&render(&mut app, 80, 24)));
-    insta::assert_snapshot!("inspector_160x48", text(&render(&mut app, 160, 48)));
-    // Heat map by growth: the regressed cell is red, the shrunk one green.
-    app.on_key(key('H'));
-    app.on_key(key('H'));
-    let t = render(&mut app, 160, 48);
-    let buf = t.backend().buffer();
-    let bg_of = |needle: &str| {
-        for y in 0..buf.area.height {
-            let row: String = (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect();
-            if let Some(col) = row.find(needle) {
-                let x = row[..col].chars().count() as u16;
-                return buf[(x, y)].bg;
-            }
-        }
-        panic!("{needle} not on screen");
-    };
-    assert_eq!(
-        bg_of("✓ 62M"),
-        Color::Indexed(136),
-        "alpine grew 1.5 MB (2.5%): within the thresholds"
-    );
-    assert_eq!(
-        bg_of("✓ 412M"),
-        Color::Indexed(124),
-        "debian-13 base grew 18 MB: regressed"
-    );
-    assert_eq!(bg_of("✓ 730M"), Color::Indexed(22), "shrank");
-    // The list view, sorted by size.
-    app.on_key(key('L'));
-    insta::assert_snapshot!("list_by_size_80x24", text(&render(&mut app, 80, 24)));
-    app.on_key(key('o'));
-    assert_eq!(
-        app.list_cells()[0],
-        "debian-13/opam/amd64",
-        "the biggest growth first"
-    );
+    app
+}
+
+/// Enter as a key.
+pub fn enter() -> KeyEvent {
+    KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)
+}
+
+/// Tab as a key.
+pub fn tab() -> KeyEvent {
+    KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)
+}
+
+/// Esc as a key.
+pub fn esc() -> KeyEvent {
+    KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)
 }

@@ -1,0 +1,205 @@
+//! The confirm dialogs: build, cancel, publish, quit.
+
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::Frame;
+
+use super::popup;
+use crate::ui::keymap::{footer, Context};
+use crate::ui::state::{App, Confirm};
+use crate::ui::theme;
+use crate::util::text::truncate;
+
+/// Draw a confirm dialog over the screen.
+pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
+    let (title, mut lines) = match c {
+        Confirm::Build { cells, no_cache } => {
+            let mut per_engine: std::collections::BTreeMap<String, usize> = Default::default();
+            let mut unroutable = 0;
+            for id in cells {
+                let arch = app
+                    .matrix
+                    .cell(id)
+                    .map(|c| c.arch.clone())
+                    .unwrap_or_default();
+                let engines: Vec<&String> = app
+                    .progress
+                    .engines
+                    .values()
+                    .filter(|h| h.arches.contains(&arch))
+                    .map(|h| &h.engine)
+                    .collect();
+                if engines.is_empty() {
+                    unroutable += 1;
+                } else {
+                    *per_engine
+                        .entry(
+                            engines
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" or "),
+                        )
+                        .or_default() += 1;
+                }
+            }
+            let mut lines = vec![Line::raw(format!(
+                "Build {} cells{}?",
+                cells.len(),
+                if *no_cache { " without cache" } else { "" }
+            ))];
+            lines.push(Line::raw("Bases build first; stale bases come along."));
+            for (e, n) in per_engine {
+                lines.push(Line::raw(format!("  {n} on {e}")));
+            }
+            if unroutable > 0 {
+                lines.push(Line::styled(
+                    format!("  {unroutable} on no configured engine (they will be skipped)"),
+                    theme::ERROR,
+                ));
+            }
+            (" build ", lines)
+        }
+        Confirm::Cancel { cells } => (
+            " cancel ",
+            vec![
+                Line::raw(format!("Cancel {} queued or running builds?", cells.len())),
+                Line::raw("Running builds stop on their engine."),
+            ],
+        ),
+        Confirm::Publish { registry, tags, .. } => {
+            let ok: Vec<_> = tags.iter().filter(|t| t.blocked.is_none()).collect();
+            let not: Vec<_> = tags.iter().filter(|t| t.blocked.is_some()).collect();
+            let aliases = ok.iter().filter(|t| t.alias).count();
+            let mut lines = vec![
+                Line::raw(format!(
+                    "Publish {} tags and {aliases} aliases to {registry}?",
+                    ok.len() - aliases
+                )),
+                Line::raw("Each arch is pushed from the engine that built it."),
+            ];
+            // Room for the list: the screen less the dialog's own lines and borders.
+            let room = (area.height as usize).saturating_sub(10).max(3);
+            let mut shown = 0;
+            for t in ok.iter().take(room) {
+                lines.push(Line::raw(truncate(
+                    &format!("  {:28} {}", t.tag, t.points_to),
+                    76,
+                )));
+                shown += 1;
+            }
+            if !not.is_empty() && shown < room {
+                lines.push(Line::styled("Not published:", theme::ERROR));
+                for t in not.iter().take(room - shown) {
+                    let why = t.blocked.as_deref().unwrap_or("");
+                    lines.push(Line::styled(
+                        truncate(&format!("  {}: {why}", t.tag), 76),
+                        theme::ERROR,
+                    ));
+                    shown += 1;
+                }
+            }
+            if tags.len() > shown {
+                lines.push(Line::raw(format!("  … and {} more", tags.len() - shown)));
+            }
+            (" publish ", lines)
+        }
+        Confirm::Quit { active } => (
+            " quit ",
+            vec![
+                Line::raw(format!("{active} builds are queued or running.")),
+                Line::raw("Quitting cancels them: an engine stops a build"),
+                Line::raw("when its client goes."),
+            ],
+        ),
+    };
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(footer(Context::Confirm), theme::KEY));
+    let width = if matches!(c, Confirm::Publish { .. }) {
+        78
+    } else {
+        60
+    };
+    popup(f, area, width, title, lines);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use ratatui::style::Color;
+
+    use super::super::test_setup::*;
+    use super::draw;
+    use crate::ui::state::{App, Mode};
+
+    fn shot(app: &App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("no confirm: {:?}", app.mode)
+        };
+        region(app, w, h, whole, |f, app, r| draw(f, app, c, r))
+    }
+
+    #[test]
+    fn build_cancel_and_quit() {
+        let mut app = busy_app();
+        app.on_key(key('r'));
+        app.on_key(key('b'));
+        insta::assert_snapshot!("build_80x24", shot(&app, 80, 24).0);
+        insta::assert_snapshot!("build_160x48", shot(&app, 160, 48).0);
+        app.on_key(key('n'));
+        app.col = 5; // debian-13/5.5/amd64, queued
+        app.on_key(key('x'));
+        app.on_key(key('X'));
+        insta::assert_snapshot!("cancel_80x24", shot(&app, 80, 24).0);
+        app.on_key(key('n'));
+        app.on_key(key('q'));
+        insta::assert_snapshot!("quit_80x24", shot(&app, 80, 24).0);
+    }
+
+    #[test]
+    fn publish_lists_tags() {
+        let mut app = busy_app();
+        // debian-13's base image is built for every arch; of 5.4 only amd64 and arm64 are.
+        let built = |id: i64| crate::publish::Built {
+            build_id: id,
+            engine: "local".into(),
+            image_id: format!("sha256:{id}"),
+            size: Some(1),
+        };
+        let mut b: HashMap<String, crate::publish::Built> = HashMap::new();
+        for (i, cell) in [
+            "debian-13/opam/amd64",
+            "debian-13/opam/arm64",
+            "debian-13/opam/riscv64",
+            "debian-13/5.4/amd64",
+            "debian-13/5.4/arm64",
+        ]
+        .iter()
+        .enumerate()
+        {
+            b.insert(cell.to_string(), built(i as i64));
+        }
+        app.set_publish_context(
+            crate::config::TagConfig {
+                registry: "registry.example:5000".into(),
+                ..Default::default()
+            },
+            b,
+        );
+        app.on_key(tab());
+        app.on_key(key(':'));
+        for c in "debian-13/opam debian-13/5.4".chars() {
+            app.on_key(key(c));
+        }
+        app.on_key(enter());
+        app.on_key(key('P'));
+        let (text, buf) = shot(&app, 80, 24);
+        insta::assert_snapshot!("publish_80x24", text);
+        // What will not be published is red.
+        let y = row_with(&buf, "debian-13-ocaml-5.4: not every arch is built")
+            .expect("the blocked tag is listed");
+        assert!((0..buf.area.width).any(|x| buf[(x, y)].fg == Color::Red));
+        insta::assert_snapshot!("publish_160x48", shot(&app, 160, 48).0);
+    }
+}

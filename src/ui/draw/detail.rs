@@ -1,0 +1,202 @@
+//! The detail pane: the focused cell's log (with its failure and where the rest is), the
+//! merged log of running builds, the Dockerfile, or the size inspector.
+
+use ansi_to_tui::IntoText;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Text};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::ui::state::{App, Detail, Pane, Status};
+use crate::ui::theme::{self, pane_block};
+use crate::util::units::human_size;
+
+/// Draw the detail pane; returns the height of its log view in lines (for paging).
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
+    let focused_pane = app.pane == Pane::Detail;
+    let id = app.focused();
+    let title = match (&app.detail, &id) {
+        (Detail::Merged, _) => " merged log of running builds ".to_string(),
+        (_, None) => " no cell here for this arch ".to_string(),
+        (mode, Some(id)) => {
+            let v = &app.progress.cells[id];
+            let mut t = format!(" {id} · {}", v.status.word());
+            if let Some(e) = &v.engine {
+                t.push_str(&format!(" · {e}"));
+            }
+            if let Some(b) = v.build_id {
+                t.push_str(&format!(" · build {b}"));
+            }
+            if let Some(s) = v.size {
+                t.push_str(&format!(" · {}", human_size(s)));
+            }
+            if v.stale {
+                t.push_str(" · stale");
+            }
+            if matches!(mode, Detail::Dockerfile(_)) {
+                t.push_str(" · Dockerfile");
+            }
+            t.push(' ');
+            t
+        }
+    };
+    let mut flags = vec![];
+    if matches!(app.detail, Detail::Log | Detail::Merged) {
+        flags.push(if app.log_view.follow {
+            "follow"
+        } else {
+            "paused"
+        });
+        if app.log_view.wrap {
+            flags.push("wrap");
+        }
+    }
+    let block = pane_block(focused_pane).title(title);
+    let block = if flags.is_empty() {
+        block
+    } else {
+        block.title_bottom(Line::from(format!(" {} ", flags.join(" · "))).right_aligned())
+    };
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut height = inner.height as usize;
+
+    if let Detail::Inspector(l) = &app.detail {
+        super::inspector::draw(f, l, inner);
+        return height;
+    }
+    if let Detail::Dockerfile(l) = &app.detail {
+        let text = match id.as_deref().and_then(|id| l.ready_for(id)) {
+            Some(text) => text.clone(),
+            None => "rendering…".into(),
+        };
+        let p = Paragraph::new(text).scroll((app.log_view.top.min(u16::MAX as usize) as u16, 0));
+        f.render_widget(p, inner);
+        return height;
+    }
+    if app.detail == Detail::Log {
+        if let Some((id_str, v)) = id
+            .as_deref()
+            .and_then(|i| app.progress.cells.get(i).map(|v| (i, v)))
+        {
+            if let (Some(fail), true) = (
+                &v.failure,
+                matches!(
+                    v.status,
+                    Status::Failed | Status::Skipped | Status::Interrupted | Status::Cancelled
+                ),
+            ) {
+                lines.push(Line::styled(format!("✗ {fail}"), theme::ALARM));
+            }
+            if app.log_of(id_str).evicted_lines() > 0 {
+                let path = v
+                    .log_path
+                    .clone()
+                    .unwrap_or_else(|| "the history's log file".into());
+                lines.push(Line::styled(
+                    format!(
+                        "… {} older lines only on disk ({path})",
+                        app.log_of(id_str).evicted_lines()
+                    ),
+                    theme::DIM,
+                ));
+            }
+            if app.log_of(id_str).is_empty() && v.status != Status::Building {
+                let hint = match &v.log_path {
+                    Some(p) => format!(
+                        "log of build {} is on disk: {p}  (imagegrid log {})",
+                        v.build_id.unwrap_or(0),
+                        id.clone().unwrap_or_default()
+                    ),
+                    None => "no log yet: b builds this cell".into(),
+                };
+                lines.push(Line::styled(hint, theme::DIM));
+            }
+        }
+    }
+    height = height.saturating_sub(lines.len());
+    let log = app.shown_log();
+    if let Some(log) = log {
+        let len = log.len();
+        let top = if app.log_view.follow {
+            len.saturating_sub(height)
+        } else {
+            app.log_view.top.min(len)
+        };
+        let current = app
+            .log_view
+            .matches
+            .get(app.log_view.current_match)
+            .copied();
+        for (i, line) in log.iter().enumerate().skip(top).take(height) {
+            let mut l = line
+                .into_text()
+                .map(|t| t.lines.into_iter().next().unwrap_or_default())
+                .unwrap_or_else(|_| Line::raw(line.to_string()));
+            if current == Some(i) {
+                l = l.patch_style(Style::new().bg(theme::MATCH_BG));
+            } else if app.log_view.matches.binary_search(&i).is_ok() {
+                l = l.patch_style(Style::new().add_modifier(Modifier::UNDERLINED));
+            }
+            lines.push(l);
+        }
+    }
+    let mut p = Paragraph::new(Text::from(lines));
+    if app.log_view.wrap {
+        p = p.wrap(Wrap { trim: false });
+    }
+    f.render_widget(p, inner);
+    height.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+
+    fn shot(app: &crate::ui::state::App, w: u16, h: u16) -> String {
+        region(
+            app,
+            w,
+            h,
+            |a| a.detail,
+            |f, app, r| {
+                draw(f, app, r);
+            },
+        )
+        .0
+    }
+
+    #[test]
+    fn failed_log_with_its_failure() {
+        let mut app = failed_focus_app();
+        insta::assert_snapshot!("log_80x24", shot(&app, 80, 24));
+        app.on_key(enter());
+        app.on_key(key('w'));
+        app.on_key(key('/'));
+        for c in "module 2".chars() {
+            app.on_key(key(c));
+        }
+        app.on_key(enter());
+        insta::assert_snapshot!("log_search_160x48", shot(&app, 160, 48));
+    }
+
+    #[test]
+    fn merged_dockerfile_and_no_log() {
+        let mut app = failed_focus_app();
+        app.on_key(key('M'));
+        insta::assert_snapshot!("merged_80x24", shot(&app, 80, 24));
+        app.on_key(key('M'));
+        app.on_key(key('d'));
+        insta::assert_snapshot!("dockerfile_rendering_80x24", shot(&app, 80, 24));
+        let id = app.focused().unwrap();
+        app.on_dockerfile_loaded(id, "FROM debian:13\nRUN make\n".into());
+        insta::assert_snapshot!("dockerfile_160x48", shot(&app, 160, 48));
+        app.on_key(key('d'));
+        app.on_key(key('l'));
+        app.on_key(key('l'));
+        insta::assert_snapshot!("never_built_80x24", shot(&app, 80, 24));
+    }
+}

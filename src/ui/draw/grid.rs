@@ -1,0 +1,294 @@
+//! The grid: distros down, versions across, one cell per arch (or a strip of every arch),
+//! coloured by status, size or growth.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::ui::state::{App, CellProgress, GridGeometry, Heat, Pane, Status};
+use crate::ui::theme::{self, glyph, pane_block};
+use crate::util::text::truncate;
+use crate::util::units::human_size_short;
+
+/// The text of one cell in single-arch view: glyph, step or size, delta.
+fn cell_text(app: &App, id: &str, v: &CellProgress, width: usize) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(
+        glyph(v.status, app.tick).to_string(),
+        theme::BOLD.fg(theme::status(v.status)),
+    )];
+    if v.stale {
+        spans.push(Span::styled(theme::STALE, theme::NOTICE));
+    }
+    let detail = match v.status {
+        Status::Building => v.step.map(|(a, b)| format!(" {a}/{b}")).unwrap_or_default(),
+        _ => v
+            .size
+            .map(|s| format!(" {}", human_size_short(s)))
+            .unwrap_or_default(),
+    };
+    spans.push(Span::raw(detail));
+    if v.status == Status::Succeeded {
+        if let Some(d) = app.delta(id).filter(|d| *d != 0) {
+            let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+            let text = format!(
+                " {}{}",
+                if d > 0 { "+" } else { "-" },
+                human_size_short(d.abs())
+            );
+            if used + text.chars().count() <= width {
+                let st = if app.regressed(id) {
+                    theme::ALARM
+                } else {
+                    theme::DIM
+                };
+                spans.push(Span::styled(text, st));
+            }
+        }
+    }
+    spans
+}
+
+/// Background of a cell in the heat-map modes: size relative to the largest shown, or
+/// growth (green shrank, yellow grew within the thresholds, red regressed).
+fn heat_colour(app: &App, id: &str, max_size: i64) -> Option<Color> {
+    let v = app.progress.cells.get(id)?;
+    match app.heat {
+        Heat::Status => None,
+        Heat::Size => {
+            let t = v.size? as f64 / max_size.max(1) as f64;
+            Some(theme::heat_size(t))
+        }
+        Heat::Growth => {
+            let d = app.delta(id)?;
+            Some(if d < 0 {
+                theme::HEAT_SHRANK
+            } else if d == 0 {
+                theme::HEAT_SAME
+            } else if app.regressed(id) {
+                theme::HEAT_REGRESSED
+            } else {
+                theme::HEAT_GREW
+            })
+        }
+    }
+}
+
+/// Draw the grid; returns where its cells are, for mouse hits.
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
+    let max_size = app
+        .progress
+        .cells
+        .values()
+        .filter_map(|c| c.size)
+        .max()
+        .unwrap_or(1);
+    let focused_pane = app.pane == Pane::Grid;
+    let block = pane_block(focused_pane).title(" grid: distro × OCaml version ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let rows = app.visible_rows();
+    let name_w = rows.iter().map(|r| r.len()).max().unwrap_or(8).clamp(8, 20) as u16 + 1;
+    let ncols = app.columns.len().max(1) as u16;
+    let cell_w = ((inner.width.saturating_sub(name_w)) / ncols).max(3);
+    let body_h = inner.height.saturating_sub(1) as usize;
+    let first_row = if app.row >= body_h {
+        app.row + 1 - body_h
+    } else {
+        0
+    };
+    let visual = app.visual_anchor.map(|(r0, c0)| {
+        (
+            (r0.min(app.row), r0.max(app.row)),
+            (c0.min(app.col), c0.max(app.col)),
+        )
+    });
+
+    let mut lines = Vec::new();
+    let mut head = vec![Span::raw(format!("{:w$}", "", w = name_w as usize))];
+    for (i, c) in app.columns.iter().enumerate() {
+        let st = if i == app.col {
+            theme::BOLD
+        } else {
+            theme::MUTED
+        };
+        head.push(Span::styled(
+            format!(
+                "{:w$}",
+                truncate(c, cell_w as usize - 1),
+                w = cell_w as usize
+            ),
+            st,
+        ));
+    }
+    lines.push(Line::from(head));
+    for (ri, distro) in rows.iter().enumerate().skip(first_row).take(body_h) {
+        let mut spans = vec![Span::styled(
+            format!(
+                "{:w$}",
+                truncate(distro, name_w as usize - 1),
+                w = name_w as usize
+            ),
+            if ri == app.row {
+                theme::BOLD
+            } else {
+                theme::PLAIN
+            },
+        )];
+        for ci in 0..app.columns.len() {
+            let cells = app.cells_at(distro, ci);
+            let focused = ri == app.row && ci == app.col;
+            let in_visual = visual
+                .is_some_and(|((ra, rb), (ca, cb))| ri >= ra && ri <= rb && ci >= ca && ci <= cb);
+            let mut content: Vec<Span> = if cells.is_empty() {
+                vec![Span::styled(theme::EXCLUDED, theme::DIM)]
+            } else if app.all_arches {
+                cells
+                    .iter()
+                    .map(|c| {
+                        let v = &app.progress.cells[&c.id];
+                        let mut st = Style::new().fg(theme::status(v.status));
+                        if focused && c.arch == app.current_arch() {
+                            st = st.add_modifier(Modifier::UNDERLINED);
+                        }
+                        Span::styled(glyph(v.status, app.tick).to_string(), st)
+                    })
+                    .collect()
+            } else {
+                let c = cells[0];
+                cell_text(app, &c.id, &app.progress.cells[&c.id], cell_w as usize - 1)
+            };
+            let selected = !cells.is_empty() && cells.iter().all(|c| app.selection.contains(&c.id));
+            let partly = !selected && cells.iter().any(|c| app.selection.contains(&c.id));
+            if selected || partly {
+                content.insert(
+                    0,
+                    Span::styled(
+                        if selected {
+                            theme::SELECTED
+                        } else {
+                            theme::PARTLY_SELECTED
+                        },
+                        theme::SELECT_MARK,
+                    ),
+                );
+            }
+            let used: usize = content.iter().map(|s| s.content.chars().count()).sum();
+            content.push(Span::raw(
+                " ".repeat((cell_w as usize).saturating_sub(used)),
+            ));
+            let mut extra = Style::new();
+            if let Some(bg) = cells
+                .first()
+                .filter(|_| !app.all_arches)
+                .and_then(|c| heat_colour(app, &c.id, max_size))
+            {
+                extra = extra.bg(bg);
+            }
+            if selected || in_visual {
+                extra = extra.bg(theme::SELECTED_BG);
+            }
+            if focused {
+                extra = extra.add_modifier(Modifier::REVERSED);
+            }
+            for s in content {
+                let st = s.style.patch(extra);
+                spans.push(Span::styled(s.content, st));
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    if rows.is_empty() {
+        lines.push(Line::styled(
+            "  no distro matches the filter (/ to change it)",
+            theme::NOTICE,
+        ));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+    GridGeometry {
+        x: inner.x,
+        y: inner.y,
+        first_cell_x: inner.x + name_w,
+        cell_width: cell_w,
+        rows_shown: body_h.min(rows.len().saturating_sub(first_row)) as u16,
+        first_row,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::style::Color;
+
+    use super::super::test_setup::*;
+    use super::draw;
+
+    fn shot(app: &App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
+        region(
+            app,
+            w,
+            h,
+            |a| a.grid,
+            |f, app, r| {
+                draw(f, app, r);
+            },
+        )
+    }
+
+    use crate::ui::state::App;
+
+    #[test]
+    fn one_arch_focused_on_a_failed_cell() {
+        let app = failed_focus_app();
+        insta::assert_snapshot!("grid_80x24", shot(&app, 80, 24).0);
+        insta::assert_snapshot!("grid_160x48", shot(&app, 160, 48).0);
+    }
+
+    #[test]
+    fn strip_view_and_selection() {
+        let mut app = busy_app();
+        app.on_key(tab());
+        app.on_key(key('r'));
+        insta::assert_snapshot!("strip_80x24", shot(&app, 80, 24).0);
+        insta::assert_snapshot!("strip_160x48", shot(&app, 160, 48).0);
+    }
+
+    #[test]
+    fn heat_map_by_growth() {
+        let mut app = busy_app();
+        app.on_key(key('H'));
+        app.on_key(key('H'));
+        let (_, buf) = shot(&app, 160, 48);
+        let bg_of = |needle: &str| {
+            for y in 0..buf.area.height {
+                let row: String = (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect();
+                if let Some(col) = row.find(needle) {
+                    let x = row[..col].chars().count() as u16;
+                    return buf[(x, y)].bg;
+                }
+            }
+            panic!("{needle} not on screen");
+        };
+        // The regressed cell is red, the shrunk one green.
+        assert_eq!(
+            bg_of("✓ 62M"),
+            Color::Indexed(136),
+            "alpine grew 1.5 MB (2.5%): within the thresholds"
+        );
+        assert_eq!(
+            bg_of("✓ 412M"),
+            Color::Indexed(124),
+            "debian-13 base grew 18 MB: regressed"
+        );
+        assert_eq!(bg_of("✓ 730M"), Color::Indexed(22), "shrank");
+    }
+
+    #[test]
+    fn filter_matching_nothing() {
+        let mut app = busy_app();
+        app.filter = "nothing-matches".into();
+        insta::assert_snapshot!("grid_empty_80x24", shot(&app, 80, 24).0);
+    }
+}

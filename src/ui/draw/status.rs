@@ -1,0 +1,82 @@
+//! The status bar: prompts while typing, else the selection, the search match, the last
+//! message and the hints of the keys that act here.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::ui::keymap::{hints, Context};
+use crate::ui::state::{App, Mode, Pane};
+use crate::ui::theme;
+
+/// Draw the status bar.
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let prompt = |label: &str, text: &str, about: &str| {
+        Line::from(vec![
+            Span::styled(format!("{label}: "), theme::NOTICE),
+            Span::raw(format!("{text}{}", theme::PROMPT_CURSOR)),
+            Span::styled(
+                format!("  {about}{}", hints(Context::Prompt).join(" · ")),
+                theme::MUTED,
+            ),
+        ])
+    };
+    let line = match &app.mode {
+        Mode::Filter(t) => prompt("filter", t, ""),
+        Mode::Selector(t) => prompt("select", t, "distro/version/arch globs · "),
+        Mode::Search(t) => prompt("search", t, ""),
+        _ => {
+            let hints = hints(app.context());
+            let mut spans = vec![Span::styled(
+                format!(" {} selected ", app.selection.len()),
+                theme::BADGE,
+            )];
+            if app.pane == Pane::Detail && !app.log_view.matches.is_empty() {
+                spans.push(Span::styled(
+                    format!(
+                        " match {}/{} ",
+                        app.log_view.current_match + 1,
+                        app.log_view.matches.len()
+                    ),
+                    theme::MATCH_BADGE,
+                ));
+            }
+            spans.push(Span::raw(" "));
+            if let Some(m) = &app.message {
+                spans.push(Span::styled(format!("{m} │ "), theme::NOTICE));
+            }
+            spans.push(Span::styled(hints.join(" · "), theme::MUTED));
+            Line::from(spans)
+        }
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_setup::*;
+    use super::draw;
+
+    #[test]
+    fn hints_message_and_prompts() {
+        let mut app = busy_app();
+        let shot = |app: &_, w, h| region(app, w, h, |a| a.status, draw).0;
+        app.on_key(key('F'));
+        insta::assert_snapshot!("status_grid_80x24", shot(&app, 80, 24));
+        insta::assert_snapshot!("status_grid_160x48", shot(&app, 160, 48));
+        app.on_key(enter());
+        insta::assert_snapshot!("status_detail_160x48", shot(&app, 160, 48));
+        app.on_key(key('/'));
+        app.on_key(key('x'));
+        insta::assert_snapshot!("status_search_80x24", shot(&app, 80, 24));
+        app.on_key(enter());
+        app.on_key(esc());
+        app.on_key(key('/'));
+        app.on_key(key('d'));
+        insta::assert_snapshot!("status_filter_80x24", shot(&app, 80, 24));
+        app.on_key(esc());
+        app.on_key(key(':'));
+        insta::assert_snapshot!("status_selector_80x24", shot(&app, 80, 24));
+    }
+}

@@ -1,0 +1,467 @@
+//! Tests of the state transitions.
+
+use super::*;
+use crate::publish::TagLine;
+use crate::scheduler::CellResult;
+use crate::store::BuildStatus;
+
+fn app() -> App {
+    App::new(
+        Matrix::builtin(),
+        &HashMap::new(),
+        &BTreeSet::new(),
+        (10_000_000, 5.0),
+    )
+}
+
+fn key(c: char) -> KeyEvent {
+    let m = if c.is_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    KeyEvent::new(KeyCode::Char(c), m)
+}
+
+fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64>) -> BuildEvent {
+    BuildEvent::Finished(CellResult {
+        cell: cell.into(),
+        status,
+        build_id: Some(1),
+        engine: Some("e".into()),
+        image_id: None,
+        size,
+        previous_size: prev,
+        failure: None,
+        duration_secs: None,
+        log_path: None,
+    })
+}
+
+#[test]
+fn focus_moves_and_clamps() {
+    let mut a = app();
+    assert_eq!(a.focused().as_deref(), Some("alpine-3.24/opam/amd64"));
+    a.on_key(key('l'));
+    assert_eq!(a.focused().as_deref(), Some("alpine-3.24/4.14/amd64"));
+    a.on_key(key('k'));
+    assert_eq!(a.row, 0);
+    a.on_key(key('G'));
+    assert_eq!(a.row, a.visible_rows().len() - 1);
+    a.on_key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE));
+    assert_eq!(a.col, a.columns.len() - 1);
+    a.on_key(key(']'));
+    assert_eq!(a.current_arch(), "arm64");
+}
+
+#[test]
+fn context_follows_the_view() {
+    let mut a = app();
+    assert_eq!(a.context(), Context::Grid);
+    a.on_key(key('o'));
+    assert_eq!(a.list, None, "o sorts only the list");
+    a.on_key(key('L'));
+    assert_eq!(a.context(), Context::List);
+    a.on_key(key('o'));
+    assert_eq!(a.list, Some(SortKey::Growth));
+    a.on_key(key('L'));
+    a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(a.context(), Context::Log);
+    a.on_key(key('i'));
+    assert_eq!(a.context(), Context::Inspector);
+    a.on_key(key('/'));
+    assert_eq!(a.mode, Mode::Normal, "no search in the inspector");
+    a.on_key(key('?'));
+    assert_eq!(a.context(), Context::Help);
+    assert_eq!(a.view_context(), Context::Inspector);
+    a.on_key(key('x'));
+    assert_eq!(a.context(), Context::Inspector, "any key closes the help");
+    a.on_key(key('d'));
+    assert_eq!(a.context(), Context::Dockerfile);
+    a.on_key(key('M'));
+    assert_eq!(a.context(), Context::Merged);
+    a.on_key(key('/'));
+    assert_eq!(a.context(), Context::Prompt);
+}
+
+#[test]
+fn selection_row_column_range_and_selector() {
+    let mut a = app();
+    a.on_key(key(' '));
+    assert_eq!(a.selection.len(), 1);
+    a.on_key(key(' '));
+    assert!(a.selection.is_empty());
+    a.on_key(key('r'));
+    assert_eq!(a.selection.len(), 6, "alpine amd64: opam + 5 versions");
+    a.on_key(key('x'));
+    a.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)); // every arch
+    a.on_key(key('r'));
+    assert_eq!(a.selection.len(), 12);
+    a.on_key(key('x'));
+    a.on_key(key('v'));
+    a.on_key(key('j'));
+    a.on_key(key('l'));
+    a.on_key(key('v'));
+    // alpine (2 arches) + archlinux (1 arch), two columns each.
+    assert_eq!(a.selection.len(), 6);
+    a.on_key(key('x'));
+    a.on_key(key(':'));
+    for c in "debian-13/5.*/arm64".chars() {
+        a.on_key(key(c));
+    }
+    a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(a.selection.len(), 4);
+    a.on_key(key(':'));
+    for c in "nope-1".chars() {
+        a.on_key(key(c));
+    }
+    a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(a
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("unknown distro `nope-1`"));
+}
+
+#[test]
+fn build_and_cancel_go_through_confirm() {
+    let mut a = app();
+    a.on_key(key('r'));
+    assert!(a.on_key(key('b')).is_empty());
+    assert!(
+        matches!(&a.mode, Mode::Confirm(Confirm::Build { cells, no_cache: false }) if cells.len() == 6)
+    );
+    let fx = a.on_key(key('y'));
+    assert!(matches!(&fx[..], [Effect::Build { cells, .. }] if cells.len() == 6));
+    assert!(a.selection.is_empty());
+    // Nothing is running: cancel has nothing to do.
+    a.on_key(key('X'));
+    assert_eq!(a.mode, Mode::Normal);
+    a.on_event(BuildEvent::Queued {
+        cell: "alpine-3.24/opam/amd64".into(),
+    });
+    a.on_key(key('X'));
+    assert!(
+        matches!(&a.mode, Mode::Confirm(Confirm::Cancel { cells }) if cells == &["alpine-3.24/opam/amd64".to_string()])
+    );
+    assert!(a.on_key(key('n')).is_empty());
+    // Quit asks while something is active.
+    a.on_key(key('q'));
+    assert!(matches!(a.mode, Mode::Confirm(Confirm::Quit { active: 1 })));
+    assert_eq!(a.on_key(key('y')), vec![Effect::Quit]);
+    assert!(a.quit);
+}
+
+#[test]
+fn events_fold_into_cells() {
+    let mut a = app();
+    let id = "alpine-3.24/opam/amd64";
+    a.on_event(BuildEvent::Queued { cell: id.into() });
+    assert_eq!(a.progress.cells[id].status, Status::Queued);
+    a.on_event(BuildEvent::Started {
+        cell: id.into(),
+        engine: "e".into(),
+        build_id: 7,
+        emulated: false,
+    });
+    a.on_event(BuildEvent::Step {
+        cell: id.into(),
+        current: 2,
+        total: 9,
+        name: "RUN x".into(),
+    });
+    assert_eq!(a.progress.cells[id].step, Some((2, 9)));
+    a.on_event(BuildEvent::Log {
+        cell: id.into(),
+        line: "hello".into(),
+    });
+    assert_eq!(a.log_of(id).len(), 1);
+    assert_eq!(a.merged.len(), 1);
+    a.on_event(finished(
+        id,
+        BuildStatus::Succeeded,
+        Some(120_000_000),
+        Some(100_000_000),
+    ));
+    assert_eq!(a.progress.cells[id].status, Status::Succeeded);
+    assert_eq!(a.delta(id), Some(20_000_000));
+    assert!(a.regressed(id));
+    a.on_event(finished(
+        "alpine-3.24/4.14/amd64",
+        BuildStatus::Failed,
+        None,
+        None,
+    ));
+    a.on_key(key('F'));
+    assert_eq!(
+        a.selection.iter().cloned().collect::<Vec<_>>(),
+        ["alpine-3.24/4.14/amd64"]
+    );
+}
+
+#[test]
+fn follow_stops_on_scroll_up_and_resumes_at_end() {
+    let mut a = app();
+    let id = a.focused().unwrap();
+    for i in 0..100 {
+        a.on_event(BuildEvent::Log {
+            cell: id.clone(),
+            line: format!("line {i}{}", if i == 40 { " error: boom" } else { "" }),
+        });
+    }
+    a.geometry.log_height = 10;
+    a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(a.pane, Pane::Detail);
+    assert!(a.log_view.follow);
+    a.on_key(key('k'));
+    assert!(!a.log_view.follow);
+    assert_eq!(a.log_view.top, 89);
+    a.on_key(key('j'));
+    assert!(a.log_view.follow, "back at the end: following again");
+    a.on_key(key('e'));
+    assert_eq!(a.log_view.top, 38);
+    a.on_key(key('/'));
+    for c in "line 5".chars() {
+        a.on_key(key(c));
+    }
+    a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(a.log_view.matches.len(), 11, "line 5 and line 50..59");
+    a.on_key(key('n'));
+    assert_eq!(a.log_view.current_match, 1);
+    a.on_key(key('N'));
+    a.on_key(key('N'));
+    assert_eq!(a.log_view.current_match, 10);
+    a.on_key(key('G'));
+    assert!(a.log_view.follow);
+}
+
+#[test]
+fn filter_by_name_and_state() {
+    let mut a = app();
+    a.on_key(key('/'));
+    for c in "debian".chars() {
+        a.on_key(key(c));
+    }
+    a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(a.visible_rows().iter().all(|d| d.starts_with("debian")));
+    a.on_event(finished(
+        "ubuntu-24.04/5.4/amd64",
+        BuildStatus::Failed,
+        None,
+        None,
+    ));
+    a.filter = "failed".into();
+    assert_eq!(a.visible_rows(), ["ubuntu-24.04"]);
+}
+
+#[test]
+fn publish_plans_asks_and_reports_progress() {
+    let mut a = app();
+    // Nothing built: nothing to publish, and the reason says what is missing.
+    a.on_key(key('P'));
+    assert_eq!(a.mode, Mode::Normal);
+    let m = a.message.clone().unwrap();
+    assert!(
+        m.starts_with("nothing to publish: alpine-3.24-opam: not every arch is built: missing amd64 (alpine-3.24/opam/amd64), arm64"),
+        "{m}"
+    );
+    // Both arches of the focused cell's tag built (one from history, one just now).
+    a.set_publish_context(
+        TagConfig {
+            registry: "127.0.0.1:5000".into(),
+            ..TagConfig::default()
+        },
+        [(
+            "alpine-3.24/opam/arm64".to_string(),
+            Built {
+                build_id: 1,
+                engine: "arm".into(),
+                image_id: "sha256:1".into(),
+                size: Some(5),
+            },
+        )]
+        .into(),
+    );
+    a.on_event(BuildEvent::Finished(CellResult {
+        image_id: Some("sha256:2".into()),
+        ..match finished(
+            "alpine-3.24/opam/amd64",
+            BuildStatus::Succeeded,
+            Some(6),
+            None,
+        ) {
+            BuildEvent::Finished(r) => r,
+            _ => unreachable!(),
+        }
+    }));
+    assert_eq!(a.progress.built["alpine-3.24/opam/amd64"].engine, "e");
+    assert!(a.on_key(key('P')).is_empty(), "asks first");
+    let Mode::Confirm(Confirm::Publish {
+        cells,
+        registry,
+        tags,
+        plan,
+    }) = a.mode.clone()
+    else {
+        panic!("{:?}", a.mode)
+    };
+    assert_eq!(cells, ["alpine-3.24/opam/amd64"]);
+    assert_eq!(registry, "127.0.0.1:5000");
+    assert_eq!(
+        tags,
+        [TagLine {
+            tag: "alpine-3.24-opam".into(),
+            alias: false,
+            points_to: "amd64, arm64".into(),
+            blocked: None
+        }]
+    );
+    assert!(a.on_key(key('n')).is_empty());
+    assert_eq!(a.publishing, None);
+    a.on_key(key('P'));
+    // What runs is the plan the confirm showed.
+    assert_eq!(a.on_key(key('y')), vec![Effect::Publish { plan }]);
+    assert!(a.publishing.is_some());
+    a.on_key(key('P'));
+    assert_eq!(a.message.as_deref(), Some("a publish is already running"));
+    // Progress per push on the status line.
+    a.on_publish_event(PublishEvent::Planned {
+        registry: "r".into(),
+        tags: 1,
+        aliases: 0,
+        pushes: 2,
+        credentials: "anonymous".into(),
+    });
+    a.on_publish_event(PublishEvent::PushStarted {
+        cell: "alpine-3.24/opam/arm64".into(),
+        engine: "arm".into(),
+        reference: "x".into(),
+        index: 2,
+        total: 2,
+    });
+    assert_eq!(
+        a.message.as_deref(),
+        Some("publish: pushing alpine-3.24/opam/arm64 from arm (2/2)")
+    );
+    a.on_publish_event(PublishEvent::Pushed {
+        cell: "alpine-3.24/opam/arm64".into(),
+        engine: "arm".into(),
+        reference: "x".into(),
+        digest: "sha256:d".into(),
+        size: Some(2_000_000),
+        compressed_size: 1_000_000,
+        secs: 0.5,
+    });
+    assert_eq!(a.publishing.as_ref().unwrap().pushed, 1);
+    assert!(a.message.as_deref().unwrap().ends_with("(1/2)"));
+    a.on_publish_event(PublishEvent::Done(Default::default()));
+    assert_eq!(a.publishing, None);
+    assert!(a.message.as_deref().unwrap().starts_with("publish done:"));
+    a.on_key(key('P'));
+    a.on_key(key('y'));
+    a.on_publish_failed("registry r: refused");
+    assert_eq!(a.publishing, None);
+    assert_eq!(
+        a.message.as_deref(),
+        Some("publish stopped: registry r: refused")
+    );
+}
+
+#[test]
+fn ended_logs_are_released_out_of_view_and_read_again_on_focus() {
+    let mut a = app();
+    let here = a.focused().unwrap();
+    a.col = 1;
+    let there = a.focused().unwrap();
+    a.col = 0;
+    for (n, id) in [&here, &there].into_iter().enumerate() {
+        a.on_event(BuildEvent::Started {
+            cell: id.clone(),
+            engine: "e".into(),
+            build_id: n as i64,
+            emulated: false,
+        });
+        a.on_event(BuildEvent::Log {
+            cell: id.clone(),
+            line: "a line".into(),
+        });
+        let BuildEvent::Finished(mut r) = finished(id, BuildStatus::Failed, None, None) else {
+            unreachable!()
+        };
+        r.log_path = Some(format!("/data/logs/{n}.log"));
+        a.on_event(BuildEvent::Finished(r));
+    }
+    assert_eq!(a.log_of(&here).len(), 1, "in view: kept");
+    assert!(a.log_of(&there).is_empty(), "out of view: released");
+    a.on_key(key('l'));
+    assert!(a.log_of(&here).is_empty(), "focus left it: released");
+    a.on_log_loaded(&here, vec!["late".into()], 0);
+    assert!(
+        a.log_of(&here).is_empty(),
+        "a read that arrives late is dropped"
+    );
+    a.on_log_loaded(&there, vec!["a line".into()], 0);
+    assert_eq!(a.log_of(&there).len(), 1, "read again from disk");
+    let fx = a.on_key(key('h'));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadLog {
+            cell: here.clone(),
+            path: "/data/logs/0.log".into()
+        }]
+    );
+}
+
+#[test]
+fn stored_log_is_loaded_once_on_focus() {
+    let mut latest = HashMap::new();
+    let rec = crate::store::BuildRecord {
+        id: 4,
+        cell: "alpine-3.24/opam/amd64".into(),
+        engine: "e".into(),
+        inputs: "h".into(),
+        status: BuildStatus::Failed,
+        started_at: "2026-11-24T10:00:00Z".into(),
+        finished_at: None,
+        image_id: None,
+        size: None,
+        compressed_size: None,
+        layers: vec![],
+        failure: Some("boom".into()),
+        log_path: Some("/data/logs/4.log".into()),
+        tag: None,
+        base_image: None,
+    };
+    latest.insert(rec.cell.clone(), rec);
+    let mut a = App::new(Matrix::builtin(), &latest, &BTreeSet::new(), (1, 1.0));
+    let fx = a.focus_effects();
+    assert_eq!(
+        fx,
+        vec![Effect::LoadLog {
+            cell: "alpine-3.24/opam/amd64".into(),
+            path: "/data/logs/4.log".into()
+        }]
+    );
+    assert!(a.focus_effects().is_empty(), "asked once");
+    a.on_log_loaded("alpine-3.24/opam/amd64", vec!["a".into(), "b".into()], 3);
+    assert_eq!(a.log_of("alpine-3.24/opam/amd64").len(), 3);
+    // The Dockerfile view asks for the focused cell's Dockerfile as focus moves.
+    let fx = a.on_key(key('d'));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadDockerfile("alpine-3.24/opam/amd64".into())]
+    );
+    a.on_dockerfile_loaded("alpine-3.24/opam/amd64".into(), "FROM x".into());
+    assert_eq!(
+        a.detail,
+        Detail::Dockerfile(Loadable::Ready(
+            "alpine-3.24/opam/amd64".into(),
+            "FROM x".into()
+        ))
+    );
+    let fx = a.on_key(key('l'));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadDockerfile("alpine-3.24/4.14/amd64".into())]
+    );
+}

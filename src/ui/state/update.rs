@@ -1,0 +1,321 @@
+//! Updates: engine and publish events, loaded data, keys (by mode), the mouse, and what the
+//! focused cell needs loaded.
+
+use super::*;
+
+impl App {
+    /// Fold one engine event into the state: the shared reducer first, then what only the
+    /// TUI keeps (logs in memory, the status line).
+    pub fn on_event(&mut self, ev: BuildEvent) {
+        match &ev {
+            BuildEvent::Started { cell, .. } => {
+                self.log_requested.remove(cell);
+                self.logs.insert(cell.clone(), new_log());
+            }
+            BuildEvent::Log { cell, line } => {
+                self.merged.push(format!("{cell} | {line}"));
+                if self.progress.cells.contains_key(cell) {
+                    self.logs
+                        .entry(cell.clone())
+                        .or_insert_with(new_log)
+                        .push(line.clone());
+                }
+                self.refresh_search_if_shown(cell);
+            }
+            BuildEvent::Finished(r) if r.log_path.is_some() => {
+                if self.focused().as_deref() == Some(r.cell.as_str()) {
+                    self.log_requested.insert(r.cell.clone());
+                } else {
+                    // Nobody is looking: the log is on disk, read again on focus.
+                    self.logs.remove(&r.cell);
+                }
+            }
+            _ => {}
+        }
+        match self.progress.apply(&ev) {
+            Notice::Retrying { cell, reason, .. } => {
+                self.message = Some(format!("{cell}: {reason}"));
+            }
+            Notice::Storage(message) => self.message = Some(format!("storage: {message}")),
+            Notice::Done(s) => self.message = Some(format!("run done: {}", summary_line(&s))),
+            Notice::EngineDown { .. } | Notice::None => {}
+        }
+    }
+
+    /// Fold one publish event into the state: progress on the status line.
+    pub fn on_publish_event(&mut self, ev: PublishEvent) {
+        let p = self.publishing.get_or_insert_with(PublishProgress::default);
+        let text = match &ev {
+            PublishEvent::Planned { pushes, .. } => {
+                p.pushes = *pushes;
+                ev.line()
+            }
+            PublishEvent::PushStarted {
+                cell,
+                engine,
+                index,
+                total,
+                ..
+            } => format!("publish: pushing {cell} from {engine} ({index}/{total})"),
+            PublishEvent::Pushed { .. } => {
+                p.pushed += 1;
+                format!("publish: {} ({}/{})", ev.line(), p.pushed, p.pushes)
+            }
+            PublishEvent::ManifestPushed { .. } | PublishEvent::AliasPushed { .. } => {
+                p.published += 1;
+                format!("publish: {}", ev.line())
+            }
+            PublishEvent::NotPublished { .. } => {
+                p.not_published += 1;
+                format!("publish: {}", ev.line())
+            }
+            PublishEvent::PushFailed { .. } | PublishEvent::Retrying { .. } => {
+                format!("publish: {}", ev.line())
+            }
+            PublishEvent::Done(_) => {
+                self.publishing = None;
+                format!("publish {}", ev.line())
+            }
+        };
+        self.message = Some(text);
+    }
+
+    /// A rendered Dockerfile arrived; shown if the Dockerfile view still wants that cell.
+    pub fn on_dockerfile_loaded(&mut self, cell: String, text: String) {
+        if let Detail::Dockerfile(d) = &mut self.detail {
+            d.arrive(&cell, text);
+        }
+    }
+
+    /// A publish stopped on an error (credentials, registry).
+    pub fn on_publish_failed(&mut self, error: &str) {
+        self.publishing = None;
+        self.message = Some(format!("publish stopped: {error}"));
+    }
+
+    /// Handle a key; returns what the runtime must do.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let mut fx = self.on_key_inner(key);
+        fx.extend(self.focus_effects());
+        fx
+    }
+
+    /// What the focused cell needs loaded: its stored log, or its Dockerfile.
+    pub fn focus_effects(&mut self) -> Vec<Effect> {
+        let Some(id) = self.focused() else {
+            return vec![];
+        };
+        let unfocused: Vec<String> = self
+            .log_requested
+            .iter()
+            .filter(|c| **c != id)
+            .cloned()
+            .collect();
+        for cell in unfocused {
+            self.log_requested.remove(&cell);
+            if let Some(c) = self.progress.cells.get(&cell) {
+                if !c.status.is_active() && c.log_path.is_some() {
+                    self.logs.remove(&cell);
+                }
+            }
+        }
+        match &mut self.detail {
+            Detail::Inspector(l) if l.cell() != Some(id.as_str()) => {
+                *l = Loadable::Loading(id.clone());
+                return vec![Effect::LoadHistory(id)];
+            }
+            Detail::Dockerfile(l) if l.cell() != Some(id.as_str()) => {
+                *l = Loadable::Loading(id.clone());
+                return vec![Effect::LoadDockerfile(id)];
+            }
+            Detail::Inspector(_) | Detail::Dockerfile(_) => return vec![],
+            Detail::Log | Detail::Merged => {}
+        }
+        let Some(c) = self.progress.cells.get(&id) else {
+            return vec![];
+        };
+        match &c.log_path {
+            Some(path)
+                if self.logs.get(&id).is_none_or(|l| l.is_empty())
+                    && !c.status.is_active()
+                    && !self.log_requested.contains(&id) =>
+            {
+                self.log_requested.insert(id.clone());
+                vec![Effect::LoadLog {
+                    cell: id,
+                    path: path.clone(),
+                }]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A cell's successful builds arrived for the inspector (oldest first).
+    pub fn on_history_loaded(&mut self, cell: &str, builds: Vec<BuildRecord>) {
+        if let Detail::Inspector(l) = &mut self.detail {
+            let inspector = Inspector {
+                cursor: builds.len().saturating_sub(1),
+                base: None,
+                builds,
+            };
+            l.arrive(cell, inspector);
+        }
+    }
+
+    /// A stored log's tail arrived: show it unless a new build has started meanwhile.
+    pub fn on_log_loaded(&mut self, cell: &str, lines: Vec<String>, skipped_lines: u64) {
+        if !self.log_requested.contains(cell) {
+            return; // focus moved on while it was read: not wanted any more
+        }
+        let Some(c) = self.progress.cells.get(cell) else {
+            return;
+        };
+        let log = self.logs.entry(cell.to_string()).or_insert_with(new_log);
+        if log.is_empty() && !c.status.is_active() {
+            if skipped_lines > 0 {
+                log.push(format!(
+                    "… {skipped_lines} earlier lines are in the log file"
+                ));
+            }
+            for l in lines {
+                log.push(l);
+            }
+        }
+    }
+
+    pub(super) fn on_key_inner(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match self.mode.clone() {
+            // Any key closes the help (its bindings say so; other keys need no binding).
+            Mode::Help => {
+                self.mode = Mode::Normal;
+                vec![]
+            }
+            Mode::Confirm(c) => self.on_confirm_key(c, key),
+            Mode::Filter(text) => self.on_prompt_key(text, key, |app, t| {
+                app.filter = t;
+                app.row = 0;
+            }),
+            Mode::Selector(text) => self.on_prompt_key(text, key, |app, t| app.select_by_text(&t)),
+            Mode::Search(text) => self.on_prompt_key(text, key, |app, t| {
+                app.log_view.search = Some(t).filter(|t| !t.is_empty());
+                app.recompute_matches();
+                app.jump_to_match(0);
+            }),
+            Mode::Normal => match action_for(&key, self.context()) {
+                Some(a) => self.act(a),
+                None => vec![],
+            },
+        }
+    }
+
+    pub(super) fn on_prompt_key(
+        &mut self,
+        mut text: String,
+        key: KeyEvent,
+        apply: impl FnOnce(&mut App, String),
+    ) -> Vec<Effect> {
+        let set = |app: &mut App, t: String| {
+            app.mode = match app.mode {
+                Mode::Filter(_) => Mode::Filter(t),
+                Mode::Selector(_) => Mode::Selector(t),
+                Mode::Search(_) => Mode::Search(t),
+                ref m => m.clone(),
+            }
+        };
+        match action_for(&key, Context::Prompt) {
+            Some(Action::PromptCancel) => self.mode = Mode::Normal,
+            Some(Action::PromptApply) => {
+                self.mode = Mode::Normal;
+                apply(self, text);
+            }
+            Some(Action::PromptBackspace) => {
+                text.pop();
+                set(self, text);
+            }
+            // Keys the prompt does not bind type.
+            None => {
+                if let KeyCode::Char(c) = key.code {
+                    if !key.modifiers.contains(KeyModifiers::CONTROL) {
+                        text.push(c);
+                        set(self, text);
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+        vec![]
+    }
+
+    pub(super) fn on_confirm_key(&mut self, c: Confirm, key: KeyEvent) -> Vec<Effect> {
+        let action = action_for(&key, Context::Confirm);
+        let yes = action == Some(Action::ConfirmYes);
+        let no = action == Some(Action::ConfirmNo);
+        if !yes && !no {
+            return vec![];
+        }
+        self.mode = Mode::Normal;
+        if no {
+            self.message = Some("cancelled nothing".into());
+            return vec![];
+        }
+        match c {
+            Confirm::Build { cells, no_cache } => {
+                self.message = Some(format!(
+                    "queued {} cells{}",
+                    cells.len(),
+                    if no_cache { " (no cache)" } else { "" }
+                ));
+                self.selection.clear();
+                vec![Effect::Build { cells, no_cache }]
+            }
+            Confirm::Cancel { cells } => {
+                self.message = Some(format!("cancelling {} builds", cells.len()));
+                vec![Effect::Cancel(cells)]
+            }
+            Confirm::Publish { plan, tags, .. } => {
+                let n = tags.iter().filter(|t| t.blocked.is_none()).count();
+                self.message = Some(format!("publishing {n} tags and aliases…"));
+                self.publishing = Some(PublishProgress::default());
+                self.selection.clear();
+                vec![Effect::Publish { plan }]
+            }
+            Confirm::Quit { .. } => {
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+        }
+    }
+
+    /// Mouse: click focuses a cell, the wheel moves or scrolls.
+    pub fn on_mouse(&mut self, m: MouseEvent) -> Vec<Effect> {
+        let mut fx = self.on_mouse_inner(m);
+        fx.extend(self.focus_effects());
+        fx
+    }
+
+    pub(super) fn on_mouse_inner(&mut self, m: MouseEvent) -> Vec<Effect> {
+        match m.kind {
+            MouseEventKind::ScrollUp => self.act(Action::Up),
+            MouseEventKind::ScrollDown => self.act(Action::Down),
+            MouseEventKind::Down(MouseButton::Left) => {
+                if let Some(g) = self.geometry.grid {
+                    if m.row > g.y
+                        && m.row <= g.y + g.rows_shown
+                        && m.column >= g.first_cell_x
+                        && g.cell_width > 0
+                    {
+                        let row = g.first_row + (m.row - g.y - 1) as usize;
+                        let col = ((m.column - g.first_cell_x) / g.cell_width) as usize;
+                        if row < self.visible_rows().len() && col < self.columns.len() {
+                            self.row = row;
+                            self.col = col;
+                            self.pane = Pane::Grid;
+                        }
+                    }
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The look of the TUI in one place: every glyph, status colour, heat ramp and pane style.
+//! Draw code names a role from here and never a colour, so that a colour means one thing
+//! everywhere (red: failed or regressed) and a theme is one file to change. A test fails on a
+//! `Color::` outside this file.
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::{Block, Borders};
+
+use super::state::Status;
+use crate::sizes::Change;
+
+// ---- glyphs ------------------------------------------------------------------------------
+
+/// Frames of the building spinner.
+pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+/// A cell whose inputs changed since its last build.
+pub const STALE: &str = "~";
+/// A grid position with no cell (excluded from the matrix).
+pub const EXCLUDED: &str = "–";
+/// Every arch of the position is selected.
+pub const SELECTED: &str = "▸";
+/// Some arches of the position are selected.
+pub const PARTLY_SELECTED: &str = "▹";
+/// An engine that answers, and one that does not.
+pub const ENGINE_UP: &str = "● ";
+pub const ENGINE_DOWN: &str = "○ ";
+/// The inspector's diff base.
+pub const DIFF_BASE: &str = "◆";
+/// The cursor of a prompt.
+pub const PROMPT_CURSOR: &str = "▏";
+/// What the glyphs mean, for the help popup.
+pub const LEGEND: &str = "· never ◌ queued ⠋ building ✓ ok ✗ failed ⊘ cancelled ! interrupted ↷ skipped ~ stale – excluded";
+
+/// The glyph of a status; readable without colour.
+pub fn glyph(s: Status, tick: u64) -> &'static str {
+    match s {
+        Status::Never => "·",
+        Status::Queued => "◌",
+        Status::Building => SPINNER[(tick % SPINNER.len() as u64) as usize],
+        Status::Succeeded => "✓",
+        Status::Failed => "✗",
+        Status::Cancelled => "⊘",
+        Status::Interrupted => "!",
+        Status::Skipped => "↷",
+    }
+}
+
+/// The symbol and style of a layer change in the inspector's diff.
+pub fn change(c: Change) -> (&'static str, Style) {
+    match c {
+        Change::Added => ("+", Style::new().fg(Color::Yellow)),
+        Change::Removed => ("-", Style::new().fg(Color::Cyan)),
+        Change::Grown => ("↑", Style::new().fg(Color::Red)),
+        Change::Shrunk => ("↓", Style::new().fg(Color::Green)),
+        Change::Same => ("=", DIM),
+    }
+}
+
+// ---- status colours -------------------------------------------------------------------------
+
+/// The colour of a status.
+pub fn status(s: Status) -> Color {
+    match s {
+        Status::Never => Color::DarkGray,
+        Status::Queued => Color::Blue,
+        Status::Building => Color::Yellow,
+        Status::Succeeded => Color::Green,
+        Status::Failed => Color::Red,
+        Status::Cancelled | Status::Skipped => Color::Gray,
+        Status::Interrupted => Color::Magenta,
+    }
+}
+
+// ---- heat ramp ------------------------------------------------------------------------------
+
+/// Background by size, `t` the size relative to the largest shown (0..=1).
+pub fn heat_size(t: f64) -> Color {
+    Color::Indexed(match t {
+        t if t < 0.25 => 22,
+        t if t < 0.5 => 28,
+        t if t < 0.75 => 136,
+        _ => 124,
+    })
+}
+
+/// Backgrounds by growth against the previous success.
+pub const HEAT_SHRANK: Color = Color::Indexed(22);
+pub const HEAT_SAME: Color = Color::Indexed(238);
+/// Grew, within the thresholds.
+pub const HEAT_GREW: Color = Color::Indexed(136);
+/// Grew past a threshold.
+pub const HEAT_REGRESSED: Color = Color::Indexed(124);
+
+// ---- styles by role -------------------------------------------------------------------------
+
+/// Plain text.
+pub const PLAIN: Style = Style::new();
+/// Emphasis without colour (the focused row and column, titles).
+pub const BOLD: Style = Style::new().add_modifier(Modifier::BOLD);
+/// The cursor line of a list.
+pub const CURSOR: Style = Style::new().add_modifier(Modifier::REVERSED);
+/// Secondary text: labels, unfocused arches and columns, hints.
+pub const MUTED: Style = Style::new().fg(Color::Gray);
+/// Tertiary text: small deltas, notes about the log, unchanged layers.
+pub const DIM: Style = Style::new().fg(Color::DarkGray);
+/// Things to notice: the filter, prompts, messages, connecting engines, stale marks.
+pub const NOTICE: Style = Style::new().fg(Color::Yellow);
+/// Something is wrong: an engine down, a tag that will not be published.
+pub const ERROR: Style = Style::new().fg(Color::Red);
+/// Wrong and worth the eye: a failure line, a regression.
+pub const ALARM: Style = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
+/// An engine that answers.
+pub const OK: Style = Style::new().fg(Color::Green);
+/// The app's name in the header.
+pub const BRAND: Style = Style::new()
+    .add_modifier(Modifier::BOLD)
+    .fg(Color::Black)
+    .bg(Color::Cyan);
+/// The arch shown, among the header's arches.
+pub const ARCH_SHOWN: Style = Style::new()
+    .add_modifier(Modifier::BOLD)
+    .add_modifier(Modifier::REVERSED);
+/// The selection marks in the grid.
+pub const SELECT_MARK: Style = Style::new().fg(Color::Cyan);
+/// Background of selected cells and of the visual range.
+pub const SELECTED_BG: Color = Color::Indexed(236);
+/// The log line of the current search match.
+pub const MATCH_BG: Color = Color::Indexed(58);
+/// The inspector's sparkline.
+pub const SPARKLINE: Style = Style::new().fg(Color::Cyan);
+/// The status bar's selection count.
+pub const BADGE: Style = Style::new().fg(Color::Black).bg(Color::Gray);
+/// The status bar's search match count.
+pub const MATCH_BADGE: Style = Style::new().fg(Color::Black).bg(Color::Yellow);
+/// A section title in the help popup.
+pub const HEADING: Style = Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan);
+/// Keys in the help popup and popup footers.
+pub const KEY: Style = Style::new().fg(Color::Yellow);
+
+// ---- panes ----------------------------------------------------------------------------------
+
+/// The border of a pane that has the keyboard, and of one that has not.
+pub const PANE_FOCUSED: Style = Style::new().fg(Color::Cyan);
+pub const PANE: Style = Style::new().fg(Color::DarkGray);
+
+/// A bordered pane, highlighted when it has the keyboard.
+pub fn pane_block<'a>(focused: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused { PANE_FOCUSED } else { PANE })
+}
+
+/// A popup's box.
+pub fn popup_block<'a>() -> Block<'a> {
+    Block::default().borders(Borders::ALL)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// No colour is named outside this file (test modules aside: they check the colours).
+    #[test]
+    fn no_colour_literal_outside_the_theme() {
+        fn walk(dir: &Path, bad: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, bad);
+                } else if p.extension().is_some_and(|x| x == "rs")
+                    && !p.ends_with("theme.rs")
+                    && !p.ends_with("test_setup.rs")
+                {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                    for (i, line) in code.lines().enumerate() {
+                        if line.contains("Color::") {
+                            bad.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        let mut bad = vec![];
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui"),
+            &mut bad,
+        );
+        assert!(
+            bad.is_empty(),
+            "colours outside ui/theme.rs:\n{}",
+            bad.join("\n")
+        );
+    }
+}
