@@ -232,3 +232,69 @@ fn frozen_engine_holds_up_neither_the_screen_nor_other_engines() {
     // And the frozen one is reported once its connection attempt times out.
     t.wait_for(20, "frozen down: no answer from");
 }
+
+/// Field case F7 (ratatui#2431, unicode-width#22): a log of emoji newer than the terminal's
+/// width tables, shown after a log of `Z`s in the same pane, must not keep the `Z`s where the
+/// terminal drew nothing. Switching cells, resizing and coming back repaint the pane in full.
+#[test]
+fn switching_logs_leaves_no_residue_of_wide_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let distros =
+        fixture_distro("fixture-z", &["zlines"]) + &fixture_distro("fixture-emoji", &["emoji"]);
+    fixture_config(
+        dir.path(),
+        "test-tui-emoji",
+        &unix_engine_toml("local", &["amd64"]),
+        &distros,
+        "distros = [\"fixture-z\", \"fixture-emoji\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]",
+    );
+    let cfg = dir.path().join("config.toml").display().to_string();
+    let bin = env!("CARGO_BIN_EXE_imagegrid");
+    let built = Command::new(bin)
+        .args(["--config", &cfg, "build", "fixture-*/opam/amd64"])
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let t = Tmux::start_sized(&format!("{bin} --config {cfg}"), 120, 40);
+    t.wait_for(20, "ZZZZZZZZZZ");
+    let residue = |s: &str| {
+        s.lines()
+            .filter(|l| l.contains("u15 line") && l.contains('Z'))
+            .count()
+    };
+    t.keys(&["j"]);
+    let s = t.wait_for(20, "u15 line 60");
+    assert_eq!(residue(&s), 0, "Z left on emoji rows:\n{s}");
+    for size in [("80", "30"), ("120", "40")] {
+        Command::new("tmux")
+            .args([
+                "resize-window",
+                "-t",
+                &t.session_name(),
+                "-x",
+                size.0,
+                "-y",
+                size.1,
+            ])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    t.keys(&["k", "j"]);
+    let s = t.wait_for(20, "u15 line 60");
+    assert_eq!(
+        residue(&s),
+        0,
+        "Z left on emoji rows after resizing and switching:\n{s}"
+    );
+    assert!(
+        s.lines()
+            .filter(|l| l.starts_with('│'))
+            .all(|l| l.trim_end().ends_with('│')),
+        "a bordered row lost its right border:\n{s}"
+    );
+}

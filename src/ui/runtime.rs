@@ -112,8 +112,21 @@ async fn event_loop(
     let mut spinner = tokio::time::interval(Duration::from_millis(120));
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
+    // What the detail pane shows, and the scroll position the user set: when either changes,
+    // or the terminal is resized, the next frame is painted in full (ratatui otherwise paints
+    // only the cells it believes changed, and a character the terminal draws narrower than
+    // ratatui measures, such as an emoji newer than the terminal's tables, leaves the previous
+    // frame's characters where ratatui thinks it drew; ratatui#2431, unicode-width#22).
+    let mut shown = shown_source(app);
+    let mut repaint = false;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
+            let now = shown_source(app);
+            if repaint || now != shown {
+                terminal.clear().map_err(UiError::Terminal)?;
+                shown = now;
+                repaint = false;
+            }
             let mut geometry = app.geometry;
             terminal
                 .draw(|f| geometry = super::draw::draw(f, app))
@@ -133,11 +146,13 @@ async fn event_loop(
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     assert!(!panic_on_key, "{TEST_PANIC_ENV}=1: a panic inside the TUI, as asked");
+                    let top = app.log_view.top;
                     effects = app.on_key(k);
+                    repaint |= app.log_view.top != top;
                     dirty = true;
                 }
                 Some(Ok(Event::Mouse(m))) => { effects = app.on_mouse(m); dirty = true; }
-                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Resize(..))) => { repaint = true; dirty = true; }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(UiError::Terminal(e)),
                 None => return Ok(()),
@@ -179,4 +194,9 @@ async fn event_loop(
             }
         }
     }
+}
+
+/// Which content the detail pane shows: the focused cell and the kind of view.
+fn shown_source(app: &App) -> (Option<String>, std::mem::Discriminant<super::state::Detail>) {
+    (app.focused(), std::mem::discriminant(&app.detail))
 }

@@ -824,6 +824,10 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(150));
         }
     }
+    /// The tmux session's name, for tmux commands a test sends itself (resize-window...).
+    pub fn session_name(&self) -> String {
+        self.session.clone()
+    }
     /// A tmux format evaluated in the pane (`#{alternate_on}`, `#{mouse_any_flag}`...).
     pub fn format(&self, format: &str) -> String {
         let o = std::process::Command::new("tmux")
