@@ -302,9 +302,14 @@ impl RunProgress {
                 }
             }
             BuildEvent::Engine(h) => {
-                let was_up = self.engines.get(&h.engine).map(|e| e.reachable);
+                // Announced once per outage: the first health without an engine that says why
+                // (the one before the first connection attempt ends says nothing yet).
+                let was_down = self
+                    .engines
+                    .get(&h.engine)
+                    .is_some_and(|e| !e.reachable && e.last_error.is_some());
                 self.engines.insert(h.engine.clone(), h.clone());
-                if !h.reachable && was_up != Some(false) {
+                if !h.reachable && !was_down {
                     if let Some(e) = &h.last_error {
                         return Notice::EngineDown {
                             engine: h.engine.clone(),
@@ -391,6 +396,34 @@ mod tests {
             duration_secs: Some(1.0),
             log_path: None,
         })
+    }
+
+    fn health(reachable: bool, last_error: Option<&str>) -> BuildEvent {
+        BuildEvent::Engine(EngineHealth {
+            engine: "e".into(),
+            endpoint: "unix:///e.sock".into(),
+            reachable,
+            info: None,
+            arches: vec!["amd64".into()],
+            running: 0,
+            queued: 0,
+            last_error: last_error.map(str::to_string),
+        })
+    }
+
+    #[test]
+    fn an_engine_down_is_announced_once_per_outage() {
+        let mut p = RunProgress::default();
+        // Listed before its first connection attempt ends: nothing to say yet.
+        assert_eq!(p.apply(&health(false, None)), Notice::None);
+        let down = Notice::EngineDown {
+            engine: "e".into(),
+            error: "refused".into(),
+        };
+        assert_eq!(p.apply(&health(false, Some("refused"))), down);
+        assert_eq!(p.apply(&health(false, Some("refused"))), Notice::None);
+        assert_eq!(p.apply(&health(true, None)), Notice::None);
+        assert_eq!(p.apply(&health(false, Some("refused"))), down);
     }
 
     #[test]
