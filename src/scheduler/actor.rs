@@ -9,6 +9,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::job::{build_task, TaskOutcome};
+use super::route::{at_cap, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot};
+use super::slots::Slot;
 use super::{record, BuildEvent, CellResult, Command, PlannedCell, Scheduler, Summary};
 use crate::engine::{Engine, EngineError};
 use crate::store::BuildStatus;
@@ -233,6 +235,67 @@ impl Scheduler {
             }
         }
         self.emit_health(slot);
+    }
+
+    /// Start what can start: each queued cell in order, routed by [`route`] over the slots
+    /// as they are now; cells whose base ended badly, or that no engine can take, end here.
+    pub(super) fn dispatch(&mut self) {
+        let rules = Rules::from_options(&self.ctx.opts);
+        let mut slots: Vec<SlotSnapshot> = self.slots.iter().map(Slot::snapshot).collect();
+        for j in 0..self.jobs.len() {
+            if self.jobs[j].state != JobState::Pending {
+                continue;
+            }
+            // At the --jobs cap nothing starts; the cells after keep their turn.
+            if at_cap(&slots, rules.max_total) {
+                return;
+            }
+            let base_id = self.jobs[j].plan.cell.base_id();
+            // The base: in this run (must have ended well), or from history (on its engine).
+            let mut base: Option<(String, Option<String>)> = None; // (engine, image id)
+            if let Some(base_id) = &base_id {
+                if let Some(&b) = self.by_cell.get(base_id) {
+                    match &self.jobs[b].state {
+                        JobState::Pending | JobState::Running { .. } => continue,
+                        JobState::Ended {
+                            status: BuildStatus::Succeeded,
+                            slot,
+                            image_id,
+                        } => {
+                            base =
+                                slot.map(|s| (self.slots[s].spec.name.clone(), image_id.clone()));
+                        }
+                        JobState::Ended { status, .. } => {
+                            let reason = format!("base {base_id} {status}");
+                            self.end_unbuilt(j, BuildStatus::Skipped, reason);
+                            continue;
+                        }
+                    }
+                } else if let Some((engine, image)) = &self.jobs[j].plan.prebuilt_base {
+                    base = Some((engine.clone(), Some(image.clone())));
+                }
+            }
+            let job = JobSnapshot {
+                arch: &self.jobs[j].plan.cell.arch,
+                base: base
+                    .as_ref()
+                    .zip(base_id.as_deref())
+                    .map(|((engine, _), cell)| BaseAt { cell, engine }),
+                retry: self.jobs[j]
+                    .retry
+                    .as_ref()
+                    .map(|(since, lost)| (since.elapsed(), lost.as_str())),
+            };
+            match route(&slots, &job, &rules) {
+                Routed::Start(i) => {
+                    slots[i].running += 1;
+                    self.start(j, i, base.and_then(|(_, image)| image));
+                }
+                Routed::Wait(_) => {}
+                Routed::Skip(reason) => self.end_unbuilt(j, BuildStatus::Skipped, reason),
+                Routed::Fail(reason) => self.end_unbuilt(j, BuildStatus::Failed, reason),
+            }
+        }
     }
 
     /// Start job `j` on slot `slot` (connected), building FROM `base_image` if it has one.

@@ -7,7 +7,8 @@
 //!
 //! Files, one concern each:
 //! - `plan.rs`: a selection becomes [`PlannedCell`]s, bases first, earlier bases reused.
-//! - `route.rs`: which engine a queued cell goes to.
+//! - `route.rs`: which engine a queued cell goes to: a pure function over a snapshot of
+//!   the slots, which the TUI's build confirm also previews with.
 //! - `slots.rs`: engine slots: connecting, pinging, health events.
 //! - `actor.rs`: the loop: queue, cancel, retries, the end of a run.
 //! - `job.rs`: one build on one engine, and how it ended.
@@ -18,7 +19,7 @@ pub mod events;
 mod job;
 mod plan;
 mod record;
-mod route;
+pub mod route;
 mod slots;
 pub mod summary;
 

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::actor::{Internal, JobState};
+use super::route::{native_arches, SlotSnapshot, SlotState};
 use super::{BuildEvent, EngineHealth, Scheduler};
 use crate::engine::{Engine, EngineError, EngineSpec};
 
@@ -38,6 +39,23 @@ impl Slot {
         }
     }
 
+    /// What routing needs to know of it now.
+    pub fn snapshot(&self) -> SlotSnapshot {
+        SlotSnapshot {
+            name: self.spec.name.clone(),
+            arches: self.spec.arches.clone(),
+            native: native_arches(&self.spec.arches, self.engine.as_ref().map(|e| &e.info)),
+            state: match (&self.engine, self.tried) {
+                (Some(_), _) => SlotState::Up,
+                (None, false) => SlotState::Connecting,
+                (None, true) => SlotState::Down,
+            },
+            running: self.running,
+            max_parallel: self.spec.max_parallel,
+            last_error: self.last_error.clone(),
+        }
+    }
+
     /// The engine is gone (a failed ping or build): reconnect later, say why meanwhile.
     pub fn lost(&mut self, why: String) {
         self.engine = None;
@@ -67,6 +85,9 @@ impl Scheduler {
             running: s.running,
             queued,
             last_error: s.last_error.clone(),
+            max_parallel: s.spec.max_parallel,
+            tried: s.tried,
+            slot: i,
         }
     }
 
