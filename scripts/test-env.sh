@@ -8,7 +8,12 @@
 # DIR defaults to /tmp/imagegrid-test. `up` gives the tests:
 #   - engine "a": a private dockerd on a unix socket;
 #   - engine "b": a private dockerd on tcp://127.0.0.1:PORT with mutual TLS;
-#   - fixture images imagegrid-fixture/busybox:{amd64,arm64,latest} on both
+#     (a and b: Debian 12's docker.io, Docker 20.10, Engine API 1.41)
+#   - engine "m" (modern): Debian 13 (trixie)'s docker.io dockerd, Docker 26.1
+#     (Engine API 1.45), on a unix socket; fetched once with a private apt
+#     state (trixie never enters the system's sources) and kept in CACHE_DIR,
+#     with trixie's docker-buildx CLI plugin next to it;
+#   - fixture images imagegrid-fixture/busybox:{amd64,arm64,latest} on all three
 #     (FROM scratch + static busybox; arm64 runs under qemu-user-static);
 #   - an sshd on loopback through which engine a's socket can be forwarded;
 #   - a registry (Debian's docker-registry) on loopback.
@@ -19,9 +24,12 @@ set -E # the ERR trap below also fires inside functions
 
 PROG=imagegrid-test
 DEFAULT_DIR=/tmp/imagegrid-test
-CACHE_DIR=/var/cache/imagegrid-test # survives runs: the arm64 busybox, apt log
-PACKAGES=(docker.io qemu-user-static binfmt-support busybox-static docker-registry
-  openssh-server openssl curl tmux)
+CACHE_DIR=/var/cache/imagegrid-test # survives runs: the arm64 busybox, Docker 26.1, apt log
+# containerd, runc, tini: what engine m's dockerd (from trixie) runs on (bookworm's
+# docker.io depends on them too; named here since engine m needs them in their own right).
+PACKAGES=(docker.io containerd runc tini qemu-user-static binfmt-support busybox-static
+  docker-registry openssh-server openssl curl tmux)
+ENGINES=(a b m) # every engine `up` starts, by its directory under DIR
 FIXTURE_REPO=imagegrid-fixture/busybox
 MARKER=.imagegrid-test-env # marks a DIR as ours, so `up`/`down` never wipe anything else
 READY_TIMEOUT=30           # seconds to wait for a service to answer
@@ -196,11 +204,11 @@ stop_pidfiles() {
 # containerd-shim-runc-v2 writes no pid file. A shim left by a killed engine
 # is found by the containerd socket under DIR that its command line names.
 orphan_shims() {
-  local dir=$1 f pid candidates
+  local dir=$1 f pid candidates e socks=()
+  for e in "${ENGINES[@]}"; do socks+=(-e "$dir/$e/exec/containerd/containerd.sock"); done
   # One grep over all command lines finds candidates; each is then checked
   # for the exact "-address SOCK" argument pair.
-  mapfile -t candidates < <(grep -laF -e "$dir/a/exec/containerd/containerd.sock" \
-    -e "$dir/b/exec/containerd/containerd.sock" /proc/[0-9]*/cmdline 2>/dev/null || true)
+  mapfile -t candidates < <(grep -laF "${socks[@]}" /proc/[0-9]*/cmdline 2>/dev/null || true)
   for f in "${candidates[@]}"; do
     pid=${f#/proc/} pid=${pid%/cmdline}
     tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "-address $dir/" || continue
@@ -229,8 +237,9 @@ remove_bundle_leftovers() {
 # dockerd would otherwise stop each one with its 10 s stop timeout on
 # shutdown; a test environment being thrown away need not wait for that.
 kill_containers() {
-  local dir=$1 sock ids id
-  for sock in "$dir/a/engine.sock" "$dir/b/engine.sock"; do
+  local dir=$1 e sock ids id
+  for e in "${ENGINES[@]}"; do
+    sock=$dir/$e/engine.sock
     if [[ ! -S $sock ]] || ! ping_unix "$sock"; then continue; fi
     ids=$(curl_ --unix-socket "$sock" http://localhost/containers/json 2>/dev/null |
       grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4) || true
@@ -254,11 +263,12 @@ unmount_under() {
 
 # Stop everything under DIR, unmount and remove it. Safe when nothing runs.
 teardown() {
-  local dir=$1 leftovers=()
+  local dir=$1 leftovers=() e pidfiles=()
   [[ -e $dir ]] || return 0
   # Engines first: a dockerd stops its containers and its own containerd.
   kill_containers "$dir"
-  stop_pidfiles "$dir" "$dir/a/engine.pid" "$dir/b/engine.pid"
+  for e in "${ENGINES[@]}"; do pidfiles+=("$dir/$e/engine.pid"); done
+  stop_pidfiles "$dir" "${pidfiles[@]}"
   stop_pidfiles "$dir" "$dir/ssh/sshd.pid" "$dir/registry/registry.pid"
   # An engine killed hard leaves its containerd, containers and shims behind
   # (its containerd and each container's init have a pid file under the
@@ -358,6 +368,118 @@ ensure_binfmt() {
   grep -q '^flags:.*F' "$m/qemu-aarch64" || die "qemu-aarch64 is registered without the F (fix binary) flag"
 }
 
+# ------------------------------------------------ c. docker 26.1 (m) ---
+
+# Engine m runs Debian 13 (trixie)'s docker.io, unpacked with dpkg -x into
+# MODERN_ROOT and kept there across runs, next to trixie's docker-buildx CLI
+# plugin (docker.io's dockerd, docker-proxy; docker-init points at bookworm's
+# tini-static; containerd and runc are bookworm's, see PACKAGES).
+MODERN_SUITE=trixie
+MODERN_ROOT=$CACHE_DIR/docker-$MODERN_SUITE
+MODERN_DOCKERD=$MODERN_ROOT/usr/sbin/dockerd
+MODERN_BUILDX=$MODERN_ROOT/usr/libexec/docker/cli-plugins/docker-buildx
+DEBIAN_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+# The URIs of the Debian archive this machine's apt already uses: "deb"
+# entries of the host's own suite with component main, from one-line .list
+# files and deb822 .sources files alike (the mirror is reachable; nothing else
+# on the internet may be).
+debian_mirrors() {
+  local codename f
+  # shellcheck disable=SC1091
+  codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
+  [[ -n $codename ]] || return 0
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f $f ]] || continue
+    # deb [options] URI SUITE COMPONENT...
+    sed -E 's/#.*//; s/\[[^]]*\]//' "$f" | awk -v s="$codename" '
+      $1 == "deb" && $3 == s { for (i = 4; i <= NF; i++) if ($i == "main") { print $2; break } }'
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    awk -v s="$codename" '
+      function has(list, word) { return (" " list " ") ~ (" " word " ") }
+      function set(text) { gsub(/[ \t]+/, " ", text); sub(/^ /, "", text); sub(/ $/, "", text); v[key] = text }
+      function flush(  n, i, u) {
+        if (has(v["types"], "deb") && has(v["suites"], s) && has(v["components"], "main") &&
+          tolower(v["enabled"]) != "no") {
+          n = split(v["uris"], u, " ")
+          for (i = 1; i <= n; i++) print u[i]
+        }
+        split("", v)
+      }
+      /^#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      /^[ \t]/ { set(v[key] " " $0); next }
+      { key = tolower(substr($0, 1, index($0, ":") - 1)); set(substr($0, index($0, ":") + 1)) }
+      END { flush() }' "$f"
+  done
+}
+
+# The cached tree is usable: both binaries run and docker-init resolves.
+modern_docker_works() {
+  [[ $("$MODERN_DOCKERD" --version 2>/dev/null) == "Docker version "* ]] &&
+    [[ $("$MODERN_BUILDX" version 2>/dev/null) == *buildx* ]] &&
+    [[ -x $MODERN_ROOT/usr/sbin/docker-proxy && -x $MODERN_ROOT/usr/bin/docker-init ]]
+}
+
+# Downloads trixie's docker.io and docker-buildx with a private apt state
+# (sources, lists and cache in a temp dir: the system's apt never sees
+# trixie) from the first mirror of debian_mirrors that has them, and unpacks
+# both into MODERN_ROOT.
+download_modern_docker() {
+  local work mirror mirrors opts rc=1 deb
+  mapfile -t mirrors < <(debian_mirrors | awk '!seen[$0]++')
+  ((${#mirrors[@]})) || die "no Debian mirror (a \"deb\" entry for this release with main) in" \
+    "/etc/apt/sources.list or /etc/apt/sources.list.d/; cannot fetch docker.io from $MODERN_SUITE"
+  work=$(mktemp -d "$CACHE_DIR/download.XXXXXX")
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/sources.list.d" "$work/debs"
+  chown -R _apt "$work" 2>/dev/null || true # lets apt download without its "unsandboxed" warning
+  opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=$work/sources.list.d"
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
+    -o "APT::Architectures=$(dpkg --print-architecture)" -o Acquire::Languages=none
+    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false)
+  for mirror in "${mirrors[@]}"; do
+    printf 'deb [signed-by=%s] %s %s main\n' "$DEBIAN_KEYRING" "$mirror" "$MODERN_SUITE" >"$work/sources.list"
+    printf '%s: fetching docker.io and docker-buildx from %s %s\n' "$PROG" "$mirror" "$MODERN_SUITE" >>"$APT_LOG"
+    if {
+      "${APT[@]}" "${opts[@]}" update &&
+        (cd "$work/debs" && "${APT[@]}" "${opts[@]}" download docker.io docker-buildx)
+    } >>"$APT_LOG" 2>&1; then
+      rc=0
+      break
+    fi
+  done
+  if ((rc == 0)); then
+    mkdir -p "$work/root"
+    for deb in "$work"/debs/*.deb; do
+      { dpkg -x "$deb" "$work/root" &&
+        dpkg-deb -f "$deb" Package Version | paste -sd' ' >>"$work/root/.imagegrid-packages"; } ||
+        rc=1
+    done
+  fi
+  if ((rc == 0)); then
+    # docker.io's docker-init is a relative link to a tini-static it does not ship.
+    ln -sfn /usr/bin/tini-static "$work/root/usr/bin/docker-init"
+    rm -rf "$MODERN_ROOT"
+    mv "$work/root" "$MODERN_ROOT"
+  fi
+  rm -rf "$work"
+  modern_docker_works || die "could not get a working docker.io and docker-buildx from" \
+    "$MODERN_SUITE (mirrors tried: ${mirrors[*]}); end of $APT_LOG:
+$(log_tail "$APT_LOG")"
+}
+
+ensure_modern_docker() {
+  local lock_fd
+  mkdir -p "$CACHE_DIR"
+  # The lock keeps two concurrent `up`s from downloading and replacing the tree at once.
+  exec {lock_fd}>"$CACHE_DIR/docker-$MODERN_SUITE.lock"
+  flock "$lock_fd"
+  if ! modern_docker_works; then download_modern_docker; fi
+  exec {lock_fd}>&-
+}
+
 # ----------------------------------------------------- d. certificates ---
 
 write_openssl_conf() {
@@ -446,16 +568,20 @@ $(log_tail "$DIR/$name/engine.log")"
   "$@"
 }
 
-# start_engine NAME [extra dockerd args...]. Each engine gets its own data
-# root, exec root (so its own supervised containerd, whose socket lives in
-# EXEC/containerd/) and its own containerd namespace, so two engines can
-# never see each other's containers even if they ended up on one containerd.
+# start_engine NAME ROOT [extra dockerd args...]: runs the system's dockerd
+# (ROOT empty) or ROOT/usr/sbin/dockerd, with ROOT/usr/sbin and ROOT/usr/bin
+# first on its PATH for its own docker-proxy and docker-init (containerd and
+# runc are the system's either way). Each engine gets its own data root, exec
+# root (so its own supervised containerd, whose socket lives in
+# EXEC/containerd/) and its own containerd namespace, so two engines can never
+# see each other's containers even if they ended up on one containerd.
 start_engine() {
-  local name=$1 d=$DIR/$1
-  shift
+  local name=$1 root=$2 d=$DIR/$1 dockerd=dockerd path=$PATH
+  shift 2
+  if [[ -n $root ]]; then dockerd=$root/usr/sbin/dockerd path=$root/usr/sbin:$root/usr/bin:$PATH; fi
   mkdir -p "$d/data" "$d/exec"
   printf '{}\n' >"$d/daemon.json" # never pick up /etc/docker/daemon.json
-  setsid dockerd \
+  PATH=$path setsid "$dockerd" \
     --config-file "$d/daemon.json" \
     --host "unix://$d/engine.sock" \
     --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/engine.pid" \
@@ -474,18 +600,34 @@ check_own_containerd() {
   fi
 }
 
-start_engine_a() {
-  start_engine a
-  wait_until "$READY_TIMEOUT" engine_ready a "$ENGINE_PID" ping_unix "$DIR/a/engine.sock" ||
-    die "engine a did not answer /_ping within ${READY_TIMEOUT}s; end of $DIR/a/engine.log:
-$(log_tail "$DIR/a/engine.log")"
-  check_own_containerd a
+# wait_unix_engine NAME PID: the engine answers on DIR/NAME/engine.sock.
+wait_unix_engine() {
+  local name=$1
+  wait_until "$READY_TIMEOUT" engine_ready "$name" "$2" ping_unix "$DIR/$name/engine.sock" ||
+    die "engine $name did not answer /_ping within ${READY_TIMEOUT}s; end of $DIR/$name/engine.log:
+$(log_tail "$DIR/$name/engine.log")"
+  check_own_containerd "$name"
 }
+
+start_engine_a() {
+  start_engine a ""
+  wait_unix_engine a "$ENGINE_PID"
+}
+
+# Engine m: trixie's dockerd from the cache (see ensure_modern_docker), on a
+# unix socket only. It is launched before engines a and b and waited for after
+# them: it takes about a second longer to answer (most of it waiting to
+# connect to its containerd), which they use.
+launch_engine_m() {
+  start_engine m "$MODERN_ROOT"
+  ENGINE_M_PID=$ENGINE_PID
+}
+start_engine_m() { wait_unix_engine m "$ENGINE_M_PID"; }
 
 start_engine_b() {
   local t=$DIR/tls
   pick_port TLS_PORT
-  start_engine b --host "tcp://127.0.0.1:$TLS_PORT" --tlsverify \
+  start_engine b "" --host "tcp://127.0.0.1:$TLS_PORT" --tlsverify \
     --tlscacert "$t/ca.pem" --tlscert "$t/server-cert.pem" --tlskey "$t/server-key.pem"
   wait_until "$READY_TIMEOUT" engine_ready b "$ENGINE_PID" ping_tls "$TLS_PORT" ||
     die "engine b did not answer https://127.0.0.1:$TLS_PORT/_ping within ${READY_TIMEOUT}s; end of $DIR/b/engine.log:
@@ -494,8 +636,9 @@ $(log_tail "$DIR/b/engine.log")"
   check_own_containerd b
 }
 
-# docker CLI against engine a / b, with a private CLI config directory.
+# docker CLI against engine a / b / m, with a private CLI config directory.
 docker_a() { DOCKER_CONFIG=$DIR/docker-config docker -H "unix://$DIR/a/engine.sock" "$@"; }
+docker_m() { DOCKER_CONFIG=$DIR/docker-config docker -H "unix://$DIR/m/engine.sock" "$@"; }
 docker_b() {
   local t=$DIR/tls
   DOCKER_CONFIG=$DIR/docker-config docker -H "tcp://127.0.0.1:$TLS_PORT" --tlsverify \
@@ -580,13 +723,43 @@ make_fixtures() {
   build_fixture amd64 "$BUSYBOX_AMD64"
   build_fixture arm64 "$BUSYBOX_ARM64"
   docker_a tag "$FIXTURE_REPO:amd64" "$FIXTURE_REPO:latest" # the host's own arch
-  # Same image IDs on both engines: copy instead of building twice.
-  docker_a save "$FIXTURE_REPO:amd64" "$FIXTURE_REPO:arm64" "$FIXTURE_REPO:latest" |
-    docker_b load -q >>"$DIR/fixture/build.log"
-  check_fixture docker_a amd64 x86_64
-  check_fixture docker_a arm64 aarch64
-  check_fixture docker_b amd64 x86_64
-  check_fixture docker_b arm64 aarch64
+  load_fixtures docker_b docker_m
+  check_fixtures docker_a docker_b docker_m
+}
+
+# check_fixtures ENGINE_FN...: check_fixture of both arches on each engine, the
+# engines side by side (a check mostly waits on its engine: this saves about a
+# second per engine). A failed check's messages go to a file, reported below.
+check_fixtures() {
+  local dk pid err failed=''
+  local -A checks=()
+  for dk; do
+    (
+      STEP_OPEN=
+      check_fixture "$dk" amd64 x86_64
+      check_fixture "$dk" arm64 aarch64
+    ) 2>"$DIR/fixture/check-${dk#docker_}.err" &
+    checks[$dk]=$!
+  done
+  for dk in "${!checks[@]}"; do
+    pid=${checks[$dk]} err=$DIR/fixture/check-${dk#docker_}.err
+    if ! wait "$pid"; then failed+=$'\n'$(sed 's/^/    | /' "$err"); fi
+    rm -f "$err"
+  done
+  [[ -z $failed ]] || die "fixture images do not work on every engine:$failed"
+}
+
+# load_fixtures ENGINE_FN...: the fixture images built on engine a, loaded into
+# the other engines. Same image IDs everywhere: copy instead of building again.
+load_fixtures() {
+  local tar=$DIR/fixture/images.tar dk
+  docker_a save -o "$tar" "$FIXTURE_REPO:amd64" "$FIXTURE_REPO:arm64" "$FIXTURE_REPO:latest"
+  for dk; do
+    "$dk" load -q -i "$tar" >>"$DIR/fixture/build.log" 2>&1 ||
+      die "loading the fixture images into engine ${dk#docker_} failed; end of $DIR/fixture/build.log:
+$(log_tail "$DIR/fixture/build.log")"
+  done
+  rm -f "$tar"
 }
 
 # ----------------------------------------------------------- g. sshd ---
@@ -703,6 +876,9 @@ write_env() {
     kv IMAGEGRID_TEST_UNIX_HOST "unix://$DIR/a/engine.sock"
     kv IMAGEGRID_TEST_TLS_HOST "tcp://127.0.0.1:$TLS_PORT"
     kv IMAGEGRID_TEST_TLS_UNIX_HOST "unix://$DIR/b/engine.sock"
+    kv IMAGEGRID_TEST_MODERN_HOST "unix://$DIR/m/engine.sock"
+    kv IMAGEGRID_TEST_MODERN_DOCKERD "$MODERN_DOCKERD"
+    kv IMAGEGRID_TEST_BUILDX "$MODERN_BUILDX"
     kv IMAGEGRID_TEST_TLS_DIR "$t"
     kv IMAGEGRID_TEST_TLS_CA "$t/ca.pem"
     kv IMAGEGRID_TEST_TLS_CERT "$t/cert.pem"
@@ -733,18 +909,21 @@ cmd_up() {
   local t0
   t0=$(now_us)
   step "checking packages" ensure_packages
+  step "checking docker $MODERN_SUITE (engine m)" ensure_modern_docker
   step "enabling binfmt (qemu-aarch64)" ensure_binfmt
   step "cleaning $DIR" teardown "$DIR"
   mkdir -p "$DIR"
   touch "$DIR/$MARKER"
   step "making certificates" make_certs
+  launch_engine_m
   step "starting engine a" start_engine_a
   step "starting engine b (tcp+tls)" start_engine_b
+  step "starting engine m (docker $MODERN_SUITE)" start_engine_m
   step "building fixture images" make_fixtures
   step "starting sshd" start_sshd
   step "starting registry" start_registry
   write_env
-  log "up in $(fmt_secs $(($(now_us) - t0))): engines a (unix) and b (tls :$TLS_PORT)," \
+  log "up in $(fmt_secs $(($(now_us) - t0))): engines a (unix), b (tls :$TLS_PORT), m (unix)," \
     "sshd :$SSH_PORT, registry :$REGISTRY_PORT"
   printf '%s\n' "$DIR/env"
 }
@@ -753,7 +932,7 @@ cmd_down() {
   step "stopping $DIR" teardown "$DIR"
 }
 
-# Up = env file present and both engines, sshd and registry answer.
+# Up = env file present and all three engines, sshd and registry answer.
 cmd_env() {
   [[ -f $DIR/env ]] || exit 1
   (
@@ -762,6 +941,7 @@ cmd_env() {
     . "$DIR/env"
     ping_unix "${IMAGEGRID_TEST_UNIX_HOST#unix://}" &&
       ping_tls "${IMAGEGRID_TEST_TLS_HOST##*:}" &&
+      ping_unix "${IMAGEGRID_TEST_MODERN_HOST#unix://}" &&
       pid_is_ours "$(pid_from_file "$DIR/ssh/sshd.pid")" "$DIR" &&
       curl_ -f -o /dev/null "http://$IMAGEGRID_TEST_REGISTRY/v2/" 2>/dev/null
   ) || exit 1

@@ -44,7 +44,7 @@ pid_alive() { # exists and is not a zombie
 
 engines_alive() { # any engine of DIR still running
   local f
-  for f in "$1/a/engine.pid" "$1/b/engine.pid"; do
+  for f in "$1/a/engine.pid" "$1/b/engine.pid" "$1/m/engine.pid"; do
     [[ -f $f ]] && pid_alive "$(tr -dc 0-9 <"$f")" && return 0
   done
   return 1

@@ -3,11 +3,10 @@
 //! Data flows one way: engine tasks emit [`scheduler::BuildEvent`]s, one reducer
 //! ([`progress::RunProgress`]) folds them into state, and the faces (TUI, headless CLI) read
 //! that state. Modules are declared bottom to top: each imports only from those declared before
-//! it (tests/layering.rs checks it), one per paragraph so that rustfmt keeps the order. See docs/architecture.md.
+//! it (tests/layering.rs checks it). See docs/architecture.md.
 
 // leaves: no crate imports
 pub mod util;
-
 pub mod logs;
 
 // plain domain types
@@ -18,27 +17,21 @@ pub mod config;
 
 // what to build
 pub mod matrix;
-
 pub mod dockerfile;
 
 // the outside world: engines, history
 pub mod engine;
-
 pub mod store;
 
 // work over engines and history
 pub mod sizes;
-
 pub mod scheduler;
-
 pub mod publish;
 
 // the one core both faces open, and the one fold of its events
 pub mod session;
-
 pub mod progress;
 
 // the two faces
 pub mod ui;
-
 pub mod cli;

@@ -136,7 +136,7 @@ pub enum Notice {
     },
     /// A history or log write failed.
     Storage(String),
-    /// An engine was found unreachable, with its error.
+    /// An engine was found unreachable, with its error (each health report that says so).
     EngineDown {
         engine: String,
         error: String,
@@ -302,14 +302,8 @@ impl RunProgress {
                 }
             }
             BuildEvent::Engine(h) => {
-                // Announced once per outage: the first health without an engine that says why
-                // (the one before the first connection attempt ends says nothing yet).
-                let was_down = self
-                    .engines
-                    .get(&h.engine)
-                    .is_some_and(|e| !e.reachable && e.last_error.is_some());
                 self.engines.insert(h.engine.clone(), h.clone());
-                if !h.reachable && !was_down {
+                if !h.reachable {
                     if let Some(e) = &h.last_error {
                         return Notice::EngineDown {
                             engine: h.engine.clone(),
@@ -514,7 +508,7 @@ mod tests {
     }
 
     #[test]
-    fn an_engine_down_is_announced_once_per_outage() {
+    fn an_engine_down_is_announced_when_its_health_says_why() {
         let mut p = RunProgress::default();
         // Listed before its first connection attempt ends: nothing to say yet.
         assert_eq!(p.apply(&health(false, None)), Notice::None);
@@ -523,7 +517,6 @@ mod tests {
             error: "refused".into(),
         };
         assert_eq!(p.apply(&health(false, Some("refused"))), down);
-        assert_eq!(p.apply(&health(false, Some("refused"))), Notice::None);
         assert_eq!(p.apply(&health(true, None)), Notice::None);
         assert_eq!(p.apply(&health(false, Some("refused"))), down);
     }

@@ -310,6 +310,7 @@ proptest! {
                 let _ = sel.literal_parts().count();
             }
             Err(e) => {
+                let e = e.to_string();
                 prop_assert!(!e.trim().is_empty());
                 assert_printable("a selector error", &e);
             }

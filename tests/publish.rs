@@ -631,18 +631,21 @@ fn retries_429_and_5xx_with_backoff_and_names_what_failed_for_good() {
         path: format!("/v2/{}/manifests/fixture-opam-amd64", s.staging),
         status: 503,
         times: 1,
+        ..Fault::default()
     });
     proxy.inject(Fault {
         method: "GET",
         path: format!("/v2/{}/manifests/sha256:", s.staging),
         status: 429,
         times: 1,
+        ..Fault::default()
     });
     proxy.inject(Fault {
         method: "PUT",
         path: format!("/v2/{}/manifests/fixture-opam", s.public),
         status: 502,
         times: 2,
+        ..Fault::default()
     });
     let o = s.run(&["publish", "*", "--json"], empty.path(), &[]);
     assert_eq!(
@@ -707,6 +710,7 @@ fn retries_429_and_5xx_with_backoff_and_names_what_failed_for_good() {
         path: format!("/v2/{}/manifests/fixture-opam", s.public),
         status: 500,
         times: 100,
+        ..Fault::default()
     });
     let o = s.run(&["publish", "*"], empty.path(), &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
@@ -730,6 +734,137 @@ fn retries_429_and_5xx_with_backoff_and_names_what_failed_for_good() {
         LIST,
     );
     assert_eq!(r.header("docker-content-digest"), Some(first.as_str()));
+    drop(proxy);
+    drop(rt);
+}
+
+/// Field case F8 and the "try later" answers: the registry declines every cross-repository
+/// mount (202 Accepted with an upload session, as the distribution spec lets it), answers the
+/// first mount with 503 and `Retry-After: 1` and the list's PUT with 429 and a Retry-After
+/// date. Publishing finishes each declined mount by uploading the blob into the session, waits
+/// as long as the registry asked, and the public repository ends up with the list, its
+/// manifest and every blob.
+#[test]
+fn declined_mounts_are_uploaded_and_retry_after_is_honoured() {
+    let reg = env("IMAGEGRID_TEST_REGISTRY");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proxy = rt.block_on(FaultProxy::start(&reg));
+    let s = setup(
+        &proxy.host,
+        "distros = [\"fixture\"]\nversions = [\"5.4\"]\narches = [\"amd64\"]\nexclude = [\"*/5.4/*\"]",
+    );
+    std::fs::write(
+        &s.config,
+        std::fs::read_to_string(&s.config).unwrap() + "[publish]\nretries = 3\nbackoff_ms = 50\n",
+    )
+    .unwrap();
+    s.build(&["*"]);
+    proxy.decline_mounts();
+    proxy.inject(Fault {
+        method: "POST",
+        path: format!("/v2/{}/blobs/uploads/?mount=", s.public),
+        status: 503,
+        times: 1,
+        retry_after: Some("1".into()),
+    });
+    // The list's PUT is told to come back at a date (an HTTP-date, 8 s ahead: the builds'
+    // pushes and the mounts come first).
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(8);
+    let date = at
+        .format(time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ))
+        .unwrap();
+    proxy.inject(Fault {
+        method: "PUT",
+        path: format!("/v2/{}/manifests/fixture-opam", s.public),
+        status: 429,
+        times: 1,
+        retry_after: Some(date),
+    });
+    let empty = tempfile::tempdir().unwrap();
+    let o = s.run(&["publish", "*", "--json"], empty.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(proxy.pending().is_empty(), "{:?}", proxy.pending());
+    let evs = events(&o);
+    let done = of_kind(&evs, "done");
+    assert_eq!(
+        done[0]["tags"],
+        serde_json::json!(["fixture-opam"]),
+        "{evs:#?}"
+    );
+    assert_eq!(done[0]["not_published"], serde_json::json!([]));
+    // The registry's Retry-After, not the 50 ms backoff.
+    let retries = of_kind(&evs, "retrying");
+    assert_eq!(retries.len(), 2, "{evs:#?}");
+    assert_eq!(retries[0]["wait_secs"], 1.0, "{}", retries[0]);
+    assert!(
+        retries[0]["reason"].as_str().unwrap().contains("HTTP 503"),
+        "{}",
+        retries[0]
+    );
+    let wait = retries[1]["wait_secs"].as_f64().unwrap();
+    assert!(
+        retries[1]["what"]
+            .as_str()
+            .unwrap()
+            .contains("manifest list")
+            && (0.2..=8.0).contains(&wait),
+        "{}",
+        retries[1]
+    );
+    let injected = proxy.injected.lock().unwrap().clone();
+    assert!(
+        injected.iter().any(|l| l.ends_with("-> mount declined")),
+        "{injected:#?}"
+    );
+    // What the registry itself (not the proxy) holds.
+    let r = registry_get(
+        &reg,
+        &format!("/v2/{}/manifests/fixture-opam", s.public),
+        LIST,
+    );
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let list = r.json();
+    assert_eq!(list["mediaType"], LIST);
+    let entries = list["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{list}");
+    assert_eq!(
+        entries[0]["platform"],
+        serde_json::json!({"architecture": "amd64", "os": "linux"})
+    );
+    let digest = entries[0]["digest"].as_str().unwrap();
+    let manifest = registry_get(
+        &reg,
+        &format!("/v2/{}/manifests/{digest}", s.public),
+        MANIFEST,
+    );
+    assert_eq!(manifest.status, 200);
+    let m = manifest.json();
+    let mut blobs = vec![m["config"]["digest"].as_str().unwrap().to_string()];
+    blobs.extend(
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string()),
+    );
+    for b in blobs {
+        let r = registry_request(
+            "HEAD",
+            &reg,
+            &format!("/v2/{}/blobs/{b}", s.public),
+            "*/*",
+            None,
+        );
+        assert_eq!(r.status, 200, "{b} in {}", s.public);
+    }
     drop(proxy);
     drop(rt);
 }

@@ -121,7 +121,9 @@ async fn cancel_stops_the_build_on_the_engine() {
     )
     .await;
     let needle = format!("sleep {marker}");
-    for _ in 0..50 {
+    // Polled up to a generous deadline: on a loaded machine the engine takes seconds to start
+    // the step's container.
+    for _ in 0..300 {
         if process_running(&needle) {
             break;
         }
@@ -143,7 +145,7 @@ async fn cancel_stops_the_build_on_the_engine() {
     assert_eq!(summary.cancelled, 1);
     // Nothing keeps running on the engine.
     let mut gone = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if !process_running(&needle) {
             gone = true;
             break;

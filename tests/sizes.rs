@@ -248,3 +248,57 @@ fn wasted_bytes_are_found_in_the_layers() {
     assert_eq!(v["waste"]["wasted"], 1_234_567, "{v}");
     assert_eq!(v["waste"]["files"][0]["path"], "waste-junk");
 }
+
+/// Field case F3 on both builders: only the Dockerfile the recipe copies into the image
+/// changes between two builds. The diff must show exactly that COPY as grown, by exactly the
+/// bytes added, and every other layer the same: no removed/added pairs for the classic
+/// builder's `COPY file:<hash> in ...` or for imagegrid's own per-build LABEL steps, and no
+/// "changed" verdict for steps that were merely rebuilt (new time stamps, same files).
+#[test]
+fn a_changed_copy_is_grown_with_both_builders() {
+    for builder in ["off", "on"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let with_builder = |cfg: &str| {
+            let t = std::fs::read_to_string(cfg)
+                .unwrap()
+                .replace("[build]\n", &format!("[build]\nbuildkit = \"{builder}\"\n"));
+            std::fs::write(cfg, t).unwrap();
+        };
+        let cfg = config(d, &[]);
+        with_builder(&cfg);
+        let len1 = dockerfile_len(&cfg);
+        let (code, events) = build(&cfg, &[]);
+        assert_eq!(code, 0, "{events:?}");
+        let cfg = config(
+            d,
+            &["note-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"],
+        );
+        with_builder(&cfg);
+        let len2 = dockerfile_len(&cfg);
+        assert!(len2 > len1);
+        let (code, events) = build(&cfg, &[]);
+        assert_eq!(code, 0, "{events:?}");
+        let o = imagegrid(&cfg, &["sizes", "--diff", "fixture-size/opam/amd64"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let diff = text(&o.stdout);
+        let rows: Vec<&str> = diff.lines().skip(1).collect();
+        let grown: Vec<&&str> = rows
+            .iter()
+            .filter(|l| l.trim_start().starts_with("grown"))
+            .collect();
+        assert_eq!(grown.len(), 1, "buildkit={builder}:\n{diff}");
+        assert!(grown[0].ends_with("/Dockerfile.opam"), "{diff}");
+        assert!(
+            grown[0].contains(&format!("+{}B", len2 - len1)),
+            "grown by exactly the new line: {diff}"
+        );
+        assert!(
+            rows.iter()
+                .filter(|l| !l.trim_start().starts_with("grown"))
+                .all(|l| l.trim_start().starts_with("same")),
+            "buildkit={builder}: every other layer is the same:\n{diff}\n{}",
+            text(&o.stderr)
+        );
+    }
+}

@@ -7,8 +7,6 @@ mod publish;
 mod report;
 mod sizes;
 
-pub use report::stale_ids;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -154,9 +152,45 @@ impl Exit {
     }
 }
 
-impl<E: std::fmt::Display> From<E> for Exit {
-    fn from(e: E) -> Exit {
-        Exit::error(e.to_string())
+/// Exit statuses by error kind, in one place. Every lower layer's error is a type; the CLI
+/// turns each into its status here and nowhere else. Usage, config, engine, registry, store
+/// and terminal errors end with [`EXIT_ERROR`]; a closed stdout pipe (`imagegrid history |
+/// head`) ends quietly with 0, as other Unix tools do.
+macro_rules! exit_with {
+    ($($ty:ty => $code:expr),* $(,)?) => {
+        $(impl From<$ty> for Exit {
+            fn from(e: $ty) -> Exit {
+                Exit { code: $code, message: e.to_string() }
+            }
+        })*
+    };
+}
+
+exit_with! {
+    crate::config::ConfigError => EXIT_ERROR,
+    crate::config::LoadError => EXIT_ERROR,
+    crate::matrix::SelectorError => EXIT_ERROR,
+    crate::dockerfile::RenderError => EXIT_ERROR,
+    crate::engine::EngineError => EXIT_ERROR,
+    crate::store::StoreError => EXIT_ERROR,
+    crate::sizes::plot::PlotError => EXIT_ERROR,
+    crate::publish::auth::AuthError => EXIT_ERROR,
+    crate::session::SessionError => EXIT_ERROR,
+    crate::ui::UiError => EXIT_ERROR,
+    serde_json::Error => EXIT_ERROR,
+}
+
+impl From<std::io::Error> for Exit {
+    fn from(e: std::io::Error) -> Exit {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader has what it wanted.
+            Exit {
+                code: 0,
+                message: String::new(),
+            }
+        } else {
+            Exit::error(format!("cannot write the output: {e}"))
+        }
     }
 }
 

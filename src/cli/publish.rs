@@ -2,20 +2,18 @@
 //! `imagegrid publish` (per-arch pushes, manifest lists, aliases), over [`crate::publish`].
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
 
 use clap::Args;
 
-use super::report::{human_size, open_store, selected};
+use super::report::selected;
 use super::{Exit, EXIT_FAILED};
 use crate::config::LoadedConfig;
-use crate::engine::EngineSpec;
 use crate::matrix::Matrix;
 use crate::publish::auth::{self, display_registry};
-use crate::publish::plan::built_from_history;
-use crate::publish::{self, PublishContext, PublishEvent, RetryPolicy, TagPlan};
-use crate::store::Store;
+use crate::publish::{PublishEvent, TagPlan};
+use crate::session::Session;
 use crate::util::text::short_id;
+use crate::util::units::human_size;
 
 /// `imagegrid tags`.
 #[derive(Debug, Args)]
@@ -42,17 +40,11 @@ pub struct PublishArgs {
     pub json: bool,
 }
 
-/// The plan for some selectors, from the config and the history.
-fn make_plan(
-    loaded: &LoadedConfig,
-    matrix: &Matrix,
-    store: &Store,
-    selectors: &[String],
-) -> Result<TagPlan, Exit> {
-    let cells = selected(matrix, selectors)?;
-    let built = built_from_history(&store.last_success_per_cell()?);
-    publish::plan(matrix, &loaded.config.tags, &cells, &built)
-        .map_err(|e| Exit::error(e.to_string()))
+/// The plan for some selectors, from the config and the history: the session's rule, the
+/// one the TUI's publish confirm uses.
+fn make_plan(session: &Session, selectors: &[String]) -> Result<TagPlan, Exit> {
+    let cells = selected(&session.matrix, selectors)?;
+    Ok(session.publish_plan(&cells)?)
 }
 
 /// The plan as text: each public tag with its arches, then its aliases.
@@ -106,8 +98,8 @@ fn print_plan(out: &mut impl Write, plan: &TagPlan) -> std::io::Result<()> {
 
 /// `imagegrid tags`.
 pub fn tags(loaded: &LoadedConfig, matrix: &Matrix, args: TagsArgs) -> Result<u8, Exit> {
-    let store = open_store(loaded)?;
-    let plan = make_plan(loaded, matrix, &store, &args.selectors)?;
+    let session = Session::open(loaded.clone(), matrix.clone())?;
+    let plan = make_plan(&session, &args.selectors)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &plan)?;
@@ -123,8 +115,8 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: PublishArgs) -> R
     if args.selectors.is_empty() {
         return Err(Exit::error("name the cells whose tags to publish (e.g. `imagegrid publish 'debian-13/*/*'`); `imagegrid publish '*'` publishes everything; `imagegrid tags` lists the tags"));
     }
-    let store = open_store(loaded)?;
-    let plan = make_plan(loaded, matrix, &store, &args.selectors)?;
+    let session = Session::open(loaded.clone(), matrix.clone())?;
+    let plan = make_plan(&session, &args.selectors)?;
     if plan.tags.is_empty() {
         eprintln!(
             "imagegrid: no tag to publish for {}",
@@ -156,13 +148,6 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: PublishArgs) -> R
         });
     }
 
-    let store = Mutex::new(store);
-    let ctx = PublishContext {
-        engines: EngineSpec::all(loaded, matrix),
-        credentials,
-        retry: RetryPolicy::from_config(&loaded.config.publish),
-        store: &store,
-    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let json = args.json;
     let live = !json && std::io::stderr().is_terminal();
@@ -172,7 +157,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: PublishArgs) -> R
         }
     });
     let result = tokio::select! {
-        r = publish::publish(&plan, ctx, &tx) => r,
+        r = session.publish_with(&plan, credentials, &tx) => r,
         _ = tokio::signal::ctrl_c() => {
             drop(tx);
             let _ = printer.await;

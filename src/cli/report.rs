@@ -10,7 +10,6 @@ use crate::config::LoadedConfig;
 use crate::dockerfile::Renderer;
 use crate::engine::{Engine, EngineSpec, RunningStep};
 use crate::matrix::{Cell, Level, Matrix, BASE_VERSION};
-use crate::scheduler::RunOptions;
 use crate::store::{BuildRecord, BuildStatus, Store};
 pub use crate::util::units::human_size;
 
@@ -424,38 +423,6 @@ pub fn paths(loaded: &LoadedConfig) {
     );
 }
 
-/// Cells whose last success was built from other inputs than today's.
-pub fn stale_cells<'a>(
-    loaded: &LoadedConfig,
-    m: &'a Matrix,
-    store: &Store,
-) -> Result<Vec<&'a Cell>, Exit> {
-    let opts = RunOptions::from_config(loaded);
-    let r = Renderer::new(loaded.templates_dir().as_deref());
-    let last = store.last_success_per_cell()?;
-    let mut out = Vec::new();
-    for c in &m.cells {
-        if let Some(rec) = last.get(&c.id) {
-            if r.inputs(m, c, opts.key_options(), &opts.tags)?.hash != rec.inputs {
-                out.push(c);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Ids of stale cells.
-pub fn stale_ids(
-    loaded: &LoadedConfig,
-    m: &Matrix,
-    store: &Store,
-) -> Result<std::collections::BTreeSet<String>, Exit> {
-    Ok(stale_cells(loaded, m, store)?
-        .into_iter()
-        .map(|c| c.id.clone())
-        .collect())
-}
-
 /// The plain-text grid (what runs when stdout is not a terminal).
 pub fn print_grid(loaded: &LoadedConfig, m: &Matrix) -> Result<(), Exit> {
     let latest: HashMap<String, BuildRecord> = match open_store(loaded) {
@@ -466,9 +433,7 @@ pub fn print_grid(loaded: &LoadedConfig, m: &Matrix) -> Result<(), Exit> {
         }
     };
     let mut out = std::io::stdout().lock();
-    let cols: Vec<String> = std::iter::once(BASE_VERSION.to_string())
-        .chain(m.versions.iter().map(|v| v.version.clone()))
-        .collect();
+    let cols: Vec<String> = m.columns();
     write!(out, "{:22}", "")?;
     for c in &cols {
         write!(out, "{:>14}", c)?;
@@ -496,11 +461,7 @@ pub fn print_grid(loaded: &LoadedConfig, m: &Matrix) -> Result<(), Exit> {
                 .count();
             let bad = cells
                 .iter()
-                .filter(|c| {
-                    latest.get(&c.id).is_some_and(|r| {
-                        matches!(r.status, BuildStatus::Failed | BuildStatus::Interrupted)
-                    })
-                })
+                .filter(|c| latest.get(&c.id).is_some_and(|r| r.status.is_failed()))
                 .count();
             write!(out, "{:>14}", format!("{ok}ok {bad}x /{}", cells.len()))?;
         }

@@ -73,7 +73,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
         return wasted(loaded, matrix, &store, cell, args.format).await;
     }
     if let Some(cell) = &args.diff {
-        return diff(&store, cell, &args.builds);
+        return diff(loaded, matrix, &store, cell, &args.builds).await;
     }
     let sels = matrix.parse_selectors(&args.selectors)?;
     let since = args.since.as_deref().map(validate_since).transpose()?;
@@ -89,7 +89,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
         .collect();
     let rows = sizes::rows(&history, &store.baselines()?, &thresholds(loaded));
     if let Some(path) = &args.plot {
-        let n = sizes::plot::size_over_time(path, &history).map_err(Exit::error)?;
+        let n = sizes::plot::size_over_time(path, &history)?;
         eprintln!("imagegrid: plotted {n} cells to {}", path.display());
     }
     print!("{}", sizes::render(&rows, args.format));
@@ -114,8 +114,6 @@ async fn wasted(
     cell: &str,
     format: Format,
 ) -> Result<u8, Exit> {
-    use futures_util::StreamExt;
-    use std::io::Write;
     let rec = store
         .last_success_per_cell()?
         .remove(cell)
@@ -131,22 +129,7 @@ async fn wasted(
             ))
         })?;
     let engine = Engine::connect(&spec).await?;
-    // Spill the export to a file: images can be larger than memory, and the manifest comes last.
-    let mut tmp = tempfile_in(&loaded.data_dir())?;
-    let mut stream = engine.docker().export_image(&image);
-    let mut bytes = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            Exit::error(format!(
-                "cannot export {image} from engine {}: {}",
-                engine.name(),
-                crate::engine::source_chain(&e)
-            ))
-        })?;
-        bytes += chunk.len() as u64;
-        tmp.write_all(&chunk)
-            .map_err(|e| Exit::error(format!("cannot spool the image export: {e}")))?;
-    }
+    let (tmp, bytes) = export_image(loaded, &engine, &image).await?;
     let w = tokio::task::spawn_blocking(move || crate::sizes::wasted::analyse(tmp))
         .await
         .map_err(|e| Exit::error(e.to_string()))?
@@ -176,6 +159,33 @@ async fn wasted(
     Ok(0)
 }
 
+/// `docker save` of `image`, spilled to an anonymous file (images can be larger than memory,
+/// and the manifest comes last); with its size.
+async fn export_image(
+    loaded: &LoadedConfig,
+    engine: &Engine,
+    image: &str,
+) -> Result<(std::fs::File, u64), Exit> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let mut tmp = tempfile_in(&loaded.data_dir())?;
+    let mut stream = engine.docker().export_image(image);
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Exit::error(format!(
+                "cannot export {image} from engine {}: {}",
+                engine.name(),
+                crate::engine::source_chain(&e)
+            ))
+        })?;
+        bytes += chunk.len() as u64;
+        tmp.write_all(&chunk)
+            .map_err(|e| Exit::error(format!("cannot spool the image export: {e}")))?;
+    }
+    Ok((tmp, bytes))
+}
+
 /// An anonymous file in `dir` (removed when dropped).
 fn tempfile_in(dir: &std::path::Path) -> Result<std::fs::File, Exit> {
     std::fs::create_dir_all(dir)
@@ -193,7 +203,64 @@ fn tempfile_in(dir: &std::path::Path) -> Result<std::fs::File, Exit> {
     Ok(f)
 }
 
-fn diff(store: &crate::store::Store, cell: &str, builds: &[i64]) -> Result<u8, Exit> {
+/// The digest of each layer of a recorded build (newest first, like its layers), read from
+/// its image on the engine that built it; empty when the image or the engine is gone, or the
+/// history cannot be matched to the layers (see `sizes::history_digests`).
+///
+/// With `content`, the digests are content fingerprints that ignore time stamps (the image is
+/// exported): a step rebuilt without changing what it wrote keeps its fingerprint, not its
+/// layer digest.
+async fn recorded_digests(
+    loaded: &LoadedConfig,
+    matrix: &Matrix,
+    rec: &crate::store::BuildRecord,
+    content: bool,
+) -> Result<Vec<Option<String>>, String> {
+    let image = rec.image_id.as_deref().ok_or("no image recorded")?;
+    let spec = EngineSpec::all(loaded, matrix)
+        .into_iter()
+        .find(|s| s.name == rec.engine)
+        .ok_or_else(|| format!("engine {} is no longer configured", rec.engine))?;
+    let engine = tokio::time::timeout(std::time::Duration::from_secs(15), Engine::connect(&spec))
+        .await
+        .map_err(|_| format!("engine {} did not answer", rec.engine))?
+        .map_err(|e| e.to_string())?;
+    let inspect = engine
+        .docker()
+        .inspect_image(image)
+        .await
+        .map_err(|e| crate::engine::source_chain(&e))?;
+    let mut diff_ids = inspect
+        .root_fs
+        .and_then(|r| r.layers)
+        .ok_or("the engine lists no layers")?;
+    if content {
+        let (tmp, _) = export_image(loaded, &engine, image)
+            .await
+            .map_err(|e| e.message)?;
+        let fingerprints =
+            tokio::task::spawn_blocking(move || sizes::wasted::layer_fingerprints(tmp))
+                .await
+                .map_err(|e| e.to_string())??;
+        if fingerprints.len() != diff_ids.len() {
+            return Err("the exported image has other layers than the engine lists".into());
+        }
+        diff_ids = fingerprints;
+    }
+    let digests = sizes::history_digests(&rec.layers, &diff_ids);
+    if digests.iter().all(Option::is_none) && !rec.layers.is_empty() {
+        return Err("its history cannot be matched to its layers".into());
+    }
+    Ok(digests)
+}
+
+async fn diff(
+    loaded: &LoadedConfig,
+    matrix: &Matrix,
+    store: &crate::store::Store,
+    cell: &str,
+    builds: &[i64],
+) -> Result<u8, Exit> {
     let (a, b) = match builds {
         [a, b] => (
             store
@@ -230,7 +297,35 @@ fn diff(store: &crate::store::Store, cell: &str, builds: &[i64]) -> Result<u8, E
         b.id,
         b.size.map(human_size).unwrap_or_default()
     );
-    for c in sizes::layer_diff(&a.layers, &b.layers) {
+    // Same instruction and size is not the same layer if the content changed: compare
+    // digests where the images are still there to tell them.
+    // A rebuilt step has a new layer digest even when it wrote the same files (their time
+    // stamps are in the layer): where digests alone would call a layer changed, the images'
+    // contents decide.
+    let mut content = false;
+    let changes = loop {
+        let mut digests = Vec::new();
+        for rec in [&a, &b] {
+            match recorded_digests(loaded, matrix, rec, content).await {
+                Ok(d) => digests.push(d),
+                Err(e) => {
+                    eprintln!(
+                        "imagegrid: layer digests of build {} unknown ({e}): its layers are compared by instruction and size",
+                        rec.id
+                    );
+                    digests.push(Vec::new());
+                }
+            }
+        }
+        let by_digest =
+            sizes::layer_diff_with_digests(&a.layers, &b.layers, &digests[0], &digests[1]);
+        let by_size = sizes::layer_diff(&a.layers, &b.layers);
+        if content || by_digest == by_size {
+            break by_digest;
+        }
+        content = true;
+    };
+    for c in changes {
         let d = c.delta();
         let delta = if d == 0 {
             String::new()
@@ -288,11 +383,7 @@ async fn compare_single_stage(
             tag,
             labels: Default::default(),
             network: loaded.config.build.network,
-            buildkit: match loaded.config.build.buildkit {
-                crate::config::BuildkitMode::Off => false,
-                crate::config::BuildkitMode::On => true,
-                crate::config::BuildkitMode::Auto => engine.info.buildkit,
-            },
+            buildkit: loaded.config.build.buildkit.resolve(engine.info.buildkit),
             no_cache: false,
             pull: false,
             idle_timeout: std::time::Duration::from_secs(loaded.config.build.idle_timeout_secs),

@@ -406,13 +406,14 @@ pub fn parse(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
         path: None,
     };
     loaded.check_engines()?;
+    loaded.check_sets()?;
     loaded.check_tags()?;
     Ok(loaded)
 }
 
 /// A tag pattern may use only `allowed` placeholders, and what is around them must be
 /// valid in a tag (letters, digits, `_`, `.`, `-`).
-pub fn check_pattern(p: &str, allowed: &[&str]) -> Result<(), String> {
+fn check_pattern(p: &str, allowed: &[&str]) -> Result<(), String> {
     let mut rest = p;
     while let Some(open) = rest.find('{') {
         check_literal(&rest[..open])?;
@@ -483,8 +484,70 @@ impl LoadedConfig {
             }
             let endpoint = engine.endpoint.get_ref();
             if let Err(msg) = crate::model::endpoint::Endpoint::parse(endpoint) {
-                return Err(self.source.error_at(engine.endpoint.span(), msg));
+                return Err(self.source.error_at(engine.endpoint.span(), msg.0));
             }
+        }
+        Ok(())
+    }
+
+    /// Lists that mean sets hold each entry once: a repeated arch would make two cells with one
+    /// id and a manifest list with one platform twice (moby/moby#41507). The error points at
+    /// the repeat and names the line of the first.
+    fn check_sets(&self) -> Result<(), ConfigError> {
+        let m = &self.config.matrix;
+        let mut lists: Vec<&[Spanned<String>]> =
+            vec![&m.distros, &m.versions, &m.arches, &m.exclude];
+        for e in &self.config.engines {
+            lists.push(&e.arches);
+        }
+        for list in lists {
+            self.check_unique(list.iter().map(|v| (v.get_ref().trim(), v.span())))?;
+        }
+        for d in &self.config.distros {
+            // A `[[distro]]` table's lists have no spans of their own: point at the table.
+            for (what, list) in [
+                ("arches", &d.get_ref().arches),
+                ("quirks", &d.get_ref().quirks),
+            ] {
+                let Some(list) = list else { continue };
+                let mut seen = std::collections::HashSet::new();
+                if let Some(dup) = list.iter().find(|v| !seen.insert(v.as_str())) {
+                    return Err(self.source.error_at(
+                        d.span(),
+                        format!(
+                            "distro \"{}\": {what} lists \"{dup}\" twice",
+                            d.get_ref().name
+                        ),
+                    ));
+                }
+            }
+        }
+        // Two tag patterns that are the same text would put two images under one tag.
+        let patterns: Vec<(&str, std::ops::Range<usize>)> = self
+            .config
+            .tags
+            .patterns()
+            .into_iter()
+            .filter(|(_, p, _)| !p.get_ref().is_empty())
+            .map(|(_, p, _)| (p.get_ref().as_str(), p.span()))
+            .collect();
+        self.check_unique(patterns.into_iter())
+    }
+
+    fn check_unique<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a str, std::ops::Range<usize>)>,
+    ) -> Result<(), ConfigError> {
+        let mut seen: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
+        for (v, span) in items {
+            if let Some((_, first)) = seen.iter().find(|(s, _)| *s == v) {
+                let first_line = SourceLocation::of(&self.source.text, first.start).line;
+                return Err(self.source.error_at(
+                    span,
+                    format!("\"{v}\" is listed twice (first at line {first_line}); each entry counts once"),
+                ));
+            }
+            seen.push((v, span));
         }
         Ok(())
     }

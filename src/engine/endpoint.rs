@@ -24,7 +24,11 @@ impl TlsFiles {
     }
 
     /// Every file must exist: bollard would otherwise fail later with an opaque TLS EOF.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ResolveError> {
+        self.check_text().map_err(ResolveError)
+    }
+
+    fn check_text(&self) -> Result<(), String> {
         for (what, p) in [
             ("CA", &self.ca),
             ("client certificate", &self.cert),
@@ -49,7 +53,16 @@ pub struct Resolved {
 
 /// Resolve `default` the way the docker CLI does: DOCKER_HOST (with DOCKER_TLS_VERIFY and
 /// DOCKER_CERT_PATH), then the current context of ~/.docker, then the local socket.
-pub fn resolve_default() -> Result<Resolved, String> {
+pub fn resolve_default() -> Result<Resolved, ResolveError> {
+    resolve_default_text().map_err(ResolveError)
+}
+
+/// DOCKER_HOST, a docker context or TLS files that cannot be used; the message names which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ResolveError(pub String);
+
+fn resolve_default_text() -> Result<Resolved, String> {
     if let Some(host) = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
         let endpoint = Endpoint::parse(&host).map_err(|m| format!("DOCKER_HOST: {m}"))?;
         let tls = match (

@@ -262,7 +262,7 @@ impl Engine {
         let (endpoint, mut tls) = match &spec.endpoint {
             Endpoint::Default => {
                 let r = resolve_default()
-                    .map_err(|m| EngineError::new(name, EngineErrorKind::Refused, m))?;
+                    .map_err(|m| EngineError::new(name, EngineErrorKind::Refused, m.0))?;
                 (r.endpoint, r.tls)
             }
             e => (e.clone(), None),
@@ -297,7 +297,7 @@ impl Engine {
                 );
                 match &tls {
                     Some(files) => {
-                        files.check().map_err(|m| EngineError::new(name, EngineErrorKind::Refused, m))?;
+                        files.check().map_err(|m| EngineError::new(name, EngineErrorKind::Refused, m.0))?;
                         Docker::connect_with_ssl(&addr, &files.key, &files.cert, &files.ca, REQUEST_TIMEOUT_SECS, version)
                             .map_err(bollard_err)?
                     }

@@ -34,18 +34,23 @@
 //!   to other lines, clears...), OSC (titles, OSC 52 clipboard; OSC 8 hyperlinks lose the link,
 //!   their visible text stays), DCS, SOS/PM/APC whatever the terminator (BEL or ST), plain
 //!   `ESC x` sequences (RIS, DECSC/DECRC, charset selection...), C0 controls other than `\n`,
-//!   `\r`, `\t`, DEL, C1 controls (U+0080..=U+009F; a lone raw byte 0x80..=0x9F is an 8-bit C1
+//!   `\r`, `\t`, BS, DEL, C1 controls (U+0080..=U+009F; a lone raw byte 0x80..=0x9F is an 8-bit C1
 //!   control to vte and is dropped too, other invalid bytes become U+FFFD), and bidi
 //!   embedding/override/isolate controls (U+202A..=U+202E, U+2066..=U+2069), so a line cannot
 //!   visually reorder itself ("Trojan Source").
-//! * In-line editing used by progress bars and spinners is applied to the line, never emitted:
-//!   a lone `\r` goes to column 0 and later characters overwrite earlier ones position by
-//!   position (`"50%\r100%"` shows `"100%"`, `"abcdef\rXY"` shows `"XYcdef"`), each keeping the
-//!   rendition it was written with; EL (`CSI K`, `CSI 2 K`: erase to end of line, all of it;
-//!   `CSI 1 K` is ignored), CHA and HPA (`CSI n G`, ``CSI n ` ``: go to column n), CUF and CUB
-//!   (`CSI n C`, `CSI n D`). Writing past the end of the line leaves spaces in between; a move
-//!   may not leave a gap of more than 256 positions. A position is one `char` (no width
-//!   tables: wide and combining characters may misalign).
+//! * In-line editing used by progress bars and spinners is applied to the line as a terminal
+//!   applies it, never emitted: a lone `\r` goes to column 0 and later characters overwrite
+//!   earlier ones position by position (`"50%\r100%"` shows `"100%"`, `"abcdef\rXY"` shows
+//!   `"XYcdef"`), each keeping the rendition it was written with; BS (0x08) steps one position
+//!   left, stopping at column 0, like `CSI 1 D` (`"|\b/\b-\bdone"` shows `"done"`); EL (`CSI K`
+//!   or `CSI 0 K`: erase from the cursor to the end of the line, `CSI 1 K`: from its start
+//!   through the cursor, `CSI 2 K`: all of it; the cursor stays, erased positions show as
+//!   blanks); CHA and HPA (`CSI n G`, ``CSI n ` ``: go to column n), CUF, HPR and CUB
+//!   (`CSI n C`, `CSI n a`, `CSI n D`). Writing past the end of the line leaves spaces in
+//!   between; a move may not leave a gap of more than 256 positions. A position is one `char`
+//!   (no width tables: wide and combining characters may misalign). Sequences that act
+//!   outside the line (other lines, the screen, scroll regions) cannot be applied to it and are
+//!   dropped (see above).
 //! * `\n` ends a line, `\r\n` too. `\t` advances to the next multiple of 8 positions (spaces at
 //!   the end of the line; over existing text it only moves the cursor, as on a terminal).
 //! * Invalid UTF-8 becomes U+FFFD; a character split across chunks is reassembled.
@@ -243,6 +248,7 @@ impl LineSplitter {
         line.text.capacity()
             + line.text_pens.capacity() * std::mem::size_of::<Pen>()
             + line.cells.capacity() * std::mem::size_of::<Cell>()
+            + line.erasures.capacity() * std::mem::size_of::<(u64, usize)>()
             + self.sink.scratch.capacity()
     }
 }
@@ -431,6 +437,8 @@ impl vte::Perform for Sink {
                 self.out.push(line);
             }
             b'\r' => self.line.col = 0,
+            // BS: one position left, as `CSI 1 D` (a terminal stops at the first column).
+            0x08 => self.line.col = self.line.col.saturating_sub(1),
             b'\t' => self.line.tab(self.pen, self.max),
             _ => {}
         }
@@ -479,7 +487,7 @@ impl vte::Perform for Sink {
             // Interpreted within the line (progress bars, spinners), never emitted.
             'K' => line.erase(first),
             'G' | '`' => line.col = (count - 1).min(reach),
-            'C' => line.col = line.col.saturating_add(count).min(reach.max(line.col)),
+            'C' | 'a' => line.col = line.col.saturating_add(count).min(reach.max(line.col)),
             'D' => line.col = line.col.saturating_sub(count),
             _ => {}
         }
@@ -491,6 +499,8 @@ impl vte::Perform for Sink {
 struct Cell {
     ch: char,
     pen: Pen,
+    /// [`Line::erasures`] so far when it was written: later ones reaching it blank it.
+    at: u64,
 }
 
 /// The line being built.
@@ -519,6 +529,14 @@ struct Line {
     /// Fast path allowed: text mode, not truncated, and `text_pen` equals the stream's pen
     /// (cleared whenever one of these may have changed; see [`Sink::print`]).
     fast: bool,
+    /// Cell mode: `CSI 1 K` erasures not yet applied, as (number, last column erased), columns
+    /// strictly decreasing: an older erasure that reaches no further than a newer one adds
+    /// nothing. A cell is blank if an erasure numbered after it reaches its column. Applying
+    /// them lazily keeps an erasure O(1) amortised (erasing eagerly would cost the cursor's
+    /// column per 4 input bytes).
+    erasures: Vec<(u64, usize)>,
+    /// Erasures made in this line so far.
+    erased: u64,
 }
 
 impl Line {
@@ -531,7 +549,11 @@ impl Line {
             if !self.cell_mode {
                 self.enter_cell_mode();
             }
-            self.cells[self.col] = Cell { ch, pen };
+            self.cells[self.col] = Cell {
+                ch,
+                pen,
+                at: self.erased,
+            };
         } else if !self.append(ch, pen, max) {
             return;
         }
@@ -545,8 +567,14 @@ impl Line {
         let gap = self.col - self.width;
         let fits = if self.cell_mode {
             let n = gap.min(max.saturating_sub(self.cells.len()));
-            self.cells
-                .resize(self.cells.len() + n, Cell { ch: ' ', pen });
+            self.cells.resize(
+                self.cells.len() + n,
+                Cell {
+                    ch: ' ',
+                    pen,
+                    at: self.erased,
+                },
+            );
             self.width += n;
             n == gap
         } else {
@@ -583,7 +611,11 @@ impl Line {
                 self.cut();
                 return false;
             }
-            self.cells.push(Cell { ch, pen });
+            self.cells.push(Cell {
+                ch,
+                pen,
+                at: self.erased,
+            });
         } else {
             if self.truncated || !self.sync_pen(pen, max) {
                 return false;
@@ -600,11 +632,28 @@ impl Line {
         true
     }
 
-    /// EL (`CSI n K`): 0 erases from the cursor to the end, 2 the whole line; the cursor
-    /// stays. Content lost to truncation past the cursor goes too. (1, erase from the start,
-    /// is ignored: repeated, it would cost a line's length per 4 input bytes.)
+    /// EL (`CSI n K`): 0 erases from the cursor to the end, 1 from the start through the
+    /// cursor, 2 the whole line; the cursor stays. Content lost to truncation past the cursor
+    /// goes too (0, 2), and so does what 1 erases.
     fn erase(&mut self, mode: u16) {
         match mode {
+            // Through the cursor, and nothing visible after it: as good as all of it. The
+            // positions stay (a later write pads up to the cursor).
+            1 if self.col + 1 >= self.width => {
+                let col = self.col;
+                self.reset();
+                self.col = col;
+            }
+            1 => {
+                if !self.cell_mode {
+                    self.enter_cell_mode();
+                }
+                self.erased += 1;
+                while self.erasures.last().is_some_and(|&(_, c)| c <= self.col) {
+                    self.erasures.pop();
+                }
+                self.erasures.push((self.erased, self.col));
+            }
             // Erasing everything (the usual `\r` + `CSI K` redraw): back to text mode.
             0 | 2 if self.col == 0 => self.reset(),
             0 if self.col <= self.width => {
@@ -683,8 +732,9 @@ impl Line {
         if self.text_pens.is_empty() {
             // No SGR in the text (the usual progress line): every position in the default pen.
             let pen = Pen::default();
+            let at = self.erased;
             self.cells
-                .extend(self.text.chars().map(|ch| Cell { ch, pen }));
+                .extend(self.text.chars().map(|ch| Cell { ch, pen, at }));
         } else {
             self.cells_from_styled_text();
         }
@@ -710,7 +760,11 @@ impl Line {
                 }
                 pen = pens.next().copied().unwrap_or_default();
             } else {
-                self.cells.push(Cell { ch, pen });
+                self.cells.push(Cell {
+                    ch,
+                    pen,
+                    at: self.erased,
+                });
             }
         }
     }
@@ -752,7 +806,18 @@ impl Line {
         let mut out = String::with_capacity(self.cells.len() + 32);
         let mut cur = Pen::default();
         let mut cut = false;
-        for cell in &self.cells {
+        let blank = Cell {
+            ch: ' ',
+            pen: Pen::default(),
+            at: 0,
+        };
+        for (i, cell) in self.cells.iter().enumerate() {
+            // The first erasure after the cell was written reaches furthest of those after it.
+            let k = self.erasures.partition_point(|&(n, _)| n <= cell.at);
+            let cell = match self.erasures.get(k) {
+                Some(&(_, col)) if col >= i => &blank,
+                _ => cell,
+            };
             let before = out.len();
             if cell.pen != cur {
                 sgr::write_transition(&mut out, &cur, &cell.pen);
@@ -788,6 +853,11 @@ impl Line {
         if self.cells.capacity() > KEEP_CAPACITY / 16 {
             self.cells.shrink_to(KEEP_CAPACITY / 16);
         }
+        self.erasures.clear();
+        if self.erasures.capacity() > KEEP_CAPACITY / 16 {
+            self.erasures.shrink_to(KEEP_CAPACITY / 16);
+        }
+        self.erased = 0;
         self.text_pen = Pen::default();
         self.fast = false;
         self.cell_mode = false;

@@ -166,9 +166,81 @@ fn bel_dropped() {
     assert_eq!(one(b"ding\x07dong"), "dingdong");
 }
 
+/// BS used to be dropped like other C0 controls, which showed spinners and counters drawn
+/// with it as garbage (`|/-\\|done`, `10%20%100%`). A terminal moves the cursor one position
+/// left on BS, and the next characters overwrite: the log now shows what the terminal shows.
 #[test]
-fn backspace_dropped() {
-    assert_eq!(one(b"ab\x08\x08c"), "abc");
+fn backspace_steps_one_position_left() {
+    assert_eq!(one(b"ab\x08\x08c"), "cb");
+    // Field case F6, as the build printed it.
+    assert_eq!(
+        one(b"Solving environment: |\x08/\x08-\x08\\\x08|\x08done"),
+        "Solving environment: done"
+    );
+    assert_eq!(
+        one(b"Extracting (BS): 10%\x08\x08\x0820%\x08\x08\x08100%"),
+        "Extracting (BS): 100%"
+    );
+    assert_eq!(
+        one(b"Extracting (CUB): 10%\x1b[3D20%\x1b[3D100%"),
+        "Extracting (CUB): 100%"
+    );
+    assert_eq!(one(b"abc\x08\x08\x08XYZ"), "XYZ");
+    // At the first column it stays there.
+    assert_eq!(one(b"\x08leading backspace"), "leading backspace");
+    assert_eq!(one(b"x\x08\x08\x08\x08y"), "y");
+    // Colour stays with the characters that made it.
+    assert_eq!(one(b"\x1b[32mok\x1b[0m\x08\x08OK"), "OK");
+    assert_eq!(one(b"ab\x1b[31mc\x1b[0m\x08\x08X"), "aX\x1b[31mc\x1b[0m");
+    // Several lines, each its own.
+    assert_eq!(lines(b"12\x08\x083\nab\x08c\n"), ["32", "ac"]);
+}
+
+#[test]
+fn erase_from_line_start_through_cursor() {
+    // CSI 1 K blanks positions 0..=cursor; the cursor stays.
+    assert_eq!(one(b"abcdef\x1b[3D\x1b[1K"), "    ef");
+    assert_eq!(one(b"abcdef\x1b[3D\x1b[1KX"), "   Xef");
+    // Reaching the end: nothing visible is left (later text is padded to the cursor).
+    assert_eq!(lines(b"abcdef\x1b[1K\n"), [""]);
+    assert_eq!(one(b"abcdef\x1b[1Kz"), "      z");
+    // Only what was written before the erasure goes.
+    assert_eq!(
+        one(b"abcdefgh\x1b[4G\x1b[1K\x1b[1GAB\x1b[8G\x1b[2D\x1b[1K"),
+        "      gh"
+    );
+    // Erasures of different reach, then writes.
+    assert_eq!(
+        one(b"0123456789\x1b[6G\x1b[1K\x1b[2G\x1b[1K\x1b[1GA\x1b[9G\x1b[1K\x1b[3GB"),
+        "  B      9"
+    );
+    // Colour: erased positions show in the default rendition.
+    assert_eq!(
+        one(b"\x1b[31mabcd\x1b[0m\x1b[3D\x1b[1K"),
+        "  \x1b[31mcd\x1b[0m"
+    );
+    // CSI n a (HPR) moves right like CSI n C.
+    assert_eq!(one(b"ab\x1b[1Dx\x1b[2ay"), "ax  y");
+}
+
+/// Repeated erasures to the cursor far along a long line cost no more than the input.
+#[test]
+fn erase_to_cursor_is_linear() {
+    let mut input = vec![b'b'; 8000];
+    for _ in 0..200_000 {
+        input.extend_from_slice(b"\x1b[1Gx\x1b[7000G\x1b[1K");
+    }
+    input.push(b'\n');
+    let start = std::time::Instant::now();
+    let out = lines(&input);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].starts_with("       ") && out[0].ends_with('b'));
+    assert_eq!(out[0].trim_start().len(), 1000);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -303,7 +375,7 @@ fn in_line_editing_is_applied() {
         "done"
     );
     assert_eq!(one(b"downloading 99%\x1b[2K\rok"), "ok");
-    assert_eq!(one(b"abcdef\x1b[3D\x1b[1K"), "abcdef"); // EL 1 is not supported
+    assert_eq!(one(b"abcdef\x1b[3D\x1b[1K"), "    ef"); // EL 1: start through the cursor
     assert_eq!(lines(b"abc\x1b[2K\n"), [""]);
     // Spinner: print, step back, print.
     assert_eq!(one(b"wait |\x1b[1D/\x1b[1D-\x1b[D\\"), "wait \\");

@@ -8,6 +8,11 @@ pub use crate::model::distro::{DistroDef, DistroStatus, Family};
 /// The embedded default catalog text.
 pub const BUILTIN_CATALOG: &str = include_str!("../../assets/matrix.toml");
 
+/// A catalog text that is not valid (a test checks the built-in one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CatalogError(pub String);
+
 /// A fully-specified distro.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Distro {
@@ -160,7 +165,11 @@ impl Catalog {
     }
 
     /// Parse catalog text.
-    pub fn parse(text: &str) -> Result<Catalog, String> {
+    pub fn parse(text: &str) -> Result<Catalog, CatalogError> {
+        Self::parse_text(text).map_err(CatalogError)
+    }
+
+    fn parse_text(text: &str) -> Result<Catalog, String> {
         let file: CatalogFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let distros = file
             .distro

@@ -116,6 +116,13 @@ pub struct Matrix {
 pub struct SelectorError(pub String);
 
 impl Matrix {
+    /// The grid's columns, left to right: `opam` (the base cells), then every version.
+    pub fn columns(&self) -> Vec<String> {
+        std::iter::once(BASE_VERSION.to_string())
+            .chain(self.versions.iter().map(|v| v.version.clone()))
+            .collect()
+    }
+
     /// Build the matrix a config asks for; every unknown name is a [`ConfigError`] at its place.
     pub fn from_config(loaded: &LoadedConfig) -> Result<Matrix, ConfigError> {
         let cfg = &loaded.config;
@@ -230,7 +237,7 @@ impl Matrix {
         }
         let mut exclude = Vec::new();
         for e in &cfg.matrix.exclude {
-            exclude.push(Selector::parse(e.get_ref()).map_err(|m| src.error_at(e.span(), m))?);
+            exclude.push(Selector::parse(e.get_ref()).map_err(|m| src.error_at(e.span(), m.0))?);
         }
 
         let cells = cells_for(&distros, &versions, &arches, &exclude);
@@ -278,7 +285,7 @@ impl Matrix {
     pub fn parse_selectors(&self, texts: &[String]) -> Result<Vec<Selector>, SelectorError> {
         let mut out = Vec::new();
         for t in texts {
-            let sel = Selector::parse(t).map_err(SelectorError)?;
+            let sel = Selector::parse(t)?;
             for (part, lit) in sel.literal_parts() {
                 let known = match part {
                     0 => self.catalog.distro(lit).is_some(),

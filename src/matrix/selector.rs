@@ -20,8 +20,10 @@ const MATCH: MatchOptions = MatchOptions {
 
 impl Selector {
     /// Parse `distro[/version[/arch]]`, each part a glob.
-    pub fn parse(text: &str) -> Result<Selector, String> {
-        Self::parse_raw(text).map_err(|e| crate::logs::escape_controls(&e))
+    /// Parse `distro/version/arch` globs. Errors name the problem with control characters
+    /// shown escaped (the text may come from a script or a pasted line).
+    pub fn parse(text: &str) -> Result<Selector, super::SelectorError> {
+        Self::parse_raw(text).map_err(|e| super::SelectorError(crate::logs::escape_controls(&e)))
     }
 
     fn parse_raw(text: &str) -> Result<Selector, String> {
@@ -117,11 +119,15 @@ mod tests {
 
     #[test]
     fn bad_selectors() {
-        assert!(Selector::parse("").unwrap_err().contains("empty"));
-        assert!(Selector::parse("a/b/c/d").unwrap_err().contains("4 parts"));
+        assert!(Selector::parse("").unwrap_err().0.contains("empty"));
+        assert!(Selector::parse("a/b/c/d")
+            .unwrap_err()
+            .0
+            .contains("4 parts"));
         assert!(Selector::parse("a//c")
             .unwrap_err()
+            .0
             .contains("empty version"));
-        assert!(Selector::parse("a/[/c").unwrap_err().contains("bad glob"));
+        assert!(Selector::parse("a/[/c").unwrap_err().0.contains("bad glob"));
     }
 }

@@ -25,9 +25,21 @@ pub enum Endpoint {
 /// The conventional local socket.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
+/// An endpoint string that cannot be used; the message says what is accepted (and never
+/// repeats a password that was in it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EndpointError(pub String);
+
 impl Endpoint {
-    /// Parse an endpoint string; the error says what is accepted.
-    pub fn parse(s: &str) -> Result<Endpoint, String> {
+    /// Parse an endpoint string (`unix:///PATH`, `tcp://HOST:PORT`, `ssh://[USER@]HOST[:PORT]`,
+    /// `default`). Errors: no scheme, an unsupported one, a relative socket path, a bad port,
+    /// a password in the string.
+    pub fn parse(s: &str) -> Result<Endpoint, EndpointError> {
+        Self::parse_text(s).map_err(EndpointError)
+    }
+
+    fn parse_text(s: &str) -> Result<Endpoint, String> {
         let s = s.trim();
         if s == "default" || s.is_empty() {
             return Ok(Endpoint::Default);
@@ -185,17 +197,21 @@ mod tests {
     fn refuses() {
         assert!(Endpoint::parse("http://x:1")
             .unwrap_err()
+            .0
             .contains("use tcp://"));
         assert!(Endpoint::parse("unix://rel")
             .unwrap_err()
+            .0
             .contains("absolute"));
-        let e = Endpoint::parse("ssh://me:hunter2@host").unwrap_err();
+        let e = Endpoint::parse("ssh://me:hunter2@host").unwrap_err().0;
         assert!(!e.contains("hunter2"), "{e}");
         assert!(Endpoint::parse("tcp://h:99999")
             .unwrap_err()
+            .0
             .contains("bad port"));
         assert!(Endpoint::parse("docker.sock")
             .unwrap_err()
+            .0
             .contains("no scheme"));
     }
 }

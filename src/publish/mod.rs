@@ -280,15 +280,48 @@ fn path_of<'a>(registry: &str, repo: &'a str) -> &'a str {
 
 /// `linux/arm64/v8` from an image config.
 fn platform_name(p: &ImagePlatform) -> String {
-    match &p.variant {
+    let mut s = match &p.variant {
         Some(v) if !v.is_empty() => format!("{}/{}/{v}", p.os, p.architecture),
         _ => format!("{}/{}", p.os, p.architecture),
+    };
+    if let Some(v) = p.os_version.as_deref().filter(|v| !v.is_empty()) {
+        s.push_str(&format!(" (os.version {v})"));
     }
+    s
+}
+
+/// A manifest list may hold each platform once: with two, which one a client pulls is
+/// unpredictable (moby/moby#41507). A platform is os, architecture, variant and os.version
+/// (the pipeline's windows lists join windows/amd64 images that differ by os.version).
+fn check_platforms_unique(entries: &[(&StoredManifest, &ImagePlatform)]) -> Result<(), String> {
+    let key = |p: &ImagePlatform| {
+        (
+            p.os.clone(),
+            crate::engine::normalise_arch(&p.architecture),
+            p.variant.clone().filter(|v| !v.is_empty()),
+            p.os_version.clone().filter(|v| !v.is_empty()),
+        )
+    };
+    let mut seen = std::collections::HashMap::new();
+    for (m, p) in entries {
+        if let Some(first) = seen.insert(key(p), &m.digest) {
+            return Err(format!(
+                "platform {} twice ({first} and {}); a list holds each platform once",
+                platform_name(p),
+                m.digest
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The manifest list (Docker's when every entry is a Docker manifest, else an OCI index) that
 /// joins per-arch manifests: its bytes, media type and digest.
-pub fn manifest_list(entries: &[(&StoredManifest, &ImagePlatform)]) -> (Vec<u8>, String, String) {
+/// Errors: two entries of one platform (see `check_platforms_unique`).
+pub fn manifest_list(
+    entries: &[(&StoredManifest, &ImagePlatform)],
+) -> Result<(Vec<u8>, String, String), String> {
+    check_platforms_unique(entries)?;
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct List<'a> {
@@ -310,6 +343,8 @@ pub fn manifest_list(entries: &[(&StoredManifest, &ImagePlatform)]) -> (Vec<u8>,
         os: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         variant: Option<&'a str>,
+        #[serde(rename = "os.version", skip_serializing_if = "Option::is_none")]
+        os_version: Option<&'a str>,
     }
     let docker = entries
         .iter()
@@ -332,13 +367,14 @@ pub fn manifest_list(entries: &[(&StoredManifest, &ImagePlatform)]) -> (Vec<u8>,
                     architecture: &p.architecture,
                     os: &p.os,
                     variant: p.variant.as_deref().filter(|v| !v.is_empty()),
+                    os_version: p.os_version.as_deref().filter(|v| !v.is_empty()),
                 },
             })
             .collect(),
     };
     let bytes = serde_json::to_vec_pretty(&list).expect("a manifest list serialises");
     let digest = crate::util::digest::sha256_digest(&bytes);
-    (bytes, media_type.to_string(), digest)
+    Ok((bytes, media_type.to_string(), digest))
 }
 
 /// Everything a publish needs besides the plan.
@@ -711,7 +747,8 @@ async fn put_list(
     }
     let entries: Vec<(&StoredManifest, &ImagePlatform)> =
         arches.iter().map(|s| (&s.manifest, &s.platform)).collect();
-    let (bytes, media_type, digest) = manifest_list(&entries);
+    let (bytes, media_type, digest) = manifest_list(&entries)
+        .map_err(|m| registry.refusal(public, &format!("tag {}", tag.tag), m))?;
     let what = format!("manifest list {}", tag.reference);
     registry::with_retry(retry, out.retry_reporter(&what), || {
         registry.put_manifest(public, &tag.tag, &bytes, &media_type)
@@ -759,13 +796,15 @@ mod tests {
             architecture: "amd64".into(),
             os: "linux".into(),
             variant: None,
+            os_version: None,
         };
         let p2 = ImagePlatform {
             architecture: "arm64".into(),
             os: "linux".into(),
             variant: Some("v8".into()),
+            os_version: None,
         };
-        let (bytes, media_type, digest) = manifest_list(&[(&amd, &p1), (&arm, &p2)]);
+        let (bytes, media_type, digest) = manifest_list(&[(&amd, &p1), (&arm, &p2)]).unwrap();
         assert_eq!(media_type, registry::DOCKER_MANIFEST_LIST);
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["schemaVersion"], 2);
@@ -776,10 +815,34 @@ mod tests {
         assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
         assert_eq!(digest, crate::util::digest::sha256_digest(&bytes));
         // Same input, same bytes: an alias gets the very same digest.
-        assert_eq!(manifest_list(&[(&amd, &p1), (&arm, &p2)]).2, digest);
+        assert_eq!(
+            manifest_list(&[(&amd, &p1), (&arm, &p2)]).unwrap().2,
+            digest
+        );
         // An OCI manifest among them makes it an OCI index.
         let oci = stored(registry::OCI_MANIFEST, "sha256:c", &[1]);
-        assert_eq!(manifest_list(&[(&oci, &p1)]).1, registry::OCI_INDEX);
+        assert_eq!(
+            manifest_list(&[(&oci, &p1)]).unwrap().1,
+            registry::OCI_INDEX
+        );
+        // One platform twice is refused; windows images that differ by os.version are not
+        // the same platform.
+        let e = manifest_list(&[(&amd, &p1), (&oci, &p1)]).unwrap_err();
+        assert!(e.contains("platform linux/amd64 twice"), "{e}");
+        let win = |v: &str| ImagePlatform {
+            architecture: "amd64".into(),
+            os: "windows".into(),
+            variant: None,
+            os_version: Some(v.into()),
+        };
+        let (w1, w2) = (win("10.0.17763.5329"), win("10.0.20348.2227"));
+        let (bytes, ..) = manifest_list(&[(&amd, &w1), (&oci, &w2)]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            v["manifests"][1]["platform"]["os.version"],
+            "10.0.20348.2227"
+        );
+        assert!(manifest_list(&[(&amd, &w1), (&oci, &w1)]).is_err());
         assert_eq!(platform_name(&p2), "linux/arm64/v8");
     }
 

@@ -17,6 +17,13 @@ const ERROR_WORDS: [&str; 8] = [
     "denied",
 ];
 
+/// Does a (plain) log line report an error? The one rule behind failure summaries and the
+/// TUI's jump to the first error.
+pub fn is_error_line(line: &str) -> bool {
+    let low = line.to_lowercase();
+    ERROR_WORDS.iter().any(|w| low.contains(w))
+}
+
 /// A one-paragraph summary: the step that failed, the exit code, and the last lines that look like errors.
 pub fn failure_summary(step: Option<&str>, tail: &[String], error: &str) -> String {
     let error = strip_sgr(error);
@@ -35,10 +42,7 @@ pub fn failure_summary(step: Option<&str>, tail: &[String], error: &str) -> Stri
         .collect();
     let mut explaining: Vec<&String> = plain
         .iter()
-        .filter(|l| {
-            let low = l.to_lowercase();
-            ERROR_WORDS.iter().any(|w| low.contains(w)) && !error.contains(l.as_str())
-        })
+        .filter(|l| is_error_line(l) && !error.contains(l.as_str()))
         .collect();
     if explaining.is_empty() {
         explaining = plain

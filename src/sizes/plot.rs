@@ -5,7 +5,18 @@ use plotters::prelude::*;
 use crate::store::BuildRecord;
 
 /// Draw every cell's successful build sizes over time into an SVG file.
-pub fn size_over_time(path: &std::path::Path, history: &[BuildRecord]) -> Result<usize, String> {
+/// Why a plot was not drawn: nothing to plot, or the SVG could not be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlotError(pub String);
+
+/// Draw every cell's successful build sizes over time into an SVG file; returns the number
+/// of points drawn.
+pub fn size_over_time(path: &std::path::Path, history: &[BuildRecord]) -> Result<usize, PlotError> {
+    size_over_time_text(path, history).map_err(PlotError)
+}
+
+fn size_over_time_text(path: &std::path::Path, history: &[BuildRecord]) -> Result<usize, String> {
     let mut series: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
     let parse = |t: &str| {
         time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()

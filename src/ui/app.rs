@@ -8,11 +8,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use super::keymap::{action_for, Action, Context};
 use crate::config::TagConfig;
 use crate::logs::{strip_sgr, LogBuffer};
-use crate::matrix::{Cell, Matrix, BASE_VERSION};
+use crate::matrix::{Cell, Matrix};
 pub use crate::progress::CellProgress;
 pub use crate::progress::Status;
 use crate::progress::{summary_line, Notice, RunProgress};
 use crate::publish::{Built, PublishEvent, TagLine, TagPlan};
+use crate::scheduler::summary::is_error_line;
 use crate::scheduler::BuildEvent;
 use crate::store::BuildRecord;
 
@@ -258,9 +259,7 @@ impl App {
         stale: &BTreeSet<String>,
         max_growth: (u64, f64),
     ) -> App {
-        let columns = std::iter::once(BASE_VERSION.to_string())
-            .chain(matrix.versions.iter().map(|v| v.version.clone()))
-            .collect();
+        let columns = matrix.columns();
         let progress = RunProgress::new(&matrix, latest, stale);
         App {
             matrix,
@@ -972,8 +971,7 @@ impl App {
                 });
             }
             Action::SelectFailed => {
-                let n = self
-                    .select_where(|_, v| matches!(v.status, Status::Failed | Status::Interrupted));
+                let n = self.select_where(|_, v| v.status.is_failed());
                 self.message = Some(format!("{n} failed cells selected"));
             }
             Action::SelectStale => {
@@ -1005,12 +1003,7 @@ impl App {
                     .matrix
                     .cells
                     .iter()
-                    .filter(|c| {
-                        matches!(
-                            self.progress.cells[&c.id].status,
-                            Status::Failed | Status::Interrupted
-                        )
-                    })
+                    .filter(|c| self.progress.is_failed(&c.id))
                     .map(|c| c.id.clone())
                     .collect();
                 if cells.is_empty() {
@@ -1221,12 +1214,6 @@ impl App {
             _ => vec![],
         }
     }
-}
-
-/// Does a (plain) log line report an error?
-pub fn is_error_line(line: &str) -> bool {
-    let l = line.to_lowercase();
-    l.contains("error") || l.contains("failed") || l.contains("fatal")
 }
 
 #[cfg(test)]

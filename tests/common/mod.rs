@@ -35,6 +35,17 @@ pub fn unix_spec(name: &str, arches: &[&str]) -> EngineSpec {
     )
 }
 
+/// The modern engine (engine m of the test environment: Docker 26.1, Engine API 1.45) on its
+/// unix socket; the others are Docker 20.10.
+pub fn modern_spec(name: &str, arches: &[&str]) -> EngineSpec {
+    let endpoint = Endpoint::parse(&env("IMAGEGRID_TEST_MODERN_HOST")).unwrap();
+    EngineSpec::new(
+        name,
+        endpoint,
+        arches.iter().map(|s| s.to_string()).collect(),
+    )
+}
+
 /// The TCP+TLS engine (the "remote").
 pub fn tls_spec(name: &str, arches: &[&str]) -> EngineSpec {
     EngineSpec {
@@ -100,6 +111,14 @@ pub fn unix_engine_toml(name: &str, arches: &[&str]) -> String {
     format!(
         "[[engine]]\nname = \"{name}\"\nendpoint = \"{}\"\narches = {arches:?}\nmax_parallel = 2\n",
         env("IMAGEGRID_TEST_UNIX_HOST")
+    )
+}
+
+/// An `[[engine]]` table for the modern engine (Docker 26.1).
+pub fn modern_engine_toml(name: &str, arches: &[&str]) -> String {
+    format!(
+        "[[engine]]\nname = \"{name}\"\nendpoint = \"{}\"\narches = {arches:?}\nmax_parallel = 2\n",
+        env("IMAGEGRID_TEST_MODERN_HOST")
     )
 }
 
@@ -589,13 +608,15 @@ impl Drop for AuthRegistry {
 }
 
 /// A fault a [`FaultProxy`] injects: the next `times` requests with `method` whose path
-/// contains `path` get `status` instead of reaching the registry.
-#[derive(Debug, Clone)]
+/// contains `path` get `status` instead of reaching the registry (with a `Retry-After` header
+/// when `retry_after` is set).
+#[derive(Debug, Clone, Default)]
 pub struct Fault {
     pub method: &'static str,
     pub path: String,
     pub status: u16,
     pub times: usize,
+    pub retry_after: Option<String>,
 }
 
 type ProxyBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
@@ -603,10 +624,14 @@ type ProxyBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error
 /// A loopback HTTP proxy in front of a real registry that answers chosen requests with HTTP
 /// 429 or 5xx, and passes everything else through (keeping the Host header, so the registry's
 /// upload locations point back at the proxy). Engines and imagegrid both talk through it.
+/// With [`FaultProxy::decline_mounts`] it answers cross-repository mounts as a registry that
+/// will not mount does (distribution spec): `202 Accepted` with a fresh upload session, made
+/// by passing the POST on without its `mount`/`from` parameters.
 pub struct FaultProxy {
     /// `127.0.0.1:PORT`
     pub host: String,
     faults: Arc<Mutex<Vec<Fault>>>,
+    decline: Arc<std::sync::atomic::AtomicBool>,
     /// `METHOD path -> status` of every injected answer.
     pub injected: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
@@ -620,20 +645,31 @@ impl FaultProxy {
         let host = listener.local_addr().unwrap().to_string();
         let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
         let injected: Arc<Mutex<Vec<String>>> = Arc::default();
+        let decline: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http::<hyper::body::Incoming>();
         let upstream = upstream.to_string();
-        let (f, inj) = (faults.clone(), injected.clone());
+        let (f, inj, dec) = (faults.clone(), injected.clone(), decline.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (f, inj, client, upstream) =
-                    (f.clone(), inj.clone(), client.clone(), upstream.clone());
+                let (f, inj, dec, client, upstream) = (
+                    f.clone(),
+                    inj.clone(),
+                    dec.clone(),
+                    client.clone(),
+                    upstream.clone(),
+                );
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
-                            let (f, inj, client, upstream) =
-                                (f.clone(), inj.clone(), client.clone(), upstream.clone());
+                            let (f, inj, dec, client, upstream) = (
+                                f.clone(),
+                                inj.clone(),
+                                dec.clone(),
+                                client.clone(),
+                                upstream.clone(),
+                            );
                             async move {
                                 let method = req.method().as_str().to_string();
                                 let path = req
@@ -650,14 +686,14 @@ impl FaultProxy {
                                     })
                                     .map(|x| {
                                         x.times -= 1;
-                                        x.status
+                                        (x.status, x.retry_after.clone())
                                     });
                                 let full = |s: &'static str| -> ProxyBody {
                                     http_body_util::Full::new(bytes::Bytes::from(s))
                                         .map_err(|never| match never {})
                                         .boxed()
                                 };
-                                if let Some(status) = hit {
+                                if let Some((status, retry_after)) = hit {
                                     inj.lock()
                                         .unwrap()
                                         .push(format!("{method} {path} -> {status}"));
@@ -666,14 +702,29 @@ impl FaultProxy {
                                     } else {
                                         "injected failure"
                                     };
+                                    let mut answer = hyper::Response::builder()
+                                        .status(status)
+                                        .header("content-type", "application/json")
+                                        .header("connection", "close");
+                                    if let Some(r) = retry_after {
+                                        answer = answer.header("retry-after", r);
+                                    }
                                     return Ok::<_, std::convert::Infallible>(
-                                        hyper::Response::builder()
-                                            .status(status)
-                                            .header("content-type", "application/json")
-                                            .header("connection", "close")
-                                            .body(full(body))
-                                            .unwrap(),
+                                        answer.body(full(body)).unwrap(),
                                     );
+                                }
+                                // A declined mount: the same POST without mount/from opens
+                                // an ordinary upload session (202 + Location).
+                                let mut path = path;
+                                if method == "POST"
+                                    && dec.load(std::sync::atomic::Ordering::SeqCst)
+                                    && path.contains("/blobs/uploads/?")
+                                    && path.contains("mount=")
+                                {
+                                    inj.lock()
+                                        .unwrap()
+                                        .push(format!("{method} {path} -> mount declined"));
+                                    path.truncate(path.find('?').unwrap());
                                 }
                                 let (mut parts, body) = req.into_parts();
                                 parts.uri = format!("http://{upstream}{path}").parse().unwrap();
@@ -699,9 +750,16 @@ impl FaultProxy {
         FaultProxy {
             host,
             faults,
+            decline,
             injected,
             task,
         }
+    }
+
+    /// Decline every cross-repository mount from now on (202 and an upload session).
+    pub fn decline_mounts(&self) {
+        self.decline
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Add a fault.
