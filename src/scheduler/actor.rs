@@ -72,7 +72,7 @@ impl Scheduler {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let mut commands_open = true;
         loop {
-            self.dispatch();
+            self.dispatch().await;
             if self.batch_start.is_some()
                 && self
                     .jobs
@@ -94,10 +94,10 @@ impl Scheduler {
             tokio::select! {
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(Command::Build(plan)) => self.enqueue(plan),
-                    Some(Command::Cancel(cell)) => self.cancel(&cell),
-                    Some(Command::CancelAll) => self.cancel_all(),
+                    Some(Command::Cancel(cell)) => self.cancel(&cell).await,
+                    Some(Command::CancelAll) => self.cancel_all().await,
                     Some(Command::Shutdown) => {
-                        self.cancel_all();
+                        self.cancel_all().await;
                         commands_open = false;
                     }
                     None => commands_open = false,
@@ -136,9 +136,9 @@ impl Scheduler {
     }
 
     /// End a queued job that never started (skipped, cancelled, or given up on).
-    pub(super) fn end_unbuilt(&mut self, j: usize, status: BuildStatus, reason: String) {
+    pub(super) async fn end_unbuilt(&mut self, j: usize, status: BuildStatus, reason: String) {
         let plan = &self.jobs[j].plan;
-        record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}"));
+        record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
         self.summary.add(status);
         self.emit(BuildEvent::Finished(CellResult {
             cell: plan.cell.id.clone(),
@@ -159,20 +159,21 @@ impl Scheduler {
         };
     }
 
-    fn cancel(&mut self, cell: &str) {
+    async fn cancel(&mut self, cell: &str) {
         let Some(&j) = self.by_cell.get(cell) else {
             return;
         };
         match &self.jobs[j].state {
             JobState::Pending => {
                 self.end_unbuilt(j, BuildStatus::Cancelled, "cancelled while queued".into())
+                    .await
             }
             JobState::Running { cancel, .. } => cancel.cancel(),
             JobState::Ended { .. } => {}
         }
     }
 
-    fn cancel_all(&mut self) {
+    async fn cancel_all(&mut self) {
         let cells: Vec<String> = self
             .jobs
             .iter()
@@ -181,7 +182,7 @@ impl Scheduler {
             .collect();
         // Queued dependants first, so that a cancelled base does not make them "skipped".
         for c in cells.iter().rev() {
-            self.cancel(c);
+            self.cancel(c).await;
         }
     }
 
@@ -239,7 +240,7 @@ impl Scheduler {
 
     /// Start what can start: each queued cell in order, routed by [`route`] over the slots
     /// as they are now; cells whose base ended badly, or that no engine can take, end here.
-    pub(super) fn dispatch(&mut self) {
+    pub(super) async fn dispatch(&mut self) {
         let rules = Rules::from_options(&self.ctx.opts);
         let mut slots: Vec<SlotSnapshot> = self.slots.iter().map(Slot::snapshot).collect();
         for j in 0..self.jobs.len() {
@@ -267,7 +268,7 @@ impl Scheduler {
                         }
                         JobState::Ended { status, .. } => {
                             let reason = format!("base {base_id} {status}");
-                            self.end_unbuilt(j, BuildStatus::Skipped, reason);
+                            self.end_unbuilt(j, BuildStatus::Skipped, reason).await;
                             continue;
                         }
                     }
@@ -292,8 +293,8 @@ impl Scheduler {
                     self.start(j, i, base.and_then(|(_, image)| image));
                 }
                 Routed::Wait(_) => {}
-                Routed::Skip(reason) => self.end_unbuilt(j, BuildStatus::Skipped, reason),
-                Routed::Fail(reason) => self.end_unbuilt(j, BuildStatus::Failed, reason),
+                Routed::Skip(reason) => self.end_unbuilt(j, BuildStatus::Skipped, reason).await,
+                Routed::Fail(reason) => self.end_unbuilt(j, BuildStatus::Failed, reason).await,
             }
         }
     }

@@ -74,15 +74,15 @@ pub(super) async fn build_task(
             Ok(d) => d,
             Err(e) => {
                 let reason = format!("cannot render the Dockerfile: {e}");
-                record::finish_unstarted(ctx, plan, engine, reason);
+                record::finish_unstarted(ctx, plan, engine, reason).await;
                 return FAILED;
             }
         };
     let started = Instant::now();
-    let (build_id, writer) = match record::start(ctx, plan, engine, base_image.as_deref()) {
+    let (build_id, writer) = match record::start(ctx, plan, engine, base_image.as_deref()).await {
         Ok(started) => started,
         Err(message) => {
-            record::finish_unstarted(ctx, plan, engine, message);
+            record::finish_unstarted(ctx, plan, engine, message).await;
             return FAILED;
         }
     };
@@ -233,7 +233,7 @@ pub(super) async fn build_task(
             }
         }
     };
-    let (previous_size, log_path) = record::finish(ctx, &cell_id, build_id, status, &finish);
+    let (previous_size, log_path) = record::finish(ctx, &cell_id, build_id, status, &finish).await;
     if !matches!(outcome, TaskOutcome::Retry { .. }) {
         ctx.send(BuildEvent::Finished(CellResult {
             cell: cell_id,

@@ -12,7 +12,7 @@
 //! - `slots.rs`: engine slots: connecting, pinging, health events.
 //! - `actor.rs`: the loop: queue, cancel, retries, the end of a run.
 //! - `job.rs`: one build on one engine, and how it ended.
-//! - `record.rs`: a job's history and log writes.
+//! - `record.rs`: a job's history and log writes, through the store's handle.
 
 mod actor;
 pub mod events;
@@ -25,7 +25,7 @@ pub mod summary;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -34,7 +34,7 @@ use crate::config::{BuildkitMode, LoadedConfig, NetworkMode, TagConfig};
 use crate::dockerfile::{KeyOptions, Renderer};
 use crate::engine::EngineSpec;
 use crate::matrix::Matrix;
-use crate::store::Store;
+use crate::store::StoreHandle;
 pub use events::{BuildEvent, CellResult, EngineHealth, Summary};
 pub use job::pinned_base_ref;
 pub use plan::PlannedCell;
@@ -133,7 +133,7 @@ impl SchedulerHandle {
 /// Shared, cheap-to-clone context for build tasks.
 #[derive(Clone)]
 struct Ctx {
-    store: Arc<Mutex<Store>>,
+    store: StoreHandle,
     renderer: Arc<Renderer>,
     matrix: Arc<Matrix>,
     opts: RunOptions,
@@ -173,7 +173,7 @@ impl Scheduler {
     /// A scheduler over these engines; returns it, a command handle, and the event stream.
     pub fn new(
         specs: Vec<EngineSpec>,
-        store: Arc<Mutex<Store>>,
+        store: StoreHandle,
         renderer: Arc<Renderer>,
         matrix: Arc<Matrix>,
         opts: RunOptions,

@@ -1,13 +1,13 @@
-//! Planning: a selection of cells becomes the builds it needs, bases first. Reads the
-//! history (to reuse a base built earlier from the same inputs) and renders templates (for
-//! the inputs hashes), so callers run it off any event loop.
+//! Planning: a selection of cells becomes the builds it needs, bases first. Given the
+//! history's last successes (to reuse a base built earlier from the same inputs); renders
+//! templates (for the inputs hashes), so callers run it off any event loop.
 
 use std::collections::{HashMap, HashSet};
 
 use super::{RunOptions, Scheduler};
 use crate::dockerfile::Renderer;
 use crate::matrix::{Cell, Level, Matrix};
-use crate::store::Store;
+use crate::store::BuildRecord;
 
 /// One cell to build, with what it needs.
 #[derive(Debug, Clone)]
@@ -25,14 +25,15 @@ pub struct PlannedCell {
 impl Scheduler {
     /// Turn selected cells into a plan: compute inputs, add each compiler cell's base unless a
     /// successful earlier build of it can be reused (same inputs), and order bases first.
+    /// `last_ok` is the history's last success of each cell
+    /// ([`crate::store::Store::last_success_per_cell`]).
     pub fn plan(
         matrix: &Matrix,
         renderer: &Renderer,
-        store: &Store,
+        last_ok: &HashMap<String, BuildRecord>,
         opts: &RunOptions,
         cells: &[&Cell],
     ) -> Result<Vec<PlannedCell>, String> {
-        let last_ok = store.last_success_per_cell().map_err(|e| e.to_string())?;
         let mut wanted: Vec<Cell> = Vec::new();
         let mut seen = HashSet::new();
         let mut prebuilt: HashMap<String, (String, String)> = HashMap::new();

@@ -7,24 +7,26 @@ use std::path::PathBuf;
 
 use super::{summary, BuildEvent, CellResult, Ctx, PlannedCell};
 use crate::engine::Engine;
-use crate::store::{BuildStatus, Finish, LogWriter, NewBuild};
+use crate::store::{BuildStatus, Finish, LogWriter, NewBuild, StoreError};
 
 /// Record a cell that ended without being built. `what` completes "cannot record that
 /// <cell> ..." if the write fails.
-pub(super) fn unbuilt(
+pub(super) async fn unbuilt(
     ctx: &Ctx,
     plan: &PlannedCell,
     status: BuildStatus,
     reason: &str,
     what: &str,
 ) {
-    let recorded = match ctx.store.lock() {
-        Ok(store) => store
-            .record_unbuilt(&plan.cell.id, &plan.inputs, status, reason)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Err(_) => Err("the history store is unusable (a thread panicked)".into()),
-    };
+    let (cell, inputs, why) = (
+        plan.cell.id.clone(),
+        plan.inputs.clone(),
+        reason.to_string(),
+    );
+    let recorded = ctx
+        .store
+        .try_call(move |s| s.record_unbuilt(&cell, &inputs, status, &why))
+        .await;
     if let Err(e) = recorded {
         ctx.store_error(
             Some(&plan.cell.id),
@@ -36,34 +38,48 @@ pub(super) fn unbuilt(
 /// Record the start of a build on `engine`: its build id, and the writer of its log (None
 /// if the log file cannot be made, which is reported). Errors: the message of a failed
 /// history write (already reported).
-pub(super) fn start(
+pub(super) async fn start(
     ctx: &Ctx,
     plan: &PlannedCell,
     engine: &Engine,
     base_image: Option<&str>,
 ) -> Result<(i64, Option<LogWriter>), String> {
-    let cell_id = &plan.cell.id;
-    let store = ctx.store.lock().expect("store lock");
-    let id = match store.start(&NewBuild {
-        cell: cell_id,
-        engine: engine.name(),
-        inputs: &plan.inputs,
-        tag: &plan.tag,
-        base_image,
-    }) {
-        Ok(id) => id,
+    let cell_id = plan.cell.id.clone();
+    let (cell, engine_name, inputs, tag, base) = (
+        cell_id.clone(),
+        engine.name().to_string(),
+        plan.inputs.clone(),
+        plan.tag.clone(),
+        base_image.map(str::to_string),
+    );
+    // One call: the row and its log file, so that a log never lacks its row.
+    let started = ctx
+        .store
+        .call(move |s| {
+            let id = s.start(&NewBuild {
+                cell: &cell,
+                engine: &engine_name,
+                inputs: &inputs,
+                tag: &tag,
+                base_image: base.as_deref(),
+            })?;
+            Ok::<_, StoreError>((id, s.log_writer(id)))
+        })
+        .await
+        .and_then(|r| r);
+    let (id, log) = match started {
+        Ok(started) => started,
         Err(e) => {
-            drop(store);
             let message = format!("cannot record the start of {cell_id}: {e}");
-            ctx.store_error(Some(cell_id), message.clone());
+            ctx.store_error(Some(&cell_id), message.clone());
             return Err(message);
         }
     };
-    let log = match store.log_writer(id) {
+    let log = match log {
         Ok(w) => Some(w),
         Err(e) => {
             ctx.store_error(
-                Some(cell_id),
+                Some(&cell_id),
                 format!("cannot store the log of build {id} of {cell_id}: {e}"),
             );
             None
@@ -74,22 +90,29 @@ pub(super) fn start(
 
 /// Record how build `build_id` ended; returns the size of the cell's success before it
 /// (bytes, for the delta) and the build's log file.
-pub(super) fn finish(
+pub(super) async fn finish(
     ctx: &Ctx,
     cell_id: &str,
     build_id: i64,
     status: BuildStatus,
     finish: &Finish,
 ) -> (Option<i64>, PathBuf) {
-    let (recorded, previous_size, log_path) = {
-        let store = ctx.store.lock().expect("store lock");
-        let recorded = store.finish(build_id, status, finish);
-        let previous = store
-            .previous_success(cell_id, build_id)
-            .ok()
-            .flatten()
-            .and_then(|r| r.size);
-        (recorded, previous, store.log_path(build_id))
+    let (cell, f) = (cell_id.to_string(), finish.clone());
+    let done = ctx
+        .store
+        .call(move |s| {
+            let recorded = s.finish(build_id, status, &f);
+            let previous = s
+                .previous_success(&cell, build_id)
+                .ok()
+                .flatten()
+                .and_then(|r| r.size);
+            (recorded, previous)
+        })
+        .await;
+    let (recorded, previous_size) = match done {
+        Ok((recorded, previous)) => (recorded, previous),
+        Err(e) => (Err(e), None),
     };
     if let Err(e) = recorded {
         ctx.store_error(
@@ -97,13 +120,18 @@ pub(super) fn finish(
             format!("cannot record that build {build_id} of {cell_id} {status}: {e}"),
         );
     }
-    (previous_size, log_path)
+    (previous_size, ctx.store.log_path(build_id))
 }
 
 /// A build that failed before it started (its Dockerfile did not render, its start could
 /// not be recorded): record it, and say so.
-pub(super) fn finish_unstarted(ctx: &Ctx, plan: &PlannedCell, engine: &Engine, reason: String) {
-    unbuilt(ctx, plan, BuildStatus::Failed, &reason, "failed");
+pub(super) async fn finish_unstarted(
+    ctx: &Ctx,
+    plan: &PlannedCell,
+    engine: &Engine,
+    reason: String,
+) {
+    unbuilt(ctx, plan, BuildStatus::Failed, &reason, "failed").await;
     ctx.send(BuildEvent::Finished(CellResult {
         cell: plan.cell.id.clone(),
         status: BuildStatus::Failed,
