@@ -17,7 +17,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{env, PrivateEngine};
@@ -27,7 +27,7 @@ use imagegrid::dockerfile::Renderer;
 use imagegrid::engine::{Engine, EngineSpec};
 use imagegrid::matrix::Matrix;
 use imagegrid::scheduler::{BuildEvent, Command as SchedulerCommand, RunOptions, Scheduler};
-use imagegrid::store::Store;
+use imagegrid::store::{Store, StoreHandle};
 use imagegrid::ui::state::App;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -160,7 +160,8 @@ async fn load(private: &PrivateEngine) {
     // Real builds every time (the LABEL step is committed, not taken from the cache).
     opts.no_cache = true;
     let cells: Vec<&imagegrid::matrix::Cell> = matrix.cells.iter().collect();
-    let plan = Scheduler::plan(&matrix, &renderer, &store, &opts, &cells).unwrap();
+    let last_ok = store.last_success_per_cell().unwrap();
+    let plan = Scheduler::plan(&matrix, &renderer, &last_ok, &opts, &cells).unwrap();
     let mut app = App::new(
         matrix.clone(),
         &HashMap::new(),
@@ -170,7 +171,7 @@ async fn load(private: &PrivateEngine) {
     let rss_before = rss_mb("VmRSS:");
     let (scheduler, handle, commands, mut events) = Scheduler::new(
         EngineSpec::all(&loaded, &matrix),
-        Arc::new(Mutex::new(store)),
+        StoreHandle::new(store),
         Arc::new(renderer),
         Arc::new(matrix),
         opts,

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::logs::strip_sgr;
-use crate::matrix::Matrix;
+use crate::matrix::{Cell, Level, Matrix};
 use crate::publish::Built;
-use crate::scheduler::{BuildEvent, EngineHealth, Summary};
+use crate::scheduler::{route, BuildEvent, EngineHealth, Summary};
 use crate::sizes::{Delta, Thresholds};
 use crate::store::{BuildRecord, BuildStatus};
 
@@ -346,6 +346,56 @@ impl RunProgress {
     pub fn start_run(&mut self) {
         self.counters = RunCounters::default();
     }
+
+    /// Where a build of `cells` (ids) would go if it started now: the scheduler's own routing
+    /// ([`route::preview`]) over the engines as their last health events describe them, with
+    /// the cells in the order a plan puts them (bases first). A compiler cell follows its
+    /// base: the selected one, else the last success of it if that is not stale (the rule by
+    /// which a plan reuses a base), else the base that comes along, which is routed but not
+    /// counted. Counts only `cells`.
+    pub fn routing_preview(
+        &self,
+        matrix: &Matrix,
+        cells: &[String],
+        rules: &route::Rules,
+    ) -> route::PreviewSummary {
+        let slots = route::SlotSnapshot::from_healths(self.engines.values());
+        let selected: Vec<&Cell> = cells.iter().filter_map(|id| matrix.cell(id)).collect();
+        let mut wanted: Vec<(&Cell, bool)> = selected.iter().map(|c| (*c, true)).collect();
+        for c in &selected {
+            let Some(base_id) = c.base_id() else { continue };
+            let reused = self.built.contains_key(&base_id)
+                && !self.cells.get(&base_id).is_some_and(|b| b.stale);
+            if !reused && !wanted.iter().any(|(w, _)| w.id == base_id) {
+                if let Some(b) = matrix.cell(&base_id) {
+                    wanted.push((b, false));
+                }
+            }
+        }
+        let position = |c: &Cell| matrix.cells.iter().position(|x| x.id == c.id);
+        wanted.sort_by_key(|(c, _)| (c.level == Level::Compiler, position(c)));
+        let ids: Vec<Option<String>> = wanted.iter().map(|(c, _)| c.base_id()).collect();
+        let jobs: Vec<route::PreviewJob> = wanted
+            .iter()
+            .zip(&ids)
+            .map(|((c, _), base_id)| route::PreviewJob {
+                arch: &c.arch,
+                base: base_id.as_deref().and_then(|b| {
+                    match wanted.iter().position(|(w, _)| w.id == b) {
+                        Some(index) => Some(route::PreviewBase::Job { index, cell: b }),
+                        None => self.built.get(b).map(|built| {
+                            route::PreviewBase::Built(route::BaseAt {
+                                cell: b,
+                                engine: &built.engine,
+                            })
+                        }),
+                    }
+                }),
+            })
+            .collect();
+        let routed = route::preview(&slots, &jobs, rules);
+        route::PreviewSummary::of(&slots, &jobs, &routed, |k| wanted[k].1)
+    }
 }
 
 /// The line a run's end reads as, in both faces.
@@ -390,6 +440,85 @@ mod tests {
             duration_secs: Some(1.0),
             log_path: None,
         })
+    }
+
+    fn health(reachable: bool, last_error: Option<&str>) -> BuildEvent {
+        BuildEvent::Engine(EngineHealth {
+            engine: "e".into(),
+            endpoint: "unix:///e.sock".into(),
+            reachable,
+            info: None,
+            arches: vec!["amd64".into()],
+            running: 0,
+            queued: 0,
+            last_error: last_error.map(str::to_string),
+            max_parallel: 1,
+            tried: reachable || last_error.is_some(),
+            slot: 0,
+        })
+    }
+
+    #[test]
+    fn routing_preview_follows_the_base_a_plan_would_use() {
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        for (slot, name) in ["a", "b"].into_iter().enumerate() {
+            p.apply(&BuildEvent::Engine(EngineHealth {
+                engine: name.into(),
+                reachable: true,
+                info: Some(crate::engine::EngineInfo {
+                    version: "27".into(),
+                    api_version: "1.47".into(),
+                    os: "linux".into(),
+                    arch: "amd64".into(),
+                    buildkit: true,
+                }),
+                slot,
+                ..match health(true, None) {
+                    BuildEvent::Engine(h) => h,
+                    _ => unreachable!(),
+                }
+            }));
+        }
+        let rules = route::Rules::interactive();
+        let comp = vec!["debian-13/5.4/amd64".to_string()];
+        let on = |p: &RunProgress| p.routing_preview(&m, &comp, &rules).engines;
+        // Never built: the base comes along, goes to a, and the cell follows it (one counted).
+        assert_eq!(on(&p), vec![("a".to_string(), 1, 0)]);
+        // Built on b: reused there.
+        p.apply(&BuildEvent::Finished(CellResult {
+            engine: Some("b".into()),
+            ..match finished("debian-13/opam/amd64", BuildStatus::Succeeded) {
+                BuildEvent::Finished(r) => r,
+                _ => unreachable!(),
+            }
+        }));
+        assert_eq!(on(&p), vec![("b".to_string(), 1, 0)]);
+        // Stale: rebuilt, on a.
+        p.cells.get_mut("debian-13/opam/amd64").unwrap().stale = true;
+        assert_eq!(on(&p), vec![("a".to_string(), 1, 0)]);
+        // No engine known: the base that comes along is skipped, and so the cell, as a run
+        // would say.
+        let empty = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        let s = empty.routing_preview(&m, &comp, &rules);
+        assert_eq!(
+            s.skipped,
+            vec![("base debian-13/opam/amd64 skipped".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn an_engine_down_is_announced_when_its_health_says_why() {
+        let mut p = RunProgress::default();
+        // Listed before its first connection attempt ends: nothing to say yet.
+        assert_eq!(p.apply(&health(false, None)), Notice::None);
+        let down = Notice::EngineDown {
+            engine: "e".into(),
+            error: "refused".into(),
+        };
+        assert_eq!(p.apply(&health(false, Some("refused"))), down);
+        assert_eq!(p.apply(&health(true, None)), Notice::None);
+        assert_eq!(p.apply(&health(false, Some("refused"))), down);
     }
 
     #[test]

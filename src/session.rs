@@ -4,7 +4,7 @@
 //! how a scheduler is started) exists once.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -16,7 +16,7 @@ use crate::publish::{self, PublishContext, PublishEvent, PublishSummary, RetryPo
 use crate::scheduler::{
     BuildEvent, Command, PlannedCell, RunMode, RunOptions, Scheduler, SchedulerHandle, Summary,
 };
-use crate::store::{BuildRecord, Store, StoreError};
+use crate::store::{BuildRecord, StoreError, StoreHandle};
 
 /// Why a session call failed. Each variant keeps the lower layer's own error.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +36,9 @@ pub enum SessionError {
     /// A publish stopped part way (credentials, registry).
     #[error(transparent)]
     Publish(#[from] publish::PublishError),
-    /// Another user of the store panicked while holding it.
-    #[error("the history store is unavailable (a task holding it failed)")]
-    StoreLock,
+    /// A planning or history task stopped (it panicked).
+    #[error("a background task failed: {0}")]
+    Task(String),
 }
 
 /// A scheduler started for one face: its command handle, its event stream and the task
@@ -55,30 +55,22 @@ pub struct Session {
     pub loaded: LoadedConfig,
     pub matrix: Arc<Matrix>,
     pub renderer: Arc<Renderer>,
-    pub store: Arc<Mutex<Store>>,
+    /// The history, through its one owner.
+    pub store: StoreHandle,
 }
 
 impl Session {
     /// Open the history of `loaded`'s data directory and the renderer of its templates.
     /// Errors: the store cannot be opened (damaged, newer schema, unwritable).
     pub fn open(loaded: LoadedConfig, matrix: Matrix) -> Result<Session, SessionError> {
-        let store = Store::open(&loaded.data_dir())?;
+        let store = StoreHandle::open(&loaded.data_dir())?;
         let renderer = Renderer::new(loaded.templates_dir().as_deref());
         Ok(Session {
             loaded,
             matrix: Arc::new(matrix),
             renderer: Arc::new(renderer),
-            store: Arc::new(Mutex::new(store)),
+            store,
         })
-    }
-
-    /// Run a closure over the store.
-    pub fn with_store<T>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError>,
-    ) -> Result<T, SessionError> {
-        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
-        Ok(f(&store)?)
     }
 
     /// The config's build options for a run driven by `mode`.
@@ -111,52 +103,63 @@ impl Session {
         }
     }
 
-    /// The builds a selection needs, bases first (see [`Scheduler::plan`]).
-    pub fn plan(
+    /// The builds a selection needs, bases first (see [`Scheduler::plan`]). Reads the
+    /// history through the store's thread and renders on a blocking thread.
+    pub async fn plan(
         &self,
         opts: &RunOptions,
         cells: &[&Cell],
     ) -> Result<Vec<PlannedCell>, SessionError> {
-        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
-        Scheduler::plan(&self.matrix, &self.renderer, &store, opts, cells)
-            .map_err(SessionError::Plan)
+        let last_ok = self.store.try_call(|s| s.last_success_per_cell()).await?;
+        let (matrix, renderer, opts) = (self.matrix.clone(), self.renderer.clone(), opts.clone());
+        let ids: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
+        blocking(move || {
+            let cells: Vec<&Cell> = ids.iter().filter_map(|id| matrix.cell(id)).collect();
+            Scheduler::plan(&matrix, &renderer, &last_ok, &opts, &cells).map_err(SessionError::Plan)
+        })
+        .await
     }
 
     /// Plan a build and send it to a running scheduler.
-    pub fn build(
+    pub async fn build(
         &self,
         scheduling: &Scheduling,
         opts: &RunOptions,
         cells: &[&Cell],
     ) -> Result<usize, SessionError> {
-        let plan = self.plan(opts, cells)?;
+        let plan = self.plan(opts, cells).await?;
         let n = plan.len();
         scheduling.handle.send(Command::Build(plan));
         Ok(n)
     }
 
-    /// Cells whose last success was built from other inputs than today's.
-    pub fn stale_cells(&self) -> Result<Vec<&Cell>, SessionError> {
-        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
-        stale_cells(&self.loaded, &self.matrix, &store)
-    }
-
     /// The latest build of every cell, the last success of every cell, and the size of the
     /// success before it (for size deltas): what a face shows before any event arrives.
-    pub fn history_view(&self) -> Result<HistoryView, SessionError> {
-        let store = self.store.lock().map_err(|_| SessionError::StoreLock)?;
-        let latest = store.latest_per_cell()?;
-        let last_success = store.last_success_per_cell()?;
-        let mut previous_size = HashMap::new();
-        for (cell, rec) in &last_success {
-            if let Some(p) = store.previous_success(cell, rec.id)?.and_then(|r| r.size) {
-                previous_size.insert(cell.clone(), p);
-            }
-        }
-        let stale = stale_cells(&self.loaded, &self.matrix, &store)?
-            .into_iter()
-            .map(|c| c.id.clone())
-            .collect();
+    pub async fn history_view(&self) -> Result<HistoryView, SessionError> {
+        let (latest, last_success, previous_size) = self
+            .store
+            .try_call(|store| {
+                let latest = store.latest_per_cell()?;
+                let last_success = store.last_success_per_cell()?;
+                let mut previous_size = HashMap::new();
+                for (cell, rec) in &last_success {
+                    if let Some(p) = store.previous_success(cell, rec.id)?.and_then(|r| r.size) {
+                        previous_size.insert(cell.clone(), p);
+                    }
+                }
+                Ok((latest, last_success, previous_size))
+            })
+            .await?;
+        // Staleness renders every built cell's templates: on a blocking thread.
+        let (loaded, matrix, last) = (self.loaded.clone(), self.matrix.clone(), last_success);
+        let (stale, last_success) = blocking(move || {
+            let stale = stale_cells(&loaded, &matrix, &last)?
+                .into_iter()
+                .map(|c| c.id.clone())
+                .collect();
+            Ok((stale, last))
+        })
+        .await?;
         Ok(HistoryView {
             latest,
             last_success,
@@ -167,8 +170,8 @@ impl Session {
 
     /// The publish plan of `cells` from the history as it is now: what the confirm shows
     /// and exactly what [`Session::publish`] then runs.
-    pub fn publish_plan(&self, cells: &[&Cell]) -> Result<TagPlan, SessionError> {
-        let history = self.with_store(|s| s.last_success_per_cell())?;
+    pub async fn publish_plan(&self, cells: &[&Cell]) -> Result<TagPlan, SessionError> {
+        let history = self.store.try_call(|s| s.last_success_per_cell()).await?;
         let built = publish::plan::built_from_history(&history);
         Ok(publish::plan(
             &self.matrix,
@@ -220,17 +223,17 @@ pub struct HistoryView {
     pub stale: BTreeSet<String>,
 }
 
-/// Cells whose last success was built from other inputs than today's: the inputs hash of
-/// the Dockerfile rendered now differs from the one recorded with that success. A cell
-/// never built is not stale (it is "never built").
+/// Cells whose last success (`last`: the history's last success of each cell) was built
+/// from other inputs than today's: the inputs hash of the Dockerfile rendered now differs
+/// from the one recorded with that success. A cell never built is not stale (it is "never
+/// built"). Renders templates: call it off any event loop.
 pub fn stale_cells<'a>(
     loaded: &LoadedConfig,
     m: &'a Matrix,
-    store: &Store,
+    last: &HashMap<String, BuildRecord>,
 ) -> Result<Vec<&'a Cell>, SessionError> {
     let opts = RunOptions::from_config(loaded);
     let r = Renderer::new(loaded.templates_dir().as_deref());
-    let last = store.last_success_per_cell()?;
     let mut out = Vec::new();
     for c in &m.cells {
         if let Some(rec) = last.get(&c.id) {
@@ -240,4 +243,13 @@ pub fn stale_cells<'a>(
         }
     }
     Ok(out)
+}
+
+/// Run sync work (template rendering) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SessionError> + Send + 'static,
+) -> Result<T, SessionError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SessionError::Task(e.to_string()))?
 }

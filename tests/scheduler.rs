@@ -52,12 +52,8 @@ async fn routes_arches_fails_skips_and_chains_base_ids() {
         let comp = result(&events, &format!("fixture/5.4/{arch}"));
         assert_eq!(comp.status, BuildStatus::Succeeded, "{comp:?}");
         // The compiler cell was built FROM the exact image its base produced.
-        let rec = store
-            .lock()
-            .unwrap()
-            .build(comp.build_id.unwrap())
-            .unwrap()
-            .unwrap();
+        let id = comp.build_id.unwrap();
+        let rec = store.try_call(move |s| s.build(id)).await.unwrap().unwrap();
         assert_eq!(rec.base_image, base.image_id, "{arch}");
         assert!(rec.layers.len() >= 2 && rec.size.unwrap() > 0);
 
@@ -86,7 +82,7 @@ async fn routes_arches_fails_skips_and_chains_base_ids() {
         .iter()
         .any(|e| matches!(e, BuildEvent::Step { total, .. } if *total > 0)));
     // The full log is on disk.
-    let s = store.lock().unwrap();
+    let s = store;
     let id = result(&events, "fixture-broken/opam/amd64")
         .build_id
         .unwrap();
@@ -156,11 +152,23 @@ async fn cancel_stops_the_build_on_the_engine() {
     let engine = Engine::connect(&unix_spec("unix", &["amd64"]))
         .await
         .unwrap();
-    let containers = engine
-        .docker()
-        .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
-        .await
-        .unwrap();
+    // The engine notices the step's end a moment after its process is gone (it may still
+    // list the container as up): polled like the process.
+    let mut containers = Vec::new();
+    for _ in 0..300 {
+        containers = engine
+            .docker()
+            .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+            .await
+            .unwrap();
+        if containers
+            .iter()
+            .all(|c| !c.command.clone().unwrap_or_default().contains(&needle))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         containers
             .iter()
@@ -243,7 +251,7 @@ async fn restarted_engine_gets_its_build_retried() {
         .expect("a Retrying event");
     assert!(retry.contains("transient engine error"), "{retry}");
     // History keeps both attempts: the cut one, with its reason, and the one that made it.
-    let rows = store.lock().unwrap().for_cell(cell).unwrap();
+    let rows = store.try_call(move |s| s.for_cell(cell)).await.unwrap();
     let statuses: Vec<BuildStatus> = rows.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses,
@@ -326,7 +334,7 @@ async fn hostile_output_is_sanitised_everywhere() {
     let id = result(&events, "fixture-hostile/opam/amd64")
         .build_id
         .unwrap();
-    let stored = std::fs::read(store.lock().unwrap().log_path(id)).unwrap();
+    let stored = std::fs::read(store.log_path(id)).unwrap();
     let stored = String::from_utf8(stored).expect("stored logs are UTF-8");
     for text in lines
         .iter()

@@ -73,7 +73,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
         .transpose()
         .map_err(|e| Exit::error(format!("--max-growth {e}")))?;
     let session = Session::open(loaded.clone(), matrix)?;
-    let history = session.history_view()?;
+    let history = session.history_view().await?;
     let matrix = session.matrix.clone();
     let mut cells: Vec<&Cell> = selected(&matrix, &args.selectors)?;
     if args.failed || args.stale {
@@ -90,7 +90,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let mut opts = session.run_options(RunMode::Batch);
     opts.no_cache = args.no_cache;
     opts.max_total = args.jobs;
-    let plan = session.plan(&opts, &cells)?;
+    let plan = session.plan(&opts, &cells).await?;
     let scheduling = session.start(opts);
     let (handle, mut events, task) = (scheduling.handle, scheduling.events, scheduling.task);
     handle.send(Command::Build(plan));

@@ -292,7 +292,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         }
         Some(Cmd::Tags(args)) => {
             let (loaded, matrix) = load(cfg_path)?;
-            publish::tags(&loaded, &matrix, args)
+            runtime()?.block_on(publish::tags(&loaded, &matrix, args))
         }
         Some(Cmd::Publish(args)) => {
             let (loaded, matrix) = load(cfg_path)?;

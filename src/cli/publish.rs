@@ -42,9 +42,9 @@ pub struct PublishArgs {
 
 /// The plan for some selectors, from the config and the history: the session's rule, the
 /// one the TUI's publish confirm uses.
-fn make_plan(session: &Session, selectors: &[String]) -> Result<TagPlan, Exit> {
+async fn make_plan(session: &Session, selectors: &[String]) -> Result<TagPlan, Exit> {
     let cells = selected(&session.matrix, selectors)?;
-    Ok(session.publish_plan(&cells)?)
+    Ok(session.publish_plan(&cells).await?)
 }
 
 /// The plan as text: each public tag with its arches, then its aliases.
@@ -97,9 +97,9 @@ fn print_plan(out: &mut impl Write, plan: &TagPlan) -> std::io::Result<()> {
 }
 
 /// `imagegrid tags`.
-pub fn tags(loaded: &LoadedConfig, matrix: &Matrix, args: TagsArgs) -> Result<u8, Exit> {
+pub async fn tags(loaded: &LoadedConfig, matrix: &Matrix, args: TagsArgs) -> Result<u8, Exit> {
     let session = Session::open(loaded.clone(), matrix.clone())?;
-    let plan = make_plan(&session, &args.selectors)?;
+    let plan = make_plan(&session, &args.selectors).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &plan)?;
@@ -116,7 +116,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: PublishArgs) -> R
         return Err(Exit::error("name the cells whose tags to publish (e.g. `imagegrid publish 'debian-13/*/*'`); `imagegrid publish '*'` publishes everything; `imagegrid tags` lists the tags"));
     }
     let session = Session::open(loaded.clone(), matrix.clone())?;
-    let plan = make_plan(&session, &args.selectors)?;
+    let plan = make_plan(&session, &args.selectors).await?;
     if plan.tags.is_empty() {
         eprintln!(
             "imagegrid: no tag to publish for {}",

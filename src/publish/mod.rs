@@ -20,7 +20,6 @@ pub mod registry;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -29,7 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::push::PushError;
 use crate::engine::{normalise_arch, Engine, EngineSpec};
-use crate::store::Store;
+use crate::store::StoreHandle;
 pub use auth::{Credentials, Secret};
 pub use plan::{plan, AliasTag, ArchSource, Built, PlanError, PublicTag, TagLine, TagPlan};
 use registry::{ImagePlatform, Registry, RegistryError, RegistryErrorKind, StoredManifest};
@@ -384,7 +383,7 @@ pub struct PublishContext<'a> {
     pub credentials: Option<Credentials>,
     pub retry: RetryPolicy,
     /// The history: where compressed sizes go, and beside which the publish log is written.
-    pub store: &'a Mutex<Store>,
+    pub store: &'a StoreHandle,
 }
 
 /// Publish a plan. Tags that cannot be published (arches not built, a failed push) are
@@ -419,8 +418,8 @@ pub async fn publish(
 
 /// `logs/publish-<time>.log` in the data directory; None if it cannot be made (the events
 /// still flow).
-fn open_log(store: &Mutex<Store>) -> Option<(std::fs::File, PathBuf)> {
-    let dir = store.lock().ok()?.dir().join("logs");
+fn open_log(store: &StoreHandle) -> Option<(std::fs::File, PathBuf)> {
+    let dir = store.dir().join("logs");
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
@@ -535,13 +534,10 @@ async fn run(
             match pushed {
                 Ok(s) => {
                     let compressed = s.manifest.compressed_size();
+                    let build_id = built.build_id;
                     ctx.store
-                        .lock()
-                        .map_err(|_| crate::store::StoreError::Db {
-                            path: "history".into(),
-                            message: "the history store lock is poisoned".into(),
-                        })?
-                        .set_compressed_size(built.build_id, compressed)?;
+                        .try_call(move |s| s.set_compressed_size(build_id, compressed))
+                        .await?;
                     summary.pushes += 1;
                     out.emit(PublishEvent::Pushed {
                         cell: a.cell.clone(),

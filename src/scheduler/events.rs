@@ -83,7 +83,8 @@ pub struct CellResult {
     pub log_path: Option<String>,
 }
 
-/// Health of one engine.
+/// Health of one engine: what the faces show, and what they route a preview over
+/// (`scheduler::route::SlotSnapshot::from_health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EngineHealth {
     pub engine: String,
@@ -94,6 +95,14 @@ pub struct EngineHealth {
     pub running: usize,
     pub queued: usize,
     pub last_error: Option<String>,
+    /// Builds it may run at once (its `max_parallel`).
+    pub max_parallel: usize,
+    /// Its first connection attempt has ended (either way). Until then an unreachable engine
+    /// is still being tried, and cells for it wait even in a headless run.
+    pub tried: bool,
+    /// Its place in the configuration, from 0: routing prefers the earlier of two equally
+    /// good engines.
+    pub slot: usize,
 }
 
 /// Counts at the end of a run.

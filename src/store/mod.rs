@@ -4,6 +4,8 @@
 //! survives a killed process (only an OS crash can lose the last commits). Builds left
 //! "running" by a process that no longer exists are marked interrupted on open.
 
+pub mod handle;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::image::Layer;
 pub use crate::model::status::BuildStatus;
+pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -44,6 +47,9 @@ pub enum StoreError {
         /// Where the copy is (or why none could be made), as a phrase.
         backup: String,
     },
+    /// The store's thread is gone, or the call panicked on it (see [`StoreHandle`]).
+    #[error("history database {path} is unavailable (its thread stopped, or a call on it failed)")]
+    Unavailable { path: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -317,7 +323,7 @@ impl Store {
 
     /// Where build `id`'s log lives.
     pub fn log_path(&self, id: i64) -> PathBuf {
-        self.dir.join("logs").join(format!("{id}.log"))
+        log_path_in(&self.dir, id)
     }
 
     /// An appending writer for build `id`'s log.
@@ -495,6 +501,11 @@ impl Store {
             .map(|o| o.flatten())
             .map_err(|e| self.err(e))
     }
+}
+
+/// Where build `id`'s log lives in data directory `dir`.
+fn log_path_in(dir: &Path, id: i64) -> PathBuf {
+    dir.join("logs").join(format!("{id}.log"))
 }
 
 /// Appends sanitised lines to a build's log file.

@@ -69,10 +69,12 @@ impl Executor {
             }
             Effect::LoadHistory(cell) => {
                 let tx = self.tx.clone();
-                let session = self.session.clone();
-                tokio::task::spawn_blocking(move || {
-                    let builds = session
-                        .with_store(|s| s.for_cell(&cell))
+                let store = self.session.store.clone();
+                tokio::spawn(async move {
+                    let id = cell.clone();
+                    let builds = store
+                        .try_call(move |s| s.for_cell(&id))
+                        .await
                         .unwrap_or_default()
                         .into_iter()
                         .filter(|b| b.status == BuildStatus::Succeeded)
@@ -81,18 +83,20 @@ impl Executor {
                 });
             }
             Effect::Build { cells, no_cache } => {
-                // Planning reads the history and renders up to three templates per cell.
+                // Planning reads the history and renders up to three templates per cell:
+                // in a task (the session reads through the store's thread and renders on a
+                // blocking one).
                 let session = self.session.clone();
                 let handle = self.handle.clone();
                 let tx = self.tx.clone();
                 let mut opts = self.opts.clone();
                 opts.no_cache = no_cache;
-                tokio::task::spawn_blocking(move || {
+                tokio::spawn(async move {
                     let refs: Vec<&Cell> = cells
                         .iter()
                         .filter_map(|id| session.matrix.cell(id))
                         .collect();
-                    match session.plan(&opts, &refs) {
+                    match session.plan(&opts, &refs).await {
                         Ok(plan) => handle.send(Command::Build(plan)),
                         Err(e) => {
                             let _ = tx.send(Loaded::Message(format!("cannot plan: {e}")));
@@ -173,10 +177,7 @@ fn save_log(session: &Session, cell: &str, build: Option<i64>) -> String {
     let Some(b) = build else {
         return format!("{cell} has no build log yet");
     };
-    let src = match session.with_store(|s| Ok(s.log_path(b))) {
-        Ok(p) => p,
-        Err(e) => return format!("cannot save the log of {cell}: {e}"),
-    };
+    let src = session.store.log_path(b);
     let dest = std::env::current_dir()
         .unwrap_or_default()
         .join(format!("imagegrid-{}-build{b}.log", cell.replace('/', "_")));

@@ -33,7 +33,7 @@ pub async fn run(
     intro: Option<String>,
 ) -> Result<u8, UiError> {
     let session = Session::open(loaded, matrix)?;
-    let history = session.history_view()?;
+    let history = session.history_view().await?;
     let sizes = &session.loaded.config.sizes;
     let mut app = App::new(
         (*session.matrix).clone(),

@@ -11,7 +11,7 @@ use imagegrid::dockerfile::Renderer;
 use imagegrid::engine::{Endpoint, EngineSpec, TlsFiles};
 use imagegrid::matrix::Matrix;
 use imagegrid::scheduler::{BuildEvent, Command, RunOptions, Scheduler, Summary};
-use imagegrid::store::Store;
+use imagegrid::store::StoreHandle;
 
 /// A variable the test environment sets; panics with how to get it.
 pub fn env(name: &str) -> String {
@@ -137,7 +137,7 @@ pub struct Run {
     pub events: tokio::sync::mpsc::UnboundedReceiver<BuildEvent>,
     pub task: tokio::task::JoinHandle<Summary>,
     pub seen: Vec<BuildEvent>,
-    pub store: Arc<Mutex<Store>>,
+    pub store: StoreHandle,
 }
 
 fn test_options(loaded: &LoadedConfig) -> RunOptions {
@@ -150,9 +150,10 @@ fn test_options(loaded: &LoadedConfig) -> RunOptions {
 /// The build plan of `selectors` of a config.
 pub fn plan(
     loaded: &LoadedConfig,
-    store: &Store,
+    store: &StoreHandle,
     selectors: &[&str],
 ) -> Vec<imagegrid::scheduler::PlannedCell> {
+    let last_ok = store.try_blocking(|s| s.last_success_per_cell()).unwrap();
     let matrix = Matrix::from_config(loaded).unwrap();
     let renderer = Renderer::new(loaded.templates_dir().as_deref());
     let sels = matrix
@@ -160,17 +161,16 @@ pub fn plan(
         .unwrap();
     let cells = matrix.select(&sels);
     assert!(!cells.is_empty(), "selectors {selectors:?} match nothing");
-    Scheduler::plan(&matrix, &renderer, store, &test_options(loaded), &cells).unwrap()
+    Scheduler::plan(&matrix, &renderer, &last_ok, &test_options(loaded), &cells).unwrap()
 }
 
 /// Plan and start building `selectors` of a config.
 pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
     let matrix = Matrix::from_config(loaded).unwrap();
-    let store = Store::open(&loaded.data_dir()).unwrap();
+    let store = StoreHandle::open(&loaded.data_dir()).unwrap();
     let renderer = Renderer::new(loaded.templates_dir().as_deref());
     let opts = test_options(loaded);
     let plan = plan(loaded, &store, selectors);
-    let store = Arc::new(Mutex::new(store));
     let specs = EngineSpec::all(loaded, &matrix);
     let (s, handle, commands, events) = Scheduler::new(
         specs,
@@ -193,7 +193,7 @@ pub fn start(loaded: &LoadedConfig, selectors: &[&str]) -> Run {
 impl Run {
     /// Queue more cells into the running scheduler.
     pub fn queue(&self, loaded: &LoadedConfig, selectors: &[&str]) {
-        let plan = plan(loaded, &self.store.lock().unwrap(), selectors);
+        let plan = plan(loaded, &self.store, selectors);
         self.handle.send(Command::Build(plan));
     }
 
@@ -227,7 +227,7 @@ impl Run {
     }
 
     /// Run to the end; returns the summary.
-    pub async fn finish(mut self, secs: u64) -> (Summary, Vec<BuildEvent>, Arc<Mutex<Store>>) {
+    pub async fn finish(mut self, secs: u64) -> (Summary, Vec<BuildEvent>, StoreHandle) {
         let ev = self
             .wait_for(secs, "the end of the run", |e| {
                 matches!(e, BuildEvent::Done(_))

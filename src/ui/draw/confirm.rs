@@ -14,47 +14,32 @@ use crate::util::text::truncate;
 pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
     let (title, mut lines) = match c {
         Confirm::Build { cells, no_cache } => {
-            let mut per_engine: std::collections::BTreeMap<String, usize> = Default::default();
-            let mut unroutable = 0;
-            for id in cells {
-                let arch = app
-                    .matrix
-                    .cell(id)
-                    .map(|c| c.arch.clone())
-                    .unwrap_or_default();
-                let engines: Vec<&String> = app
-                    .progress
-                    .engines
-                    .values()
-                    .filter(|h| h.arches.contains(&arch))
-                    .map(|h| &h.engine)
-                    .collect();
-                if engines.is_empty() {
-                    unroutable += 1;
-                } else {
-                    *per_engine
-                        .entry(
-                            engines
-                                .iter()
-                                .map(|s| s.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" or "),
-                        )
-                        .or_default() += 1;
-                }
-            }
+            // The scheduler's own routing, over the engines as last reported.
+            let rules = crate::scheduler::route::Rules::interactive();
+            let preview = app.progress.routing_preview(&app.matrix, cells, &rules);
             let mut lines = vec![Line::raw(format!(
                 "Build {} cells{}?",
                 cells.len(),
                 if *no_cache { " without cache" } else { "" }
             ))];
             lines.push(Line::raw("Bases build first; stale bases come along."));
-            for (e, n) in per_engine {
-                lines.push(Line::raw(format!("  {n} on {e}")));
+            for (e, n, emulated) in preview.engines {
+                let how = match emulated {
+                    0 => String::new(),
+                    m if m == n => " (emulated)".into(),
+                    m => format!(" ({m} emulated)"),
+                };
+                lines.push(Line::raw(format!("  {n} on {e}{how}")));
             }
-            if unroutable > 0 {
+            if preview.waiting > 0 {
+                lines.push(Line::raw(format!(
+                    "  {} wait for an engine to answer",
+                    preview.waiting
+                )));
+            }
+            for (why, n) in preview.skipped {
                 lines.push(Line::styled(
-                    format!("  {unroutable} on no configured engine (they will be skipped)"),
+                    truncate(&format!("  {n} skipped: {why}"), 56),
                     theme::ERROR,
                 ));
             }

@@ -143,6 +143,9 @@ pub fn busy_app() -> App {
         running: 1,
         queued: 1,
         last_error: None,
+        max_parallel: 2,
+        tried: true,
+        slot: 0,
     }));
     app.on_event(BuildEvent::Engine(EngineHealth {
         engine: "arm".into(),
@@ -153,6 +156,9 @@ pub fn busy_app() -> App {
         running: 0,
         queued: 0,
         last_error: Some("TLS handshake failed".into()),
+        max_parallel: 2,
+        tried: true,
+        slot: 1,
     }));
     app
 }

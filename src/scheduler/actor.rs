@@ -1,0 +1,325 @@
+//! The actor: one task owns the queue and the slots. It takes commands (build, cancel,
+//! shut down), the ends of connections, pings and builds, and a tick for the health loop;
+//! after each it starts what can start, and says `Done` when every queued cell has ended.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::job::{build_task, TaskOutcome};
+use super::route::{at_cap, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot};
+use super::slots::Slot;
+use super::{record, BuildEvent, CellResult, Command, PlannedCell, Scheduler, Summary};
+use crate::engine::{Engine, EngineError};
+use crate::store::BuildStatus;
+
+/// Where one queued cell is.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum JobState {
+    Pending,
+    Running {
+        slot: usize,
+        cancel: CancellationToken,
+    },
+    Ended {
+        status: BuildStatus,
+        slot: Option<usize>,
+        image_id: Option<String>,
+    },
+}
+
+/// One queued cell.
+pub(super) struct Job {
+    pub plan: PlannedCell,
+    pub state: JobState,
+    /// Attempts that ended in a transient engine error.
+    pub attempts: u32,
+    /// Set while a retry waits for its engine: since when, and why the last attempt ended.
+    pub retry: Option<(Instant, String)>,
+}
+
+impl Job {
+    fn new(plan: PlannedCell) -> Job {
+        Job {
+            plan,
+            state: JobState::Pending,
+            attempts: 0,
+            retry: None,
+        }
+    }
+}
+
+/// What the actor's own tasks report back.
+pub(super) enum Internal {
+    Connected(usize, Box<Result<Engine, EngineError>>),
+    Pinged(usize, Result<(), EngineError>),
+    Ended(usize, TaskOutcome),
+}
+
+impl Scheduler {
+    pub(super) async fn run_actor(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Summary {
+        let exit_when_idle = self.ctx.opts.mode.exits_when_idle();
+        for i in 0..self.slots.len() {
+            // Shown as connecting at once: an engine that never answers is listed too.
+            self.emit_health(i);
+            self.connect(i);
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut commands_open = true;
+        loop {
+            self.dispatch().await;
+            if self.batch_start.is_some()
+                && self
+                    .jobs
+                    .iter()
+                    .all(|j| matches!(j.state, JobState::Ended { .. }))
+            {
+                let mut summary = std::mem::take(&mut self.summary);
+                summary.store_errors = self.ctx.store_errors.swap(0, Ordering::Relaxed);
+                summary.duration_secs = self
+                    .batch_start
+                    .take()
+                    .map(|t| t.elapsed().as_secs_f64())
+                    .unwrap_or(0.0);
+                self.emit(BuildEvent::Done(summary.clone()));
+                if exit_when_idle {
+                    return summary;
+                }
+            }
+            tokio::select! {
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(Command::Build(plan)) => self.enqueue(plan),
+                    Some(Command::Cancel(cell)) => self.cancel(&cell).await,
+                    Some(Command::CancelAll) => self.cancel_all().await,
+                    Some(Command::Shutdown) => {
+                        self.cancel_all().await;
+                        commands_open = false;
+                    }
+                    None => commands_open = false,
+                },
+                Some(msg) = self.internal_rx.recv() => self.internal(msg),
+                _ = tick.tick() => self.check_engines(),
+            }
+            let running = self
+                .jobs
+                .iter()
+                .any(|j| matches!(j.state, JobState::Running { .. }));
+            if !commands_open && !running && (!exit_when_idle || self.batch_start.is_none()) {
+                return std::mem::take(&mut self.summary);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, plan: Vec<PlannedCell>) {
+        if self.batch_start.is_none() {
+            self.batch_start = Some(Instant::now());
+        }
+        for p in plan {
+            if let Some(&i) = self.by_cell.get(&p.cell.id) {
+                if !matches!(self.jobs[i].state, JobState::Ended { .. }) {
+                    continue; // already queued or running
+                }
+                self.jobs[i] = Job::new(p.clone());
+            } else {
+                self.by_cell.insert(p.cell.id.clone(), self.jobs.len());
+                self.jobs.push(Job::new(p.clone()));
+            }
+            self.emit(BuildEvent::Queued {
+                cell: p.cell.id.clone(),
+            });
+        }
+    }
+
+    /// End a queued job that never started (skipped, cancelled, or given up on).
+    pub(super) async fn end_unbuilt(&mut self, j: usize, status: BuildStatus, reason: String) {
+        let plan = &self.jobs[j].plan;
+        record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
+        self.summary.add(status);
+        self.emit(BuildEvent::Finished(CellResult {
+            cell: plan.cell.id.clone(),
+            status,
+            build_id: None,
+            engine: None,
+            image_id: None,
+            size: None,
+            previous_size: None,
+            failure: Some(reason),
+            duration_secs: None,
+            log_path: None,
+        }));
+        self.jobs[j].state = JobState::Ended {
+            status,
+            slot: None,
+            image_id: None,
+        };
+    }
+
+    async fn cancel(&mut self, cell: &str) {
+        let Some(&j) = self.by_cell.get(cell) else {
+            return;
+        };
+        match &self.jobs[j].state {
+            JobState::Pending => {
+                self.end_unbuilt(j, BuildStatus::Cancelled, "cancelled while queued".into())
+                    .await
+            }
+            JobState::Running { cancel, .. } => cancel.cancel(),
+            JobState::Ended { .. } => {}
+        }
+    }
+
+    async fn cancel_all(&mut self) {
+        let cells: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|j| !matches!(j.state, JobState::Ended { .. }))
+            .map(|j| j.plan.cell.id.clone())
+            .collect();
+        // Queued dependants first, so that a cancelled base does not make them "skipped".
+        for c in cells.iter().rev() {
+            self.cancel(c).await;
+        }
+    }
+
+    fn internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::Connected(i, r) => self.connected(i, *r),
+            Internal::Pinged(i, r) => self.pinged(i, r),
+            Internal::Ended(j, outcome) => self.ended(j, outcome),
+        }
+    }
+
+    /// A build task ended: count it, queue it again, or mark its engine lost.
+    fn ended(&mut self, j: usize, outcome: TaskOutcome) {
+        let JobState::Running { slot, .. } = self.jobs[j].state.clone() else {
+            return;
+        };
+        self.slots[slot].running -= 1;
+        match outcome {
+            TaskOutcome::Done { status, image_id } => {
+                self.summary.add(status);
+                self.jobs[j].state = JobState::Ended {
+                    status,
+                    slot: Some(slot),
+                    image_id,
+                };
+            }
+            TaskOutcome::Retry { reason, lost, down } => {
+                self.jobs[j].attempts += 1;
+                self.jobs[j].state = JobState::Pending;
+                self.jobs[j].retry = Some((Instant::now(), lost));
+                if let Some(why) = down {
+                    // Do not send the retry straight back to an engine that is not
+                    // there; the health loop reconnects it.
+                    self.slots[slot].lost(why);
+                }
+                self.emit(BuildEvent::Retrying {
+                    cell: self.jobs[j].plan.cell.id.clone(),
+                    engine: self.slots[slot].spec.name.clone(),
+                    attempt: self.jobs[j].attempts,
+                    reason,
+                });
+            }
+            TaskOutcome::EngineLost { reason } => {
+                self.summary.add(BuildStatus::Failed);
+                self.jobs[j].state = JobState::Ended {
+                    status: BuildStatus::Failed,
+                    slot: Some(slot),
+                    image_id: None,
+                };
+                self.slots[slot].lost(reason);
+            }
+        }
+        self.emit_health(slot);
+    }
+
+    /// Start what can start: each queued cell in order, routed by [`route`] over the slots
+    /// as they are now; cells whose base ended badly, or that no engine can take, end here.
+    pub(super) async fn dispatch(&mut self) {
+        let rules = Rules::from_options(&self.ctx.opts);
+        let mut slots: Vec<SlotSnapshot> = self.slots.iter().map(Slot::snapshot).collect();
+        for j in 0..self.jobs.len() {
+            if self.jobs[j].state != JobState::Pending {
+                continue;
+            }
+            // At the --jobs cap nothing starts; the cells after keep their turn.
+            if at_cap(&slots, rules.max_total) {
+                return;
+            }
+            let base_id = self.jobs[j].plan.cell.base_id();
+            // The base: in this run (must have ended well), or from history (on its engine).
+            let mut base: Option<(String, Option<String>)> = None; // (engine, image id)
+            if let Some(base_id) = &base_id {
+                if let Some(&b) = self.by_cell.get(base_id) {
+                    match &self.jobs[b].state {
+                        JobState::Pending | JobState::Running { .. } => continue,
+                        JobState::Ended {
+                            status: BuildStatus::Succeeded,
+                            slot,
+                            image_id,
+                        } => {
+                            base =
+                                slot.map(|s| (self.slots[s].spec.name.clone(), image_id.clone()));
+                        }
+                        JobState::Ended { status, .. } => {
+                            let reason = format!("base {base_id} {status}");
+                            self.end_unbuilt(j, BuildStatus::Skipped, reason).await;
+                            continue;
+                        }
+                    }
+                } else if let Some((engine, image)) = &self.jobs[j].plan.prebuilt_base {
+                    base = Some((engine.clone(), Some(image.clone())));
+                }
+            }
+            let job = JobSnapshot {
+                arch: &self.jobs[j].plan.cell.arch,
+                base: base
+                    .as_ref()
+                    .zip(base_id.as_deref())
+                    .map(|((engine, _), cell)| BaseAt { cell, engine }),
+                retry: self.jobs[j]
+                    .retry
+                    .as_ref()
+                    .map(|(since, lost)| (since.elapsed(), lost.as_str())),
+            };
+            match route(&slots, &job, &rules) {
+                Routed::Start(i) => {
+                    slots[i].running += 1;
+                    self.start(j, i, base.and_then(|(_, image)| image));
+                }
+                Routed::Wait(_) => {}
+                Routed::Skip(reason) => self.end_unbuilt(j, BuildStatus::Skipped, reason).await,
+                Routed::Fail(reason) => self.end_unbuilt(j, BuildStatus::Failed, reason).await,
+            }
+        }
+    }
+
+    /// Start job `j` on slot `slot` (connected), building FROM `base_image` if it has one.
+    pub(super) fn start(&mut self, j: usize, slot: usize, base_image: Option<String>) {
+        let engine = self.slots[slot]
+            .engine
+            .clone()
+            .expect("dispatch picks connected engines");
+        self.slots[slot].running += 1;
+        self.jobs[j].retry = None;
+        let cancel = CancellationToken::new();
+        self.jobs[j].state = JobState::Running {
+            slot,
+            cancel: cancel.clone(),
+        };
+        let plan = self.jobs[j].plan.clone();
+        let attempts = self.jobs[j].attempts;
+        let ctx = self.ctx.clone();
+        let tx = self.internal_tx.clone();
+        self.emit_health(slot);
+        tokio::spawn(async move {
+            let outcome = build_task(&ctx, &engine, &plan, base_image, attempts, &cancel).await;
+            let _ = tx.send(Internal::Ended(j, outcome));
+        });
+    }
+}

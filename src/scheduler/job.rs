@@ -1,0 +1,252 @@
+//! One build on one engine: render the Dockerfile, record the start, stream the build,
+//! classify how it ended (built, failed, cancelled, a transient engine error to retry, a
+//! lost engine), tag a base image for its dependants, and record the end.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use super::record::{self, JobLog};
+use super::{summary, BuildEvent, CellResult, Ctx, PlannedCell};
+use crate::config::{BuildkitMode, TagConfig};
+use crate::engine::build::{
+    BuildError, BuildProgress, BuildRequest, LABEL_BUILD, LABEL_CELL, LABEL_INPUTS,
+};
+use crate::engine::Engine;
+use crate::matrix::{Cell, Level};
+use crate::store::{BuildStatus, Finish};
+
+/// A tag that names exactly one build of a base cell: its staging tag plus the image id.
+/// Compiler cells build FROM it (BuildKit cannot take a bare image id in FROM), so the
+/// Dockerfile names the exact base image, as upstream does with digests.
+pub fn pinned_base_ref(base: &Cell, tags: &TagConfig, image_id: &str) -> String {
+    let short = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!(
+        "{}-{}",
+        base.staging_tag(tags),
+        &short[..short.len().min(12)]
+    )
+}
+
+/// How a build task ended, for the actor.
+pub(super) enum TaskOutcome {
+    Done {
+        status: BuildStatus,
+        image_id: Option<String>,
+    },
+    /// Transient engine error with retries left: queue again. `down` says why the engine
+    /// does not answer right now (restarting, say): the cell waits for it or another engine.
+    Retry {
+        reason: String,
+        lost: String,
+        down: Option<String>,
+    },
+    /// The engine is gone; the cell failed with that reason.
+    EngineLost { reason: String },
+}
+
+const FAILED: TaskOutcome = TaskOutcome::Done {
+    status: BuildStatus::Failed,
+    image_id: None,
+};
+
+/// Build one planned cell on one engine, recording everything.
+pub(super) async fn build_task(
+    ctx: &Ctx,
+    engine: &Engine,
+    plan: &PlannedCell,
+    base_image: Option<String>,
+    attempts: u32,
+    cancel: &CancellationToken,
+) -> TaskOutcome {
+    let cell_id = plan.cell.id.clone();
+    let base_cell = Cell::new(&plan.cell.distro, None, &plan.cell.arch);
+    let from = base_image
+        .as_ref()
+        .filter(|_| plan.cell.base_id().is_some())
+        .map(|id| pinned_base_ref(&base_cell, &ctx.opts.tags, id));
+    let dockerfile =
+        match ctx
+            .renderer
+            .render(&ctx.matrix, &plan.cell, from.as_deref(), &ctx.opts.tags)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = format!("cannot render the Dockerfile: {e}");
+                record::finish_unstarted(ctx, plan, engine, reason).await;
+                return FAILED;
+            }
+        };
+    let started = Instant::now();
+    let (build_id, writer) = match record::start(ctx, plan, engine, base_image.as_deref()).await {
+        Ok(started) => started,
+        Err(message) => {
+            record::finish_unstarted(ctx, plan, engine, message).await;
+            return FAILED;
+        }
+    };
+    let mut log = JobLog::new(ctx, &cell_id, writer);
+    let emulated = !engine.is_native(&plan.cell.arch);
+    ctx.send(BuildEvent::Started {
+        cell: cell_id.clone(),
+        engine: engine.name().to_string(),
+        build_id,
+        emulated,
+    });
+    let buildkit = match ctx.opts.buildkit {
+        BuildkitMode::On => true,
+        BuildkitMode::Off => false,
+        BuildkitMode::Auto => engine.info.buildkit,
+    };
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_CELL.to_string(), cell_id.clone());
+    labels.insert(LABEL_INPUTS.to_string(), plan.inputs.clone());
+    labels.insert(LABEL_BUILD.to_string(), build_id.to_string());
+    let req = BuildRequest {
+        cell_id: cell_id.clone(),
+        dockerfile,
+        context_files: vec![],
+        platform: plan.platform.clone(),
+        tag: plan.tag.clone(),
+        labels,
+        network: ctx.opts.network,
+        buildkit,
+        no_cache: plan.no_cache,
+        pull: ctx.opts.pull,
+        idle_timeout: ctx.opts.idle_timeout,
+    };
+    log.line(format!(
+        "imagegrid: building {cell_id} on engine {} ({}{}), {} builder, attempt {}",
+        engine.name(),
+        plan.platform,
+        if emulated { ", emulated" } else { "" },
+        if buildkit { "BuildKit" } else { "classic" },
+        attempts + 1
+    ));
+    let mut step: Option<String> = None;
+    let result = engine
+        .build(&req, cancel, |p| match p {
+            BuildProgress::Line(l) => log.line(l),
+            BuildProgress::Step {
+                current,
+                total,
+                name,
+            } => {
+                step = Some(name.clone());
+                ctx.send(BuildEvent::Step {
+                    cell: cell_id.clone(),
+                    current,
+                    total,
+                    name,
+                });
+            }
+        })
+        .await;
+    // How a build that produced no image ended: its status, record and outcome.
+    let ended = |status: BuildStatus, failure: String| {
+        let f = Finish {
+            failure: Some(failure),
+            ..Default::default()
+        };
+        (
+            status,
+            f,
+            TaskOutcome::Done {
+                status,
+                image_id: None,
+            },
+        )
+    };
+    let (status, finish, outcome) = match result {
+        Ok(img) => {
+            if plan.cell.level == Level::Base {
+                let pin = pinned_base_ref(&plan.cell, &ctx.opts.tags, &img.image_id);
+                if let Err(e) = engine.tag(&img.image_id, &pin).await {
+                    log.line(format!(
+                        "imagegrid: warning: cannot tag {pin}: {}",
+                        e.message
+                    ));
+                }
+            }
+            let f = Finish {
+                image_id: Some(img.image_id.clone()),
+                size: Some(img.size),
+                layers: img.layers,
+                failure: None,
+            };
+            (
+                BuildStatus::Succeeded,
+                f,
+                TaskOutcome::Done {
+                    status: BuildStatus::Succeeded,
+                    image_id: Some(img.image_id),
+                },
+            )
+        }
+        Err(BuildError::Cancelled) => {
+            log.line(
+                "imagegrid: cancelled; the engine stops the build when the stream closes".into(),
+            );
+            ended(BuildStatus::Cancelled, "cancelled".into())
+        }
+        Err(BuildError::Failed(message)) => ended(
+            BuildStatus::Failed,
+            summary::failure_summary(step.as_deref(), &log.tail(), &message),
+        ),
+        Err(BuildError::Engine(e)) => {
+            let ping = if e.is_transient() {
+                engine.ping().await
+            } else {
+                Err(e.clone())
+            };
+            let back = ping.is_ok();
+            if e.is_transient() && attempts < ctx.opts.retries {
+                // Retry even when the engine does not answer yet: a restarted engine is back
+                // in seconds, and the scheduler waits `reconnect_wait` for it (or another).
+                let reason = format!("transient engine error, retrying: {}", e.message);
+                log.line(format!("imagegrid: {reason}"));
+                let f = Finish {
+                    failure: Some(reason.clone()),
+                    ..Default::default()
+                };
+                let lost = format!("engine {} lost during build: {}", engine.name(), e.message);
+                let down = ping.err().map(|p| p.message);
+                (
+                    BuildStatus::Interrupted,
+                    f,
+                    TaskOutcome::Retry { reason, lost, down },
+                )
+            } else {
+                let reason = format!("engine {} lost during build: {}", engine.name(), e.message);
+                log.line(format!("imagegrid: {reason}"));
+                let f = Finish {
+                    failure: Some(reason.clone()),
+                    ..Default::default()
+                };
+                let outcome = if back {
+                    FAILED
+                } else {
+                    TaskOutcome::EngineLost { reason }
+                };
+                (BuildStatus::Failed, f, outcome)
+            }
+        }
+    };
+    let (previous_size, log_path) = record::finish(ctx, &cell_id, build_id, status, &finish).await;
+    if !matches!(outcome, TaskOutcome::Retry { .. }) {
+        ctx.send(BuildEvent::Finished(CellResult {
+            cell: cell_id,
+            status,
+            build_id: Some(build_id),
+            engine: Some(engine.name().to_string()),
+            image_id: finish.image_id,
+            size: finish.size,
+            previous_size,
+            failure: finish.failure,
+            duration_secs: Some(started.elapsed().as_secs_f64()),
+            log_path: Some(log_path.display().to_string()),
+        }));
+    }
+    outcome
+}

@@ -1,0 +1,763 @@
+//! Routing: which engine a queued cell goes to. A pure function over a snapshot of the
+//! engine slots, so that the rules can be read in one place and tested without an engine:
+//!
+//! - a cell goes to an engine configured for its arch; a compiler cell only to the engine
+//!   that holds its base image;
+//! - native before emulated: while a native engine for the arch is reachable, emulating
+//!   engines are not used (emulation is many times slower), even when the native ones are full;
+//! - least loaded first (running / `max_parallel`), the earlier configured engine on a tie;
+//! - never more than an engine's `max_parallel`, nor the run's `--jobs` in all;
+//! - with no reachable engine for the arch, a headless run skips the cell once every such
+//!   engine has had its first connection attempt, and fails a retry that waited
+//!   `reconnect_wait` in vain; the TUI keeps such cells queued.
+//!
+//! The actor calls [`route`] for each queued cell; the TUI's build confirm calls [`preview`]
+//! over the engines as their last health events describe them.
+
+use std::time::Duration;
+
+use super::{EngineHealth, RunMode, RunOptions};
+use crate::engine::EngineInfo;
+
+/// Whether a slot's engine answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    /// The first connection attempt has not ended yet.
+    Connecting,
+    /// Connected and answering (as far as the last ping or build knows).
+    Up,
+    /// Tried and not answering; the health loop keeps trying.
+    Down,
+}
+
+/// What routing knows of one engine slot at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotSnapshot {
+    /// The configured engine name.
+    pub name: String,
+    /// Arch names the engine is configured to build.
+    pub arches: Vec<String>,
+    /// Those of `arches` it builds without emulation (empty while it is not connected: the
+    /// native arch is learnt on connecting).
+    pub native: Vec<String>,
+    pub state: SlotState,
+    /// Builds running on it now.
+    pub running: usize,
+    /// Builds it may run at once.
+    pub max_parallel: usize,
+    /// Why it does not answer, for a skip reason.
+    pub last_error: Option<String>,
+}
+
+/// `arches` that an engine described by `info` builds natively.
+pub(super) fn native_arches(arches: &[String], info: Option<&EngineInfo>) -> Vec<String> {
+    match info {
+        Some(i) => arches.iter().filter(|a| **a == i.arch).cloned().collect(),
+        None => Vec::new(),
+    }
+}
+
+impl SlotSnapshot {
+    /// The slot an engine health event describes (what a face knows of an engine).
+    pub fn from_health(h: &EngineHealth) -> SlotSnapshot {
+        SlotSnapshot {
+            name: h.engine.clone(),
+            arches: h.arches.clone(),
+            native: if h.reachable {
+                native_arches(&h.arches, h.info.as_ref())
+            } else {
+                Vec::new()
+            },
+            state: if h.reachable {
+                SlotState::Up
+            } else if h.tried {
+                SlotState::Down
+            } else {
+                SlotState::Connecting
+            },
+            running: h.running,
+            max_parallel: h.max_parallel,
+            last_error: h.last_error.clone(),
+        }
+    }
+
+    /// Slots from health events, in the scheduler's order (which breaks ties).
+    pub fn from_healths<'a>(
+        healths: impl IntoIterator<Item = &'a EngineHealth>,
+    ) -> Vec<SlotSnapshot> {
+        let mut hs: Vec<&EngineHealth> = healths.into_iter().collect();
+        hs.sort_by_key(|h| h.slot);
+        hs.into_iter().map(SlotSnapshot::from_health).collect()
+    }
+}
+
+/// A base image a cell builds FROM: its cell and the engine that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaseAt<'a> {
+    pub cell: &'a str,
+    pub engine: &'a str,
+}
+
+/// What routing needs of one queued cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSnapshot<'a> {
+    /// The cell's arch.
+    pub arch: &'a str,
+    /// For a compiler cell whose base is built: where. The cell must go there.
+    pub base: Option<BaseAt<'a>>,
+    /// A retry waiting for an engine: how long it has waited, and why the last attempt ended.
+    pub retry: Option<(Duration, &'a str)>,
+}
+
+/// The run's rules that routing follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub mode: RunMode,
+    /// Builds at once over all engines (`--jobs`); None: no cap but the engines' own.
+    pub max_total: Option<usize>,
+    /// How long a retry waits for an engine of its arch in a headless run.
+    pub reconnect_wait: Duration,
+}
+
+impl Rules {
+    /// The TUI's rules: cells for an engine that does not answer stay queued; no `--jobs`.
+    pub fn interactive() -> Rules {
+        Rules {
+            mode: RunMode::Interactive,
+            max_total: None,
+            reconnect_wait: Duration::ZERO,
+        }
+    }
+
+    /// The rules of a run with these options.
+    pub fn from_options(o: &RunOptions) -> Rules {
+        Rules {
+            mode: o.mode,
+            max_total: o.max_total,
+            reconnect_wait: o.reconnect_wait,
+        }
+    }
+}
+
+/// What to do with a queued cell now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// Start it on this slot (an index into the snapshot).
+    Start(usize),
+    /// Leave it queued.
+    Wait(WaitFor),
+    /// It cannot be built by any configured engine: end it as skipped, for this reason.
+    Skip(String),
+    /// A retry waited too long for its engine: end it as failed, for this reason.
+    Fail(String),
+}
+
+/// Why a cell stays queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    /// Every engine it may use is full (`max_parallel`, `--jobs`), or a native one is.
+    Room,
+    /// No engine it may use answers yet.
+    Engine,
+}
+
+/// Are `max_total` builds running over all slots? Then nothing starts.
+pub fn at_cap(slots: &[SlotSnapshot], max_total: Option<usize>) -> bool {
+    max_total.is_some_and(|max| slots.iter().map(|s| s.running).sum::<usize>() >= max)
+}
+
+/// Where one queued cell goes now. See the module doc for the rules.
+pub fn route(slots: &[SlotSnapshot], job: &JobSnapshot, rules: &Rules) -> Routed {
+    if at_cap(slots, rules.max_total) {
+        return Routed::Wait(WaitFor::Room);
+    }
+    let arch = job.arch;
+    let pinned = match job.base {
+        None => None,
+        Some(b) => match slots.iter().position(|s| s.name == b.engine) {
+            Some(p) => Some(p),
+            None => {
+                return Routed::Skip(format!(
+                "base {} was built on engine {}, which is no longer configured; rebuild the base",
+                b.cell, b.engine
+            ))
+            }
+        },
+    };
+    let capable: Vec<usize> = (0..slots.len())
+        .filter(|&i| slots[i].arches.iter().any(|a| a == arch) && pinned.is_none_or(|p| p == i))
+        .collect();
+    if capable.is_empty() {
+        return Routed::Skip(match pinned {
+            Some(p) => format!(
+                "engine {} (which holds its base image) does not build {arch}",
+                slots[p].name
+            ),
+            None => format!("no configured engine builds arch {arch}"),
+        });
+    }
+    let reachable: Vec<usize> = capable
+        .iter()
+        .copied()
+        .filter(|&i| slots[i].state == SlotState::Up)
+        .collect();
+    if reachable.is_empty() {
+        let waits = rules.mode.waits_for_engines();
+        if let Some((waited, lost)) = job.retry {
+            // A retry waits for an engine to come back (a restart takes seconds).
+            if !waits && waited >= rules.reconnect_wait {
+                return Routed::Fail(format!(
+                    "{lost}; no engine for {arch} answered again within {} s (reconnect_wait_secs)",
+                    rules.reconnect_wait.as_secs()
+                ));
+            }
+            return Routed::Wait(WaitFor::Engine);
+        }
+        // Until every capable engine has had its first connection attempt, wait.
+        let still_trying = capable
+            .iter()
+            .any(|&i| slots[i].state == SlotState::Connecting);
+        if still_trying || waits {
+            return Routed::Wait(WaitFor::Engine);
+        }
+        let why: Vec<String> = capable
+            .iter()
+            .map(|&i| {
+                format!(
+                    "engine {}: {}",
+                    slots[i].name,
+                    slots[i].last_error.as_deref().unwrap_or("unreachable")
+                )
+            })
+            .collect();
+        return Routed::Skip(format!(
+            "no reachable engine builds {arch} ({})",
+            why.join("; ")
+        ));
+    }
+    let native_exists = reachable
+        .iter()
+        .any(|&i| slots[i].native.iter().any(|a| a == arch));
+    reachable
+        .iter()
+        .filter_map(|&i| score(&slots[i], arch, native_exists).map(|s| (s, i)))
+        .min()
+        .map_or(Routed::Wait(WaitFor::Room), |(_, i)| Routed::Start(i))
+}
+
+/// Can this reachable slot take a build of `arch` now, and how good a choice is it (lower is
+/// better: native first, then the lighter load)?
+fn score(s: &SlotSnapshot, arch: &str, native_exists: bool) -> Option<(bool, u64)> {
+    // Checked before the division: a slot with max_parallel 0 never takes a build.
+    if s.running >= s.max_parallel {
+        return None;
+    }
+    let native = s.native.iter().any(|a| a == arch);
+    if native_exists && !native {
+        return None; // emulation is many times slower: wait for a native engine
+    }
+    Some((!native, (s.running as u64 * 1000) / s.max_parallel as u64))
+}
+
+/// One cell of a [`preview`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviewJob<'a> {
+    pub arch: &'a str,
+    pub base: Option<PreviewBase<'a>>,
+}
+
+/// Where a previewed compiler cell's base comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewBase<'a> {
+    /// An earlier job of the same preview (its index), named `cell`: the compiler cell goes
+    /// where it goes, and is skipped if it is.
+    Job { index: usize, cell: &'a str },
+    /// Built before, on an engine: the compiler cell goes there.
+    Built(BaseAt<'a>),
+}
+
+/// Where each of `jobs` (bases before their compiler cells) would go if the run started now,
+/// by [`route`] itself: each start takes a place on its engine, and when every place a cell
+/// may take is taken, the places are freed again (as builds ending would free them), so
+/// cells spread over engines as a long run spreads them. Returns one [`Routed`] per job;
+/// a `Wait(Room)` is left only where no place ever opens (`max_parallel` 0).
+pub fn preview(slots: &[SlotSnapshot], jobs: &[PreviewJob], rules: &Rules) -> Vec<Routed> {
+    let mut sim = slots.to_vec();
+    let mut out: Vec<Routed> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let base = match job.base {
+            None => None,
+            Some(PreviewBase::Built(b)) => Some(b),
+            Some(PreviewBase::Job { index, cell }) => match out.get(index) {
+                Some(Routed::Start(i)) => Some(BaseAt {
+                    cell,
+                    engine: &slots[*i].name,
+                }),
+                Some(Routed::Wait(w)) => {
+                    out.push(Routed::Wait(*w));
+                    continue;
+                }
+                Some(Routed::Skip(_)) => {
+                    out.push(Routed::Skip(format!("base {cell} skipped")));
+                    continue;
+                }
+                Some(Routed::Fail(_)) => {
+                    out.push(Routed::Skip(format!("base {cell} failed")));
+                    continue;
+                }
+                None => None, // not before it: routed as if it had no base
+            },
+        };
+        let job = JobSnapshot {
+            arch: job.arch,
+            base,
+            retry: None,
+        };
+        let mut r = route(&sim, &job, rules);
+        if r == Routed::Wait(WaitFor::Room) {
+            for s in &mut sim {
+                s.running = 0;
+            }
+            r = route(&sim, &job, rules);
+        }
+        if let Routed::Start(i) = r {
+            sim[i].running += 1;
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// A preview summed up for a dialog.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviewSummary {
+    /// Per engine, in slot order: its name, the cells that start there, and how many of those
+    /// are emulated. Engines that get none are left out.
+    pub engines: Vec<(String, usize, usize)>,
+    /// Cells that wait for an engine (or room) to start.
+    pub waiting: usize,
+    /// Why cells would be skipped (or failed), with how many, in order of first appearance.
+    pub skipped: Vec<(String, usize)>,
+}
+
+impl PreviewSummary {
+    /// Sum up `routed` (from [`preview`] over `slots`) for the jobs `counted` says to count
+    /// (a face counts the cells asked for, not the bases that come along).
+    pub fn of(
+        slots: &[SlotSnapshot],
+        jobs: &[PreviewJob],
+        routed: &[Routed],
+        counted: impl Fn(usize) -> bool,
+    ) -> PreviewSummary {
+        let mut per_slot = vec![(0usize, 0usize); slots.len()];
+        let mut s = PreviewSummary::default();
+        for (k, r) in routed.iter().enumerate().filter(|(k, _)| counted(*k)) {
+            match r {
+                Routed::Start(i) => {
+                    per_slot[*i].0 += 1;
+                    if !slots[*i].native.iter().any(|a| a == jobs[k].arch) {
+                        per_slot[*i].1 += 1;
+                    }
+                }
+                Routed::Wait(_) => s.waiting += 1,
+                Routed::Skip(why) | Routed::Fail(why) => {
+                    match s.skipped.iter_mut().find(|(w, _)| w == why) {
+                        Some((_, n)) => *n += 1,
+                        None => s.skipped.push((why.clone(), 1)),
+                    }
+                }
+            }
+        }
+        s.engines = slots
+            .iter()
+            .zip(per_slot)
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(slot, (n, emulated))| (slot.name.clone(), n, emulated))
+            .collect();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(name: &str, arches: &[&str], native: &[&str], max_parallel: usize) -> SlotSnapshot {
+        SlotSnapshot {
+            name: name.into(),
+            arches: arches.iter().map(|a| a.to_string()).collect(),
+            native: native.iter().map(|a| a.to_string()).collect(),
+            state: SlotState::Up,
+            running: 0,
+            max_parallel,
+            last_error: None,
+        }
+    }
+
+    fn down(mut s: SlotSnapshot, error: Option<&str>) -> SlotSnapshot {
+        s.state = SlotState::Down;
+        s.native.clear();
+        s.last_error = error.map(str::to_string);
+        s
+    }
+
+    fn job(arch: &str) -> JobSnapshot<'_> {
+        JobSnapshot {
+            arch,
+            base: None,
+            retry: None,
+        }
+    }
+
+    const BATCH: Rules = Rules {
+        mode: RunMode::Batch,
+        max_total: None,
+        reconnect_wait: Duration::from_secs(30),
+    };
+    const INTERACTIVE: Rules = Rules {
+        mode: RunMode::Interactive,
+        ..BATCH
+    };
+
+    #[test]
+    fn native_before_emulated() {
+        // x86 builds arm64 by emulation; arm builds it natively.
+        let mut slots = vec![
+            slot("x86", &["amd64", "arm64"], &["amd64"], 4),
+            slot("arm", &["arm64"], &["arm64"], 1),
+        ];
+        assert_eq!(route(&slots, &job("arm64"), &BATCH), Routed::Start(1));
+        // A full native engine is waited for, not bypassed by emulation.
+        slots[1].running = 1;
+        assert_eq!(
+            route(&slots, &job("arm64"), &BATCH),
+            Routed::Wait(WaitFor::Room)
+        );
+        // With no native engine reachable, emulation it is.
+        slots[1] = down(slots[1].clone(), Some("refused"));
+        assert_eq!(route(&slots, &job("arm64"), &BATCH), Routed::Start(0));
+    }
+
+    #[test]
+    fn least_loaded_first_and_the_earlier_on_a_tie() {
+        let mut slots = vec![
+            slot("a", &["amd64"], &["amd64"], 2),
+            slot("b", &["amd64"], &["amd64"], 4),
+        ];
+        assert_eq!(route(&slots, &job("amd64"), &BATCH), Routed::Start(0));
+        slots[0].running = 1; // a half full, b empty
+        assert_eq!(route(&slots, &job("amd64"), &BATCH), Routed::Start(1));
+        slots[1].running = 2; // both half full
+        assert_eq!(route(&slots, &job("amd64"), &BATCH), Routed::Start(0));
+    }
+
+    #[test]
+    fn a_compiler_cell_goes_to_the_engine_holding_its_base() {
+        let mut slots = vec![
+            slot("a", &["amd64"], &["amd64"], 2),
+            slot("b", &["amd64"], &["amd64"], 2),
+            slot("arm", &["arm64"], &["arm64"], 2),
+        ];
+        slots[1].running = 1;
+        let on = |engine| JobSnapshot {
+            base: Some(BaseAt {
+                cell: "d/opam/amd64",
+                engine,
+            }),
+            ..job("amd64")
+        };
+        // b is busier than a, but holds the base.
+        assert_eq!(route(&slots, &on("b"), &BATCH), Routed::Start(1));
+        slots[1].running = 2;
+        assert_eq!(route(&slots, &on("b"), &BATCH), Routed::Wait(WaitFor::Room));
+        assert_eq!(
+            route(&slots, &on("arm"), &BATCH),
+            Routed::Skip("engine arm (which holds its base image) does not build amd64".into())
+        );
+        assert_eq!(
+            route(&slots, &on("gone"), &BATCH),
+            Routed::Skip(
+                "base d/opam/amd64 was built on engine gone, which is no longer configured; rebuild the base"
+                    .into()
+            )
+        );
+        // The engine holding the base is down: wait for it (batch: skip once it was tried).
+        slots[1] = down(slots[1].clone(), Some("refused"));
+        assert_eq!(
+            route(&slots, &on("b"), &INTERACTIVE),
+            Routed::Wait(WaitFor::Engine)
+        );
+        assert_eq!(
+            route(&slots, &on("b"), &BATCH),
+            Routed::Skip("no reachable engine builds amd64 (engine b: refused)".into())
+        );
+    }
+
+    #[test]
+    fn max_parallel_and_jobs_caps() {
+        let mut slots = vec![
+            slot("a", &["amd64"], &["amd64"], 1),
+            slot("b", &["amd64"], &["amd64"], 2),
+            slot("z", &["amd64"], &["amd64"], 0),
+        ];
+        slots[0].running = 1;
+        assert_eq!(route(&slots, &job("amd64"), &BATCH), Routed::Start(1));
+        slots[1].running = 2;
+        assert_eq!(
+            route(&slots, &job("amd64"), &BATCH),
+            Routed::Wait(WaitFor::Room),
+            "every engine full; max_parallel 0 never takes one"
+        );
+        slots[1].running = 1;
+        let jobs2 = Rules {
+            max_total: Some(2),
+            ..BATCH
+        };
+        assert!(at_cap(&slots, Some(2)));
+        assert_eq!(
+            route(&slots, &job("amd64"), &jobs2),
+            Routed::Wait(WaitFor::Room),
+            "--jobs 2 with 2 running"
+        );
+        let jobs3 = Rules {
+            max_total: Some(3),
+            ..BATCH
+        };
+        assert_eq!(route(&slots, &job("amd64"), &jobs3), Routed::Start(1));
+    }
+
+    #[test]
+    fn unreachable_engines() {
+        let slots = vec![
+            down(
+                slot("a", &["amd64"], &["amd64"], 2),
+                Some("connection refused"),
+            ),
+            down(slot("b", &["amd64"], &["amd64"], 2), None),
+            slot("arm", &["arm64"], &["arm64"], 2),
+        ];
+        assert_eq!(
+            route(&slots, &job("amd64"), &BATCH),
+            Routed::Skip(
+                "no reachable engine builds amd64 (engine a: connection refused; engine b: unreachable)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            route(&slots, &job("amd64"), &INTERACTIVE),
+            Routed::Wait(WaitFor::Engine)
+        );
+        assert_eq!(route(&slots, &job("arm64"), &BATCH), Routed::Start(2));
+    }
+
+    #[test]
+    fn no_engine_for_the_arch_is_a_skip() {
+        let slots = vec![slot("a", &["amd64"], &["amd64"], 2)];
+        let want = Routed::Skip("no configured engine builds arch riscv64".into());
+        assert_eq!(route(&slots, &job("riscv64"), &BATCH), want);
+        assert_eq!(route(&slots, &job("riscv64"), &INTERACTIVE), want);
+        assert_eq!(route(&[], &job("riscv64"), &INTERACTIVE), want);
+    }
+
+    #[test]
+    fn connecting_engines_are_waited_for_in_both_modes() {
+        let mut connecting = down(slot("a", &["amd64"], &["amd64"], 2), None);
+        connecting.state = SlotState::Connecting;
+        let slots = vec![
+            connecting,
+            down(slot("b", &["amd64"], &[], 2), Some("refused")),
+        ];
+        for rules in [BATCH, INTERACTIVE] {
+            assert_eq!(
+                route(&slots, &job("amd64"), &rules),
+                Routed::Wait(WaitFor::Engine),
+                "{:?}",
+                rules.mode
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_waits_reconnect_wait_for_its_engine_in_batch() {
+        let slots = vec![down(slot("a", &["amd64"], &["amd64"], 2), Some("refused"))];
+        let retry = |secs| JobSnapshot {
+            retry: Some((Duration::from_secs(secs), "engine a lost during build: EOF")),
+            ..job("amd64")
+        };
+        assert_eq!(
+            route(&slots, &retry(29), &BATCH),
+            Routed::Wait(WaitFor::Engine)
+        );
+        assert_eq!(
+            route(&slots, &retry(30), &BATCH),
+            Routed::Fail(
+                "engine a lost during build: EOF; no engine for amd64 answered again within 30 s (reconnect_wait_secs)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            route(&slots, &retry(3000), &INTERACTIVE),
+            Routed::Wait(WaitFor::Engine)
+        );
+    }
+
+    #[test]
+    fn preview_spreads_by_capacity_and_follows_bases() {
+        let slots = vec![
+            slot("a", &["amd64", "arm64"], &["amd64"], 1),
+            slot("b", &["amd64"], &["amd64"], 2),
+            down(slot("c", &["riscv64"], &[], 1), Some("refused")),
+        ];
+        let jobs = [
+            PreviewJob {
+                arch: "amd64",
+                base: None,
+            },
+            PreviewJob {
+                arch: "arm64",
+                base: None,
+            },
+            PreviewJob {
+                arch: "riscv64",
+                base: None,
+            },
+            PreviewJob {
+                arch: "s390x",
+                base: None,
+            },
+        ];
+        let mut all = jobs.to_vec();
+        // Five compiler cells of the amd64 base, one of the arm64 base, one of an
+        // unbuildable base, one of a base built earlier on b.
+        for _ in 0..5 {
+            all.push(PreviewJob {
+                arch: "amd64",
+                base: Some(PreviewBase::Job {
+                    index: 0,
+                    cell: "d/opam/amd64",
+                }),
+            });
+        }
+        all.push(PreviewJob {
+            arch: "arm64",
+            base: Some(PreviewBase::Job {
+                index: 1,
+                cell: "d/opam/arm64",
+            }),
+        });
+        all.push(PreviewJob {
+            arch: "s390x",
+            base: Some(PreviewBase::Job {
+                index: 3,
+                cell: "d/opam/s390x",
+            }),
+        });
+        all.push(PreviewJob {
+            arch: "amd64",
+            base: Some(PreviewBase::Built(BaseAt {
+                cell: "e/opam/amd64",
+                engine: "b",
+            })),
+        });
+        let r = preview(&slots, &all, &BATCH);
+        assert_eq!(r[0], Routed::Start(0));
+        assert_eq!(
+            r[1],
+            Routed::Start(0),
+            "arm64 emulated on a: nothing else builds it"
+        );
+        assert_eq!(
+            r[2],
+            Routed::Skip("no reachable engine builds riscv64 (engine c: refused)".into())
+        );
+        assert!(r[4..9].iter().all(|x| *x == Routed::Start(0)), "{r:?}");
+        assert_eq!(r[9], Routed::Start(0));
+        assert_eq!(r[10], Routed::Skip("base d/opam/s390x skipped".into()));
+        assert_eq!(r[11], Routed::Start(1));
+        // In the TUI, the down engine's cells wait.
+        assert_eq!(
+            preview(&slots, &all, &INTERACTIVE)[2],
+            Routed::Wait(WaitFor::Engine)
+        );
+        let s = PreviewSummary::of(&slots, &all, &r, |k| k != 3);
+        assert_eq!(
+            s,
+            PreviewSummary {
+                engines: vec![("a".into(), 8, 2), ("b".into(), 1, 0)],
+                waiting: 0,
+                skipped: vec![
+                    (
+                        "no reachable engine builds riscv64 (engine c: refused)".into(),
+                        1
+                    ),
+                    ("base d/opam/s390x skipped".into(), 1),
+                ]
+            }
+        );
+
+        // Cells without a base spread over both engines by capacity, wave after wave.
+        let flat = vec![
+            PreviewJob {
+                arch: "amd64",
+                base: None
+            };
+            6
+        ];
+        let r = preview(&slots, &flat, &BATCH);
+        let on = |i| r.iter().filter(|x| **x == Routed::Start(i)).count();
+        assert_eq!((on(0), on(1)), (2, 4), "{r:?}");
+    }
+
+    #[test]
+    fn a_slot_from_its_health_event() {
+        let h = EngineHealth {
+            engine: "a".into(),
+            endpoint: "unix:///a.sock".into(),
+            reachable: true,
+            info: Some(EngineInfo {
+                version: "27.0".into(),
+                api_version: "1.47".into(),
+                os: "linux".into(),
+                arch: "amd64".into(),
+                buildkit: true,
+            }),
+            arches: vec!["amd64".into(), "arm64".into()],
+            running: 1,
+            queued: 3,
+            last_error: None,
+            max_parallel: 4,
+            tried: true,
+            slot: 0,
+        };
+        let s = SlotSnapshot::from_health(&h);
+        assert_eq!(s.native, vec!["amd64".to_string()]);
+        assert_eq!((s.state, s.running, s.max_parallel), (SlotState::Up, 1, 4));
+        let first = EngineHealth {
+            reachable: false,
+            info: None,
+            tried: false,
+            ..h.clone()
+        };
+        assert_eq!(
+            SlotSnapshot::from_health(&first).state,
+            SlotState::Connecting
+        );
+        let gone = EngineHealth {
+            reachable: false,
+            last_error: Some("refused".into()),
+            tried: true,
+            ..first
+        };
+        assert_eq!(SlotSnapshot::from_health(&gone).state, SlotState::Down);
+        let b = EngineHealth {
+            engine: "b".into(),
+            slot: 1,
+            ..h.clone()
+        };
+        let names: Vec<String> = SlotSnapshot::from_healths([&b, &h])
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+}
