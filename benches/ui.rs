@@ -49,7 +49,7 @@ fn finished(cell: &str, status: BuildStatus, size: Option<i64>) -> BuildEvent {
     BuildEvent::Finished(CellResult {
         cell: cell.into(),
         status,
-        build_id: Some(1),
+        build_id: Some(1.into()),
         engine: Some("a".into()),
         image_id: None,
         size,
@@ -108,19 +108,21 @@ fn app_2000() -> App {
             3 => app.on_event(finished(id, BuildStatus::Failed, None)),
             4 => {
                 app.on_event(BuildEvent::Started {
-                    cell: id.clone(),
+                    cell: id.clone().into(),
                     engine: "a".into(),
-                    build_id: i as i64,
+                    build_id: (i as i64).into(),
                     emulated: false,
                 });
                 app.on_event(BuildEvent::Step {
-                    cell: id.clone(),
+                    cell: id.clone().into(),
                     current: 3,
                     total: 9,
                     name: "RUN make".into(),
                 });
             }
-            5 => app.on_event(BuildEvent::Queued { cell: id.clone() }),
+            5 => app.on_event(BuildEvent::Queued {
+                cell: id.clone().into(),
+            }),
             _ => {}
         }
     }
@@ -129,7 +131,7 @@ fn app_2000() -> App {
     let mut split = LineSplitter::new(DEFAULT_MAX_LINE_BYTES);
     for line in split.push(&build_output(5_000)) {
         app.on_event(BuildEvent::Log {
-            cell: focused.clone(),
+            cell: focused.clone().into(),
             line,
         });
     }
@@ -231,7 +233,7 @@ fn ingest() {
             for line in s.push(c) {
                 n += 1;
                 app.on_event(BuildEvent::Log {
-                    cell: cells[i % cells.len()].clone(),
+                    cell: cells[i % cells.len()].clone().into(),
                     line,
                 });
             }
@@ -276,7 +278,7 @@ fn memory_child() {
         for (i, c) in chunk.chunks(4096).enumerate() {
             for line in split.push(c) {
                 app.on_event(BuildEvent::Log {
-                    cell: cells[i % builds].clone(),
+                    cell: cells[i % builds].clone().into(),
                     line,
                 });
                 n += 1;

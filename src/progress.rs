@@ -198,7 +198,7 @@ impl RunProgress {
         match ev {
             BuildEvent::Queued { cell } => {
                 self.counters.queued += 1;
-                if let Some(c) = self.cells.get_mut(cell) {
+                if let Some(c) = self.cells.get_mut(cell.as_str()) {
                     c.status = Status::Queued;
                     c.step = None;
                     c.step_name = None;
@@ -213,11 +213,11 @@ impl RunProgress {
             } => {
                 self.counters.queued = self.counters.queued.saturating_sub(1);
                 self.counters.running += 1;
-                if let Some(c) = self.cells.get_mut(cell) {
+                if let Some(c) = self.cells.get_mut(cell.as_str()) {
                     c.status = Status::Building;
-                    c.engine = Some(engine.clone());
+                    c.engine = Some(engine.to_string());
                     c.emulated = *emulated;
-                    c.build_id = Some(*build_id);
+                    c.build_id = Some(build_id.0);
                     c.failure = None;
                     c.log_path = None;
                 }
@@ -228,7 +228,7 @@ impl RunProgress {
                 total,
                 name,
             } => {
-                if let Some(c) = self.cells.get_mut(cell) {
+                if let Some(c) = self.cells.get_mut(cell.as_str()) {
                     c.step = Some((*current, *total));
                     c.step_name = Some(strip_sgr(name));
                 }
@@ -242,14 +242,14 @@ impl RunProgress {
             } => {
                 self.counters.running = self.counters.running.saturating_sub(1);
                 self.counters.queued += 1;
-                if let Some(c) = self.cells.get_mut(cell) {
+                if let Some(c) = self.cells.get_mut(cell.as_str()) {
                     c.status = Status::Queued;
                     c.step = None;
                     c.step_name = None;
                 }
                 return Notice::Retrying {
-                    cell: cell.clone(),
-                    engine: engine.clone(),
+                    cell: cell.to_string(),
+                    engine: engine.to_string(),
                     attempt: *attempt,
                     reason: reason.clone(),
                 };
@@ -257,7 +257,7 @@ impl RunProgress {
             BuildEvent::Finished(r) => {
                 let was_running = self
                     .cells
-                    .get(&r.cell)
+                    .get(r.cell.as_str())
                     .is_some_and(|c| c.status == Status::Building);
                 if was_running {
                     self.counters.running = self.counters.running.saturating_sub(1);
@@ -270,7 +270,7 @@ impl RunProgress {
                     BuildStatus::Cancelled => self.counters.cancelled += 1,
                     _ => self.counters.failed += 1,
                 }
-                if let Some(c) = self.cells.get_mut(&r.cell) {
+                if let Some(c) = self.cells.get_mut(r.cell.as_str()) {
                     if r.log_path.is_some() {
                         c.log_path = r.log_path.clone();
                     }
@@ -286,10 +286,10 @@ impl RunProgress {
                             (r.build_id, r.engine.clone(), r.image_id.clone())
                         {
                             self.built.insert(
-                                r.cell.clone(),
+                                r.cell.to_string(),
                                 Built {
-                                    build_id,
-                                    engine,
+                                    build_id: build_id.0,
+                                    engine: engine.into_string(),
                                     image_id,
                                     size: r.size,
                                 },
@@ -297,7 +297,7 @@ impl RunProgress {
                         }
                     }
                     if r.build_id.is_some() {
-                        c.build_id = r.build_id;
+                        c.build_id = r.build_id.map(|b| b.0);
                     }
                 }
             }
@@ -431,7 +431,7 @@ mod tests {
         BuildEvent::Finished(CellResult {
             cell: cell.into(),
             status,
-            build_id: Some(1),
+            build_id: Some(1.into()),
             engine: Some("e".into()),
             image_id: Some("sha256:x".into()),
             size: Some(100),
@@ -533,7 +533,7 @@ mod tests {
         p.apply(&BuildEvent::Started {
             cell: base.into(),
             engine: "e".into(),
-            build_id: 1,
+            build_id: 1.into(),
             emulated: false,
         });
         assert_eq!((p.counters.queued, p.counters.running), (1, 1));

@@ -27,7 +27,7 @@ async fn routes_arches_fails_skips_and_chains_base_ids() {
                 engine,
                 emulated,
                 ..
-            } => Some((cell.clone(), engine.clone(), *emulated)),
+            } => Some((cell.to_string(), engine.to_string(), *emulated)),
             _ => None,
         })
         .collect();
@@ -53,7 +53,11 @@ async fn routes_arches_fails_skips_and_chains_base_ids() {
         assert_eq!(comp.status, BuildStatus::Succeeded, "{comp:?}");
         // The compiler cell was built FROM the exact image its base produced.
         let id = comp.build_id.unwrap();
-        let rec = store.try_call(move |s| s.build(id)).await.unwrap().unwrap();
+        let rec = store
+            .try_call(move |s| s.build(id.0))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(rec.base_image, base.image_id, "{arch}");
         assert!(rec.layers.len() >= 2 && rec.size.unwrap() > 0);
 
@@ -86,7 +90,7 @@ async fn routes_arches_fails_skips_and_chains_base_ids() {
     let id = result(&events, "fixture-broken/opam/amd64")
         .build_id
         .unwrap();
-    let log = std::fs::read_to_string(s.log_path(id)).unwrap();
+    let log = std::fs::read_to_string(s.log_path(id.0)).unwrap();
     assert!(log.contains("compiling opam"), "{log}");
 }
 
@@ -334,7 +338,7 @@ async fn hostile_output_is_sanitised_everywhere() {
     let id = result(&events, "fixture-hostile/opam/amd64")
         .build_id
         .unwrap();
-    let stored = std::fs::read(store.log_path(id)).unwrap();
+    let stored = std::fs::read(store.log_path(id.0)).unwrap();
     let stored = String::from_utf8(stored).expect("stored logs are UTF-8");
     for text in lines
         .iter()

@@ -179,7 +179,7 @@ fn gate(
     };
     let mut out = Vec::new();
     let breach = |reason: String| GateBreach {
-        cell: r.cell.clone(),
+        cell: r.cell.to_string(),
         size,
         previous_size: r.previous_size,
         reason,

@@ -4,6 +4,7 @@
 
 pub mod distro;
 pub mod endpoint;
+pub mod ids;
 pub mod image;
 pub mod options;
 pub mod status;

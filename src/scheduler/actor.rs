@@ -130,7 +130,7 @@ impl Scheduler {
                 self.jobs.push(Job::new(p.clone()));
             }
             self.emit(BuildEvent::Queued {
-                cell: p.cell.id.clone(),
+                cell: p.cell.id.clone().into(),
             });
         }
     }
@@ -141,7 +141,7 @@ impl Scheduler {
         record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
         self.summary.add(status);
         self.emit(BuildEvent::Finished(CellResult {
-            cell: plan.cell.id.clone(),
+            cell: plan.cell.id.clone().into(),
             status,
             build_id: None,
             engine: None,
@@ -219,8 +219,8 @@ impl Scheduler {
                     self.slots[slot].lost(why);
                 }
                 self.emit(BuildEvent::Retrying {
-                    cell: self.jobs[j].plan.cell.id.clone(),
-                    engine: self.slots[slot].spec.name.clone(),
+                    cell: self.jobs[j].plan.cell.id.clone().into(),
+                    engine: self.slots[slot].spec.name.clone().into(),
                     attempt: self.jobs[j].attempts,
                     reason,
                 });

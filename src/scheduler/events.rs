@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::engine::EngineInfo;
+use crate::model::ids::{BuildId, CellId, EngineName};
 use crate::store::BuildStatus;
 
 /// One thing that happened. Serialised as one JSON object per line by `build --json`.
@@ -10,27 +11,27 @@ use crate::store::BuildStatus;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum BuildEvent {
     /// A cell joined the queue.
-    Queued { cell: String },
+    Queued { cell: CellId },
     /// A cell started building.
     Started {
-        cell: String,
-        engine: String,
-        build_id: i64,
+        cell: CellId,
+        engine: EngineName,
+        build_id: BuildId,
         emulated: bool,
     },
     /// Step n of m.
     Step {
-        cell: String,
+        cell: CellId,
         current: u32,
         total: u32,
         name: String,
     },
     /// One sanitised log line.
-    Log { cell: String, line: String },
+    Log { cell: CellId, line: String },
     /// A transient engine error; the cell goes back to the queue.
     Retrying {
-        cell: String,
-        engine: String,
+        cell: CellId,
+        engine: EngineName,
         attempt: u32,
         reason: String,
     },
@@ -41,7 +42,7 @@ pub enum BuildEvent {
     /// History or a log could not be written (a full disk, say); `message` names the file.
     /// Builds go on: their results still arrive as events, only the record is missing.
     StoreError {
-        cell: Option<String>,
+        cell: Option<CellId>,
         message: String,
     },
     /// Every cell has ended.
@@ -56,9 +57,9 @@ impl BuildEvent {
             | BuildEvent::Started { cell, .. }
             | BuildEvent::Step { cell, .. }
             | BuildEvent::Log { cell, .. }
-            | BuildEvent::Retrying { cell, .. } => Some(cell),
-            BuildEvent::Finished(r) => Some(&r.cell),
-            BuildEvent::StoreError { cell, .. } => cell.as_deref(),
+            | BuildEvent::Retrying { cell, .. } => Some(cell.as_str()),
+            BuildEvent::Finished(r) => Some(r.cell.as_str()),
+            BuildEvent::StoreError { cell, .. } => cell.as_ref().map(|c| c.as_str()),
             _ => None,
         }
     }
@@ -67,10 +68,10 @@ impl BuildEvent {
 /// How one cell ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CellResult {
-    pub cell: String,
+    pub cell: CellId,
     pub status: BuildStatus,
-    pub build_id: Option<i64>,
-    pub engine: Option<String>,
+    pub build_id: Option<BuildId>,
+    pub engine: Option<EngineName>,
     pub image_id: Option<String>,
     /// Uncompressed bytes.
     pub size: Option<i64>,

@@ -89,9 +89,9 @@ pub(super) async fn build_task(
     let mut log = JobLog::new(ctx, &cell_id, writer);
     let emulated = !engine.is_native(&plan.cell.arch);
     ctx.send(BuildEvent::Started {
-        cell: cell_id.clone(),
-        engine: engine.name().to_string(),
-        build_id,
+        cell: cell_id.clone().into(),
+        engine: engine.name().to_string().into(),
+        build_id: build_id.into(),
         emulated,
     });
     let buildkit = match ctx.opts.buildkit {
@@ -135,7 +135,7 @@ pub(super) async fn build_task(
             } => {
                 step = Some(name.clone());
                 ctx.send(BuildEvent::Step {
-                    cell: cell_id.clone(),
+                    cell: cell_id.clone().into(),
                     current,
                     total,
                     name,
@@ -236,10 +236,10 @@ pub(super) async fn build_task(
     let (previous_size, log_path) = record::finish(ctx, &cell_id, build_id, status, &finish).await;
     if !matches!(outcome, TaskOutcome::Retry { .. }) {
         ctx.send(BuildEvent::Finished(CellResult {
-            cell: cell_id,
+            cell: cell_id.into(),
             status,
-            build_id: Some(build_id),
-            engine: Some(engine.name().to_string()),
+            build_id: Some(build_id.into()),
+            engine: Some(engine.name().to_string().into()),
             image_id: finish.image_id,
             size: finish.size,
             previous_size,

@@ -111,7 +111,7 @@ pub enum Command {
     /// Queue these cells (bases are added by [`Scheduler::plan`]).
     Build(Vec<PlannedCell>),
     /// Cancel one cell, queued or running.
-    Cancel(String),
+    Cancel(crate::model::ids::CellId),
     /// Cancel everything.
     CancelAll,
     /// Stop after cancelling everything.
@@ -151,7 +151,7 @@ impl Ctx {
     fn store_error(&self, cell: Option<&str>, message: String) {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
         self.send(BuildEvent::StoreError {
-            cell: cell.map(str::to_string),
+            cell: cell.map(Into::into),
             message,
         });
     }

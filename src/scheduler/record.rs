@@ -133,10 +133,10 @@ pub(super) async fn finish_unstarted(
 ) {
     unbuilt(ctx, plan, BuildStatus::Failed, &reason, "failed").await;
     ctx.send(BuildEvent::Finished(CellResult {
-        cell: plan.cell.id.clone(),
+        cell: plan.cell.id.clone().into(),
         status: BuildStatus::Failed,
         build_id: None,
-        engine: Some(engine.name().to_string()),
+        engine: Some(engine.name().to_string().into()),
         image_id: None,
         size: None,
         previous_size: None,
@@ -178,7 +178,7 @@ impl<'a> JobLog<'a> {
                 );
                 self.ctx.store_error(Some(&self.cell), message.clone());
                 self.ctx.send(BuildEvent::Log {
-                    cell: self.cell.clone(),
+                    cell: self.cell.clone().into(),
                     line: format!("imagegrid: {message}"),
                 });
             }
@@ -188,7 +188,7 @@ impl<'a> JobLog<'a> {
         }
         self.tail.push_back(line.clone());
         self.ctx.send(BuildEvent::Log {
-            cell: self.cell.clone(),
+            cell: self.cell.clone().into(),
             line,
         });
     }

@@ -107,7 +107,7 @@ impl Executor {
             Effect::Publish { plan } => self.start_publish(*plan),
             Effect::Cancel(cells) => {
                 for c in cells {
-                    self.handle.send(Command::Cancel(c));
+                    self.handle.send(Command::Cancel(c.into()));
                 }
             }
             Effect::LoadDockerfile(id) => {

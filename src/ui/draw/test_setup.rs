@@ -38,7 +38,7 @@ pub fn finished(
     BuildEvent::Finished(CellResult {
         cell: cell.into(),
         status,
-        build_id: Some(3),
+        build_id: Some(3.into()),
         engine: Some("local".into()),
         image_id: Some("sha256:0123".into()),
         size,
@@ -78,7 +78,7 @@ pub fn busy_app() -> App {
     app.on_event(BuildEvent::Started {
         cell: "debian-13/5.3/amd64".into(),
         engine: "local".into(),
-        build_id: 9,
+        build_id: 9.into(),
         emulated: false,
     });
     app.on_event(BuildEvent::Step {

@@ -27,7 +27,7 @@ fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64
     BuildEvent::Finished(CellResult {
         cell: cell.into(),
         status,
-        build_id: Some(1),
+        build_id: Some(1.into()),
         engine: Some("e".into()),
         image_id: None,
         size,
@@ -161,7 +161,7 @@ fn events_fold_into_cells() {
     a.on_event(BuildEvent::Started {
         cell: id.into(),
         engine: "e".into(),
-        build_id: 7,
+        build_id: 7.into(),
         emulated: false,
     });
     a.on_event(BuildEvent::Step {
@@ -205,7 +205,7 @@ fn follow_stops_on_scroll_up_and_resumes_at_end() {
     let id = a.focused().unwrap();
     for i in 0..100 {
         a.on_event(BuildEvent::Log {
-            cell: id.clone(),
+            cell: id.clone().into(),
             line: format!("line {i}{}", if i == 40 { " error: boom" } else { "" }),
         });
     }
@@ -376,13 +376,13 @@ fn ended_logs_are_released_out_of_view_and_read_again_on_focus() {
     a.col = 0;
     for (n, id) in [&here, &there].into_iter().enumerate() {
         a.on_event(BuildEvent::Started {
-            cell: id.clone(),
+            cell: id.clone().into(),
             engine: "e".into(),
-            build_id: n as i64,
+            build_id: (n as i64).into(),
             emulated: false,
         });
         a.on_event(BuildEvent::Log {
-            cell: id.clone(),
+            cell: id.clone().into(),
             line: "a line".into(),
         });
         let BuildEvent::Finished(mut r) = finished(id, BuildStatus::Failed, None, None) else {

@@ -9,14 +9,14 @@ impl App {
     pub fn on_event(&mut self, ev: BuildEvent) {
         match &ev {
             BuildEvent::Started { cell, .. } => {
-                self.log_requested.remove(cell);
-                self.logs.insert(cell.clone(), new_log());
+                self.log_requested.remove(cell.as_str());
+                self.logs.insert(cell.to_string(), new_log());
             }
             BuildEvent::Log { cell, line } => {
                 self.merged.push(format!("{cell} | {line}"));
-                if self.progress.cells.contains_key(cell) {
+                if self.progress.cells.contains_key(cell.as_str()) {
                     self.logs
-                        .entry(cell.clone())
+                        .entry(cell.to_string())
                         .or_insert_with(new_log)
                         .push(line.clone());
                 }
@@ -24,10 +24,10 @@ impl App {
             }
             BuildEvent::Finished(r) if r.log_path.is_some() => {
                 if self.focused().as_deref() == Some(r.cell.as_str()) {
-                    self.log_requested.insert(r.cell.clone());
+                    self.log_requested.insert(r.cell.to_string());
                 } else {
                     // Nobody is looking: the log is on disk, read again on focus.
-                    self.logs.remove(&r.cell);
+                    self.logs.remove(r.cell.as_str());
                 }
             }
             _ => {}
