@@ -14,7 +14,8 @@ use crate::engine::EngineSpec;
 use crate::matrix::{Cell, Matrix};
 use crate::publish::{self, PublishContext, PublishEvent, PublishSummary, RetryPolicy, TagPlan};
 use crate::scheduler::{
-    BuildEvent, Command, PlannedCell, RunMode, RunOptions, Scheduler, SchedulerHandle, Summary,
+    BuildEvent, Command, PlanError, PlannedCell, RunMode, RunOptions, Scheduler, SchedulerHandle,
+    Summary,
 };
 use crate::store::{BuildRecord, StoreError, StoreHandle};
 
@@ -27,9 +28,9 @@ pub enum SessionError {
     /// A template did not render (names the template and line).
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// The selection cannot be planned (a base that cannot be built, say).
-    #[error("{0}")]
-    Plan(String),
+    /// The selection cannot be planned (a base missing from the matrix, a template error).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     /// The tag scheme or selection cannot be published.
     #[error(transparent)]
     PublishPlan(#[from] publish::PlanError),
@@ -115,7 +116,9 @@ impl Session {
         let ids: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
         blocking(move || {
             let cells: Vec<&Cell> = ids.iter().filter_map(|id| matrix.cell(id)).collect();
-            Scheduler::plan(&matrix, &renderer, &last_ok, &opts, &cells).map_err(SessionError::Plan)
+            Ok(Scheduler::plan(
+                &matrix, &renderer, &last_ok, &opts, &cells,
+            )?)
         })
         .await
     }

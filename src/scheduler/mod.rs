@@ -37,7 +37,7 @@ use crate::matrix::Matrix;
 use crate::store::StoreHandle;
 pub use events::{BuildEvent, CellResult, EngineHealth, Summary};
 pub use job::pinned_base_ref;
-pub use plan::PlannedCell;
+pub use plan::{PlanError, PlannedCell};
 
 /// Options for every build of a run.
 #[derive(Debug, Clone)]

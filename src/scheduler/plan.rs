@@ -5,9 +5,24 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{RunOptions, Scheduler};
-use crate::dockerfile::Renderer;
+use crate::dockerfile::{RenderError, Renderer};
 use crate::matrix::{Cell, Level, Matrix};
 use crate::store::BuildRecord;
+
+/// Why a selection cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A compiler cell's base cell is not in the matrix.
+    #[error("cell {cell} has no base cell {base} in the matrix")]
+    NoBase { cell: String, base: String },
+    /// A cell's templates did not render (the error names the template and line).
+    #[error("{cell}: {source}")]
+    Render {
+        cell: String,
+        #[source]
+        source: RenderError,
+    },
+}
 
 /// One cell to build, with what it needs.
 #[derive(Debug, Clone)]
@@ -25,15 +40,14 @@ pub struct PlannedCell {
 impl Scheduler {
     /// Turn selected cells into a plan: compute inputs, add each compiler cell's base unless a
     /// successful earlier build of it can be reused (same inputs), and order bases first.
-    /// `last_ok` is the history's last success of each cell
-    /// ([`crate::store::Store::last_success_per_cell`]).
+    /// `last_ok` is the history's last success of each cell ([`crate::store::Store::last_success_per_cell`]).
     pub fn plan(
         matrix: &Matrix,
         renderer: &Renderer,
         last_ok: &HashMap<String, BuildRecord>,
         opts: &RunOptions,
         cells: &[&Cell],
-    ) -> Result<Vec<PlannedCell>, String> {
+    ) -> Result<Vec<PlannedCell>, PlanError> {
         let mut wanted: Vec<Cell> = Vec::new();
         let mut seen = HashSet::new();
         let mut prebuilt: HashMap<String, (String, String)> = HashMap::new();
@@ -43,12 +57,16 @@ impl Scheduler {
                     && !prebuilt.contains_key(&base_id)
                     && !seen.contains(&base_id)
                 {
-                    let base = matrix.cell(&base_id).ok_or_else(|| {
-                        format!("cell {} has no base cell {base_id} in the matrix", c.id)
+                    let base = matrix.cell(&base_id).ok_or_else(|| PlanError::NoBase {
+                        cell: c.id.clone(),
+                        base: base_id.clone(),
                     })?;
                     let inputs = renderer
                         .inputs(matrix, base, opts.key_options(), &opts.tags)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|source| PlanError::Render {
+                            cell: base_id.clone(),
+                            source,
+                        })?;
                     match last_ok.get(&base_id) {
                         Some(r) if r.inputs == inputs.hash && r.image_id.is_some() => {
                             prebuilt.insert(
@@ -79,7 +97,10 @@ impl Scheduler {
             .map(|cell| {
                 let inputs = renderer
                     .inputs(matrix, &cell, opts.key_options(), &opts.tags)
-                    .map_err(|e| format!("{}: {e}", cell.id))?;
+                    .map_err(|source| PlanError::Render {
+                        cell: cell.id.clone(),
+                        source,
+                    })?;
                 let platform = matrix
                     .arch(&cell.arch)
                     .map(|a| a.platform.clone())
@@ -96,5 +117,90 @@ impl Scheduler {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BuildStatus;
+
+    fn setup() -> (Matrix, Renderer, RunOptions) {
+        let loaded = crate::config::parse(
+            "t.toml",
+            "[matrix]\ndistros = [\"debian-13\"]\nversions = [\"5.4\", \"5.5\"]\narches = [\"amd64\"]\n",
+        )
+        .unwrap();
+        let opts = RunOptions::from_config(&loaded);
+        (
+            Matrix::from_config(&loaded).unwrap(),
+            Renderer::new(None),
+            opts,
+        )
+    }
+
+    fn success(cell: &str, inputs: &str) -> BuildRecord {
+        BuildRecord {
+            id: 1,
+            cell: cell.into(),
+            engine: "b".into(),
+            inputs: inputs.into(),
+            status: BuildStatus::Succeeded,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: None,
+            image_id: Some("sha256:base".into()),
+            size: None,
+            compressed_size: None,
+            layers: vec![],
+            failure: None,
+            log_path: None,
+            tag: None,
+            base_image: None,
+        }
+    }
+
+    fn ids(plan: &[PlannedCell]) -> Vec<&str> {
+        plan.iter().map(|p| p.cell.id.as_str()).collect()
+    }
+
+    #[test]
+    fn bases_come_first_and_along_unless_reusable() {
+        let (m, r, opts) = setup();
+        let cells: Vec<&Cell> = ["debian-13/5.5/amd64", "debian-13/5.4/amd64"]
+            .iter()
+            .map(|id| m.cell(id).unwrap())
+            .collect();
+        let none = HashMap::new();
+        let plan = Scheduler::plan(&m, &r, &none, &opts, &cells).unwrap();
+        assert_eq!(
+            ids(&plan),
+            [
+                "debian-13/opam/amd64",
+                "debian-13/5.4/amd64",
+                "debian-13/5.5/amd64"
+            ],
+            "the base once, first; then matrix order"
+        );
+        assert!(plan.iter().all(|p| p.prebuilt_base.is_none()));
+
+        // A success of the base from today's inputs is reused, on its engine.
+        let base = m.cell("debian-13/opam/amd64").unwrap();
+        let hash = r
+            .inputs(&m, base, opts.key_options(), &opts.tags)
+            .unwrap()
+            .hash;
+        let mut last = HashMap::new();
+        last.insert(base.id.clone(), success(&base.id, &hash));
+        let plan = Scheduler::plan(&m, &r, &last, &opts, &cells).unwrap();
+        assert_eq!(ids(&plan), ["debian-13/5.4/amd64", "debian-13/5.5/amd64"]);
+        assert_eq!(
+            plan[0].prebuilt_base,
+            Some(("b".to_string(), "sha256:base".to_string()))
+        );
+
+        // From other inputs: stale, so it is rebuilt.
+        last.insert(base.id.clone(), success(&base.id, "other"));
+        let plan = Scheduler::plan(&m, &r, &last, &opts, &cells).unwrap();
+        assert_eq!(ids(&plan)[0], "debian-13/opam/amd64");
     }
 }
