@@ -8,6 +8,10 @@
 //! - frozen engine: the real binary in tmux, a build hung on a SIGSTOPped engine; time from a
 //!   key to the screen showing its effect (tmux's own round trip included), before and after
 //!   the freeze; and time from SIGINT to exit of a headless run whose engine is frozen.
+//! - keys: the real binary in tmux on 288 fixture cells that really build (48 distros x
+//!   (base + 5 versions) x amd64, engines a and b); time from an arrow key to the screen naming
+//!   the newly focused cell, on the idle grid (tmux's own round trip), then with every cell
+//!   selected, `b` `y`, while the run starts and streams.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it only checks that it was built.
 
@@ -111,14 +115,15 @@ fn load_config(dir: &Path, engines: &str) -> config::LoadedConfig {
     config::load_file(&p).unwrap()
 }
 
-/// Remove the load run's tags from the shared engines (the private one dies with its data).
-async fn clean_shared_engines() {
+/// Remove the tags of `staging` (one benchmark's repository) from the shared engines (the
+/// private one dies with its data).
+async fn clean_shared_engines(staging: &str) {
     for spec in [
         common::unix_spec("a", &["amd64"]),
         common::tls_spec("b", &["amd64"]),
     ] {
         let e = Engine::connect(&spec).await.unwrap();
-        let filters: HashMap<&str, Vec<&str>> = HashMap::from([("reference", vec![STAGING])]);
+        let filters: HashMap<&str, Vec<&str>> = HashMap::from([("reference", vec![staging])]);
         let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
             .filters(&filters)
             .build();
@@ -149,7 +154,7 @@ struct Concurrency {
 }
 
 async fn load(private: &PrivateEngine) {
-    clean_shared_engines().await;
+    clean_shared_engines(STAGING).await;
     let dir = tempfile::tempdir().unwrap();
     let loaded = load_config(dir.path(), &engines_toml(private));
     let matrix = Matrix::from_config(&loaded).unwrap();
@@ -319,7 +324,7 @@ async fn load(private: &PrivateEngine) {
         rss_series.join(" "),
         fd_series.join(" ")
     );
-    clean_shared_engines().await;
+    clean_shared_engines(STAGING).await;
 }
 
 // ---- the real binary with a frozen engine ---------------------------------------------------
@@ -338,6 +343,26 @@ fn bin() -> std::path::PathBuf {
 struct Tmux(String);
 
 impl Tmux {
+    /// `cmd` in a 160x48 tmux session named after `name` and this process.
+    fn start(name: &str, cmd: &str) -> Tmux {
+        let t = Tmux(format!("imagegrid-bench-{name}-{}", std::process::id()));
+        assert!(Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &t.0,
+                "-x",
+                "160",
+                "-y",
+                "48",
+                cmd
+            ])
+            .status()
+            .unwrap()
+            .success());
+        t
+    }
     fn screen(&self) -> String {
         let o = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.0])
@@ -358,17 +383,28 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    /// Key to screen: press `k` until the help shows, then until it hides, `rounds` times.
+    /// Key to screen: the time from sending `k` until a capture of the screen satisfies
+    /// `answered` (captured in a busy loop: tmux's own round trip is part of the figure).
+    fn latency(&self, k: &str, mut answered: impl FnMut(&str) -> bool) -> Duration {
+        let t = Instant::now();
+        self.key(k);
+        while !answered(&self.screen()) {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "no answer to {k}:\n{}",
+                self.screen()
+            );
+        }
+        t.elapsed()
+    }
+    /// Key to screen: press `?` until the help shows, then until it hides, `rounds` times.
     fn help_latency(&self, rounds: usize) -> Vec<Duration> {
         let mut v = Vec::new();
         for _ in 0..rounds {
             for shown in [true, false] {
-                let t = Instant::now();
-                self.key("?");
-                while self.screen().contains("help (from the keymap in use)") != shown {
-                    assert!(t.elapsed() < Duration::from_secs(10), "no answer to a key");
-                }
-                v.push(t.elapsed());
+                v.push(self.latency("?", |s| {
+                    s.contains("help (from the keymap in use)") == shown
+                }));
             }
         }
         v
@@ -398,23 +434,10 @@ fn frozen(private: &PrivateEngine) {
     );
     let cfg = dir.path().join("config.toml").display().to_string();
 
-    let t = Tmux(format!("imagegrid-bench-{}", std::process::id()));
-    let cmd = format!("{} --config {cfg}; sleep 60", bin().display());
-    assert!(Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &t.0,
-            "-x",
-            "160",
-            "-y",
-            "48",
-            &cmd
-        ])
-        .status()
-        .unwrap()
-        .success());
+    let t = Tmux::start(
+        "frozen",
+        &format!("{} --config {cfg}; sleep 60", bin().display()),
+    );
     t.wait_for(20, "● frozen");
     t.key("b");
     t.wait_for(10, "Build 1 cell");
@@ -480,19 +503,143 @@ fn frozen(private: &PrivateEngine) {
     );
 }
 
+// ---- keys while a real run starts ----------------------------------------------------------
+
+const KEYS_STAGING: &str = "bench-keys/staging";
+/// 48 distros x (base + 5 versions) x amd64 = 288 cells.
+const KEYS_DISTROS: usize = 48;
+const KEYS_VERSIONS: [&str; 5] = ["4.14", "5.2", "5.3", "5.4", "5.5"];
+/// Arrow keys pressed on the idle grid, then again under the run.
+const KEYS_PRESSES: usize = 200;
+const KEYS_GAP: Duration = Duration::from_millis(30);
+
+/// The focused cell, as the detail pane's title names it (`┌ distro/version/arch · status …`).
+fn focused_cell(screen: &str) -> Option<&str> {
+    screen.lines().find_map(|l| {
+        let (id, _) = l.trim_start().strip_prefix("┌ ")?.split_once(" · ")?;
+        id.contains('/').then_some(id)
+    })
+}
+
+/// Down, Right, Up, Left (each moves the focus), `presses` keys `KEYS_GAP` apart: for each,
+/// the time from the key until the screen names another focused cell.
+fn arrow_latency(t: &Tmux, presses: usize) -> Vec<Duration> {
+    let mut v = Vec::with_capacity(presses);
+    for k in ["Down", "Right", "Up", "Left"].iter().cycle().take(presses) {
+        std::thread::sleep(KEYS_GAP);
+        let screen = t.screen();
+        let before = focused_cell(&screen)
+            .unwrap_or_else(|| panic!("no focused cell on screen:\n{screen}"))
+            .to_string();
+        v.push(t.latency(k, |s| focused_cell(s).is_some_and(|id| id != before)));
+    }
+    v
+}
+
+/// The real binary in tmux on 288 fixture cells over engines a and b: arrow keys on the idle
+/// grid, then every cell selected (`A`), `b` `y`, and arrow keys again while the run starts.
+fn keys(rt: &tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    // Distro names new each run: every cell's steps differ from an earlier run's, so the
+    // engines' build cache cannot stand in for the builds.
+    let run = common::rand_suffix() % 10_000;
+    let names: Vec<String> = (0..KEYS_DISTROS)
+        .map(|i| format!("k{run:04}-{i:02}"))
+        .collect();
+    let distros: String = names
+        .iter()
+        .map(|n| common::fixture_distro(n, &["lines-1000"]))
+        .collect();
+    let engines =
+        common::unix_engine_toml("a", &["amd64"]) + &common::tls_engine_toml("b", &["amd64"]);
+    let loaded = common::fixture_config(
+        dir.path(),
+        KEYS_STAGING,
+        &engines,
+        &distros,
+        &format!("distros = {names:?}\nversions = {KEYS_VERSIONS:?}\narches = [\"amd64\"]"),
+    );
+    let cells = Matrix::from_config(&loaded).unwrap().cells.len();
+    assert_eq!(cells, KEYS_DISTROS * (1 + KEYS_VERSIONS.len()));
+    let cfg = dir.path().join("config.toml").display().to_string();
+
+    let t = Tmux::start(
+        "keys",
+        &format!(
+            "{} --config {cfg}; echo imagegrid exited; sleep 60",
+            bin().display()
+        ),
+    );
+    t.wait_for(20, "● a");
+    t.wait_for(20, "● b");
+    let mut idle = arrow_latency(&t, KEYS_PRESSES);
+    t.key("A");
+    t.key("b");
+    t.wait_for(10, &format!("Build {cells} cells"));
+    t.key("y");
+    let start = Instant::now();
+    let mut busy = arrow_latency(&t, KEYS_PRESSES);
+    let took = start.elapsed();
+    let screen = t.screen();
+    let engines_line = screen
+        .lines()
+        .find(|l| l.starts_with("engines "))
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
+    println!(
+        "keys: TUI arrow key to the focused cell's title changing on screen, idle grid ({cells} cells): median {:.1} ms, p99 {:.1} ms, max {:.1} ms (tmux's own round trip, for reference)",
+        ms(percentile(&mut idle, 0.5)),
+        ms(percentile(&mut idle, 0.99)),
+        ms(percentile(&mut idle, 1.0)),
+    );
+    println!(
+        "keys: the same with all {cells} cells building (b y, then {KEYS_PRESSES} keys over {:.1} s): median {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal p99 <= 50 ms; includes tmux's round trip); load average at the end {}",
+        took.as_secs_f64(),
+        ms(percentile(&mut busy, 0.5)),
+        ms(percentile(&mut busy, 0.99)),
+        ms(percentile(&mut busy, 1.0)),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    println!("keys: at the end: {engines_line}");
+
+    // Quit (confirming: builds are running; the engines stop them when the client goes).
+    t.key("q");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = t.screen();
+        if s.contains("imagegrid exited") {
+            break;
+        }
+        if s.contains("builds are queued or running") {
+            t.key("y");
+        }
+        assert!(Instant::now() < deadline, "the TUI did not quit:\n{s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(t);
+    rt.block_on(clean_shared_engines(KEYS_STAGING));
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("load bench: built; run it with `bash scripts/bench.sh`");
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let private = rt.block_on(PrivateEngine::start());
-    // IMAGEGRID_BENCH_ONLY=load or =frozen runs one half.
+    // IMAGEGRID_BENCH_ONLY=load, =frozen or =keys runs one of the three.
     let only = std::env::var("IMAGEGRID_BENCH_ONLY").unwrap_or_default();
-    if only != "frozen" {
-        rt.block_on(load(&private));
+    let runs = |name: &str| only.is_empty() || only == name;
+    if runs("load") || runs("frozen") {
+        let private = rt.block_on(PrivateEngine::start());
+        if runs("load") {
+            rt.block_on(load(&private));
+        }
+        if runs("frozen") {
+            frozen(&private);
+        }
     }
-    if only != "load" {
-        frozen(&private);
+    if runs("keys") {
+        keys(&rt);
     }
 }
