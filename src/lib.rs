@@ -9,6 +9,7 @@ pub mod dockerfile;
 pub mod engine;
 pub mod logs;
 pub mod matrix;
+pub mod plan;
 pub mod publish;
 pub mod scheduler;
 pub mod sizes;
