@@ -140,18 +140,12 @@ impl Scheduler {
         let plan = &self.jobs[j].plan;
         record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
         self.summary.add(status);
-        self.emit(BuildEvent::Finished(CellResult {
-            cell: plan.cell.id.clone().into(),
+        self.emit(BuildEvent::Finished(CellResult::unbuilt(
+            plan.cell.id.clone().into(),
             status,
-            build_id: None,
-            engine: None,
-            image_id: None,
-            size: None,
-            previous_size: None,
-            failure: Some(reason),
-            duration_secs: None,
-            log_path: None,
-        }));
+            None,
+            reason,
+        )));
         self.jobs[j].state = JobState::Ended {
             status,
             slot: None,

@@ -84,6 +84,30 @@ pub struct CellResult {
     pub log_path: Option<String>,
 }
 
+impl CellResult {
+    /// A cell that ended without an image (skipped, cancelled, failed before its build
+    /// started), with why.
+    pub fn unbuilt(
+        cell: CellId,
+        status: BuildStatus,
+        engine: Option<EngineName>,
+        reason: String,
+    ) -> CellResult {
+        CellResult {
+            cell,
+            status,
+            build_id: None,
+            engine,
+            image_id: None,
+            size: None,
+            previous_size: None,
+            failure: Some(reason),
+            duration_secs: None,
+            log_path: None,
+        }
+    }
+}
+
 /// Health of one engine: what the faces show, and what they route a preview over
 /// (`scheduler::route::SlotSnapshot::from_health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

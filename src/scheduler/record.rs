@@ -132,18 +132,12 @@ pub(super) async fn finish_unstarted(
     reason: String,
 ) {
     unbuilt(ctx, plan, BuildStatus::Failed, &reason, "failed").await;
-    ctx.send(BuildEvent::Finished(CellResult {
-        cell: plan.cell.id.clone().into(),
-        status: BuildStatus::Failed,
-        build_id: None,
-        engine: Some(engine.name().to_string().into()),
-        image_id: None,
-        size: None,
-        previous_size: None,
-        failure: Some(reason),
-        duration_secs: None,
-        log_path: None,
-    }));
+    ctx.send(BuildEvent::Finished(CellResult::unbuilt(
+        plan.cell.id.clone().into(),
+        BuildStatus::Failed,
+        Some(engine.name().into()),
+        reason,
+    )));
 }
 
 /// Where a build's lines go: its log file (until a write fails), the tail kept for the
