@@ -110,7 +110,11 @@ impl CellResult {
 
 /// Health of one engine: what the faces show, and what they route a preview over
 /// (`scheduler::route::SlotSnapshot::from_health`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// In JSON it also carries `"state"`: `"connecting"` until the first connection attempt has
+/// ended, then `"reachable"` or `"unreachable"`, so that no report is a verdict before imagegrid
+/// has tried (`reachable` stays for readers of older events).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineHealth {
     pub engine: String,
     pub endpoint: String,
@@ -128,6 +132,67 @@ pub struct EngineHealth {
     /// Its place in the configuration, from 0: routing prefers the earlier of two equally
     /// good engines.
     pub slot: usize,
+}
+
+impl EngineHealth {
+    /// `connecting` until the first connection attempt has ended, then `reachable` or
+    /// `unreachable`.
+    pub fn state(&self) -> &'static str {
+        match (self.tried, self.reachable) {
+            (_, true) => "reachable",
+            (false, false) => "connecting",
+            (true, false) => "unreachable",
+        }
+    }
+}
+
+impl Serialize for EngineHealth {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("EngineHealth", 12)?;
+        st.serialize_field("engine", &self.engine)?;
+        st.serialize_field("endpoint", &self.endpoint)?;
+        st.serialize_field("state", self.state())?;
+        st.serialize_field("reachable", &self.reachable)?;
+        st.serialize_field("info", &self.info)?;
+        st.serialize_field("arches", &self.arches)?;
+        st.serialize_field("running", &self.running)?;
+        st.serialize_field("queued", &self.queued)?;
+        st.serialize_field("last_error", &self.last_error)?;
+        st.serialize_field("max_parallel", &self.max_parallel)?;
+        st.serialize_field("tried", &self.tried)?;
+        st.serialize_field("slot", &self.slot)?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_state_is_not_a_verdict_before_the_first_attempt() {
+        let mut h = EngineHealth {
+            engine: "a".into(),
+            endpoint: "unix:///x".into(),
+            reachable: false,
+            info: None,
+            arches: vec![],
+            running: 0,
+            queued: 0,
+            last_error: None,
+            max_parallel: 1,
+            tried: false,
+            slot: 0,
+        };
+        let json = |h: &EngineHealth| serde_json::to_value(h).unwrap()["state"].clone();
+        assert_eq!(json(&h), "connecting");
+        h.tried = true;
+        assert_eq!(json(&h), "unreachable");
+        h.reachable = true;
+        assert_eq!(json(&h), "reachable");
+        assert_eq!(serde_json::to_value(&h).unwrap()["reachable"], true);
+    }
 }
 
 /// Counts at the end of a run.
