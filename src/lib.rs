@@ -15,7 +15,8 @@ pub mod model;
 // the config file
 pub mod config;
 
-// what to build
+// what to build: the pipeline's plan (a dump), the matrix, the Dockerfiles
+pub mod plan;
 pub mod matrix;
 pub mod dockerfile;
 

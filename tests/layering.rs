@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "logs",
     "model",
     "config",
+    "plan",
     "matrix",
     "dockerfile",
     "engine",
