@@ -293,6 +293,14 @@ impl Scheduler {
         opts: &RunOptions,
         cells: &[&Cell],
     ) -> Result<Vec<PlannedCell>, String> {
+        // No engine here runs Windows containers: a Windows cell is never queued.
+        if let Some(c) = cells.iter().find(|c| c.is_windows()) {
+            return Err(format!(
+                "{} is a Windows cell: it builds only on an engine that reports OSType windows, \
+                 and imagegrid routes builds to Linux engines only; nothing is queued",
+                c.id
+            ));
+        }
         let last_ok = store.last_success_per_cell().map_err(|e| e.to_string())?;
         let mut wanted: Vec<Cell> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -330,7 +338,7 @@ impl Scheduler {
         // Bases first, in matrix order, so that dependants find them done or running.
         wanted.sort_by_key(|c| {
             (
-                c.level == crate::matrix::Level::Compiler,
+                c.level != crate::matrix::Level::Base,
                 matrix.cells.iter().position(|x| x.id == c.id),
             )
         });
