@@ -249,6 +249,8 @@ pub struct GridGeometry {
     pub cell_width: u16,
     pub rows_shown: u16,
     pub first_row: usize,
+    /// The first column shown: the grid scrolls sideways when its columns do not fit.
+    pub first_col: usize,
 }
 
 impl App {
@@ -1201,7 +1203,8 @@ impl App {
                         && g.cell_width > 0
                     {
                         let row = g.first_row + (m.row - g.y - 1) as usize;
-                        let col = ((m.column - g.first_cell_x) / g.cell_width) as usize;
+                        let col =
+                            g.first_col + ((m.column - g.first_cell_x) / g.cell_width) as usize;
                         if row < self.visible_rows().len() && col < self.columns.len() {
                             self.row = row;
                             self.col = col;

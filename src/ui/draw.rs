@@ -204,13 +204,38 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
         .max()
         .unwrap_or(1);
     let focused_pane = app.pane == Pane::Grid;
-    let block = pane_block(focused_pane).title(" grid: distro × OCaml version ");
-    let inner = block.inner(area);
-    f.render_widget(block, area);
     let rows = app.visible_rows();
     let name_w = rows.iter().map(|r| r.len()).max().unwrap_or(8).clamp(8, 20) as u16 + 1;
-    let ncols = app.columns.len().max(1) as u16;
-    let cell_w = ((inner.width.saturating_sub(name_w)) / ncols).max(3);
+    // Columns narrower than this scroll sideways instead (a plan's 36 switches), keeping the
+    // focused column in view.
+    const MIN_CELL_W: u16 = 8;
+    let inner_w = pane_block(focused_pane).inner(area).width;
+    let avail = inner_w.saturating_sub(name_w);
+    let fit = ((avail / MIN_CELL_W) as usize).max(1);
+    let total = app.columns.len().max(1);
+    let shown = total.min(fit);
+    let first_col = if app.col >= shown {
+        app.col + 1 - shown
+    } else {
+        0
+    };
+    let ncols = shown as u16;
+    let cell_w = (avail / ncols).max(3);
+    let title = if shown < total {
+        format!(
+            " grid: distro × OCaml version · {}–{} of {} columns {}{}",
+            first_col + 1,
+            first_col + shown,
+            total,
+            if first_col > 0 { "‹" } else { "" },
+            if first_col + shown < total { "›" } else { "" }
+        )
+    } else {
+        " grid: distro × OCaml version ".to_string()
+    };
+    let block = pane_block(focused_pane).title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
     let body_h = inner.height.saturating_sub(1) as usize;
     let first_row = if app.row >= body_h {
         app.row + 1 - body_h
@@ -226,7 +251,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
 
     let mut lines = Vec::new();
     let mut head = vec![Span::raw(format!("{:w$}", "", w = name_w as usize))];
-    for (i, c) in app.columns.iter().enumerate() {
+    for (i, c) in app.columns.iter().enumerate().skip(first_col).take(shown) {
         let st = if i == app.col {
             Style::new().add_modifier(Modifier::BOLD)
         } else {
@@ -255,7 +280,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
                 Style::new()
             },
         )];
-        for ci in 0..app.columns.len() {
+        for ci in first_col..first_col + shown.min(app.columns.len()) {
             let cells = app.cells_at(distro, ci);
             let focused = ri == app.row && ci == app.col;
             let in_visual = visual
@@ -328,6 +353,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
         cell_width: cell_w,
         rows_shown: body_h.min(rows.len().saturating_sub(first_row)) as u16,
         first_row,
+        first_col,
     });
 }
 

@@ -425,3 +425,59 @@ fn inspector_heat_map_and_list() {
         "the biggest growth first"
     );
 }
+
+/// A plan whose debian-13 has the 36 switches the pipeline builds on amd64 (builds.expected,
+/// 2026-05) and alpine-3.23 the plain ones: a tier-1 distro's columns.
+fn wide_plan_matrix() -> Matrix {
+    const SWITCHES: &str = "4.11.2 4.11.2+afl 4.11.2+flambda 4.11.2+fp 4.14.3 4.14.3+afl \
+        4.14.3+flambda 4.14.3+flambda+fp 4.14.3+fp 4.14.3+nnp 4.14.3+nnpchecker \
+        4.14.3+no-flat-float-array 5.2.1 5.2.1+afl 5.2.1+flambda 5.2.1+no-flat-float-array \
+        5.3.0 5.3.0+afl 5.3.0+flambda 5.3.0+no-flat-float-array 5.4.1 5.4.1+afl 5.4.1+flambda \
+        5.4.1+no-flat-float-array 5.5.0~beta1 5.5.0~beta1+afl 5.5.0~beta1+flambda \
+        5.5.0~beta1+no-flat-float-array 5.5.0 5.5.0+afl 5.5.0+flambda 5.5.0+no-flat-float-array \
+        5.6.0 5.6.0+afl 5.6.0+flambda 5.6.0+no-flat-float-array";
+    let mut dump = String::new();
+    for (distro, plain_only) in [("debian-13", false), ("alpine-3.23", true)] {
+        dump.push_str(&format!("{distro}\n{distro}/amd64\n\tFROM x\n"));
+        for s in SWITCHES.split_whitespace() {
+            if plain_only && s.contains('+') {
+                continue;
+            }
+            dump.push_str(&format!(
+                "{s}/amd64\n\tFROM ocurrent/opam-staging:{distro}-opam-amd64\n"
+            ));
+        }
+    }
+    let plan = crate::plan::Plan::parse(std::path::Path::new("wide.dump"), &dump).unwrap();
+    Matrix::from_plan(&LoadedConfig::defaults(), plan).unwrap()
+}
+
+#[test]
+fn a_plans_36_switch_columns_scroll_sideways() {
+    let m = wide_plan_matrix();
+    assert_eq!(m.columns().len(), 37);
+    let mut app = App::new(m, &HashMap::new(), &BTreeSet::new(), (10_000_000, 5.0));
+    app.on_event(finished(
+        "debian-13/4.14-flambda/amd64",
+        BuildStatus::Succeeded,
+        Some(900_000_000),
+        None,
+        None,
+    ));
+    insta::assert_snapshot!("plan_grid_80x24", text(&render(&mut app, 80, 24)));
+    // The focus moves right past the edge: the columns follow it.
+    for _ in 0..20 {
+        app.on_key(key('l'));
+    }
+    let screen = text(&render(&mut app, 80, 24));
+    assert!(screen.contains("│            5.2     5.2-afl"), "{screen}");
+    assert!(
+        screen.contains("debian-13/5.3-no-flat-float-array/amd64"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("plan_grid_80x24_scrolled", screen);
+    insta::assert_snapshot!(
+        "plan_grid_160x48_scrolled",
+        text(&render(&mut app, 160, 48))
+    );
+}
