@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::report::selected;
 use super::{Exit, EXIT_ERROR, EXIT_FAILED};
 use crate::config::LoadedConfig;
 use crate::matrix::{Cell, Matrix};
@@ -75,7 +74,9 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let session = Session::open(loaded.clone(), matrix)?;
     let history = session.history_view().await?;
     let matrix = session.matrix.clone();
-    let mut cells: Vec<&Cell> = selected(&matrix, &args.selectors)?;
+    // "All" leaves out the archive and Windows cells unless named by their ids.
+    let sels = matrix.parse_selectors(&args.selectors)?;
+    let mut cells: Vec<&Cell> = matrix.select_to_build(&sels);
     if args.failed || args.stale {
         let mut progress = RunProgress::new(&matrix, &history.latest, &history.stale);
         progress.cells.retain(|id, c| {

@@ -37,6 +37,11 @@ pub struct Cli {
     /// Config file (default: $IMAGEGRID_CONFIG, then the platform config dir's imagegrid/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Build the pipeline plan in FILE instead of the built-in catalog: the dump of
+    /// ocurrent/docker-base-images (`base-images --dump`, its builds.expected). Overrides
+    /// `[matrix] plan`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -169,6 +174,7 @@ macro_rules! exit_with {
 exit_with! {
     crate::config::ConfigError => EXIT_ERROR,
     crate::config::LoadError => EXIT_ERROR,
+    crate::matrix::MatrixError => EXIT_ERROR,
     crate::matrix::SelectorError => EXIT_ERROR,
     crate::dockerfile::RenderError => EXIT_ERROR,
     crate::engine::EngineError => EXIT_ERROR,
@@ -208,10 +214,26 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Config and matrix, or the exit for a bad config.
-pub fn load(cli_config: Option<&std::path::Path>) -> Result<(LoadedConfig, Matrix), Exit> {
-    let loaded = config::load(cli_config)?;
-    let matrix = Matrix::from_config(&loaded)?;
+/// The config (`--config`), with `--plan` set over its `[matrix] plan`.
+pub fn load_config(
+    cli_config: Option<&std::path::Path>,
+    cli_plan: Option<&std::path::Path>,
+) -> Result<LoadedConfig, Exit> {
+    let mut loaded = config::load(cli_config)?;
+    if let Some(p) = cli_plan {
+        loaded.plan_override = Some(p.to_path_buf());
+    }
+    Ok(loaded)
+}
+
+/// Config and matrix (from the plan when one is named), or the exit for a bad config or
+/// plan.
+pub fn load(
+    cli_config: Option<&std::path::Path>,
+    cli_plan: Option<&std::path::Path>,
+) -> Result<(LoadedConfig, Matrix), Exit> {
+    let loaded = load_config(cli_config, cli_plan)?;
+    let matrix = Matrix::load(&loaded)?;
     Ok((loaded, matrix))
 }
 
@@ -224,6 +246,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 
 fn run(cli: Cli) -> Result<u8, Exit> {
     let cfg_path = cli.config.as_deref();
+    let plan_path = cli.plan.as_deref();
+    let load = |c| load(c, plan_path);
     match cli.command {
         None => {
             let (loaded, matrix) = load(cfg_path)?;
@@ -273,7 +297,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             sizes::baseline(&loaded, &matrix, &selectors, build)
         }
         Some(Cmd::Demo(args)) => {
-            let loaded = config::load(cfg_path)?;
+            let loaded = load_config(cfg_path, plan_path)?;
             runtime()?.block_on(demo::run(&loaded, args))
         }
         Some(Cmd::ConfigReference) => {
@@ -303,7 +327,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             Ok(0)
         }
         Some(Cmd::Paths) => {
-            let loaded = config::load(cfg_path)?;
+            let loaded = load_config(cfg_path, plan_path)?;
             report::paths(&loaded);
             Ok(0)
         }

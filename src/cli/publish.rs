@@ -56,12 +56,23 @@ fn print_plan(out: &mut impl Write, plan: &TagPlan) -> std::io::Result<()> {
         plan.staging_repo,
         plan.public_repo
     )?;
+    if plan.tags.iter().any(|t| t.plan_reference.is_some()) {
+        writeln!(
+            out,
+            "tags as the pipeline plan names them; a publish pushes them to {} (`[tags]`)",
+            plan.public_repo
+        )?;
+    }
     for t in &plan.tags {
         let state = match t.blocked() {
             None => format!("{} arches", t.arches.len()),
             Some(why) => format!("NOT PUBLISHABLE: {why}"),
         };
-        writeln!(out, "{}  ({state})", t.reference)?;
+        writeln!(
+            out,
+            "{}  ({state})",
+            t.plan_reference.as_deref().unwrap_or(&t.reference)
+        )?;
         for a in &t.arches {
             let built = match &a.built {
                 Some(b) => format!(
@@ -82,7 +93,12 @@ fn print_plan(out: &mut impl Write, plan: &TagPlan) -> std::io::Result<()> {
             )?;
         }
         for al in plan.aliases_of(&t.tag) {
-            writeln!(out, "  alias {} = {}", al.reference, t.tag)?;
+            writeln!(
+                out,
+                "  alias {} = {}",
+                al.plan_reference.as_deref().unwrap_or(&al.reference),
+                t.tag
+            )?;
         }
     }
     let blocked = plan.tags.iter().filter(|t| t.blocked().is_some()).count();

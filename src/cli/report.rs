@@ -21,7 +21,9 @@ struct CellRow<'a> {
     distro: &'a str,
     version: Option<&'a str>,
     arch: &'a str,
-    platform: &'a str,
+    platform: String,
+    /// `linux` or `windows` (Windows cells are shown, never built by Linux engines).
+    os: &'static str,
     /// The image it builds FROM: the upstream distro image, or its base cell's tag.
     base_image: String,
     depends_on: Option<String>,
@@ -45,7 +47,8 @@ fn row<'a>(loaded: &LoadedConfig, m: &'a Matrix, c: &'a Cell) -> CellRow<'a> {
         distro: &c.distro,
         version: c.version.as_deref(),
         arch: &c.arch,
-        platform: m.arch(&c.arch).map(|a| a.platform.as_str()).unwrap_or(""),
+        platform: m.platform(c),
+        os: c.os(),
         base_image,
         depends_on: c.base_id(),
         tag: c.staging_tag(&loaded.config.tags),
@@ -85,6 +88,7 @@ pub fn matrix(
         let level = match r.level {
             Level::Base => "base",
             Level::Compiler => "compiler",
+            Level::Archive => "archive",
         };
         writeln!(
             out,

@@ -160,6 +160,10 @@ pub struct MatrixConfig {
     /// Selectors of cells to leave out (`alpine-*/4.14/*`).
     #[serde(default)]
     pub exclude: Vec<Spanned<String>>,
+    /// A pipeline plan to build instead of the built-in catalog: the dump of
+    /// ocurrent/docker-base-images (`base-images --dump`, its `builds.expected`), relative to
+    /// the config file. The lists above then filter the plan's cells.
+    pub plan: Option<Spanned<PathBuf>>,
 }
 
 /// How builds run.
@@ -388,6 +392,9 @@ pub struct LoadedConfig {
     pub source: Source,
     /// The file it came from, None for built-in defaults.
     pub path: Option<PathBuf>,
+    /// A plan named on the command line (`--plan`, relative to the working directory); it
+    /// wins over `[matrix] plan`.
+    pub plan_override: Option<PathBuf>,
 }
 
 /// Parse config text. `name` is used in error messages.
@@ -404,6 +411,7 @@ pub fn parse(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
         config,
         source,
         path: None,
+        plan_override: None,
     };
     loaded.check_engines()?;
     loaded.check_sets()?;
@@ -603,7 +611,20 @@ impl LoadedConfig {
                 text: String::new(),
             },
             path: None,
+            plan_override: None,
         }
+    }
+
+    /// The pipeline plan to build, if any: `--plan` as given, else `[matrix] plan` relative
+    /// to the config file.
+    pub fn plan_path(&self) -> Option<PathBuf> {
+        self.plan_override.clone().or_else(|| {
+            self.config
+                .matrix
+                .plan
+                .as_ref()
+                .map(|p| self.resolve(p.get_ref()))
+        })
     }
 
     /// The directory for history and logs.

@@ -129,18 +129,27 @@ impl Renderer {
         }
     }
 
-    /// The template a cell renders from.
+    /// The template a cell renders from; for a plan's cell, the plan's job
+    /// (`builds.expected:123`, the line of its job line).
     pub fn template_for(matrix: &Matrix, cell: &Cell) -> Option<String> {
+        if let Some(plan) = &matrix.plan {
+            let job = plan.job(&cell.id)?;
+            return Some(format!("{}:{}", plan.path().display(), job.line()));
+        }
         let family = matrix.distro(&cell.distro)?.family;
         let kind = match cell.level {
             Level::Base => "base",
-            Level::Compiler => "compiler",
+            Level::Compiler | Level::Archive => "compiler",
         };
         Some(format!("{}/{kind}.Dockerfile.j2", family.as_str()))
     }
 
     /// Render a cell's Dockerfile. `from` is the base image a compiler cell builds on
     /// (an image id once its base is built); None uses the base cell's staging tag.
+    ///
+    /// A plan's cell is its job's text byte for byte; `from` replaces only the staging
+    /// reference of a compiler's or the archive's `FROM` (None keeps the plan's
+    /// `…opam-staging:DISTRO-opam-ARCH`).
     pub fn render(
         &self,
         matrix: &Matrix,
@@ -148,6 +157,17 @@ impl Renderer {
         from: Option<&str>,
         tags: &crate::config::TagConfig,
     ) -> Result<String, RenderError> {
+        if let Some(plan) = &matrix.plan {
+            let job = plan.job(&cell.id).ok_or_else(|| RenderError {
+                template: plan.path().display().to_string(),
+                line: None,
+                message: format!("the plan has no job for cell {}", cell.id),
+            })?;
+            return Ok(match from {
+                Some(f) if cell.base_id().is_some() => job.text_with_from(f),
+                _ => job.text().to_string(),
+            });
+        }
         let template = Self::template_for(matrix, cell).ok_or_else(|| RenderError {
             template: "?".into(),
             line: None,
@@ -271,5 +291,100 @@ impl Renderer {
             });
         }
         Ok(minijinja::Value::from_serialize(&ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LoadedConfig, TagConfig};
+    use crate::plan::Plan;
+
+    const SMALL: &str = include_str!("../../tests/fixtures/plan/small.dump");
+
+    fn plan_matrix(text: &str) -> Matrix {
+        let plan = Plan::parse(Path::new("small.dump"), text).unwrap();
+        Matrix::from_plan(&LoadedConfig::defaults(), plan).unwrap()
+    }
+
+    #[test]
+    fn a_plans_cells_render_as_its_texts_and_key_on_them() {
+        let m = plan_matrix(SMALL);
+        let r = Renderer::new(None);
+        let tags = TagConfig::default();
+        let opts = KeyOptions {
+            network: NetworkMode::default(),
+        };
+        let plan = m.plan.clone().unwrap();
+        for c in &m.cells {
+            let job = plan.job(&c.id).unwrap();
+            assert_eq!(
+                r.render(&m, c, None, &tags).unwrap(),
+                job.text(),
+                "{}",
+                c.id
+            );
+        }
+        let c = m.cell("debian-13/4.14-flambda/amd64").unwrap();
+        let pinned = r
+            .render(
+                &m,
+                c,
+                Some("imagegrid/opam-staging:debian-13-opam-amd64-0123456789ab"),
+                &tags,
+            )
+            .unwrap();
+        assert!(
+            pinned.contains("\nFROM imagegrid/opam-staging:debian-13-opam-amd64-0123456789ab\n")
+        );
+        assert_eq!(
+            pinned.replace(
+                "imagegrid/opam-staging:debian-13-opam-amd64-0123456789ab",
+                "ocurrent/opam-staging:debian-13-opam-amd64"
+            ),
+            plan.job(&c.id).unwrap().text()
+        );
+        // A base's FROM is its upstream image: never replaced.
+        let b = m.cell("debian-13/opam/amd64").unwrap();
+        assert_eq!(
+            r.render(&m, b, Some("x:y"), &tags).unwrap(),
+            plan.job(&b.id).unwrap().text()
+        );
+        assert_eq!(
+            Renderer::template_for(&m, c).as_deref(),
+            Some(format!("small.dump:{}", plan.job(&c.id).unwrap().line()).as_str())
+        );
+
+        // The key follows the text: a changed base makes its compilers stale too, and a
+        // changed compiler only itself.
+        let key =
+            |m: &Matrix, id: &str| r.inputs(m, m.cell(id).unwrap(), opts, &tags).unwrap().hash;
+        let edited = plan_matrix(&SMALL.replacen(
+            "echo 'opam 2.5' > /usr/local/bin/opam-2.5",
+            "echo 'opam 2.5.1' > /usr/local/bin/opam-2.5",
+            2,
+        ));
+        assert_ne!(
+            key(&m, "debian-13/opam/arm64"),
+            key(&edited, "debian-13/opam/arm64")
+        );
+        assert_ne!(
+            key(&m, "debian-13/5.4/arm64"),
+            key(&edited, "debian-13/5.4/arm64")
+        );
+        assert_eq!(
+            key(&m, "alpine-3.23/5.4/arm64"),
+            key(&edited, "alpine-3.23/5.4/arm64")
+        );
+        let edited =
+            plan_matrix(&SMALL.replacen("echo 4.14.3+flambda >", "echo 4.14.3+flambda+x >", 1));
+        assert_ne!(
+            key(&m, "debian-13/4.14-flambda/amd64"),
+            key(&edited, "debian-13/4.14-flambda/amd64")
+        );
+        assert_eq!(
+            key(&m, "debian-13/5.4/amd64"),
+            key(&edited, "debian-13/5.4/amd64")
+        );
     }
 }

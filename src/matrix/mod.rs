@@ -5,11 +5,15 @@
 //! (distro, version, arch) a compiler cell `debian-13/5.4/arm64` built FROM that base.
 
 mod catalog;
+mod from_plan;
 mod selector;
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use crate::config::{ConfigError, LoadedConfig, TagConfig};
+use crate::plan::{Os, Plan, PlanError};
 pub use catalog::{
     version_key, ArchDef, Catalog, Distro, DistroDef, DistroStatus, Family, OcamlDef, OpamBranch,
     OpamDef, BUILTIN_CATALOG,
@@ -19,6 +23,9 @@ pub use selector::{Selector, PART_NAMES};
 /// The version part of a base cell's id.
 pub const BASE_VERSION: &str = "opam";
 
+/// The version part of the archive cell's id (a plan's `archive` job: `debian-13/archive/amd64`).
+pub const ARCHIVE_VERSION: &str = "archive";
+
 /// Which image a cell builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,6 +34,8 @@ pub enum Level {
     Base,
     /// One OCaml switch on top of a base image.
     Compiler,
+    /// A plan's opam source-archive image, built FROM a base image (`DISTRO/archive/ARCH`).
+    Archive,
 }
 
 /// One buildable image.
@@ -59,6 +68,37 @@ impl Cell {
         }
     }
 
+    /// The archive cell of a plan: `DISTRO/archive/ARCH`, built FROM `DISTRO/opam/ARCH`.
+    pub fn archive(distro: &str, arch: &str) -> Cell {
+        Cell {
+            level: Level::Archive,
+            ..Cell::new(distro, Some(ARCHIVE_VERSION), arch)
+        }
+    }
+
+    /// A Windows cell (its distro is `windows-…`, as docker-base-images names them): shown,
+    /// but built only by an engine that runs Windows containers.
+    pub fn is_windows(&self) -> bool {
+        Os::of_distro(&self.distro) == Os::Windows
+    }
+
+    /// Is this cell part of "all" (`build '*'`, "all failed", "all stale", the TUI's
+    /// selections of every failed or stale cell)? Not the archive cell (a weekly image built
+    /// on top of the previous one: rebuilt only when asked for by its id), and not a Windows
+    /// cell (imagegrid's engines build Linux images; no engine here reports OSType windows).
+    pub fn in_all(&self) -> bool {
+        self.level != Level::Archive && !self.is_windows()
+    }
+
+    /// `linux` or `windows`.
+    pub fn os(&self) -> &'static str {
+        if self.is_windows() {
+            "windows"
+        } else {
+            "linux"
+        }
+    }
+
     /// The version part of the id (`opam` for base cells).
     pub fn version_part(&self) -> &str {
         self.version.as_deref().unwrap_or(BASE_VERSION)
@@ -79,6 +119,10 @@ impl Cell {
         } else {
             format!("{}/{}", tags.registry.trim_end_matches('/'), tags.staging)
         };
+        if self.level == Level::Archive {
+            // docker-base-images tags the archive `archive` in staging, with no arch.
+            return format!("{repo}:{ARCHIVE_VERSION}");
+        }
         format!("{repo}:{}-{}", self.public_tag_stem(), self.arch)
     }
 
@@ -107,6 +151,20 @@ pub struct Matrix {
     /// Every cell, base cells before their compiler cells.
     pub cells: Vec<Cell>,
     index: std::collections::HashMap<String, usize>,
+    /// The pipeline plan the matrix was made from (`[matrix] plan`, `--plan`); None: the
+    /// built-in catalog. A plan's cells render as its Dockerfile texts and publish its pushes.
+    pub plan: Option<Arc<Plan>>,
+}
+
+/// Why no matrix could be made: the config, or the plan it names.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    /// A config fault (unknown name, bad selector) at `file:line:column`.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The plan file is unreadable or not a usable dump (`file:line: message`).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
 }
 
 /// A selector problem, with the selector text (control characters shown escaped: it may
@@ -116,14 +174,31 @@ pub struct Matrix {
 pub struct SelectorError(pub String);
 
 impl Matrix {
-    /// The grid's columns, left to right: `opam` (the base cells), then every version.
+    /// The grid's columns, left to right: `opam` (the base cells), then every version, then
+    /// `archive` when a plan has an archive cell.
     pub fn columns(&self) -> Vec<String> {
+        let archive = self.cells.iter().any(|c| c.level == Level::Archive);
         std::iter::once(BASE_VERSION.to_string())
             .chain(self.versions.iter().map(|v| v.version.clone()))
+            .chain(archive.then(|| ARCHIVE_VERSION.to_string()))
             .collect()
     }
 
-    /// Build the matrix a config asks for; every unknown name is a [`ConfigError`] at its place.
+    /// The matrix a config asks for: from the pipeline plan it names (`--plan` set in
+    /// [`LoadedConfig::plan_path`], else `[matrix] plan`), or else from the built-in catalog
+    /// ([`Matrix::from_config`]).
+    pub fn load(loaded: &LoadedConfig) -> Result<Matrix, MatrixError> {
+        match loaded.plan_path() {
+            Some(path) => {
+                let plan = Plan::load(&path)?;
+                Ok(Matrix::from_plan(loaded, plan)?)
+            }
+            None => Ok(Matrix::from_config(loaded)?),
+        }
+    }
+
+    /// Build the matrix a config asks for from the built-in catalog (a configured plan is
+    /// read by [`Matrix::load`]); every unknown name is a [`ConfigError`] at its place.
     pub fn from_config(loaded: &LoadedConfig) -> Result<Matrix, ConfigError> {
         let cfg = &loaded.config;
         let src = &loaded.source;
@@ -253,6 +328,7 @@ impl Matrix {
             arches,
             cells,
             index,
+            plan: None,
         })
     }
 
@@ -289,7 +365,11 @@ impl Matrix {
             for (part, lit) in sel.literal_parts() {
                 let known = match part {
                     0 => self.catalog.distro(lit).is_some(),
-                    1 => lit == BASE_VERSION || self.catalog.ocaml(lit).is_some(),
+                    1 => {
+                        lit == BASE_VERSION
+                            || (lit == ARCHIVE_VERSION && self.plan.is_some())
+                            || self.catalog.ocaml(lit).is_some()
+                    }
                     _ => self.catalog.arch(lit).is_some(),
                 };
                 if !known {
@@ -316,6 +396,30 @@ impl Matrix {
             .iter()
             .filter(|c| selectors.is_empty() || selectors.iter().any(|s| s.matches(c)))
             .collect()
+    }
+
+    /// The cells a build of these selectors means: [`Matrix::select`], less the cells that
+    /// are not part of "all" ([`Cell::in_all`]) unless a selector is exactly their id.
+    /// Naming a Windows cell so keeps it, for the planning step to say why it is not built.
+    pub fn select_to_build(&self, selectors: &[Selector]) -> Vec<&Cell> {
+        self.select(selectors)
+            .into_iter()
+            .filter(|c| c.in_all() || selectors.iter().any(|s| s.as_str() == c.id))
+            .collect()
+    }
+
+    /// The Docker platform of a cell: its arch's (`linux/arm64`), `windows/amd64` for a
+    /// Windows cell.
+    pub fn platform(&self, cell: &Cell) -> String {
+        let linux = self
+            .arch(&cell.arch)
+            .map(|a| a.platform.clone())
+            .unwrap_or_else(|| format!("linux/{}", cell.arch));
+        if cell.is_windows() {
+            linux.replacen("linux/", "windows/", 1)
+        } else {
+            linux
+        }
     }
 }
 

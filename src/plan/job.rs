@@ -282,6 +282,16 @@ impl Job {
         self.from.as_ref().map(|f| &f.image)
     }
 
+    /// The image the text's first `FROM` names (flags such as `--platform=` skipped): the
+    /// upstream image a base job starts from (`debian:13`,
+    /// `mcr.microsoft.com/windows/server:ltsc2025`), the staging base of a compiler.
+    pub fn first_from(&self) -> Option<&str> {
+        self.text.lines().find_map(|l| {
+            let rest = l.trim_start().strip_prefix("FROM ")?;
+            rest.split_whitespace().find(|t| !t.starts_with("--"))
+        })
+    }
+
     /// 1-based file line of that `FROM`.
     pub fn from_line(&self) -> Option<usize> {
         self.from.as_ref().map(|f| f.line)

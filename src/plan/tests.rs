@@ -1,6 +1,7 @@
 //! Plan parsing against a small dump written for these tests (tests/fixtures/plan/small.dump:
 //! two distros, arm64 and amd64, plain, variant and beta switches, heredocs, `COPY --link`,
-//! `--from=0`, an archive job with `RUN --mount=type=bind`, pushes with aliases), and one test
+//! `--from=0`, an archive job with `RUN --mount=type=bind`, pushes with aliases, and a Windows
+//! group with one base and one compiler), and one test
 //! per refusal with its exact message.
 
 use std::path::Path;
@@ -49,6 +50,8 @@ fn fixture_cells_in_file_order() {
             "alpine-3.23/opam/amd64",
             "alpine-3.23/5.4/arm64",
             "alpine-3.23/5.4/amd64",
+            "windows-server-mingw-ltsc2025/opam/amd64",
+            "windows-server-mingw-ltsc2025/5.4/amd64",
         ]
     );
     let sections: Vec<(&str, usize, std::ops::Range<usize>, std::ops::Range<usize>)> = p
@@ -60,10 +63,12 @@ fn fixture_cells_in_file_order() {
         sections,
         [
             ("debian-13", 1, 0..8, 0..11),
-            ("alpine-3.23", line_of("alpine-3.23", 0), 8..12, 11..16)
+            ("alpine-3.23", line_of("alpine-3.23", 0), 8..12, 11..16),
+            ("windows-mingw", line_of("windows-mingw", 0), 12..14, 16..19)
         ]
     );
-    assert!(p.jobs().iter().all(|j| j.os() == Os::Linux));
+    assert!(p.jobs()[..12].iter().all(|j| j.os() == Os::Linux));
+    assert!(p.jobs()[12..].iter().all(|j| j.os() == Os::Windows));
     assert_eq!(p.path(), Path::new("small.dump"));
 }
 
@@ -210,7 +215,7 @@ fn compilers_and_the_archive_start_from_their_base() {
 #[test]
 fn pushes_with_aliases_and_their_sources() {
     let p = small();
-    assert_eq!(p.pushes().len(), 16);
+    assert_eq!(p.pushes().len(), 19);
     let latest: Vec<&Push> = p.pushes_to("ocaml/opam:latest").collect();
     assert_eq!(latest.len(), 1);
     let latest = latest[0];
@@ -476,7 +481,7 @@ fn load_reads_a_file_and_names_it_in_errors() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("builds.expected");
     std::fs::write(&good, SMALL).unwrap();
-    assert_eq!(Plan::load(&good).unwrap().jobs().len(), 12);
+    assert_eq!(Plan::load(&good).unwrap().jobs().len(), 14);
 
     let binary = dir.path().join("binary.expected");
     std::fs::write(&binary, b"debian-13\ndebian-13/amd64\n\tFROM \xff\n").unwrap();

@@ -71,6 +71,10 @@ pub struct PublicTag {
     pub version: Option<String>,
     /// Every arch the matrix has for this distro and version, in matrix order.
     pub arches: Vec<ArchSource>,
+    /// The tag as the pipeline plan names it (`ocaml/opam:debian-13-ocaml-5.4`), for a
+    /// matrix made from a plan; a publish still pushes to [`PublicTag::reference`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_reference: Option<String>,
 }
 
 impl PublicTag {
@@ -108,6 +112,8 @@ pub enum AliasRule {
     FamilyLatest,
     /// `latest`: the master distro with the latest OCaml.
     Latest,
+    /// A push line of the pipeline plan to the same images as its target's.
+    Plan,
 }
 
 /// One alias: another name for a public tag's manifest list.
@@ -118,6 +124,9 @@ pub struct AliasTag {
     /// The public tag it points to.
     pub target: String,
     pub rule: AliasRule,
+    /// The alias as the pipeline plan names it, for a matrix made from a plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_reference: Option<String>,
 }
 
 /// Everything a selection would publish.
@@ -355,6 +364,9 @@ pub fn plan(
     selected: &[&Cell],
     built: &HashMap<String, Built>,
 ) -> Result<TagPlan, PlanError> {
+    if let Some(dump) = &matrix.plan {
+        return plan_from_dump(matrix, dump, tags, selected, built);
+    }
     check_scheme(matrix, tags)?;
     let staging_repo = repository(&tags.registry, &tags.staging);
     let public_repo = repository(&tags.registry, &tags.public);
@@ -401,6 +413,7 @@ pub fn plan(
                     tag: alias,
                     target: tag.clone(),
                     rule,
+                    plan_reference: None,
                 });
             }
         }
@@ -410,6 +423,88 @@ pub fn plan(
             distro,
             version,
             arches,
+            plan_reference: None,
+        });
+    }
+    Ok(out)
+}
+
+/// The plan of a matrix made from a pipeline plan: its push lines, in file order. The first
+/// push to a set of staging images is a public tag, each later push to the same set an alias
+/// of it ([`AliasRule::Plan`]); a target pushed twice (older dumps) counts once. A source
+/// names a job by its staging tag; sources whose cells the matrix left out are left out, and
+/// a push with none left is no tag. A selected cell brings in every tag it is a source of.
+/// Tags keep the plan's names; the repositories are the configured ones (`[tags]`), the
+/// plan's shown in `plan_reference`.
+fn plan_from_dump(
+    matrix: &Matrix,
+    dump: &crate::plan::Plan,
+    tags: &TagConfig,
+    selected: &[&Cell],
+    built: &HashMap<String, Built>,
+) -> Result<TagPlan, PlanError> {
+    let staging_repo = repository(&tags.registry, &tags.staging);
+    let public_repo = repository(&tags.registry, &tags.public);
+    let wanted: std::collections::HashSet<&str> = selected.iter().map(|c| c.id.as_str()).collect();
+    let mut out = TagPlan {
+        registry: tags.registry.clone(),
+        staging_repo,
+        public_repo,
+        tags: Vec::new(),
+        aliases: Vec::new(),
+    };
+    let mut seen_targets = std::collections::HashSet::new();
+    // Source cell ids of each public tag made so far -> its tag.
+    let mut by_sources: HashMap<Vec<String>, String> = HashMap::new();
+    for push in dump.pushes() {
+        let tag = push.target.tag.clone();
+        if !seen_targets.insert(tag.clone()) {
+            continue;
+        }
+        let cells: Vec<&Cell> = push
+            .sources
+            .iter()
+            .filter_map(|s| dump.job_for_source(s))
+            .filter_map(|j| matrix.cell(j.cell()))
+            .collect();
+        if cells.is_empty() || !cells.iter().any(|c| wanted.contains(c.id.as_str())) {
+            continue;
+        }
+        check_tag(&tag).map_err(|why| PlanError::Invalid {
+            tag: tag.clone(),
+            what: format!("pushed at line {} of the plan", push.line),
+            why,
+        })?;
+        let ids: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
+        let plan_reference = Some(push.target.to_string());
+        if let Some(target) = by_sources.get(&ids) {
+            out.aliases.push(AliasTag {
+                reference: format!("{}:{tag}", out.public_repo),
+                tag,
+                target: target.clone(),
+                rule: AliasRule::Plan,
+                plan_reference,
+            });
+            continue;
+        }
+        by_sources.insert(ids, tag.clone());
+        let first = cells[0];
+        out.tags.push(PublicTag {
+            reference: format!("{}:{tag}", out.public_repo),
+            tag,
+            distro: first.distro.clone(),
+            version: first.version.clone(),
+            arches: cells
+                .iter()
+                .map(|c| ArchSource {
+                    cell: c.id.clone(),
+                    arch: c.arch.clone(),
+                    platform: matrix.platform(c),
+                    staging: c.staging_tag(tags),
+                    built: built.get(&c.id).cloned(),
+                })
+                .collect(),
+            plan_reference,
         });
     }
     Ok(out)
@@ -662,5 +757,100 @@ mod tests {
         let b = built_from_history(&h);
         assert_eq!(b.len(), 1);
         assert_eq!(b["a"].build_id, 1);
+    }
+
+    fn small_plan_matrix(config_text: &str) -> Matrix {
+        let loaded = config::parse("c.toml", config_text).unwrap();
+        let dump = crate::plan::Plan::parse(
+            std::path::Path::new("small.dump"),
+            include_str!("../../tests/fixtures/plan/small.dump"),
+        )
+        .unwrap();
+        Matrix::from_plan(&loaded, dump).unwrap()
+    }
+
+    #[test]
+    fn a_plans_pushes_are_its_tags_published_to_the_configured_repository() {
+        let m = small_plan_matrix("[tags]\nregistry = \"127.0.0.1:5000\"\n");
+        let t = config::parse("c.toml", "[tags]\nregistry = \"127.0.0.1:5000\"\n")
+            .unwrap()
+            .config
+            .tags;
+        let all: Vec<&Cell> = m.cells.iter().collect();
+        let p = plan(&m, &t, &all, &all_built(&m)).unwrap();
+        let names: Vec<&str> = p.tags.iter().map(|t| t.tag.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "debian-13-opam",
+                "debian-13-ocaml-5.4",
+                "debian-13-ocaml-4.14-flambda",
+                "debian-13-ocaml-5.5-beta1",
+                "archive",
+                "alpine-3.23-opam",
+                "alpine-3.23-ocaml-5.4",
+                "windows-all-mingw",
+                "windows-server-mingw-ltsc2025-opam",
+            ]
+        );
+        assert_eq!(
+            alias_names(&p, "debian-13-ocaml-5.4"),
+            ["debian-ocaml-5.4", "debian-13", "debian", "latest"]
+        );
+        assert_eq!(
+            alias_names(&p, "windows-all-mingw"),
+            ["windows-server-mingw-ltsc2025-ocaml-5.4"]
+        );
+        assert!(p.aliases.iter().all(|a| a.rule == AliasRule::Plan));
+        let t54 = p.tag("debian-13-ocaml-5.4").unwrap();
+        // The plan's names are shown; a publish goes to the configured repositories.
+        assert_eq!(
+            t54.plan_reference.as_deref(),
+            Some("ocaml/opam:debian-13-ocaml-5.4")
+        );
+        assert_eq!(
+            t54.reference,
+            "127.0.0.1:5000/imagegrid/opam:debian-13-ocaml-5.4"
+        );
+        let staging: Vec<&str> = t54.arches.iter().map(|a| a.staging.as_str()).collect();
+        assert_eq!(
+            staging,
+            [
+                "127.0.0.1:5000/imagegrid/opam-staging:debian-13-ocaml-5.4-arm64",
+                "127.0.0.1:5000/imagegrid/opam-staging:debian-13-ocaml-5.4-amd64"
+            ]
+        );
+        let archive = p.tag("archive").unwrap();
+        assert_eq!(archive.arches[0].cell, "debian-13/archive/amd64");
+        assert_eq!(
+            archive.arches[0].staging,
+            "127.0.0.1:5000/imagegrid/opam-staging:archive"
+        );
+        assert_eq!(
+            p.tag("windows-all-mingw").unwrap().arches[0].platform,
+            "windows/amd64"
+        );
+        assert_eq!(p.tags.len() + p.aliases.len(), 19);
+
+        // One arch selects its whole tag and that tag's aliases, nothing else.
+        let p = plan(
+            &m,
+            &t,
+            &select(&m, "alpine-3.23/5.4/arm64"),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(p.tags.len(), 1);
+        assert_eq!(p.tags[0].arches.len(), 2);
+        assert_eq!(
+            alias_names(&p, "alpine-3.23-ocaml-5.4"),
+            ["alpine-ocaml-5.4", "alpine-3.23", "alpine"]
+        );
+        assert!(p.tags[0].blocked().is_some());
+
+        // A filtered matrix joins only the arches it has.
+        let m = small_plan_matrix("[matrix]\narches = [\"amd64\"]\n");
+        let p = plan(&m, &t, &select(&m, "debian-13/5.4"), &HashMap::new()).unwrap();
+        assert_eq!(p.tags[0].arches.len(), 1);
     }
 }

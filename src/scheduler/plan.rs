@@ -12,6 +12,10 @@ use crate::store::BuildRecord;
 /// Why a selection cannot be planned.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// A Windows cell: it builds only on an engine that reports OSType windows, and imagegrid
+    /// routes builds to Linux engines only.
+    #[error("{cell} is a Windows cell: it builds only on an engine that reports OSType windows, and imagegrid routes builds to Linux engines only; nothing is queued")]
+    Windows { cell: String },
     /// A compiler cell's base cell is not in the matrix.
     #[error("cell {cell} has no base cell {base} in the matrix")]
     NoBase { cell: String, base: String },
@@ -48,6 +52,10 @@ impl Scheduler {
         opts: &RunOptions,
         cells: &[&Cell],
     ) -> Result<Vec<PlannedCell>, PlanError> {
+        // No engine here runs Windows containers: a Windows cell is never queued.
+        if let Some(c) = cells.iter().find(|c| c.is_windows()) {
+            return Err(PlanError::Windows { cell: c.id.clone() });
+        }
         let mut wanted: Vec<Cell> = Vec::new();
         let mut seen = HashSet::new();
         let mut prebuilt: HashMap<String, (String, String)> = HashMap::new();
@@ -88,7 +96,7 @@ impl Scheduler {
         // Bases first, in matrix order, so that dependants find them done or running.
         wanted.sort_by_key(|c| {
             (
-                c.level == Level::Compiler,
+                c.level != Level::Base,
                 matrix.cells.iter().position(|x| x.id == c.id),
             )
         });

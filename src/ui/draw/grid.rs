@@ -85,13 +85,38 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
         .max()
         .unwrap_or(1);
     let focused_pane = app.pane == Pane::Grid;
-    let block = pane_block(focused_pane).title(" grid: distro × OCaml version ");
-    let inner = block.inner(area);
-    f.render_widget(block, area);
     let rows = app.visible_rows();
     let name_w = rows.iter().map(|r| r.len()).max().unwrap_or(8).clamp(8, 20) as u16 + 1;
-    let ncols = app.columns.len().max(1) as u16;
-    let cell_w = ((inner.width.saturating_sub(name_w)) / ncols).max(3);
+    // Columns narrower than this scroll sideways instead (a plan's 36 switches), keeping the
+    // focused column in view.
+    const MIN_CELL_W: u16 = 8;
+    let inner_w = pane_block(focused_pane).inner(area).width;
+    let avail = inner_w.saturating_sub(name_w);
+    let fit = ((avail / MIN_CELL_W) as usize).max(1);
+    let total = app.columns.len().max(1);
+    let shown = total.min(fit);
+    let first_col = if app.col >= shown {
+        app.col + 1 - shown
+    } else {
+        0
+    };
+    let ncols = shown as u16;
+    let cell_w = (avail / ncols).max(3);
+    let title = if shown < total {
+        format!(
+            " grid: distro × OCaml version · {}–{} of {} columns {}{}",
+            first_col + 1,
+            first_col + shown,
+            total,
+            if first_col > 0 { "‹" } else { "" },
+            if first_col + shown < total { "›" } else { "" }
+        )
+    } else {
+        " grid: distro × OCaml version ".to_string()
+    };
+    let block = pane_block(focused_pane).title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
     let body_h = inner.height.saturating_sub(1) as usize;
     let first_row = if app.row >= body_h {
         app.row + 1 - body_h
@@ -107,7 +132,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
 
     let mut lines = Vec::new();
     let mut head = vec![Span::raw(format!("{:w$}", "", w = name_w as usize))];
-    for (i, c) in app.columns.iter().enumerate() {
+    for (i, c) in app.columns.iter().enumerate().skip(first_col).take(shown) {
         let st = if i == app.col {
             theme::BOLD
         } else {
@@ -136,7 +161,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
                 theme::PLAIN
             },
         )];
-        for ci in 0..app.columns.len() {
+        for ci in first_col..first_col + shown.min(app.columns.len()) {
             let cells = app.cells_at(distro, ci);
             let focused = ri == app.row && ci == app.col;
             let in_visual = visual
@@ -213,6 +238,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
         cell_width: cell_w,
         rows_shown: body_h.min(rows.len().saturating_sub(first_row)) as u16,
         first_row,
+        first_col,
     }
 }
 
@@ -290,5 +316,63 @@ mod tests {
         let mut app = busy_app();
         app.filter = "nothing-matches".into();
         insta::assert_snapshot!("grid_empty_80x24", shot(&app, 80, 24).0);
+    }
+
+    /// A plan whose debian-13 has the 36 switches the pipeline builds on amd64 (builds.expected,
+    /// 2026-05) and alpine-3.23 the plain ones: a tier-1 distro's columns.
+    fn wide_plan_matrix() -> crate::matrix::Matrix {
+        const SWITCHES: &str = "4.11.2 4.11.2+afl 4.11.2+flambda 4.11.2+fp 4.14.3 4.14.3+afl \
+            4.14.3+flambda 4.14.3+flambda+fp 4.14.3+fp 4.14.3+nnp 4.14.3+nnpchecker \
+            4.14.3+no-flat-float-array 5.2.1 5.2.1+afl 5.2.1+flambda 5.2.1+no-flat-float-array \
+            5.3.0 5.3.0+afl 5.3.0+flambda 5.3.0+no-flat-float-array 5.4.1 5.4.1+afl 5.4.1+flambda \
+            5.4.1+no-flat-float-array 5.5.0~beta1 5.5.0~beta1+afl 5.5.0~beta1+flambda \
+            5.5.0~beta1+no-flat-float-array 5.5.0 5.5.0+afl 5.5.0+flambda 5.5.0+no-flat-float-array \
+            5.6.0 5.6.0+afl 5.6.0+flambda 5.6.0+no-flat-float-array";
+        let mut dump = String::new();
+        for (distro, plain_only) in [("debian-13", false), ("alpine-3.23", true)] {
+            dump.push_str(&format!("{distro}\n{distro}/amd64\n\tFROM x\n"));
+            for s in SWITCHES.split_whitespace() {
+                if plain_only && s.contains('+') {
+                    continue;
+                }
+                dump.push_str(&format!(
+                    "{s}/amd64\n\tFROM ocurrent/opam-staging:{distro}-opam-amd64\n"
+                ));
+            }
+        }
+        let plan = crate::plan::Plan::parse(std::path::Path::new("wide.dump"), &dump).unwrap();
+        crate::matrix::Matrix::from_plan(&crate::config::LoadedConfig::defaults(), plan).unwrap()
+    }
+
+    #[test]
+    fn a_plans_36_switch_columns_scroll_sideways() {
+        let m = wide_plan_matrix();
+        assert_eq!(m.columns().len(), 37);
+        let mut app = App::new(
+            m,
+            &std::collections::HashMap::new(),
+            &std::collections::BTreeSet::new(),
+            (10_000_000, 5.0),
+        );
+        app.on_event(finished(
+            "debian-13/4.14-flambda/amd64",
+            crate::store::BuildStatus::Succeeded,
+            Some(900_000_000),
+            None,
+            None,
+        ));
+        insta::assert_snapshot!("plan_grid_80x24", shot(&app, 80, 24).0);
+        // The focus moves right past the edge: the columns follow it.
+        for _ in 0..20 {
+            app.on_key(key('l'));
+        }
+        let (screen, _) = shot(&app, 80, 24);
+        assert!(screen.contains("5.2-afl"), "{screen}");
+        assert!(
+            !screen.contains(" 4.11 "),
+            "scrolled past the first columns: {screen}"
+        );
+        insta::assert_snapshot!("plan_grid_80x24_scrolled", screen);
+        insta::assert_snapshot!("plan_grid_160x48_scrolled", shot(&app, 160, 48).0);
     }
 }

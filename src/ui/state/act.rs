@@ -123,11 +123,11 @@ impl App {
                 });
             }
             Action::SelectFailed => {
-                let n = self.select_where(|_, v| v.status.is_failed());
+                let n = self.select_where(|c, v| c.in_all() && v.status.is_failed());
                 self.message = Some(format!("{n} failed cells selected"));
             }
             Action::SelectStale => {
-                let n = self.select_where(|_, v| v.stale);
+                let n = self.select_where(|c, v| c.in_all() && v.stale);
                 self.message = Some(format!("{n} stale cells selected"));
             }
             Action::SelectArch => {
@@ -155,7 +155,7 @@ impl App {
                     .matrix
                     .cells
                     .iter()
-                    .filter(|c| self.progress.is_failed(&c.id))
+                    .filter(|c| c.in_all() && self.progress.is_failed(&c.id))
                     .map(|c| c.id.clone())
                     .collect();
                 if cells.is_empty() {

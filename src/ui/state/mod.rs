@@ -153,6 +153,8 @@ pub struct GridGeometry {
     pub cell_width: u16,
     pub rows_shown: u16,
     pub first_row: usize,
+    /// The first column shown: the grid scrolls sideways when its columns do not fit.
+    pub first_col: usize,
 }
 
 impl App {

@@ -11,7 +11,7 @@ impl App {
             Ok(sels) if !sels.is_empty() => {
                 let ids: Vec<String> = self
                     .matrix
-                    .select(&sels)
+                    .select_to_build(&sels)
                     .iter()
                     .map(|c| c.id.clone())
                     .collect();

@@ -305,7 +305,8 @@ impl App {
                         && g.cell_width > 0
                     {
                         let row = g.first_row + (m.row - g.y - 1) as usize;
-                        let col = ((m.column - g.first_cell_x) / g.cell_width) as usize;
+                        let col =
+                            g.first_col + ((m.column - g.first_cell_x) / g.cell_width) as usize;
                         if row < self.visible_rows().len() && col < self.columns.len() {
                             self.row = row;
                             self.col = col;
