@@ -78,7 +78,7 @@ pub struct BuiltImage {
 /// Does an image's platform (its config's os, architecture, variant) answer the one a build
 /// asked for (`linux/arm64`, `linux/arm/v7`)? `Err` says both, e.g. "built a linux/amd64
 /// image for linux/arm64". The variant is compared only when the request names one.
-pub fn check_platform(requested: &str, built: &BuiltImage) -> Result<(), String> {
+fn check_platform(requested: &str, built: &BuiltImage) -> Result<(), String> {
     let mut parts = requested.split('/');
     let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
     let (Some(os), Some(arch)) = (os, arch) else {

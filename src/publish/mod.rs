@@ -317,7 +317,7 @@ fn check_platforms_unique(entries: &[(&StoredManifest, &ImagePlatform)]) -> Resu
 /// The manifest list (Docker's when every entry is a Docker manifest, else an OCI index) that
 /// joins per-arch manifests: its bytes, media type and digest.
 /// Errors: two entries of one platform (see `check_platforms_unique`).
-pub fn manifest_list(
+pub(crate) fn manifest_list(
     entries: &[(&StoredManifest, &ImagePlatform)],
 ) -> Result<(Vec<u8>, String, String), String> {
     check_platforms_unique(entries)?;

@@ -653,7 +653,19 @@ pub fn render(rows: &[SizeRow], format: Format) -> String {
 ///   an image without `/etc/passwd` has no user called root.
 /// * At each later FROM the user and working directory go back to root and `/`, as a new
 ///   stage starts from its base image (the builder's `USER` would otherwise still apply).
-pub fn single_stage(dockerfile: &str) -> Result<String, String> {
+///
+/// Errors: a recipe this rewrite cannot express in one stage (no FROM, a `COPY --from` flag it
+/// does not know), with the line.
+pub fn single_stage(dockerfile: &str) -> Result<String, SingleStageError> {
+    single_stage_text(dockerfile).map_err(SingleStageError)
+}
+
+/// Why a multi-stage recipe has no single-stage equivalent here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SingleStageError(pub String);
+
+fn single_stage_text(dockerfile: &str) -> Result<String, String> {
     let lines: Vec<&str> = dockerfile.lines().collect();
     let mut out: Vec<String> = Vec::new();
     // Stage names, by index (None: unnamed).
@@ -1244,6 +1256,7 @@ mod tests {
         assert!(
             single_stage("FROM a AS b\nFROM c\nCOPY --from=b --exclude=x /a /b\n")
                 .unwrap_err()
+                .0
                 .contains("--exclude")
         );
     }

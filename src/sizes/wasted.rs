@@ -84,7 +84,17 @@ struct Entry {
 }
 
 /// Analyse a `docker save` archive (seekable: the manifest is usually at its end).
-pub fn analyse<R: Read + Seek>(mut archive: R) -> Result<Waste, String> {
+/// Errors: the archive is not a `docker save` archive (no manifest, a layer missing).
+pub fn analyse<R: Read + Seek>(archive: R) -> Result<Waste, ArchiveError> {
+    analyse_text(archive).map_err(ArchiveError)
+}
+
+/// A `docker save` archive that cannot be read as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ArchiveError(pub String);
+
+fn analyse_text<R: Read + Seek>(mut archive: R) -> Result<Waste, String> {
     let manifest = read_manifest(&mut archive)?;
     let order = &manifest.first().ok_or("empty manifest.json")?.layers;
     // Second pass: each layer's entries (the archive may hold them in any order).
