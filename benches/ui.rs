@@ -56,6 +56,7 @@ fn finished(cell: &str, status: BuildStatus, size: Option<i64>) -> BuildEvent {
         previous_size: size.map(|s| s - 1_000_000),
         failure: (status == BuildStatus::Failed)
             .then(|| "step `RUN make`, exit code 2: gcc: fatal error: killed".into()),
+        failure_record: None,
         duration_secs: Some(10.0),
         log_path: None,
     })

@@ -437,6 +437,7 @@ mod tests {
             size: Some(100),
             previous_size: Some(50),
             failure: None,
+            failure_record: None,
             duration_secs: Some(1.0),
             log_path: None,
         })

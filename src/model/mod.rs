@@ -4,6 +4,7 @@
 
 pub mod distro;
 pub mod endpoint;
+pub mod failure;
 pub mod ids;
 pub mod image;
 pub mod options;

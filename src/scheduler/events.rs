@@ -79,6 +79,10 @@ pub struct CellResult {
     pub previous_size: Option<i64>,
     /// Why it failed, was skipped or cancelled.
     pub failure: Option<String>,
+    /// The failure field by field (exit code, the line that explains it, step, command);
+    /// None unless the build itself failed.
+    #[serde(default)]
+    pub failure_record: Option<crate::model::failure::Failure>,
     pub duration_secs: Option<f64>,
     /// The build's full log on disk (None when nothing was built).
     pub log_path: Option<String>,
@@ -102,6 +106,7 @@ impl CellResult {
             size: None,
             previous_size: None,
             failure: Some(reason),
+            failure_record: None,
             duration_secs: None,
             log_path: None,
         }

@@ -174,6 +174,7 @@ pub(super) async fn build_task(
                 size: Some(img.size),
                 layers: img.layers,
                 failure: None,
+                failure_record: None,
             };
             (
                 BuildStatus::Succeeded,
@@ -190,10 +191,18 @@ pub(super) async fn build_task(
             );
             ended(BuildStatus::Cancelled, "cancelled".into())
         }
-        Err(BuildError::Failed(message)) => ended(
-            BuildStatus::Failed,
-            summary::failure_summary(step.as_deref(), &log.tail(), &message),
-        ),
+        Err(BuildError::Failed(message)) => {
+            let (status, mut f, outcome) = ended(
+                BuildStatus::Failed,
+                summary::failure_summary(step.as_deref(), &log.tail(), &message),
+            );
+            f.failure_record = Some(summary::failure_record(
+                step.as_deref(),
+                &log.tail(),
+                &message,
+            ));
+            (status, f, outcome)
+        }
         Err(BuildError::Engine(e)) => {
             let ping = if e.is_transient() {
                 engine.ping().await
@@ -244,6 +253,7 @@ pub(super) async fn build_task(
             size: finish.size,
             previous_size,
             failure: finish.failure,
+            failure_record: finish.failure_record,
             duration_secs: Some(started.elapsed().as_secs_f64()),
             log_path: Some(log_path.display().to_string()),
         }));

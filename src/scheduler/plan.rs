@@ -161,6 +161,7 @@ mod tests {
             compressed_size: None,
             layers: vec![],
             failure: None,
+            failure_record: None,
             log_path: None,
             tag: None,
             base_image: None,

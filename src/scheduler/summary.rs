@@ -1,6 +1,7 @@
 //! Failure summaries: from a failed build's log, the failing step and the few lines that explain it.
 
 use crate::logs::strip_sgr;
+use crate::model::failure::Failure;
 
 /// How many recent lines a build keeps for its summary.
 pub const TAIL_LINES: usize = 40;
@@ -34,24 +35,7 @@ pub fn failure_summary(step: Option<&str>, tail: &[String], error: &str) -> Stri
     if let Some(code) = exit_code(&error) {
         parts.push(format!("exit code {code}"));
     }
-    let plain: Vec<String> = tail
-        .iter()
-        .map(|l| strip_sgr(l))
-        .map(|l| strip_vertex_prefix(&l).trim().to_string())
-        .filter(|l| !l.is_empty() && !is_noise(l))
-        .collect();
-    let mut explaining: Vec<&String> = plain
-        .iter()
-        .filter(|l| is_error_line(l) && !error.contains(l.as_str()))
-        .collect();
-    if explaining.is_empty() {
-        explaining = plain
-            .iter()
-            .filter(|l| !error.contains(l.as_str()))
-            .collect();
-    }
-    let start = explaining.len().saturating_sub(3);
-    let lines: Vec<&str> = explaining[start..].iter().map(|s| s.as_str()).collect();
+    let lines = explaining(tail, &error);
     let mut out = String::new();
     if !parts.is_empty() {
         out.push_str(&parts.join(", "));
@@ -63,6 +47,73 @@ pub fn failure_summary(step: Option<&str>, tail: &[String], error: &str) -> Stri
         out.push_str(&lines.join(" | "));
     }
     out
+}
+
+/// The last (up to three) log lines that explain a failure: those with an error word, else
+/// the last lines at all; never the error message itself again.
+fn explaining(tail: &[String], error: &str) -> Vec<String> {
+    let plain: Vec<String> = tail
+        .iter()
+        .map(|l| strip_sgr(l))
+        .map(|l| strip_vertex_prefix(&l).trim().to_string())
+        .filter(|l| !l.is_empty() && !is_noise(l))
+        .collect();
+    let mut lines: Vec<&String> = plain
+        .iter()
+        .filter(|l| is_error_line(l) && !error.contains(l.as_str()))
+        .collect();
+    if lines.is_empty() {
+        lines = plain
+            .iter()
+            .filter(|l| !error.contains(l.as_str()))
+            .collect();
+    }
+    let start = lines.len().saturating_sub(3);
+    lines[start..].iter().map(|s| s.to_string()).collect()
+}
+
+/// The failure as one record: exit code, the line that explains it (the first of the lines
+/// the summary shows: later ones are usually its consequences, `make: *** Error 1`), the
+/// failing step and its command.
+pub fn failure_record(step: Option<&str>, tail: &[String], error: &str) -> Failure {
+    let error = strip_sgr(error);
+    let step = step.map(|s| strip_sgr(s).trim().to_string());
+    let command = step.as_deref().map(|s| {
+        // `[builder 2/2] RUN make` -> `make`; `RUN make` -> `make`.
+        let s = match s.strip_prefix('[') {
+            Some(rest) => rest.split_once("] ").map(|(_, r)| r).unwrap_or(s),
+            None => s,
+        };
+        let s = s
+            .split_once(' ')
+            .filter(|(kw, _)| kw.chars().all(|c| c.is_ascii_uppercase()))
+            .map(|(_, r)| r)
+            .unwrap_or(s);
+        crate::util::text::truncate(s.trim(), 200)
+    });
+    // The step's own header line (`#7 [builder 2/2] RUN ...`, `Step 3/4 : RUN ...`) names the
+    // command, whose text may hold an error word: it is not the reason.
+    let is_step_line = |l: &str| step.as_deref().is_some_and(|s| l.contains(s));
+    // Lines the summary leaves out because the error message quotes them (the command's own
+    // text) may still be the reason here: the step header is what is skipped.
+    let candidates: Vec<String> = tail
+        .iter()
+        .map(|l| strip_sgr(l))
+        .map(|l| strip_vertex_prefix(&l).trim().to_string())
+        .filter(|l| !l.is_empty() && !is_noise(l) && is_error_line(l) && !is_step_line(l))
+        .filter(|l| !error.trim().ends_with(l.as_str()))
+        .collect();
+    let start = candidates.len().saturating_sub(3);
+    let reason = candidates[start..]
+        .first()
+        .cloned()
+        .or_else(|| Some(error.trim().to_string()).filter(|e| !e.is_empty()));
+    Failure {
+        exit_code: exit_code(&error),
+        reason,
+        step,
+        command,
+    }
 }
 
 /// `#12 some output` -> `some output` (BuildKit vertex numbers).
@@ -124,6 +175,52 @@ mod tests {
         );
         assert!(s.contains("gcc: error: foo.c"), "{s}");
         assert!(s.contains("Error 1"), "{s}");
+    }
+
+    #[test]
+    fn failure_records_lead_with_the_reason() {
+        let tail = vec![
+            "#7 [builder 2/2] RUN echo configure && exit 3".to_string(),
+            "#7 configure: checking for caml/mlvalues.h".to_string(),
+            "#7 error: caml/mlvalues.h: No such file or directory".to_string(),
+            "#9 CANCELED".to_string(),
+        ];
+        let f = failure_record(
+            Some("[builder 2/2] RUN echo configure && exit 3"),
+            &tail,
+            "process \"/bin/sh -c echo configure && exit 3\" did not complete successfully: exit code: 3",
+        );
+        assert_eq!(f.exit_code, Some(3));
+        assert_eq!(
+            f.reason.as_deref(),
+            Some("error: caml/mlvalues.h: No such file or directory")
+        );
+        assert_eq!(
+            f.step.as_deref(),
+            Some("[builder 2/2] RUN echo configure && exit 3")
+        );
+        assert_eq!(f.command.as_deref(), Some("echo configure && exit 3"));
+        let classic = failure_record(
+            Some("RUN make"),
+            &[
+                "gcc: error: foo.c: No such file".to_string(),
+                "make: *** [all] Error 1".to_string(),
+            ],
+            "The command '/bin/sh -c make' returned a non-zero code: 2",
+        );
+        assert_eq!(classic.exit_code, Some(2));
+        assert_eq!(
+            classic.reason.as_deref(),
+            Some("gcc: error: foo.c: No such file")
+        );
+        assert_eq!(classic.command.as_deref(), Some("make"));
+        // A failure with no step and no log: the error is the reason.
+        let bare = failure_record(None, &[], "engine a lost during build");
+        assert_eq!(bare.reason.as_deref(), Some("engine a lost during build"));
+        assert_eq!(
+            (bare.step, bare.command, bare.exit_code),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use crate::model::status::BuildStatus;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// Why a build whose imagegrid process ended without recording its end is interrupted:
 /// killed while the build ran, or unable to write the end down (a full disk).
 const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
@@ -74,6 +74,9 @@ pub struct BuildRecord {
     pub compressed_size: Option<i64>,
     pub layers: Vec<Layer>,
     pub failure: Option<String>,
+    /// The failure field by field, for builds recorded since schema 3.
+    #[serde(default)]
+    pub failure_record: Option<crate::model::failure::Failure>,
     pub log_path: Option<String>,
     pub tag: Option<String>,
     /// The base image id a compiler cell was built FROM.
@@ -106,6 +109,7 @@ pub struct Finish {
     pub size: Option<i64>,
     pub layers: Vec<Layer>,
     pub failure: Option<String>,
+    pub failure_record: Option<crate::model::failure::Failure>,
 }
 
 /// The history store.
@@ -223,6 +227,17 @@ impl Store {
                 )
                 .map_err(|e| self.err(e))?;
         }
+        if version < 3 {
+            // v3: the failure as a record (JSON), beside the one-line summary.
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     ALTER TABLE builds ADD COLUMN failure_record TEXT;
+                     PRAGMA user_version = 3;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -302,9 +317,20 @@ impl Store {
         let layers = serde_json::to_string(&f.layers).unwrap_or_else(|_| "[]".into());
         self.conn
             .execute(
-                "UPDATE builds SET status = ?2, finished_at = ?3, image_id = ?4, size = ?5, layers = ?6, failure = ?7
-                 WHERE id = ?1",
-                params![id, status.as_str(), now(), f.image_id, f.size, layers, f.failure],
+                "UPDATE builds SET status = ?2, finished_at = ?3, image_id = ?4, size = ?5, layers = ?6, failure = ?7,
+                 failure_record = ?8 WHERE id = ?1",
+                params![
+                    id,
+                    status.as_str(),
+                    now(),
+                    f.image_id,
+                    f.size,
+                    layers,
+                    f.failure,
+                    f.failure_record
+                        .as_ref()
+                        .and_then(|r| serde_json::to_string(r).ok())
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -346,7 +372,7 @@ impl Store {
 
     const COLUMNS: &'static str =
         "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
-        compressed_size, layers, failure, log_path, tag, base_image, pid";
+        compressed_size, layers, failure, log_path, tag, base_image, pid, failure_record";
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
         let layers: String = r.get(10)?;
@@ -371,6 +397,9 @@ impl Store {
             compressed_size: r.get(9)?,
             layers: serde_json::from_str(&layers).unwrap_or_default(),
             failure,
+            failure_record: r
+                .get::<_, Option<String>>(16)?
+                .and_then(|t| serde_json::from_str(&t).ok()),
             log_path: r.get(12)?,
             tag: r.get(13)?,
             base_image: r.get(14)?,
@@ -633,6 +662,7 @@ mod tests {
                     created_by: "RUN x".into(),
                 }],
                 failure: None,
+                failure_record: None,
             },
         )
         .unwrap();

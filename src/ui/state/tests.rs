@@ -33,6 +33,7 @@ fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64
         size,
         previous_size: prev,
         failure: None,
+        failure_record: None,
         duration_secs: None,
         log_path: None,
     })
@@ -428,6 +429,7 @@ fn stored_log_is_loaded_once_on_focus() {
         compressed_size: None,
         layers: vec![],
         failure: Some("boom".into()),
+        failure_record: None,
         log_path: Some("/data/logs/4.log".into()),
         tag: None,
         base_image: None,
