@@ -143,6 +143,23 @@ pub(super) async fn build_task(
             }
         })
         .await;
+    // A step the container runtime could not start, on an engine that stops answering right
+    // after: the engine was going down (a graceful restart stops containers and may report
+    // the step before it closes the stream). That is the engine's failure, retried as one,
+    // not the recipe's.
+    let result = match result {
+        Err(BuildError::Failed(message))
+            if message.contains("unable to start container process")
+                && engine_going_away(engine).await =>
+        {
+            Err(BuildError::Engine(crate::engine::EngineError::new(
+                engine.name(),
+                crate::engine::EngineErrorKind::Lost,
+                format!("the engine stopped while the step started: {message}"),
+            )))
+        }
+        other => other,
+    };
     // How a build that produced no image ended: its status, record and outcome.
     let ended = |status: BuildStatus, failure: String| {
         let f = Finish {
@@ -259,4 +276,16 @@ pub(super) async fn build_task(
         }));
     }
     outcome
+}
+
+/// Does the engine stop answering within a second? Polled, since a daemon that is shutting
+/// down still answers for a moment after it has stopped the build's container.
+async fn engine_going_away(engine: &Engine) -> bool {
+    for _ in 0..5 {
+        if engine.ping().await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
 }
