@@ -278,10 +278,10 @@ pub(super) async fn build_task(
     outcome
 }
 
-/// Does the engine stop answering within a second? Polled, since a daemon that is shutting
-/// down still answers for a moment after it has stopped the build's container.
+/// Does the engine stop answering within three seconds? Polled, since a daemon that is
+/// shutting down still answers for a moment after it has stopped the build's container.
 async fn engine_going_away(engine: &Engine) -> bool {
-    for _ in 0..5 {
+    for _ in 0..15 {
         if engine.ping().await.is_err() {
             return true;
         }
