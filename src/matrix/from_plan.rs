@@ -9,7 +9,7 @@ use glob::{MatchOptions, Pattern};
 use toml::Spanned;
 
 use super::catalog::{ArchDef, Catalog, Distro, DistroStatus, Family, OcamlDef};
-use super::{unknown, Cell, Matrix, Selector};
+use super::{exclusions, index_of, named_arches, named_distros, unknown, Cell, Matrix, Selector};
 use crate::config::{ConfigError, LoadedConfig};
 use crate::plan::{Arch, JobKind, Plan, Switch};
 
@@ -51,21 +51,7 @@ impl Matrix {
         let distros: Vec<Distro> = if cfg.matrix.distros.is_empty() {
             catalog.distros.clone()
         } else {
-            let mut out = Vec::new();
-            for name in &cfg.matrix.distros {
-                let d = catalog.distro(name.get_ref()).ok_or_else(|| {
-                    src.error_at(
-                        name.span(),
-                        unknown(
-                            "distro",
-                            name.get_ref(),
-                            catalog.distros.iter().map(|d| &d.name),
-                        ),
-                    )
-                })?;
-                out.push(d.clone());
-            }
-            out
+            named_distros(&catalog, &cfg.matrix.distros, src)?
         };
         let versions: Vec<OcamlDef> = if cfg.matrix.versions.is_empty() {
             catalog.ocaml.clone()
@@ -97,29 +83,12 @@ impl Matrix {
         let arches: Vec<ArchDef> = if cfg.matrix.arches.is_empty() {
             catalog.arches.clone()
         } else {
-            let mut out = Vec::new();
-            for a in &cfg.matrix.arches {
-                let def = catalog.arch(a.get_ref()).ok_or_else(|| {
-                    src.error_at(
-                        a.span(),
-                        unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name)),
-                    )
-                })?;
-                out.push(def.clone());
-            }
-            out
+            named_arches(&catalog, &cfg.matrix.arches, src)?
         };
-        let mut exclude = Vec::new();
-        for e in &cfg.matrix.exclude {
-            exclude.push(Selector::parse(e.get_ref()).map_err(|m| src.error_at(e.span(), m.0))?);
-        }
+        let exclude = exclusions(&cfg.matrix.exclude, src)?;
 
         let cells = plan_cells(&plan, &distros, &versions, &arches, &exclude);
-        let index = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id.clone(), i))
-            .collect();
+        let index = index_of(&cells);
         Ok(Matrix {
             catalog,
             distros,

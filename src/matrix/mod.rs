@@ -241,21 +241,7 @@ impl Matrix {
                 .cloned()
                 .collect()
         } else {
-            let mut out = Vec::new();
-            for name in &cfg.matrix.distros {
-                let d = catalog.distro(name.get_ref()).ok_or_else(|| {
-                    src.error_at(
-                        name.span(),
-                        unknown(
-                            "distro",
-                            name.get_ref(),
-                            catalog.distros.iter().map(|d| &d.name),
-                        ),
-                    )
-                })?;
-                out.push(d.clone());
-            }
-            out
+            named_distros(&catalog, &cfg.matrix.distros, src)?
         };
         let versions: Vec<OcamlDef> = if cfg.matrix.versions.is_empty() {
             catalog.ocaml.clone()
@@ -284,17 +270,7 @@ impl Matrix {
                 .cloned()
                 .collect()
         } else {
-            let mut out = Vec::new();
-            for a in &cfg.matrix.arches {
-                let def = catalog.arch(a.get_ref()).ok_or_else(|| {
-                    src.error_at(
-                        a.span(),
-                        unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name)),
-                    )
-                })?;
-                out.push(def.clone());
-            }
-            out
+            named_arches(&catalog, &cfg.matrix.arches, src)?
         };
         for engine in &cfg.engines {
             for a in &engine.arches {
@@ -310,17 +286,10 @@ impl Matrix {
                 }
             }
         }
-        let mut exclude = Vec::new();
-        for e in &cfg.matrix.exclude {
-            exclude.push(Selector::parse(e.get_ref()).map_err(|m| src.error_at(e.span(), m.0))?);
-        }
+        let exclude = exclusions(&cfg.matrix.exclude, src)?;
 
         let cells = cells_for(&distros, &versions, &arches, &exclude);
-        let index = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id.clone(), i))
-            .collect();
+        let index = index_of(&cells);
         Ok(Matrix {
             catalog,
             distros,
@@ -424,6 +393,70 @@ impl Matrix {
 }
 
 /// "unknown distro `x` (known: a, b, c)".
+/// The distros a config's `[matrix] distros` names, in its order; an unknown name is an
+/// error at its place. The catalog and the plan path both read the list this way.
+fn named_distros(
+    catalog: &Catalog,
+    names: &[toml::Spanned<String>],
+    src: &crate::config::Source,
+) -> Result<Vec<Distro>, ConfigError> {
+    names
+        .iter()
+        .map(|name| {
+            catalog.distro(name.get_ref()).cloned().ok_or_else(|| {
+                src.error_at(
+                    name.span(),
+                    unknown(
+                        "distro",
+                        name.get_ref(),
+                        catalog.distros.iter().map(|d| &d.name),
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The arches a config's `[matrix] arches` names, in its order; an unknown one is an error at
+/// its place.
+fn named_arches(
+    catalog: &Catalog,
+    names: &[toml::Spanned<String>],
+    src: &crate::config::Source,
+) -> Result<Vec<ArchDef>, ConfigError> {
+    names
+        .iter()
+        .map(|a| {
+            catalog.arch(a.get_ref()).cloned().ok_or_else(|| {
+                src.error_at(
+                    a.span(),
+                    unknown("arch", a.get_ref(), catalog.arches.iter().map(|x| &x.name)),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `[matrix] exclude` as selectors; a bad one is an error at its place.
+fn exclusions(
+    entries: &[toml::Spanned<String>],
+    src: &crate::config::Source,
+) -> Result<Vec<Selector>, ConfigError> {
+    entries
+        .iter()
+        .map(|e| Selector::parse(e.get_ref()).map_err(|m| src.error_at(e.span(), m.0)))
+        .collect()
+}
+
+/// Cell id -> position in `cells`.
+fn index_of(cells: &[Cell]) -> std::collections::HashMap<String, usize> {
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.clone(), i))
+        .collect()
+}
+
 fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
     let known: Vec<&str> = known.map(String::as_str).collect();
     format!("unknown {what} `{name}` (known: {})", known.join(", "))
