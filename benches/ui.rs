@@ -57,6 +57,7 @@ fn finished(cell: &str, status: BuildStatus, size: Option<i64>) -> BuildEvent {
         failure: (status == BuildStatus::Failed)
             .then(|| "step `RUN make`, exit code 2: gcc: fatal error: killed".into()),
         failure_record: None,
+        cause: None,
         duration_secs: Some(10.0),
         log_path: None,
     })

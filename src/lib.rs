@@ -12,8 +12,9 @@ pub mod logs;
 // plain domain types
 pub mod model;
 
-// the config file
+// the config file, and the failure rules it adds to
 pub mod config;
+pub mod causes;
 
 // what to build: the pipeline's plan (a dump), the matrix, the Dockerfiles
 pub mod plan;

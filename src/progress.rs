@@ -75,6 +75,10 @@ pub struct CellProgress {
     /// Bytes of the success before it.
     pub prev_size: Option<i64>,
     pub failure: Option<String>,
+    /// The failure field by field (the shown build's, when it failed in a build step).
+    pub failure_record: Option<crate::model::failure::Failure>,
+    /// Why the shown build failed, in a word (failed builds only).
+    pub cause: Option<crate::model::cause::Cause>,
     pub engine: Option<String>,
     pub emulated: bool,
     pub build_id: Option<i64>,
@@ -92,6 +96,8 @@ impl Default for CellProgress {
             size: None,
             prev_size: None,
             failure: None,
+            failure_record: None,
+            cause: None,
             engine: None,
             emulated: false,
             build_id: None,
@@ -171,6 +177,8 @@ impl RunProgress {
                 v.status = Status::from_build(r.status);
                 v.size = r.size;
                 v.failure = r.failure.clone();
+                v.failure_record = r.failure_record.clone();
+                v.cause = r.cause.clone();
                 v.engine = Some(r.engine.clone()).filter(|e| !e.is_empty());
                 v.build_id = Some(r.id);
                 v.log_path = r.log_path.clone();
@@ -219,6 +227,8 @@ impl RunProgress {
                     c.emulated = *emulated;
                     c.build_id = Some(build_id.0);
                     c.failure = None;
+                    c.failure_record = None;
+                    c.cause = None;
                     c.log_path = None;
                 }
             }
@@ -278,6 +288,8 @@ impl RunProgress {
                     c.step = None;
                     c.step_name = None;
                     c.failure = r.failure.clone();
+                    c.failure_record = r.failure_record.clone();
+                    c.cause = r.cause.clone();
                     if r.status == BuildStatus::Succeeded {
                         c.size = r.size;
                         c.prev_size = r.previous_size;
@@ -438,6 +450,7 @@ mod tests {
             previous_size: Some(50),
             failure: None,
             failure_record: None,
+            cause: None,
             duration_secs: Some(1.0),
             log_path: None,
         })

@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "logs",
     "model",
     "config",
+    "causes",
     "plan",
     "matrix",
     "dockerfile",

@@ -7,6 +7,7 @@
 
 mod location;
 pub mod reference;
+pub mod rules;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use toml::Spanned;
 
 pub use crate::model::options::{BuildkitMode, NetworkMode};
 pub use location::SourceLocation;
+pub use rules::FailureRuleConfig;
 
 /// Variable that overrides the default config path (the `--config` flag wins over it).
 pub const CONFIG_ENV: &str = "IMAGEGRID_CONFIG";
@@ -97,6 +99,9 @@ pub struct Config {
     pub paths: PathsConfig,
     #[serde(default)]
     pub sizes: SizeConfig,
+    /// User failure rules (`[[failure_rule]]`), tried with the built-in ones: see [`rules`].
+    #[serde(default, rename = "failure_rule")]
+    pub failure_rules: Vec<FailureRuleConfig>,
 }
 
 /// One Docker engine.
@@ -416,6 +421,7 @@ pub fn parse(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
     loaded.check_engines()?;
     loaded.check_sets()?;
     loaded.check_tags()?;
+    rules::check(&loaded.source, &loaded.config.failure_rules)?;
     Ok(loaded)
 }
 

@@ -2,6 +2,7 @@
 //! Types live here when two modules at different layers need them (a build's status is
 //! written by the scheduler, stored by the store and shown by both faces).
 
+pub mod cause;
 pub mod distro;
 pub mod endpoint;
 pub mod failure;

@@ -138,14 +138,15 @@ impl Scheduler {
     /// End a queued job that never started (skipped, cancelled, or given up on).
     pub(super) async fn end_unbuilt(&mut self, j: usize, status: BuildStatus, reason: String) {
         let plan = &self.jobs[j].plan;
-        record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
+        let cause = record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
         self.summary.add(status);
-        self.emit(BuildEvent::Finished(CellResult::unbuilt(
-            plan.cell.id.clone().into(),
-            status,
-            None,
-            reason,
-        )));
+        if let Some(c) = &cause {
+            self.summary.add_cause(&plan.cell.id, c);
+        }
+        self.emit(BuildEvent::Finished(CellResult {
+            cause,
+            ..CellResult::unbuilt(plan.cell.id.clone().into(), status, None, reason)
+        }));
         self.jobs[j].state = JobState::Ended {
             status,
             slot: None,
@@ -195,8 +196,15 @@ impl Scheduler {
         };
         self.slots[slot].running -= 1;
         match outcome {
-            TaskOutcome::Done { status, image_id } => {
+            TaskOutcome::Done {
+                status,
+                image_id,
+                cause,
+            } => {
                 self.summary.add(status);
+                if let Some(c) = &cause {
+                    self.summary.add_cause(&self.jobs[j].plan.cell.id, c);
+                }
                 self.jobs[j].state = JobState::Ended {
                     status,
                     slot: Some(slot),
@@ -219,8 +227,11 @@ impl Scheduler {
                     reason,
                 });
             }
-            TaskOutcome::EngineLost { reason } => {
+            TaskOutcome::EngineLost { reason, cause } => {
                 self.summary.add(BuildStatus::Failed);
+                if let Some(c) = &cause {
+                    self.summary.add_cause(&self.jobs[j].plan.cell.id, c);
+                }
                 self.jobs[j].state = JobState::Ended {
                     status: BuildStatus::Failed,
                     slot: Some(slot),

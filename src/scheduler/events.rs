@@ -83,6 +83,10 @@ pub struct CellResult {
     /// None unless the build itself failed.
     #[serde(default)]
     pub failure_record: Option<crate::model::failure::Failure>,
+    /// Why it failed, in a word: the first failure rule that matched its log and record
+    /// (`unclassified` if none did). None unless the cell failed.
+    #[serde(default)]
+    pub cause: Option<crate::model::cause::Cause>,
     pub duration_secs: Option<f64>,
     /// The build's full log on disk (None when nothing was built).
     pub log_path: Option<String>,
@@ -107,6 +111,7 @@ impl CellResult {
             previous_size: None,
             failure: Some(reason),
             failure_record: None,
+            cause: None,
             duration_secs: None,
             log_path: None,
         }
@@ -210,6 +215,18 @@ pub struct Summary {
     /// History or log writes that failed during the run (each also sent as a `StoreError`).
     pub store_errors: usize,
     pub duration_secs: f64,
+    /// The run's failed cells grouped by cause, the largest group first.
+    pub causes: Vec<CauseGroup>,
+}
+
+/// Failed cells of one cause.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CauseGroup {
+    /// The cause's name (`unclassified` when no rule matched).
+    pub cause: String,
+    pub hint: String,
+    /// Cell ids, in the order they failed.
+    pub cells: Vec<String>,
 }
 
 impl Summary {
@@ -217,6 +234,20 @@ impl Summary {
     pub fn all_succeeded(&self) -> bool {
         self.failed == 0 && self.skipped == 0 && self.cancelled == 0
     }
+    /// Count a failed cell under its cause (keeps the largest group first).
+    pub fn add_cause(&mut self, cell: &str, cause: &crate::model::cause::Cause) {
+        match self.causes.iter_mut().find(|g| g.cause == cause.name) {
+            Some(g) => g.cells.push(cell.to_string()),
+            None => self.causes.push(CauseGroup {
+                cause: cause.name.clone(),
+                hint: cause.hint.clone(),
+                cells: vec![cell.to_string()],
+            }),
+        }
+        self.causes
+            .sort_by(|a, b| b.cells.len().cmp(&a.cells.len()).then(a.cause.cmp(&b.cause)));
+    }
+
     pub fn add(&mut self, status: BuildStatus) {
         match status {
             BuildStatus::Succeeded => self.succeeded += 1,

@@ -15,6 +15,7 @@ use crate::engine::build::{
 };
 use crate::engine::Engine;
 use crate::matrix::{Cell, Level};
+use crate::model::cause::Cause;
 use crate::store::{BuildStatus, Finish};
 
 /// A tag that names exactly one build of a base cell: its staging tag plus the image id.
@@ -34,6 +35,8 @@ pub(super) enum TaskOutcome {
     Done {
         status: BuildStatus,
         image_id: Option<String>,
+        /// A failed build's cause.
+        cause: Option<Cause>,
     },
     /// Transient engine error with retries left: queue again. `down` says why the engine
     /// does not answer right now (restarting, say): the cell waits for it or another engine.
@@ -42,14 +45,21 @@ pub(super) enum TaskOutcome {
         lost: String,
         down: Option<String>,
     },
-    /// The engine is gone; the cell failed with that reason.
-    EngineLost { reason: String },
+    /// The engine is gone; the cell failed with that reason (and its cause).
+    EngineLost {
+        reason: String,
+        cause: Option<Cause>,
+    },
 }
 
-const FAILED: TaskOutcome = TaskOutcome::Done {
-    status: BuildStatus::Failed,
-    image_id: None,
-};
+/// A build that failed, with its cause.
+fn failed(cause: Option<Cause>) -> TaskOutcome {
+    TaskOutcome::Done {
+        status: BuildStatus::Failed,
+        image_id: None,
+        cause,
+    }
+}
 
 /// Build one planned cell on one engine, recording everything.
 pub(super) async fn build_task(
@@ -74,16 +84,14 @@ pub(super) async fn build_task(
             Ok(d) => d,
             Err(e) => {
                 let reason = format!("cannot render the Dockerfile: {e}");
-                record::finish_unstarted(ctx, plan, engine, reason).await;
-                return FAILED;
+                return failed(record::finish_unstarted(ctx, plan, engine, reason).await);
             }
         };
     let started = Instant::now();
     let (build_id, writer) = match record::start(ctx, plan, engine, base_image.as_deref()).await {
         Ok(started) => started,
         Err(message) => {
-            record::finish_unstarted(ctx, plan, engine, message).await;
-            return FAILED;
+            return failed(record::finish_unstarted(ctx, plan, engine, message).await);
         }
     };
     let mut log = JobLog::new(ctx, &cell_id, writer);
@@ -172,6 +180,7 @@ pub(super) async fn build_task(
             TaskOutcome::Done {
                 status,
                 image_id: None,
+                cause: None,
             },
         )
     };
@@ -192,6 +201,7 @@ pub(super) async fn build_task(
                 layers: img.layers,
                 failure: None,
                 failure_record: None,
+                cause: None,
             };
             (
                 BuildStatus::Succeeded,
@@ -199,6 +209,7 @@ pub(super) async fn build_task(
                 TaskOutcome::Done {
                     status: BuildStatus::Succeeded,
                     image_id: Some(img.image_id),
+                    cause: None,
                 },
             )
         }
@@ -209,16 +220,15 @@ pub(super) async fn build_task(
             ended(BuildStatus::Cancelled, "cancelled".into())
         }
         Err(BuildError::Failed(message)) => {
-            let (status, mut f, outcome) = ended(
+            let (status, mut f, _) = ended(
                 BuildStatus::Failed,
                 summary::failure_summary(step.as_deref(), &log.tail(), &message),
             );
-            f.failure_record = Some(summary::failure_record(
-                step.as_deref(),
-                &log.tail(),
-                &message,
-            ));
-            (status, f, outcome)
+            let record = summary::failure_record(step.as_deref(), &log.tail(), &message);
+            let cause = log.cause(&message, Some(&record));
+            f.failure_record = Some(record);
+            f.cause = Some(cause.clone());
+            (status, f, failed(Some(cause)))
         }
         Err(BuildError::Engine(e)) => {
             let ping = if e.is_transient() {
@@ -246,14 +256,19 @@ pub(super) async fn build_task(
             } else {
                 let reason = format!("engine {} lost during build: {}", engine.name(), e.message);
                 log.line(format!("imagegrid: {reason}"));
+                let cause = log.cause(&reason, None);
                 let f = Finish {
                     failure: Some(reason.clone()),
+                    cause: Some(cause.clone()),
                     ..Default::default()
                 };
                 let outcome = if back {
-                    FAILED
+                    failed(Some(cause))
                 } else {
-                    TaskOutcome::EngineLost { reason }
+                    TaskOutcome::EngineLost {
+                        reason,
+                        cause: Some(cause),
+                    }
                 };
                 (BuildStatus::Failed, f, outcome)
             }
@@ -271,6 +286,7 @@ pub(super) async fn build_task(
             previous_size,
             failure: finish.failure,
             failure_record: finish.failure_record,
+            cause: finish.cause,
             duration_secs: Some(started.elapsed().as_secs_f64()),
             log_path: Some(log_path.display().to_string()),
         }));

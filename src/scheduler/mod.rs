@@ -35,7 +35,7 @@ use crate::dockerfile::{KeyOptions, Renderer};
 use crate::engine::EngineSpec;
 use crate::matrix::Matrix;
 use crate::store::StoreHandle;
-pub use events::{BuildEvent, CellResult, EngineHealth, Summary};
+pub use events::{BuildEvent, CauseGroup, CellResult, EngineHealth, Summary};
 pub use job::pinned_base_ref;
 pub use plan::{PlanError, PlannedCell};
 
@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub tags: TagConfig,
     /// Who is driving the run: the TUI or a headless command.
     pub mode: RunMode,
+    /// Failure rules: each failed build's cause (built-in rules and the config's).
+    pub rules: Arc<crate::causes::RuleSet>,
 }
 
 /// The two ways a run is driven. The one place the faces differ inside the scheduler.
@@ -95,6 +97,12 @@ impl RunOptions {
             max_total: None,
             tags: loaded.config.tags.clone(),
             mode: RunMode::Batch,
+            // `config::parse` compiled every user rule already; a config built by hand with
+            // a bad one falls back to the built-in rules.
+            rules: Arc::new(
+                crate::causes::RuleSet::from_config(loaded)
+                    .unwrap_or_else(|_| crate::causes::RuleSet::builtin()),
+            ),
         }
     }
 

@@ -162,6 +162,7 @@ mod tests {
             layers: vec![],
             failure: None,
             failure_record: None,
+            cause: None,
             log_path: None,
             tag: None,
             base_image: None,

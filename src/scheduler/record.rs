@@ -6,26 +6,32 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use super::{summary, BuildEvent, CellResult, Ctx, PlannedCell};
+use crate::causes::Matcher;
 use crate::engine::Engine;
+use crate::model::cause::Cause;
+use crate::model::failure::Failure;
 use crate::store::{BuildStatus, Finish, LogWriter, NewBuild, StoreError};
 
 /// Record a cell that ended without being built. `what` completes "cannot record that
-/// <cell> ..." if the write fails.
+/// <cell> ..." if the write fails. Returns the cause of a failed one (from its reason).
 pub(super) async fn unbuilt(
     ctx: &Ctx,
     plan: &PlannedCell,
     status: BuildStatus,
     reason: &str,
     what: &str,
-) {
-    let (cell, inputs, why) = (
+) -> Option<Cause> {
+    let cause =
+        (status == BuildStatus::Failed).then(|| ctx.opts.rules.classify([], Some(reason), None));
+    let (cell, inputs, why, c) = (
         plan.cell.id.clone(),
         plan.inputs.clone(),
         reason.to_string(),
+        cause.clone(),
     );
     let recorded = ctx
         .store
-        .try_call(move |s| s.record_unbuilt(&cell, &inputs, status, &why))
+        .try_call(move |s| s.record_unbuilt(&cell, &inputs, status, &why, c.as_ref()))
         .await;
     if let Err(e) = recorded {
         ctx.store_error(
@@ -33,6 +39,7 @@ pub(super) async fn unbuilt(
             format!("cannot record that {} {what}: {e}", plan.cell.id),
         );
     }
+    cause
 }
 
 /// Record the start of a build on `engine`: its build id, and the writer of its log (None
@@ -124,29 +131,35 @@ pub(super) async fn finish(
 }
 
 /// A build that failed before it started (its Dockerfile did not render, its start could
-/// not be recorded): record it, and say so.
+/// not be recorded): record it, and say so. Returns its cause.
 pub(super) async fn finish_unstarted(
     ctx: &Ctx,
     plan: &PlannedCell,
     engine: &Engine,
     reason: String,
-) {
-    unbuilt(ctx, plan, BuildStatus::Failed, &reason, "failed").await;
-    ctx.send(BuildEvent::Finished(CellResult::unbuilt(
-        plan.cell.id.clone().into(),
-        BuildStatus::Failed,
-        Some(engine.name().into()),
-        reason,
-    )));
+) -> Option<Cause> {
+    let cause = unbuilt(ctx, plan, BuildStatus::Failed, &reason, "failed").await;
+    ctx.send(BuildEvent::Finished(CellResult {
+        cause: cause.clone(),
+        ..CellResult::unbuilt(
+            plan.cell.id.clone().into(),
+            BuildStatus::Failed,
+            Some(engine.name().into()),
+            reason,
+        )
+    }));
+    cause
 }
 
 /// Where a build's lines go: its log file (until a write fails), the tail kept for the
-/// failure summary, and the event stream.
+/// failure summary, the failure rules (which remember only which rules matched), and the
+/// event stream.
 pub(super) struct JobLog<'a> {
     ctx: &'a Ctx,
     cell: String,
     writer: Option<LogWriter>,
     tail: VecDeque<String>,
+    matcher: Matcher,
 }
 
 impl<'a> JobLog<'a> {
@@ -156,7 +169,15 @@ impl<'a> JobLog<'a> {
             cell: cell.to_string(),
             writer,
             tail: VecDeque::with_capacity(summary::TAIL_LINES),
+            matcher: ctx.opts.rules.matcher(),
         }
+    }
+
+    /// The build's cause, from the lines seen and its failure (`error` is the engine's
+    /// message, `record` the failure record).
+    pub fn cause(&mut self, error: &str, record: Option<&Failure>) -> Cause {
+        self.matcher.record(&self.ctx.opts.rules, Some(error), record);
+        self.matcher.cause(&self.ctx.opts.rules)
     }
 
     /// One sanitised line of the build.
@@ -177,6 +198,7 @@ impl<'a> JobLog<'a> {
                 });
             }
         }
+        self.matcher.line(&self.ctx.opts.rules, &line);
         if self.tail.len() == summary::TAIL_LINES {
             self.tail.pop_front();
         }

@@ -19,7 +19,7 @@ pub use crate::model::status::BuildStatus;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// Why a build whose imagegrid process ended without recording its end is interrupted:
 /// killed while the build ran, or unable to write the end down (a full disk).
 const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
@@ -77,6 +77,10 @@ pub struct BuildRecord {
     /// The failure field by field, for builds recorded since schema 3.
     #[serde(default)]
     pub failure_record: Option<crate::model::failure::Failure>,
+    /// The failure's cause (a failure rule's name and hint, or `unclassified`), for failed
+    /// builds recorded since schema 4.
+    #[serde(default)]
+    pub cause: Option<crate::model::cause::Cause>,
     pub log_path: Option<String>,
     pub tag: Option<String>,
     /// The base image id a compiler cell was built FROM.
@@ -110,6 +114,8 @@ pub struct Finish {
     pub layers: Vec<Layer>,
     pub failure: Option<String>,
     pub failure_record: Option<crate::model::failure::Failure>,
+    /// Why it failed, in a word (failed builds only).
+    pub cause: Option<crate::model::cause::Cause>,
 }
 
 /// The history store.
@@ -238,6 +244,18 @@ impl Store {
                 )
                 .map_err(|e| self.err(e))?;
         }
+        if version < 4 {
+            // v4: the failure's cause (a failure rule's name) and its hint.
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     ALTER TABLE builds ADD COLUMN cause TEXT;
+                     ALTER TABLE builds ADD COLUMN cause_hint TEXT;
+                     PRAGMA user_version = 4;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -294,19 +312,23 @@ impl Store {
     }
 
     /// Record a cell that ended without being built (skipped, or cancelled while queued).
+    /// `cause` is the failure's (failed cells only).
     pub fn record_unbuilt(
         &self,
         cell: &str,
         inputs: &str,
         status: BuildStatus,
         reason: &str,
+        cause: Option<&crate::model::cause::Cause>,
     ) -> Result<i64, StoreError> {
         let t = now();
         self.conn
             .execute(
-                "INSERT INTO builds (cell, engine, inputs, status, started_at, finished_at, failure, pid)
-                 VALUES (?1, '', ?2, ?3, ?4, ?4, ?5, ?6)",
-                params![cell, inputs, status.as_str(), t, reason, std::process::id() as i64],
+                "INSERT INTO builds (cell, engine, inputs, status, started_at, finished_at, failure, pid,
+                 cause, cause_hint)
+                 VALUES (?1, '', ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)",
+                params![cell, inputs, status.as_str(), t, reason, std::process::id() as i64,
+                    cause.map(|c| c.name.as_str()), cause.map(|c| c.hint.as_str())],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
@@ -318,7 +340,7 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE builds SET status = ?2, finished_at = ?3, image_id = ?4, size = ?5, layers = ?6, failure = ?7,
-                 failure_record = ?8 WHERE id = ?1",
+                 failure_record = ?8, cause = ?9, cause_hint = ?10 WHERE id = ?1",
                 params![
                     id,
                     status.as_str(),
@@ -329,7 +351,9 @@ impl Store {
                     f.failure,
                     f.failure_record
                         .as_ref()
-                        .and_then(|r| serde_json::to_string(r).ok())
+                        .and_then(|r| serde_json::to_string(r).ok()),
+                    f.cause.as_ref().map(|c| c.name.as_str()),
+                    f.cause.as_ref().map(|c| c.hint.as_str()),
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -372,7 +396,8 @@ impl Store {
 
     const COLUMNS: &'static str =
         "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
-        compressed_size, layers, failure, log_path, tag, base_image, pid, failure_record";
+        compressed_size, layers, failure, log_path, tag, base_image, pid, failure_record,
+        cause, cause_hint";
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
         let layers: String = r.get(10)?;
@@ -400,6 +425,12 @@ impl Store {
             failure_record: r
                 .get::<_, Option<String>>(16)?
                 .and_then(|t| serde_json::from_str(&t).ok()),
+            cause: r
+                .get::<_, Option<String>>(17)?
+                .map(|name| crate::model::cause::Cause {
+                    name,
+                    hint: r.get::<_, Option<String>>(18).ok().flatten().unwrap_or_default(),
+                }),
             log_path: r.get(12)?,
             tag: r.get(13)?,
             base_image: r.get(14)?,
@@ -663,6 +694,7 @@ mod tests {
                 }],
                 failure: None,
                 failure_record: None,
+                cause: None,
             },
         )
         .unwrap();

@@ -45,6 +45,7 @@ pub fn finished(
         previous_size: prev,
         failure: failure.map(str::to_string),
         failure_record: None,
+        cause: None,
         duration_secs: Some(1.0),
         log_path: None,
     })
@@ -258,6 +259,7 @@ pub fn record(id: i64, size: i64, layers: Vec<(i64, &str)>) -> crate::store::Bui
             .collect(),
         failure: None,
         failure_record: None,
+        cause: None,
         log_path: None,
         tag: None,
         base_image: None,

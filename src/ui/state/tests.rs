@@ -34,6 +34,7 @@ fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64
         previous_size: prev,
         failure: None,
         failure_record: None,
+        cause: None,
         duration_secs: None,
         log_path: None,
     })
@@ -430,6 +431,7 @@ fn stored_log_is_loaded_once_on_focus() {
         layers: vec![],
         failure: Some("boom".into()),
         failure_record: None,
+        cause: None,
         log_path: Some("/data/logs/4.log".into()),
         tag: None,
         base_image: None,
