@@ -425,6 +425,26 @@ pub fn summary_line(s: &Summary) -> String {
     m
 }
 
+/// A run's failures grouped by cause, for the end of a headless run: per cause a line with
+/// its count and hint, then its cells. Empty when nothing failed.
+pub fn cause_lines(s: &Summary) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.causes.is_empty() {
+        return out;
+    }
+    out.push("failures by cause:".to_string());
+    for g in &s.causes {
+        let hint = if g.hint.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", g.hint)
+        };
+        out.push(format!("  {} ({}){hint}", g.cause, g.cells.len()));
+        out.push(format!("    {}", g.cells.join(" ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

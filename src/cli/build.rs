@@ -376,5 +376,8 @@ impl View {
         let mut err = std::io::stderr().lock();
         self.clear(&mut err);
         let _ = writeln!(err, "imagegrid: {}", summary_line(s));
+        for l in crate::progress::cause_lines(s) {
+            let _ = writeln!(err, "imagegrid: {l}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod build;
 mod demo;
+mod failures;
 mod publish;
 mod report;
 mod sizes;
@@ -88,6 +89,18 @@ pub enum Cmd {
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },
+    /// Failed cells grouped by cause (each cell's newest build), with each cause's hint.
+    #[command(
+        after_help = "Examples:\n  imagegrid failures\n  imagegrid failures '*/4.14/*' --json"
+    )]
+    Failures {
+        selectors: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Failure rules: list them, or test them over the stored failed logs.
+    #[command(subcommand)]
+    Rules(failures::RulesCmd),
     /// Print a stored build log.
     #[command(
         after_help = "Examples:\n  imagegrid log debian-13/5.4/amd64\n  imagegrid log debian-13/5.4/amd64 --build 42"
@@ -283,6 +296,18 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         }) => {
             let (loaded, matrix) = load(cfg_path)?;
             report::history(&loaded, &matrix, &selectors, json, limit)
+        }
+        Some(Cmd::Failures { selectors, json }) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            failures::failures(&loaded, &matrix, &selectors, json)
+        }
+        Some(Cmd::Rules(failures::RulesCmd::List { json })) => {
+            let loaded = load_config(cfg_path, plan_path)?;
+            failures::list(&loaded, json)
+        }
+        Some(Cmd::Rules(failures::RulesCmd::Test(args))) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            failures::test(&loaded, &matrix, &args)
         }
         Some(Cmd::Log { cell, build }) => {
             let (loaded, _) = load(cfg_path)?;

@@ -304,12 +304,7 @@ pub fn history(
     let mut rows: Vec<BuildRecord> = store
         .all()?
         .into_iter()
-        .filter(|r| {
-            sels.is_empty()
-                || m.cell(&r.cell)
-                    .map(|c| sels.iter().any(|s| s.matches(c)))
-                    .unwrap_or_else(|| sels.iter().any(|s| s.matches(&cell_from_id(&r.cell))))
-        })
+        .filter(|r| in_selection(m, &sels, &r.cell))
         .collect();
     if let Some(n) = limit {
         let skip = rows.len().saturating_sub(n);
@@ -340,10 +335,22 @@ pub fn history(
             r.duration_secs()
                 .map(|d| format!("{d:.1}s"))
                 .unwrap_or_default(),
-            r.failure.as_deref().unwrap_or("")
+            match (&r.cause, r.failure.as_deref()) {
+                (Some(c), Some(f)) => format!("[{}] {f}", c.name),
+                (_, f) => f.unwrap_or("").to_string(),
+            }
         )?;
     }
     Ok(0)
+}
+
+/// Does a history row's cell match the selectors (all when there are none)? A cell no longer
+/// in the matrix is matched by its id's parts.
+pub(super) fn in_selection(m: &Matrix, sels: &[crate::matrix::Selector], id: &str) -> bool {
+    sels.is_empty()
+        || m.cell(id)
+            .map(|c| sels.iter().any(|s| s.matches(c)))
+            .unwrap_or_else(|| sels.iter().any(|s| s.matches(&cell_from_id(id))))
 }
 
 /// A cell value from an id that may no longer be in the matrix (for history filters).
