@@ -135,7 +135,11 @@ mod tests {
             assert_eq!(set.classify([line], None, None).name, want, "{line}");
         }
         // Ordinary output is not a cause.
-        for line in ["checking for gcc... gcc", "Step 3/4 : RUN make", "not found: nothing"] {
+        for line in [
+            "checking for gcc... gcc",
+            "Step 3/4 : RUN make",
+            "not found: nothing",
+        ] {
             assert!(set.classify([line], None, None).is_unclassified(), "{line}");
         }
     }

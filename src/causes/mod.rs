@@ -251,7 +251,11 @@ mod tests {
         ])
         .unwrap();
         let names: Vec<&str> = set.rules().iter().map(|r| r.name.as_str()).collect();
-        let exec = set.rules().iter().find(|r| r.name == "exec-format").unwrap();
+        let exec = set
+            .rules()
+            .iter()
+            .find(|r| r.name == "exec-format")
+            .unwrap();
         assert_eq!(exec.priority, 60, "the test needs equal priorities");
         let mine = names.iter().position(|n| *n == "mine").unwrap();
         let builtin = names.iter().position(|n| *n == "exec-format").unwrap();
@@ -268,7 +272,10 @@ mod tests {
     fn a_user_rule_replaces_the_builtin_of_its_name() {
         let set = RuleSet::new(vec![user("oom-killed", "my own oom marker", 1)]).unwrap();
         assert_eq!(
-            set.rules().iter().filter(|r| r.name == "oom-killed").count(),
+            set.rules()
+                .iter()
+                .filter(|r| r.name == "oom-killed")
+                .count(),
             1
         );
         let rec = Failure {

@@ -68,13 +68,17 @@ struct Group {
 /// A history row's cause: the stored one, else (a build from before causes were stored, or
 /// one interrupted) what the rules say of its failure text now.
 fn cause_of(rules: &RuleSet, r: &BuildRecord) -> Cause {
-    r.cause.clone().unwrap_or_else(|| {
-        rules.classify([], r.failure.as_deref(), r.failure_record.as_ref())
-    })
+    r.cause
+        .clone()
+        .unwrap_or_else(|| rules.classify([], r.failure.as_deref(), r.failure_record.as_ref()))
 }
 
 /// Each selected cell's newest build, when it failed, oldest first.
-fn latest_failed(store: &Store, m: &Matrix, selectors: &[String]) -> Result<Vec<BuildRecord>, Exit> {
+fn latest_failed(
+    store: &Store,
+    m: &Matrix,
+    selectors: &[String],
+) -> Result<Vec<BuildRecord>, Exit> {
     let sels = m.parse_selectors(selectors)?;
     let mut rows: Vec<BuildRecord> = store
         .latest_per_cell()?
@@ -86,7 +90,12 @@ fn latest_failed(store: &Store, m: &Matrix, selectors: &[String]) -> Result<Vec<
 }
 
 /// `imagegrid failures [SELECTOR] [--json]`.
-pub fn failures(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: bool) -> Result<u8, Exit> {
+pub fn failures(
+    loaded: &LoadedConfig,
+    m: &Matrix,
+    selectors: &[String],
+    json: bool,
+) -> Result<u8, Exit> {
     let rules = RuleSet::from_config(loaded).map_err(|e| Exit::error(e.to_string()))?;
     let store = open_store(loaded)?;
     let rows = latest_failed(&store, m, selectors)?;
@@ -121,12 +130,7 @@ pub fn failures(loaded: &LoadedConfig, m: &Matrix, selectors: &[String], json: b
         writeln!(out, "no failed cells")?;
         return Ok(0);
     }
-    writeln!(
-        out,
-        "{} failed cells, {} causes",
-        rows.len(),
-        groups.len()
-    )?;
+    writeln!(out, "{} failed cells, {} causes", rows.len(), groups.len())?;
     let w = rows.iter().map(|r| r.cell.len()).max().unwrap_or(10);
     for g in &groups {
         writeln!(out)?;
@@ -171,14 +175,14 @@ pub fn list(loaded: &LoadedConfig, json: bool) -> Result<u8, Exit> {
         writeln!(out)?;
         return Ok(0);
     }
-    writeln!(out, "{:16} {:>5}  {:16} HINT", "RULE", "PRIO", "ORIGIN")?;
+    writeln!(out, "{:16} {:>5}  {:24} HINT", "RULE", "PRIO", "ORIGIN")?;
     for r in rules.rules() {
         writeln!(
             out,
-            "{:16} {:>5}  {:16} {}",
+            "{:16} {:>5}  {:24} {}",
             r.name,
             r.priority,
-            r.origin.to_string(),
+            crate::util::text::truncate(&r.origin.to_string(), 24),
             r.hint
         )?;
     }
@@ -327,7 +331,11 @@ pub fn test(loaded: &LoadedConfig, m: &Matrix, args: &RulesTestArgs) -> Result<u
         .collect();
     let report = TestReport {
         builds: rows.len(),
-        before: if args.rules.is_some() { "config" } else { "stored" },
+        before: if args.rules.is_some() {
+            "config"
+        } else {
+            "stored"
+        },
         rules: shown,
         unclassified,
     };

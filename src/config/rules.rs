@@ -152,18 +152,38 @@ mod tests {
         let e = crate::config::parse("c.toml", text).unwrap_err();
         assert_eq!((e.line, e.column), (7, 11), "{e}");
         assert_eq!(e.key, "failure_rule[1].pattern", "{e}");
-        assert!(e.to_string().starts_with("c.toml:7:11: failure_rule[1].pattern: pattern does not compile"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("c.toml:7:11: failure_rule[1].pattern: pattern does not compile"),
+            "{e}"
+        );
         let dup = "[[failure_rule]]\nname = \"x\"\npattern = \"a\"\n[[failure_rule]]\nname = \"x\"\npattern = \"b\"\n";
         let e = crate::config::parse("c.toml", dup).unwrap_err();
         assert_eq!(e.line, 5, "{e}");
         assert!(e.message.contains("defined twice (first at line 2)"), "{e}");
-        let e = crate::config::parse("c.toml", "[[failure_rule]]\nname = \"has space\"\npattern = \"a\"\n").unwrap_err();
+        let e = crate::config::parse(
+            "c.toml",
+            "[[failure_rule]]\nname = \"has space\"\npattern = \"a\"\n",
+        )
+        .unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (2, "failure_rule[0].name"), "{e}");
-        let e = crate::config::parse("c.toml", "[[failure_rule]]\nname = \"p\"\npattern = \"a\"\npriority = 5000\n").unwrap_err();
+        let e = crate::config::parse(
+            "c.toml",
+            "[[failure_rule]]\nname = \"p\"\npattern = \"a\"\npriority = 5000\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 4, "{e}");
-        let e = crate::config::parse("c.toml", "[[failure_rule]]\nname = \"p\"\npattern = \"a\"\ncolour = 1\n").unwrap_err();
+        let e = crate::config::parse(
+            "c.toml",
+            "[[failure_rule]]\nname = \"p\"\npattern = \"a\"\ncolour = 1\n",
+        )
+        .unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
-        let e = parse_file("r.toml", "[[failure_rule]]\nname = \"p\"\npattern = \"\"\n").unwrap_err();
-        assert_eq!(e.to_string(), "r.toml:3:11: failure_rule[0].pattern: pattern is empty (it would match every build)");
+        let e =
+            parse_file("r.toml", "[[failure_rule]]\nname = \"p\"\npattern = \"\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "r.toml:3:11: failure_rule[0].pattern: pattern is empty (it would match every build)"
+        );
     }
 }

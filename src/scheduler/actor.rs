@@ -138,7 +138,8 @@ impl Scheduler {
     /// End a queued job that never started (skipped, cancelled, or given up on).
     pub(super) async fn end_unbuilt(&mut self, j: usize, status: BuildStatus, reason: String) {
         let plan = &self.jobs[j].plan;
-        let cause = record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
+        let cause =
+            record::unbuilt(&self.ctx, plan, status, &reason, &format!("was {status}")).await;
         self.summary.add(status);
         if let Some(c) = &cause {
             self.summary.add_cause(&plan.cell.id, c);

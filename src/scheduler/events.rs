@@ -244,8 +244,12 @@ impl Summary {
                 cells: vec![cell.to_string()],
             }),
         }
-        self.causes
-            .sort_by(|a, b| b.cells.len().cmp(&a.cells.len()).then(a.cause.cmp(&b.cause)));
+        self.causes.sort_by(|a, b| {
+            b.cells
+                .len()
+                .cmp(&a.cells.len())
+                .then(a.cause.cmp(&b.cause))
+        });
     }
 
     pub fn add(&mut self, status: BuildStatus) {

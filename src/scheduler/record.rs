@@ -176,7 +176,8 @@ impl<'a> JobLog<'a> {
     /// The build's cause, from the lines seen and its failure (`error` is the engine's
     /// message, `record` the failure record).
     pub fn cause(&mut self, error: &str, record: Option<&Failure>) -> Cause {
-        self.matcher.record(&self.ctx.opts.rules, Some(error), record);
+        self.matcher
+            .record(&self.ctx.opts.rules, Some(error), record);
         self.matcher.cause(&self.ctx.opts.rules)
     }
 

@@ -429,7 +429,11 @@ impl Store {
                 .get::<_, Option<String>>(17)?
                 .map(|name| crate::model::cause::Cause {
                     name,
-                    hint: r.get::<_, Option<String>>(18).ok().flatten().unwrap_or_default(),
+                    hint: r
+                        .get::<_, Option<String>>(18)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
                 }),
             log_path: r.get(12)?,
             tag: r.get(13)?,

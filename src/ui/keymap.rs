@@ -12,6 +12,8 @@ pub enum Context {
     Grid,
     /// The list view (cells sorted by size or growth) has the keyboard.
     List,
+    /// The failures view (causes of the failed cells) has the keyboard.
+    Failures,
     /// The detail pane shows the focused cell's log.
     Log,
     /// The detail pane shows the merged log of running builds.
@@ -30,9 +32,10 @@ pub enum Context {
 
 impl Context {
     /// The contexts of the views (no prompt or popup open).
-    pub const VIEWS: [Context; 6] = [
+    pub const VIEWS: [Context; 7] = [
         Context::Grid,
         Context::List,
+        Context::Failures,
         Context::Log,
         Context::Merged,
         Context::Dockerfile,
@@ -49,6 +52,8 @@ pub enum Scope {
     Cells,
     /// The list view only.
     List,
+    /// The failures view only.
+    Failures,
     /// Every view of the detail pane.
     Detail,
     /// The log and the merged log.
@@ -64,10 +69,11 @@ pub enum Scope {
 
 impl Scope {
     /// Sections in the order help and docs show them.
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 11] = [
         Scope::Grid,
         Scope::Cells,
         Scope::List,
+        Scope::Failures,
         Scope::Detail,
         Scope::Log,
         Scope::Inspector,
@@ -84,6 +90,7 @@ impl Scope {
             Scope::Grid => ctx == C::Grid,
             Scope::Cells => matches!(ctx, C::Grid | C::List),
             Scope::List => ctx == C::List,
+            Scope::Failures => ctx == C::Failures,
             Scope::Detail => matches!(ctx, C::Log | C::Merged | C::Dockerfile | C::Inspector),
             Scope::Log => matches!(ctx, C::Log | C::Merged),
             Scope::Inspector => ctx == C::Inspector,
@@ -100,6 +107,7 @@ impl Scope {
             Scope::Grid => "Grid",
             Scope::Cells => "Grid and list view",
             Scope::List => "List view",
+            Scope::Failures => "Failures view",
             Scope::Detail => "Detail pane (log, merged log, Dockerfile, inspector)",
             Scope::Log => "Log and merged log",
             Scope::Inspector => "Size inspector",
@@ -159,6 +167,12 @@ pub enum Action {
     ListView,
     SortBy,
     DiffBase,
+    /// Open or close the failures view.
+    Failures,
+    /// The failures view: select the cells of the cause under the cursor.
+    SelectCause,
+    /// The failures view: back to the grid.
+    CloseFailures,
     Help,
     Quit,
     /// Prompts: apply the text typed.
@@ -530,6 +544,27 @@ pub const KEYMAP: &[Binding] = &[
         scope: Scope::Cells,
         hint: "",
         help: "list of cells sorted by size or growth / the grid",
+    },
+    Binding {
+        keys: &[Key(KeyCode::Char('C'), S)],
+        action: Action::Failures,
+        scope: Scope::Cells,
+        hint: "",
+        help: "failures view: failed cells grouped by cause, with hints",
+    },
+    Binding {
+        keys: &[Key(KeyCode::Enter, N)],
+        action: Action::SelectCause,
+        scope: Scope::Failures,
+        hint: "Enter select its cells",
+        help: "select the cells of the cause under the cursor (then b builds them)",
+    },
+    Binding {
+        keys: &[Key(KeyCode::Esc, N), Key(KeyCode::Char('C'), S)],
+        action: Action::CloseFailures,
+        scope: Scope::Failures,
+        hint: "Esc grid",
+        help: "back to the grid",
     },
     Binding {
         keys: &[k('o')],

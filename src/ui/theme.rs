@@ -83,6 +83,22 @@ pub fn heat_size(t: f64) -> Color {
     })
 }
 
+/// Colours of failure causes by rank (the grid's colour-by-cause mode, the failures view);
+/// each cause also has a letter, so the colour is never the only sign.
+pub fn cause(rank: usize) -> Color {
+    const CAUSES: [Color; 8] = [
+        Color::Red,
+        Color::Magenta,
+        Color::Yellow,
+        Color::Cyan,
+        Color::LightRed,
+        Color::LightMagenta,
+        Color::LightBlue,
+        Color::LightGreen,
+    ];
+    CAUSES[rank % CAUSES.len()]
+}
+
 /// Backgrounds by growth against the previous success.
 pub const HEAT_SHRANK: Color = Color::Indexed(22);
 pub const HEAT_SAME: Color = Color::Indexed(238);

@@ -81,14 +81,17 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
             .as_deref()
             .and_then(|i| app.progress.cells.get(i).map(|v| (i, v)))
         {
-            if let (Some(fail), true) = (
-                &v.failure,
-                matches!(
-                    v.status,
-                    Status::Failed | Status::Skipped | Status::Interrupted | Status::Cancelled
-                ),
-            ) {
-                lines.push(Line::styled(format!("✗ {fail}"), theme::ALARM));
+            let ended_badly = matches!(
+                v.status,
+                Status::Failed | Status::Skipped | Status::Interrupted | Status::Cancelled
+            );
+            match (super::failures::failure_lines(v), &v.failure) {
+                // Cause and hint first, then the record's reason and step.
+                (Some(cause), _) if ended_badly => lines.extend(cause),
+                (_, Some(fail)) if ended_badly => {
+                    lines.push(Line::styled(format!("✗ {fail}"), theme::ALARM))
+                }
+                _ => {}
             }
             if app.log_of(id_str).evicted_lines() > 0 {
                 let path = v

@@ -7,17 +7,28 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::state::{App, CellProgress, GridGeometry, Heat, Pane, Status};
+use crate::ui::state::{App, CauseRow, CellProgress, GridGeometry, Heat, Pane, Status};
 use crate::ui::theme::{self, glyph, pane_block};
 use crate::util::text::truncate;
 use crate::util::units::human_size_short;
 
-/// The text of one cell in single-arch view: glyph, step or size, delta.
-fn cell_text(app: &App, id: &str, v: &CellProgress, width: usize) -> Vec<Span<'static>> {
-    let mut spans = vec![Span::styled(
-        glyph(v.status, app.tick).to_string(),
-        theme::BOLD.fg(theme::status(v.status)),
-    )];
+/// The text of one cell in single-arch view: glyph (its cause's, in colour-by-cause mode),
+/// step or size, delta.
+fn cell_text(
+    app: &App,
+    causes: Option<&[CauseRow]>,
+    id: &str,
+    v: &CellProgress,
+    width: usize,
+) -> Vec<Span<'static>> {
+    let mut spans = vec![causes
+        .and_then(|rows| super::failures::cause_span(app, rows, id))
+        .unwrap_or_else(|| {
+            Span::styled(
+                glyph(v.status, app.tick).to_string(),
+                theme::BOLD.fg(theme::status(v.status)),
+            )
+        })];
     if v.stale {
         spans.push(Span::styled(theme::STALE, theme::NOTICE));
     }
@@ -55,7 +66,7 @@ fn cell_text(app: &App, id: &str, v: &CellProgress, width: usize) -> Vec<Span<'s
 fn heat_colour(app: &App, id: &str, max_size: i64) -> Option<Color> {
     let v = app.progress.cells.get(id)?;
     match app.heat {
-        Heat::Status => None,
+        Heat::Status | Heat::Cause => None,
         Heat::Size => {
             let t = v.size? as f64 / max_size.max(1) as f64;
             Some(theme::heat_size(t))
@@ -113,6 +124,11 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
         )
     } else {
         " grid: distro × OCaml version ".to_string()
+    };
+    let causes = (app.heat == Heat::Cause).then(|| app.cause_rows());
+    let title = match &causes {
+        Some(rows) => format!("{title}· by cause: {} ", super::failures::legend(rows)),
+        None => title,
     };
     let block = pane_block(focused_pane).title(title);
     let inner = block.inner(area);
@@ -177,12 +193,27 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
                         if focused && c.arch == app.current_arch() {
                             st = st.add_modifier(Modifier::UNDERLINED);
                         }
-                        Span::styled(glyph(v.status, app.tick).to_string(), st)
+                        match causes
+                            .as_deref()
+                            .and_then(|rows| super::failures::cause_span(app, rows, &c.id))
+                        {
+                            Some(s) => {
+                                let fg = s.style.fg.unwrap_or_default();
+                                s.patch_style(st.fg(fg))
+                            }
+                            None => Span::styled(glyph(v.status, app.tick).to_string(), st),
+                        }
                     })
                     .collect()
             } else {
                 let c = cells[0];
-                cell_text(app, &c.id, &app.progress.cells[&c.id], cell_w as usize - 1)
+                cell_text(
+                    app,
+                    causes.as_deref(),
+                    &c.id,
+                    &app.progress.cells[&c.id],
+                    cell_w as usize - 1,
+                )
             };
             let selected = !cells.is_empty() && cells.iter().all(|c| app.selection.contains(&c.id));
             let partly = !selected && cells.iter().any(|c| app.selection.contains(&c.id));

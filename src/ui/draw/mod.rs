@@ -5,6 +5,7 @@
 mod confirm;
 mod detail;
 mod engines;
+mod failures;
 mod grid;
 mod header;
 mod help;
@@ -57,7 +58,10 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
     let area = f.area();
     let a = layout(app, area);
     header::draw(f, app, a.header);
-    let grid = if app.list.is_some() {
+    let grid = if app.failures.is_some() {
+        failures::draw(f, app, a.grid);
+        None
+    } else if app.list.is_some() {
         list::draw(f, app, a.grid);
         None
     } else {

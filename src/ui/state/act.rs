@@ -23,7 +23,15 @@ impl App {
     pub fn act(&mut self, a: Action) -> Vec<Effect> {
         let in_detail = self.pane == Pane::Detail;
         let page = self.geometry.log_height.max(1) as isize;
+        if !in_detail {
+            if let Some(fx) = self.failures_act(a) {
+                return fx;
+            }
+        }
         match a {
+            Action::Failures => self.toggle_failures(),
+            // Only the failures view has these (handled above).
+            Action::SelectCause | Action::CloseFailures => {}
             Action::Up | Action::Down
                 if in_detail && matches!(self.detail, Detail::Inspector(_)) =>
             {
@@ -255,12 +263,14 @@ impl App {
                 self.heat = match self.heat {
                     Heat::Status => Heat::Size,
                     Heat::Size => Heat::Growth,
-                    Heat::Growth => Heat::Status,
+                    Heat::Growth => Heat::Cause,
+                    Heat::Cause => Heat::Status,
                 };
                 let what = match self.heat {
                     Heat::Status => "status",
                     Heat::Size => "size",
                     Heat::Growth => "growth",
+                    Heat::Cause => "failure cause (one letter per cause, C lists them)",
                 };
                 self.message = Some(format!("grid coloured by {what}"));
             }

@@ -4,6 +4,7 @@
 //! selection in `selection`, log scrolling and search in `log_view`.
 
 mod act;
+mod failures;
 mod log_view;
 mod selection;
 #[cfg(test)]
@@ -11,7 +12,7 @@ mod tests;
 mod update;
 mod view;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
@@ -27,6 +28,7 @@ use crate::scheduler::summary::is_error_line;
 use crate::scheduler::BuildEvent;
 use crate::store::BuildRecord;
 
+pub use failures::{CauseRow, FailuresView, CAUSE_GLYPHS, OTHER_GLYPH};
 pub use log_view::LogView;
 pub use view::{Comparison, Confirm, Detail, Heat, Inspector, Loadable, Mode, Pane, SortKey};
 
@@ -112,6 +114,8 @@ pub struct App {
     pub tags: TagConfig,
     /// A publish in progress.
     pub publishing: Option<PublishProgress>,
+    /// The failures view (causes and their cells) replaces the grid.
+    pub failures: Option<FailuresView>,
 }
 
 /// How far a running publish is.
@@ -196,6 +200,7 @@ impl App {
             list_cursor: 0,
             tags: TagConfig::default(),
             publishing: None,
+            failures: None,
         }
     }
 
@@ -322,8 +327,12 @@ impl App {
         self.progress.regressed(id, &t)
     }
 
-    /// Cells the next action applies to: the selection, else the focused cell.
+    /// Cells the next action applies to: in the failures view the cells of the cause under
+    /// the cursor, else the selection, else the focused cell.
     pub fn targets(&self) -> Vec<String> {
+        if self.failures.is_some() && self.pane == Pane::Grid {
+            return self.cause_cells();
+        }
         if self.selection.is_empty() {
             self.focused().into_iter().collect()
         } else {
@@ -370,6 +379,7 @@ impl App {
     /// The view under any prompt or popup (what the help describes).
     pub fn view_context(&self) -> Context {
         match (self.pane, &self.detail) {
+            (Pane::Grid, _) if self.failures.is_some() => Context::Failures,
             (Pane::Grid, _) if self.list.is_some() => Context::List,
             (Pane::Grid, _) => Context::Grid,
             (Pane::Detail, Detail::Log) => Context::Log,

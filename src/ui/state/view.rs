@@ -107,6 +107,8 @@ pub enum Heat {
     Size,
     /// By change against the previous success.
     Growth,
+    /// Failed cells by cause: a letter and a colour per cause (see the failures view).
+    Cause,
 }
 
 /// Sort key of the list view.
