@@ -28,6 +28,22 @@ pub enum Origin {
     File { file: String, line: usize },
 }
 
+impl Origin {
+    /// `built-in`, or the file's name (without its directory) and line.
+    pub fn short(&self) -> String {
+        match self {
+            Origin::BuiltIn => "built-in".into(),
+            Origin::File { file, line } => {
+                let name = std::path::Path::new(file)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| file.clone());
+                format!("{name}:{line}")
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -182,7 +182,7 @@ pub fn list(loaded: &LoadedConfig, json: bool) -> Result<u8, Exit> {
             "{:16} {:>5}  {:24} {}",
             r.name,
             r.priority,
-            crate::util::text::truncate(&r.origin.to_string(), 24),
+            r.origin.short(),
             r.hint
         )?;
     }
@@ -285,7 +285,7 @@ pub fn test(loaded: &LoadedConfig, m: &Matrix, args: &RulesTestArgs) -> Result<u
         .iter()
         .map(|r| RuleReport {
             rule: r.name.clone(),
-            origin: r.origin.to_string(),
+            origin: r.origin.short(),
             priority: r.priority,
             ..Default::default()
         })
