@@ -246,6 +246,39 @@ fn ingest() {
         "ingest: LineSplitter + App::on_event (16 builds, merged view) {:.0} lines/s",
         n as f64 / t.as_secs_f64()
     );
+    // Failure rules on the way in: every sanitised line of a build goes through the rule
+    // set (the built-in rules, plus a pattern that backtracking engines take exponential
+    // time on), as the build task does.
+    let lines: Vec<String> = {
+        let mut s = LineSplitter::new(DEFAULT_MAX_LINE_BYTES);
+        let mut v: Vec<String> = chunks.iter().flat_map(|c| s.push(c)).collect();
+        v.extend(s.finish());
+        v
+    };
+    let evil = imagegrid::config::parse(
+        "bench.toml",
+        "[[failure_rule]]\nname = \"evil\"\npattern = \"(a+)+$\"\n",
+    )
+    .expect("bench rule");
+    for (what, loaded) in [
+        ("built-in rules", config::LoadedConfig::defaults()),
+        ("built-in rules + (a+)+$", evil),
+    ] {
+        let rules = imagegrid::causes::RuleSet::from_config(&loaded).expect("rules");
+        let (t, n) = best(&mut || {
+            let mut m = rules.matcher();
+            for l in &lines {
+                m.line(&rules, l);
+            }
+            black_box(m.cause(&rules));
+            lines.len()
+        });
+        println!(
+            "ingest: failure rules ({what}, {} rules) {:.0} lines/s (goal >= 200,000)",
+            rules.rules().len(),
+            n as f64 / t.as_secs_f64()
+        );
+    }
 }
 
 fn rss_kb(field: &str) -> u64 {

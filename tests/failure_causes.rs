@@ -331,3 +331,83 @@ fn a_bad_rule_is_refused_with_its_place() {
         "{err}"
     );
 }
+
+/// Breaking one column on purpose: every 4.14 cell fails the same way. The headless run's
+/// summary groups them under one cause; in the TUI the failures view shows that cause with
+/// the whole column under it, Enter selects it and `b`, `y` builds it again; the grid
+/// coloured by cause shows the column as one letter.
+#[test]
+fn a_broken_column_is_one_cause_selected_and_rebuilt_from_the_tui() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = env("IMAGEGRID_TEST_FIXTURE_IMAGE");
+    let distros = vec![
+        distro("column-a", &fixture, &["amd64"], &[]),
+        distro("column-b", &fixture, &["amd64"], &[]),
+    ];
+    let cfg = config(
+        dir.path(),
+        "test-causes-column",
+        &distros,
+        "distros = [\"column-a\", \"column-b\"]\nversions = [\"4.14\", \"5.4\"]\narches = [\"amd64\"]",
+        "",
+    );
+    let o = imagegrid(&["--config", &cfg, "build", "*"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    eprintln!("headless run:\n{err}");
+    assert!(err.contains("imagegrid: failures by cause:\n"), "{err}");
+    assert!(
+        err.contains("imagegrid:   gcc-15 (2): OCaml < 4.14 does not build with GCC 15"),
+        "{err}"
+    );
+    assert!(
+        err.contains("imagegrid:     column-a/4.14/amd64 column-b/4.14/amd64\n"),
+        "{err}"
+    );
+
+    let bin = env!("CARGO_BIN_EXE_imagegrid");
+    let t = Tmux::start(&format!("{bin} --config {cfg}; sleep 60"));
+    t.wait_for(20, "● a");
+    t.keys(&["C"]);
+    let s = t.wait_for(10, "failures: 2 cells, 1 causes");
+    eprintln!("failures view:\n{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("▸ A gcc-15") && l.contains(" 2 OCaml < 4.14 does not build")),
+        "{s}"
+    );
+    assert!(
+        s.contains("✗ cause: gcc-15"),
+        "the detail pane shows the cause's first cell:\n{s}"
+    );
+    assert!(
+        s.contains("gcc-15: column-a/4.14/amd64  column-b/4.14/amd64"),
+        "{s}"
+    );
+    t.keys(&["Enter"]);
+    let s = t.wait_for(10, "2 cells of gcc-15 selected");
+    eprintln!("selected:\n{s}");
+    t.keys(&["b"]);
+    t.wait_for(10, "Build 2 cells?");
+    t.keys(&["y"]);
+    let s = t.wait_for(180, "run done: 0 succeeded, 2 failed");
+    eprintln!("rebuilt:\n{s}");
+    t.keys(&["H", "H", "H"]);
+    let s = t.wait_for(10, "by cause: A gcc-15");
+    eprintln!("grid by cause:\n{s}");
+    let a_rows = s
+        .lines()
+        .filter(|l| l.contains("column-") && l.contains(" A "))
+        .count();
+    assert_eq!(a_rows, 2, "both rows show the cause's letter:\n{s}");
+    // The focused failed cell's detail leads with the cause and hint, then reason and step.
+    t.keys(&["l"]);
+    let s = t.wait_for(10, "✗ cause: gcc-15");
+    eprintln!("detail:\n{s}");
+    assert!(
+        s.contains("reason: io.c:317:3: error: too many arguments"),
+        "{s}"
+    );
+    assert!(s.contains("step:"), "{s}");
+    t.keys(&["q"]);
+}

@@ -225,7 +225,7 @@ pub struct CauseGroup {
     /// The cause's name (`unclassified` when no rule matched).
     pub cause: String,
     pub hint: String,
-    /// Cell ids, in the order they failed.
+    /// Cell ids, sorted.
     pub cells: Vec<String>,
 }
 
@@ -237,7 +237,10 @@ impl Summary {
     /// Count a failed cell under its cause (keeps the largest group first).
     pub fn add_cause(&mut self, cell: &str, cause: &crate::model::cause::Cause) {
         match self.causes.iter_mut().find(|g| g.cause == cause.name) {
-            Some(g) => g.cells.push(cell.to_string()),
+            Some(g) => {
+                let at = g.cells.partition_point(|c| c.as_str() < cell);
+                g.cells.insert(at, cell.to_string());
+            }
             None => self.causes.push(CauseGroup {
                 cause: cause.name.clone(),
                 hint: cause.hint.clone(),

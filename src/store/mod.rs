@@ -719,6 +719,59 @@ mod tests {
     }
 
     #[test]
+    fn schema_3_gains_causes_and_keeps_its_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let nb = NewBuild {
+            cell: "debian-13/4.14/amd64",
+            engine: "a",
+            inputs: "h",
+            tag: "t",
+            base_image: None,
+        };
+        let old = {
+            let s = Store::open(dir.path()).unwrap();
+            let id = s.start(&nb).unwrap();
+            s.finish(id, BuildStatus::Failed, &Finish::default())
+                .unwrap();
+            // Back to schema 3, as an older imagegrid left it.
+            s.conn
+                .execute_batch(
+                    "ALTER TABLE builds DROP COLUMN cause; ALTER TABLE builds DROP COLUMN cause_hint;
+                     PRAGMA user_version = 3;",
+                )
+                .unwrap();
+            id
+        };
+        let s = Store::open(dir.path()).unwrap();
+        let v: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 4);
+        let r = s.build(old).unwrap().unwrap();
+        assert_eq!((r.status, r.cause), (BuildStatus::Failed, None));
+        let id = s.start(&nb).unwrap();
+        let cause = crate::model::cause::Cause {
+            name: "gcc-15".into(),
+            hint: "add the overlay".into(),
+        };
+        s.finish(
+            id,
+            BuildStatus::Failed,
+            &Finish {
+                cause: Some(cause.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.build(id).unwrap().unwrap().cause, Some(cause.clone()));
+        let u = s
+            .record_unbuilt("c", "h", BuildStatus::Failed, "no engine", Some(&cause))
+            .unwrap();
+        assert_eq!(s.build(u).unwrap().unwrap().cause, Some(cause));
+    }
+
+    #[test]
     fn newer_schema_is_refused_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join(DB_FILE);

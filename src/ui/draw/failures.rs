@@ -43,18 +43,16 @@ pub(super) fn legend(rows: &[CauseRow]) -> String {
 /// then the failure record's reason and step. None when the cell has no cause.
 pub(super) fn failure_lines(v: &CellProgress) -> Option<Vec<Line<'static>>> {
     let cause = v.cause.as_ref()?;
-    let mut lines = vec![Line::from(vec![
-        Span::styled("✗ cause: ", theme::ALARM),
-        Span::styled(cause.name.clone(), theme::ALARM),
-        Span::styled(
-            if cause.hint.is_empty() {
-                String::new()
-            } else {
-                format!(" · {}", cause.hint)
-            },
-            theme::NOTICE,
-        ),
-    ])];
+    let mut lines = vec![Line::styled(
+        format!("✗ cause: {}", cause.name),
+        theme::ALARM,
+    )];
+    if !cause.hint.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled("  hint:   ", theme::DIM),
+            Span::styled(cause.hint.clone(), theme::NOTICE),
+        ]));
+    }
     let rec = v.failure_record.clone().unwrap_or_default();
     let reason = rec.reason.or_else(|| v.failure.clone());
     if let Some(r) = reason {
@@ -96,6 +94,8 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     } else {
         0
     };
+    // One line per cause (the hint cut to the width; the detail pane has it whole).
+    let hint_w = (inner.width as usize).saturating_sub(name_w + 10);
     for (i, r) in rows.iter().enumerate().skip(first) {
         let mark = if i == cursor { "▸ " } else { "  " };
         let mut l = Line::from(vec![
@@ -107,7 +107,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 theme::BOLD,
             ),
             Span::raw(format!(" {:>4} ", r.cells.len())),
-            Span::styled(r.hint.clone(), theme::MUTED),
+            Span::styled(truncate(&r.hint, hint_w), theme::MUTED),
         ]);
         if i == cursor {
             l = l.patch_style(theme::CURSOR);

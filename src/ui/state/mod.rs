@@ -280,6 +280,10 @@ impl App {
 
     /// The focused cell id, if the focused position holds a cell of the focused arch.
     pub fn focused(&self) -> Option<String> {
+        if self.failures.is_some() {
+            // The failures view: the first cell of the cause under the cursor.
+            return self.cause_cells().into_iter().next();
+        }
         if self.list.is_some() {
             return self.list_cells().get(self.list_cursor).cloned();
         }
