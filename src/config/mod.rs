@@ -5,6 +5,7 @@
 //! (unknown distro, unknown arch) run where the catalog is, in the matrix layer above, and
 //! report through the same type.
 
+mod history;
 mod location;
 pub mod reference;
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::model::options::{BuildkitMode, NetworkMode};
+pub use history::HistoryConfig;
 pub use location::SourceLocation;
 
 /// Variable that overrides the default config path (the `--config` flag wins over it).
@@ -97,6 +99,9 @@ pub struct Config {
     pub paths: PathsConfig,
     #[serde(default)]
     pub sizes: SizeConfig,
+    /// Log retention and pruning.
+    #[serde(default)]
+    pub history: HistoryConfig,
 }
 
 /// One Docker engine.
@@ -125,6 +130,9 @@ pub struct EngineConfig {
     pub remote_socket: String,
     /// For `ssh://`: known_hosts file (else ssh's own).
     pub ssh_known_hosts: Option<PathBuf>,
+    /// Prune the engine's build cache down to this many bytes once its disk use passes it
+    /// (after a run, and by `imagegrid prune --engines`); None: the cache is never pruned.
+    pub keep_storage: Option<u64>,
 }
 
 /// Client TLS material for one engine. `dir` follows DOCKER_CERT_PATH's layout (ca.pem, cert.pem, key.pem).

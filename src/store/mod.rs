@@ -5,6 +5,9 @@
 //! "running" by a process that no longer exists are marked interrupted on open.
 
 pub mod handle;
+pub mod images;
+pub mod logfile;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,7 +22,7 @@ pub use crate::model::status::BuildStatus;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 /// Why a build whose imagegrid process ended without recording its end is interrupted:
 /// killed while the build ran, or unable to write the end down (a full disk).
 const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
@@ -81,6 +84,9 @@ pub struct BuildRecord {
     pub tag: Option<String>,
     /// The base image id a compiler cell was built FROM.
     pub base_image: Option<String>,
+    /// When the retention policy removed this build's log (RFC 3339); the row stays.
+    #[serde(default)]
+    pub log_pruned_at: Option<String>,
 }
 
 impl BuildRecord {
@@ -238,6 +244,24 @@ impl Store {
                 )
                 .map_err(|e| self.err(e))?;
         }
+        if version < 5 {
+            // v5: retention and history at scale. When a log was pruned (the row stays), and
+            // indexes for per-cell queries by status (last success, last two sizes, a cell's
+            // successes) and for the grid's latest-per-cell. An existing history is copied
+            // beside itself first (`history.sqlite.schema<N>-<hash>`).
+            if version >= 1 {
+                let _ = keep_copy(Path::new(&self.path), &format!("schema{version}"));
+            }
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     ALTER TABLE builds ADD COLUMN log_pruned_at TEXT;
+                     CREATE INDEX IF NOT EXISTS builds_by_cell_status ON builds(cell, status, id);
+                     PRAGMA user_version = 5;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -372,7 +396,8 @@ impl Store {
 
     const COLUMNS: &'static str =
         "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
-        compressed_size, layers, failure, log_path, tag, base_image, pid, failure_record";
+        compressed_size, layers, failure, log_path, tag, base_image, pid, failure_record,
+        log_pruned_at";
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
         let layers: String = r.get(10)?;
@@ -403,6 +428,7 @@ impl Store {
             log_path: r.get(12)?,
             tag: r.get(13)?,
             base_image: r.get(14)?,
+            log_pruned_at: r.get(17)?,
         })
     }
 
@@ -415,6 +441,91 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt.query_map(p, Self::row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Stream builds to `f`, one row at a time (nothing else is held), until it returns
+    /// false. `sql_tail` follows `SELECT <columns> FROM builds`.
+    fn each(
+        &self,
+        sql_tail: &str,
+        p: &[&dyn rusqlite::ToSql],
+        f: &mut dyn FnMut(BuildRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let sql = format!("SELECT {} FROM builds {sql_tail}", Self::COLUMNS);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(p).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            if !f(Self::row(r).map_err(|e| self.err(e))?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every build, oldest first, streamed to `f` until it returns false (see `each`): for
+    /// reports over the whole history that must not hold it.
+    pub fn each_build(&self, f: &mut dyn FnMut(BuildRecord) -> bool) -> Result<(), StoreError> {
+        self.each("ORDER BY id", &[], f)
+    }
+
+    /// The newest `limit` builds of one cell (all when None), oldest first. Uses the
+    /// `(cell, id)` index: milliseconds whatever the size of the history.
+    pub fn cell_history(
+        &self,
+        cell: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
+        let n = limit.map(|n| n as i64).unwrap_or(-1);
+        let mut v = self.query(
+            "WHERE cell = ?1 ORDER BY id DESC LIMIT ?2",
+            &[&cell, &n],
+        )?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// Successful builds of one cell, oldest first (the inspector's list).
+    pub fn successes_of(&self, cell: &str) -> Result<Vec<BuildRecord>, StoreError> {
+        self.query(
+            "WHERE cell = ?1 AND status = 'succeeded' ORDER BY id",
+            &[&cell],
+        )
+    }
+
+    /// Every cell the history has a build of, sorted.
+    pub fn cells(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT cell FROM builds ORDER BY cell")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// For each cell, its newest `n` successful builds that have a size (started at or after
+    /// `since`, RFC 3339, when given), oldest first, cells in id order of their newest:
+    /// what size reports compare. One index lookup per cell; nothing else is read.
+    pub fn last_sized_successes(
+        &self,
+        since: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
+        let since = since.unwrap_or("");
+        let n = n as i64;
+        let mut out = Vec::new();
+        for cell in self.cells()? {
+            let mut v = self.query(
+                "WHERE cell = ?1 AND status = 'succeeded' AND size IS NOT NULL
+                 AND started_at >= ?2 ORDER BY id DESC LIMIT ?3",
+                &[&cell, &since, &n],
+            )?;
+            v.reverse();
+            out.extend(v);
+        }
+        out.sort_by_key(|r| r.id);
+        Ok(out)
     }
 
     /// One build.
