@@ -20,6 +20,10 @@ use crate::logs::sanitise_line;
 /// or `single-stage`): measurements, not builds of the history.
 pub const LABEL_COMPARE: &str = "imagegrid.compare";
 
+/// Label carrying the id of the history whose build made the image (`Store::history_id`):
+/// engines are shared, and build ids are only unique within one history.
+pub const LABEL_HISTORY: &str = "imagegrid.history";
+
 /// An image imagegrid made (it carries [`LABEL_CELL`]), as the engine lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OwnedImage {
@@ -30,6 +34,8 @@ pub struct OwnedImage {
     pub build: Option<i64>,
     /// Its cell's inputs hash ([`LABEL_INPUTS`]).
     pub inputs: Option<String>,
+    /// The history that made it ([`LABEL_HISTORY`]); None for images from before it existed.
+    pub history: Option<String>,
     /// Made by `sizes --compare-single-stage` ([`LABEL_COMPARE`]).
     pub compare: bool,
     /// Every tag on it (the staging tag, a pinned base tag, a comparison tag).
@@ -69,11 +75,7 @@ impl Engine {
         let opts = ListImagesOptionsBuilder::default()
             .filters(&filters)
             .build();
-        let list = self
-            .docker()
-            .list_images(Some(opts))
-            .await
-            .map_err(err)?;
+        let list = self.docker().list_images(Some(opts)).await.map_err(err)?;
         let copts = ListContainersOptionsBuilder::default().all(true).build();
         let used: HashSet<String> = self
             .docker()
@@ -94,6 +96,7 @@ impl Engine {
                     cell,
                     build: i.labels.get(LABEL_BUILD).and_then(|b| b.parse().ok()),
                     inputs: i.labels.get(LABEL_INPUTS).map(|s| clean(s)),
+                    history: i.labels.get(LABEL_HISTORY).map(|s| clean(s)),
                     compare: i.labels.contains_key(LABEL_COMPARE),
                     tags: i
                         .repo_tags
@@ -130,7 +133,11 @@ impl Engine {
                 Err(e) => return Err(EngineError::from_bollard(self.name(), &e)),
             }
         }
-        match self.docker().remove_image(&img.id, Some(opts()), None).await {
+        match self
+            .docker()
+            .remove_image(&img.id, Some(opts()), None)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if gone(&e) => Ok(()),
             Err(e) => Err(EngineError::from_bollard(self.name(), &e)),

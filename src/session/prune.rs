@@ -86,7 +86,11 @@ impl Session {
         Ok(PruneReport { logs, engines })
     }
 
-    async fn prune_engine(&self, spec: &EngineSpec, dry: bool) -> Result<EnginePrune, SessionError> {
+    async fn prune_engine(
+        &self,
+        spec: &EngineSpec,
+        dry: bool,
+    ) -> Result<EnginePrune, SessionError> {
         let keep_storage = self
             .loaded
             .config

@@ -26,6 +26,9 @@ pub struct ImageDecision {
 /// Image ids the history needs, with why.
 pub type KeepSet = HashMap<String, String>;
 
+/// (image id, base image id) of a build row.
+type ImageAndBase = (Option<String>, Option<String>);
+
 impl Store {
     /// The image ids the history needs on engines (see the module doc), with a reason each.
     pub fn images_to_keep(&self) -> Result<KeepSet, StoreError> {
@@ -35,7 +38,7 @@ impl Store {
                 keep.entry(id).or_insert_with(|| why.to_string());
             }
         };
-        let q = |sql: &str| -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
+        let q = |sql: &str| -> Result<Vec<ImageAndBase>, StoreError> {
             let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -68,7 +71,9 @@ impl Store {
             .prepare("SELECT base_image, pid FROM builds WHERE status = 'running'")
             .map_err(|e| self.err(e))?;
         let running = stmt
-            .query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
@@ -93,14 +98,23 @@ impl Store {
                 (false, why.clone())
             } else if image.in_use {
                 (false, "used by a container".to_string())
+            } else if image
+                .history
+                .as_ref()
+                .is_some_and(|h| *h != self.history_id)
+            {
+                (false, "made by another history".to_string())
             } else if image.compare {
-                (true, "comparison image (sizes --compare-single-stage)".to_string())
+                (
+                    true,
+                    "comparison image (sizes --compare-single-stage)".to_string(),
+                )
             } else {
                 match image.build {
                     None => (false, "no build label: not this history's".to_string()),
                     Some(b) => match self.build(b)? {
-                        Some(r) if r.cell == image.cell
-                            && Some(&r.inputs) == image.inputs.as_ref() =>
+                        Some(r)
+                            if r.cell == image.cell && Some(&r.inputs) == image.inputs.as_ref() =>
                         {
                             match newest.get(&image.cell) {
                                 Some(n) if *n != b => (true, format!("superseded by build {n}")),

@@ -231,10 +231,10 @@ mod tests {
         copy_to(&plain, &mut out).unwrap();
         assert_eq!(out, text.as_bytes());
         assert_eq!(tail(&plain, 1000).unwrap(), before_tail);
-        assert_eq!(tail(&plain, 1 << 30).unwrap(), (
-            text.lines().map(str::to_string).collect(),
-            0
-        ));
+        assert_eq!(
+            tail(&plain, 1 << 30).unwrap(),
+            (text.lines().map(str::to_string).collect(), 0)
+        );
         assert_eq!(id_of(&compressed(&plain)), Some(7));
         assert_eq!(remove(&plain).unwrap(), a);
         assert_eq!(existing(&plain), None);

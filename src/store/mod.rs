@@ -123,6 +123,9 @@ pub struct Store {
     conn: Connection,
     dir: PathBuf,
     path: String,
+    /// This history's own id (a UUID made when it was created or migrated to schema 5):
+    /// images carry it, so that a prune never judges another history's images.
+    history_id: String,
 }
 
 fn now() -> String {
@@ -168,8 +171,11 @@ impl Store {
             conn,
             dir: dir.to_path_buf(),
             path,
+            history_id: String::new(),
         };
+        let mut store = store;
         store.migrate()?;
+        store.history_id = store.load_history_id()?;
         // Damage is the operator's to decide about: say so. Any other failure is one to write
         // (a full disk, a read-only mount): history must still be readable, reads already show
         // such builds as interrupted (see `row`), and the next open that can write records it.
@@ -257,12 +263,33 @@ impl Store {
                     "BEGIN;
                      ALTER TABLE builds ADD COLUMN log_pruned_at TEXT;
                      CREATE INDEX IF NOT EXISTS builds_by_cell_status ON builds(cell, status, id);
+                     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                      PRAGMA user_version = 5;
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// The history's id from `meta`, made on first use.
+    fn load_history_id(&self) -> Result<String, StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('history_id', ?1)",
+                params![uuid::Uuid::new_v4().to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'history_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// This history's id (see the field); images imagegrid builds carry it as a label.
+    pub fn history_id(&self) -> &str {
+        &self.history_id
     }
 
     /// Builds still "running" whose process is gone were interrupted.
@@ -476,10 +503,7 @@ impl Store {
         limit: Option<usize>,
     ) -> Result<Vec<BuildRecord>, StoreError> {
         let n = limit.map(|n| n as i64).unwrap_or(-1);
-        let mut v = self.query(
-            "WHERE cell = ?1 ORDER BY id DESC LIMIT ?2",
-            &[&cell, &n],
-        )?;
+        let mut v = self.query("WHERE cell = ?1 ORDER BY id DESC LIMIT ?2", &[&cell, &n])?;
         v.reverse();
         Ok(v)
     }

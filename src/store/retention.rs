@@ -66,9 +66,8 @@ pub fn decide(
                 continue;
             }
             let too_many = policy.keep_per_cell.is_some_and(|n| rank >= n);
-            let too_old = cutoff.is_some_and(|c| {
-                super::parse_time(&r.started_at).is_some_and(|t| t < c)
-            });
+            let too_old =
+                cutoff.is_some_and(|c| super::parse_time(&r.started_at).is_some_and(|t| t < c));
             if too_many || too_old {
                 out.push(r.id);
             }
@@ -119,13 +118,11 @@ impl LogPruneReport {
     pub fn freed_bytes(&self) -> u64 {
         self.pruned_bytes
             + self.leftover_bytes
-            + self
-                .compressed_from_bytes
-                .saturating_sub(if self.dry_run {
-                    self.compressed_from_bytes
-                } else {
-                    self.compressed_to_bytes
-                })
+            + self.compressed_from_bytes.saturating_sub(if self.dry_run {
+                self.compressed_from_bytes
+            } else {
+                self.compressed_to_bytes
+            })
     }
 }
 
@@ -176,7 +173,10 @@ impl Store {
     /// Mark these builds' logs pruned, in one transaction.
     pub fn mark_logs_pruned(&mut self, ids: &[i64]) -> Result<(), StoreError> {
         let t = super::now();
-        let tx = self.conn.transaction().map_err(|e| classify_tx(&self.path, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| classify_tx(&self.path, e))?;
         {
             let mut stmt = tx
                 .prepare("UPDATE builds SET log_pruned_at = ?2 WHERE id = ?1")
@@ -190,10 +190,7 @@ impl Store {
     }
 
     /// What the policy decides now: (rows, ids to prune).
-    pub fn plan_log_prune(
-        &self,
-        policy: LogPolicy,
-    ) -> Result<(Vec<LogRow>, Vec<i64>), StoreError> {
+    pub fn plan_log_prune(&self, policy: LogPolicy) -> Result<(Vec<LogRow>, Vec<i64>), StoreError> {
         let rows = self.log_rows()?;
         let protected = self.protected_logs()?;
         let ids = decide(&rows, &protected, policy, time::OffsetDateTime::now_utc());
@@ -377,14 +374,14 @@ mod tests {
             keep_per_cell: Some(2),
             keep_days: None,
         };
-        assert_eq!(decide(&rows, &HashSet::new(), per_cell, now), vec![1, 2, 3, 4]);
+        assert_eq!(
+            decide(&rows, &HashSet::new(), per_cell, now),
+            vec![1, 2, 3, 4]
+        );
         // Protected builds stay; already pruned and running ones are not pruned again.
         rows[1].pruned = true;
         rows[2].writing = true;
-        assert_eq!(
-            decide(&rows, &HashSet::from([1]), per_cell, now),
-            vec![4]
-        );
+        assert_eq!(decide(&rows, &HashSet::from([1]), per_cell, now), vec![4]);
         let days = LogPolicy {
             keep_per_cell: None,
             keep_days: Some(20),
