@@ -123,7 +123,7 @@ fn generate(dir: &Path, n: usize) -> String {
         let mut i = 0usize;
         while written < n {
             let round = i / per_round;
-            let (cell, text) = if big_written < 500 && i % big_every == 0 {
+            let (cell, text) = if big_written < 500 && i.is_multiple_of(big_every) {
                 big_written += 1;
                 cells.iter().find(|(c, _)| *c == big).unwrap()
             } else {
