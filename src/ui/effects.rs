@@ -50,6 +50,33 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// After a run ended: the prune of `[history] prune_after_run` (logs and engines), in a
+    /// task; its one-line outcome goes to the status bar.
+    pub fn prune_after_run(&self) {
+        if !self.session.loaded.config.history.prune_after_run {
+            return;
+        }
+        let (session, tx) = (self.session.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let opts = crate::session::prune::PruneOptions {
+                engines: true,
+                dry_run: false,
+            };
+            let msg = match session.prune(opts).await {
+                Ok(r) => {
+                    let removed: usize = r.engines.iter().map(|e| e.removed).sum();
+                    format!(
+                        "pruned {} logs, compressed {}, removed {removed} superseded images",
+                        r.logs.pruned.len(),
+                        r.logs.compressed
+                    )
+                }
+                Err(e) => format!("prune after the run failed: {e}"),
+            };
+            let _ = tx.send(Loaded::Message(msg));
+        });
+    }
+
     /// Run one effect; true means quit.
     pub fn apply(&self, effect: Effect, app: &App) -> bool {
         match effect {
