@@ -156,6 +156,8 @@ pub enum Notice {
 pub struct RunProgress {
     pub cells: HashMap<String, CellProgress>,
     pub engines: BTreeMap<String, EngineHealth>,
+    /// Each engine's last measured disk use (images and build cache), by engine name.
+    pub engine_disk: BTreeMap<String, crate::engine::cleanup::DiskUse>,
     pub counters: RunCounters,
     /// Each cell's last successful build (what a publish would push).
     pub built: HashMap<String, Built>,
@@ -323,6 +325,9 @@ impl RunProgress {
                         };
                     }
                 }
+            }
+            BuildEvent::EngineDisk { engine, disk } => {
+                self.engine_disk.insert(engine.to_string(), disk.clone());
             }
             BuildEvent::StoreError { message, .. } => return Notice::Storage(message.clone()),
             BuildEvent::Done(s) => {

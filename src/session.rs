@@ -3,6 +3,8 @@
 //! publishes through these calls only, so a rule (what is stale, how a publish is planned,
 //! how a scheduler is started) exists once.
 
+pub mod prune;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 mod build;
 mod demo;
 mod failures;
+mod prune;
 mod publish;
 mod report;
 mod sizes;
@@ -119,7 +120,13 @@ pub enum Cmd {
         after_help = "Exit status: 0 every tag published, 1 some not (arches not built, a push failed), 2 usage/config/registry-auth error.\nExamples:\n  imagegrid publish 'debian-13/*/*' --dry-run\n  imagegrid publish '*' --json > publish.jsonl"
     )]
     Publish(publish::PublishArgs),
-    /// Print where config, data, logs and templates live.
+    /// Apply the log retention policy (`[history]`); with --engines, remove superseded
+    /// images imagegrid made and prune build caches past `keep_storage`.
+    #[command(
+        after_help = "Exit status: 0 done, 1 some file or engine could not be pruned, 2 usage/config/history error.\nExamples:\n  imagegrid prune --dry-run\n  imagegrid prune --engines --json"
+    )]
+    Prune(prune::PruneArgs),
+    /// Print where config, data, logs and templates live, and how much each holds.
     #[command(after_help = "Example:\n  imagegrid --config ci.toml paths")]
     Paths,
     /// Size reports, plots, regression checks, layer diffs and the multi-stage saving.
@@ -350,6 +357,10 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());
             Ok(0)
+        }
+        Some(Cmd::Prune(args)) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            runtime()?.block_on(prune::run(&loaded, matrix, args))
         }
         Some(Cmd::Paths) => {
             let loaded = load_config(cfg_path, plan_path)?;

@@ -301,46 +301,64 @@ pub fn history(
 ) -> Result<u8, Exit> {
     let sels = m.parse_selectors(selectors)?;
     let store = open_store(loaded)?;
-    let mut rows: Vec<BuildRecord> = store
-        .all()?
-        .into_iter()
-        .filter(|r| in_selection(m, &sels, &r.cell))
-        .collect();
-    if let Some(n) = limit {
-        let skip = rows.len().saturating_sub(n);
-        rows.drain(..skip);
-    }
     let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
-        return Ok(0);
-    }
-    writeln!(
-        out,
-        "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>10}  {:>8}  FAILURE",
-        "BUILD", "CELL", "STATUS", "ENGINE", "STARTED", "SIZE", "COMPRESSED", "TIME"
-    )?;
-    for r in &rows {
-        writeln!(
-            out,
-            "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>10}  {:>8}  {}",
-            r.id,
-            r.cell,
-            r.status.as_str(),
-            r.engine,
-            r.started_at.get(..19).unwrap_or(&r.started_at),
-            r.size.map(human_size).unwrap_or_default(),
-            r.compressed_size.map(human_size).unwrap_or_default(),
-            r.duration_secs()
-                .map(|d| format!("{d:.1}s"))
-                .unwrap_or_default(),
-            match (&r.cause, r.failure.as_deref()) {
-                (Some(c), Some(f)) => format!("[{}] {f}", c.name),
-                (_, f) => f.unwrap_or("").to_string(),
+    let mut printer = HistoryPrinter::new(json);
+    // Exact cell ids (no glob): their rows by index, newest first, only as many as asked.
+    let exact: Option<Vec<&str>> = selectors
+        .iter()
+        .map(|s| (!s.contains(['*', '?', '[']) && m.cell(s).is_some()).then_some(s.as_str()))
+        .collect();
+    match (exact, limit) {
+        (Some(cells), _) if !cells.is_empty() => {
+            let mut rows: Vec<BuildRecord> = Vec::new();
+            for c in cells {
+                rows.extend(store.cell_history(c, limit)?);
             }
-        )?;
+            rows.sort_by_key(|r| r.id);
+            rows.dedup_by_key(|r| r.id);
+            if let Some(n) = limit {
+                let skip = rows.len().saturating_sub(n);
+                rows.drain(..skip);
+            }
+            for r in &rows {
+                printer.row(&mut out, r)?;
+            }
+        }
+        (_, limit) => {
+            // Stream the whole history through the filter; with --limit, hold only the last N.
+            let keep = |r: &BuildRecord| in_selection(m, &sels, &r.cell);
+            let mut last: std::collections::VecDeque<BuildRecord> = Default::default();
+            let mut err: Option<std::io::Error> = None;
+            store.each_build(&mut |r| {
+                if !keep(&r) {
+                    return true;
+                }
+                match limit {
+                    Some(n) => {
+                        last.push_back(r);
+                        if last.len() > n {
+                            last.pop_front();
+                        }
+                        true
+                    }
+                    None => match printer.row(&mut out, &r) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            err = Some(e);
+                            false
+                        }
+                    },
+                }
+            })?;
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+            for r in &last {
+                printer.row(&mut out, r)?;
+            }
+        }
     }
+    printer.end(&mut out)?;
     Ok(0)
 }
 
@@ -351,6 +369,75 @@ pub(super) fn in_selection(m: &Matrix, sels: &[crate::matrix::Selector], id: &st
         || m.cell(id)
             .map(|c| sels.iter().any(|s| s.matches(c)))
             .unwrap_or_else(|| sels.iter().any(|s| s.matches(&cell_from_id(id))))
+}
+
+/// Writes history rows one at a time: a table, or a JSON array streamed element by element.
+struct HistoryPrinter {
+    json: bool,
+    rows: usize,
+}
+
+impl HistoryPrinter {
+    fn new(json: bool) -> HistoryPrinter {
+        HistoryPrinter { json, rows: 0 }
+    }
+
+    fn row(&mut self, out: &mut dyn Write, r: &BuildRecord) -> std::io::Result<()> {
+        if self.json {
+            out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+            serde_json::to_writer_pretty(&mut *out, r)?;
+        } else {
+            if self.rows == 0 {
+                writeln!(
+                    out,
+                    "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>10}  {:>8}  FAILURE",
+                    "BUILD", "CELL", "STATUS", "ENGINE", "STARTED", "SIZE", "COMPRESSED", "TIME"
+                )?;
+            }
+            writeln!(
+                out,
+                "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>10}  {:>8}  {}{}",
+                r.id,
+                r.cell,
+                r.status.as_str(),
+                r.engine,
+                r.started_at.get(..19).unwrap_or(&r.started_at),
+                r.size.map(human_size).unwrap_or_default(),
+                r.compressed_size.map(human_size).unwrap_or_default(),
+                r.duration_secs()
+                    .map(|d| format!("{d:.1}s"))
+                    .unwrap_or_default(),
+                match (&r.cause, r.failure.as_deref()) {
+                    (Some(c), Some(f)) => format!("[{}] {f}", c.name),
+                    (_, f) => f.unwrap_or("").to_string(),
+                },
+                if r.log_pruned_at.is_some() {
+                    if r.failure.is_some() {
+                        "  (log pruned)"
+                    } else {
+                        "(log pruned)"
+                    }
+                } else {
+                    ""
+                }
+            )?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn end(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.json {
+            out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
+        } else if self.rows == 0 {
+            writeln!(
+                out,
+                "{:>5}  {:28}  {:11}  {:10}  {:20}  {:>9}  {:>10}  {:>8}  FAILURE",
+                "BUILD", "CELL", "STATUS", "ENGINE", "STARTED", "SIZE", "COMPRESSED", "TIME"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// A cell value from an id that may no longer be in the matrix (for history filters).
@@ -382,11 +469,16 @@ pub fn log(loaded: &LoadedConfig, cell: &str, build: Option<i64>) -> Result<u8, 
         )));
     }
     let path = store.log_path(id);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            std::io::stdout().lock().write_all(&bytes)?;
-            Ok(0)
-        }
+    if let Some(at) = &rec.log_pruned_at {
+        println!(
+            "build {id} of {cell}: log pruned at {at} by the retention policy ([history] keep_logs_per_cell, keep_logs_days); `imagegrid history` keeps its row"
+        );
+        return Ok(0);
+    }
+    // Finished logs are stored compressed: read either form.
+    match crate::store::logfile::copy_to(&path, &mut std::io::stdout().lock()) {
+        Ok(_) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         Err(e)
             if rec.status == BuildStatus::Skipped
                 || rec.status == BuildStatus::Cancelled && rec.engine.is_empty() =>
@@ -421,10 +513,37 @@ pub fn paths(loaded: &LoadedConfig) {
             )
         });
     let data = loaded.data_dir();
+    let db = data.join(crate::store::DB_FILE);
+    // What each place holds: the database with its WAL, and every file under logs/.
+    let db_bytes: u64 = ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|s| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(s);
+            std::fs::metadata(std::path::PathBuf::from(p)).ok()
+        })
+        .map(|m| m.len())
+        .sum();
+    let (log_files, log_bytes) = std::fs::read_dir(data.join("logs"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .fold((0u64, 0u64), |(n, b), m| (n + 1, b + m.len()))
+        })
+        .unwrap_or((0, 0));
     println!("config     {cfg}");
     println!("data       {}", data.display());
-    println!("history    {}", data.join(crate::store::DB_FILE).display());
-    println!("logs       {}", data.join("logs").display());
+    println!(
+        "history    {}  ({})",
+        db.display(),
+        human_size(db_bytes as i64)
+    );
+    println!(
+        "logs       {}  ({} in {log_files} files)",
+        data.join("logs").display(),
+        human_size(log_bytes as i64)
+    );
     println!(
         "templates  {}",
         loaded

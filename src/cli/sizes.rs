@@ -77,8 +77,13 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
     }
     let sels = matrix.parse_selectors(&args.selectors)?;
     let since = args.since.as_deref().map(validate_since).transpose()?;
-    let history: Vec<_> = store
-        .successes(since.as_deref())?
+    // The report compares each cell's newest two sized successes: read only those (one index
+    // lookup per cell). A plot draws every success, so it reads them all.
+    let history = match &args.plot {
+        Some(_) => store.successes(since.as_deref())?,
+        None => store.last_sized_successes(since.as_deref(), 2)?,
+    };
+    let history: Vec<_> = history
         .into_iter()
         .filter(|r| {
             sels.is_empty()
@@ -271,11 +276,7 @@ async fn diff(
                 .ok_or_else(|| Exit::error(format!("no build {b}")))?,
         ),
         [] => {
-            let ok: Vec<_> = store
-                .for_cell(cell)?
-                .into_iter()
-                .filter(|r| r.status == crate::store::BuildStatus::Succeeded)
-                .collect();
+            let ok = store.successes_of(cell)?;
             if ok.len() < 2 {
                 return Err(Exit::error(format!(
                     "{cell} has {} successful builds; a diff needs two",
@@ -381,7 +382,17 @@ async fn compare_single_stage(
             context_files: vec![],
             platform: platform.clone(),
             tag,
-            labels: Default::default(),
+            // Imagegrid's own (never any other image is pruned): `imagegrid prune --engines`
+            // removes comparison images.
+            labels: [
+                (crate::engine::build::LABEL_CELL.to_string(), id.to_string()),
+                (
+                    crate::engine::cleanup::LABEL_COMPARE.to_string(),
+                    kind.to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
             network: loaded.config.build.network,
             buildkit: loaded.config.build.buildkit.resolve(engine.info.buildkit),
             no_cache: false,

@@ -5,6 +5,7 @@
 //! (unknown distro, unknown arch) run where the catalog is, in the matrix layer above, and
 //! report through the same type.
 
+mod history;
 mod location;
 pub mod reference;
 pub mod rules;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::model::options::{BuildkitMode, NetworkMode};
+pub use history::HistoryConfig;
 pub use location::SourceLocation;
 pub use rules::FailureRuleConfig;
 
@@ -102,6 +104,9 @@ pub struct Config {
     /// User failure rules (`[[failure_rule]]`), tried with the built-in ones: see [`rules`].
     #[serde(default, rename = "failure_rule")]
     pub failure_rules: Vec<FailureRuleConfig>,
+    /// Log retention and pruning.
+    #[serde(default)]
+    pub history: HistoryConfig,
 }
 
 /// One Docker engine.
@@ -130,6 +135,9 @@ pub struct EngineConfig {
     pub remote_socket: String,
     /// For `ssh://`: known_hosts file (else ssh's own).
     pub ssh_known_hosts: Option<PathBuf>,
+    /// Prune the engine's build cache down to this many bytes once its disk use passes it
+    /// (after a run, and by `imagegrid prune --engines`); None: the cache is never pruned.
+    pub keep_storage: Option<u64>,
 }
 
 /// Client TLS material for one engine. `dir` follows DOCKER_CERT_PATH's layout (ca.pem, cert.pem, key.pem).

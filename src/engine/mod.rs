@@ -2,6 +2,7 @@
 //! negotiate the API version, report health, and build one cell (see [`build`]).
 
 pub mod build;
+pub mod cleanup;
 mod endpoint;
 mod orphans;
 pub mod push;

@@ -752,6 +752,7 @@ mod tests {
             log_path: None,
             tag: None,
             base_image: None,
+            log_pruned_at: None,
         };
         let mut h = HashMap::new();
         h.insert("a".to_string(), rec(1, Some("sha256:1")));

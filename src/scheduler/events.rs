@@ -39,6 +39,12 @@ pub enum BuildEvent {
     Finished(CellResult),
     /// An engine's health changed.
     Engine(EngineHealth),
+    /// An engine's disk use (Engine API system df), measured when it connects and about
+    /// once a minute after.
+    EngineDisk {
+        engine: EngineName,
+        disk: crate::engine::cleanup::DiskUse,
+    },
     /// History or a log could not be written (a full disk, say); `message` names the file.
     /// Builds go on: their results still arrive as events, only the record is missing.
     StoreError {

@@ -111,6 +111,10 @@ pub(super) async fn build_task(
     labels.insert(LABEL_CELL.to_string(), cell_id.clone());
     labels.insert(LABEL_INPUTS.to_string(), plan.inputs.clone());
     labels.insert(LABEL_BUILD.to_string(), build_id.to_string());
+    labels.insert(
+        crate::engine::cleanup::LABEL_HISTORY.to_string(),
+        ctx.store.history_id().to_string(),
+    );
     let req = BuildRequest {
         cell_id: cell_id.clone(),
         dockerfile,

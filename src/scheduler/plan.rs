@@ -166,6 +166,7 @@ mod tests {
             log_path: None,
             tag: None,
             base_image: None,
+            log_pruned_at: None,
         }
     }
 

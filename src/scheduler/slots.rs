@@ -10,6 +10,8 @@ use crate::engine::{Engine, EngineError, EngineSpec};
 
 /// How often a down engine is retried and an idle one pinged.
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
+/// How often an engine's disk use is measured again (system df can take a while).
+const DISK_EVERY: Duration = Duration::from_secs(60);
 
 /// One configured engine and what the scheduler knows about it.
 pub(super) struct Slot {
@@ -24,6 +26,8 @@ pub(super) struct Slot {
     pub running: usize,
     pub last_error: Option<String>,
     pub last_check: Instant,
+    /// When its disk use was last asked for.
+    pub last_disk: Option<Instant>,
 }
 
 impl Slot {
@@ -36,6 +40,7 @@ impl Slot {
             running: 0,
             last_error: None,
             last_check: Instant::now(),
+            last_disk: None,
         }
     }
 
@@ -95,6 +100,27 @@ impl Scheduler {
         self.emit(BuildEvent::Engine(self.health(i)));
     }
 
+    /// Measure slot `i`'s disk use in the background, when due; the event follows.
+    fn measure_disk(&mut self, i: usize) {
+        let s = &mut self.slots[i];
+        let (Some(e), true) = (
+            &s.engine,
+            s.last_disk.is_none_or(|t| t.elapsed() >= DISK_EVERY),
+        ) else {
+            return;
+        };
+        s.last_disk = Some(Instant::now());
+        let (e, ctx) = (e.clone(), self.ctx.clone());
+        tokio::spawn(async move {
+            if let Ok(disk) = e.disk_use().await {
+                ctx.send(BuildEvent::EngineDisk {
+                    engine: e.name().to_string().into(),
+                    disk,
+                });
+            }
+        });
+    }
+
     /// Start connecting slot `i` in the background (unless already under way).
     pub(super) fn connect(&mut self, i: usize) {
         let slot = &mut self.slots[i];
@@ -123,6 +149,7 @@ impl Scheduler {
                 Some(e) => {
                     let e = e.clone();
                     let tx = self.internal_tx.clone();
+                    self.measure_disk(i);
                     self.slots[i].last_check = Instant::now();
                     tokio::spawn(async move {
                         let r = e.ping().await;
@@ -150,6 +177,7 @@ impl Scheduler {
             }
         }
         self.emit_health(i);
+        self.measure_disk(i);
     }
 
     /// A ping of slot `i` ended; only a failure changes anything.

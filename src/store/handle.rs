@@ -31,6 +31,8 @@ struct Inner {
     dir: PathBuf,
     /// The database file, for errors.
     db: String,
+    /// [`Store::history_id`].
+    history_id: String,
 }
 
 impl Drop for Inner {
@@ -56,6 +58,7 @@ impl StoreHandle {
     pub fn new(store: Store) -> StoreHandle {
         let dir = store.dir().to_path_buf();
         let db = store.path.clone();
+        let history_id = store.history_id().to_string();
         let (tx, rx) = mpsc::channel::<Work>();
         let thread = std::thread::Builder::new()
             .name("imagegrid-store".into())
@@ -74,6 +77,7 @@ impl StoreHandle {
                 thread: Mutex::new(Some(thread)),
                 dir,
                 db,
+                history_id,
             }),
         }
     }
@@ -81,6 +85,11 @@ impl StoreHandle {
     /// The data directory (the database and `logs/` are in it).
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The history's id ([`Store::history_id`]; no call to the thread needed).
+    pub fn history_id(&self) -> &str {
+        &self.inner.history_id
     }
 
     /// Where build `id`'s log lives (no call to the thread needed).

@@ -5,6 +5,9 @@
 //! "running" by a process that no longer exists are marked interrupted on open.
 
 pub mod handle;
+pub mod images;
+pub mod logfile;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,7 +22,7 @@ pub use crate::model::status::BuildStatus;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// Why a build whose imagegrid process ended without recording its end is interrupted:
 /// killed while the build ran, or unable to write the end down (a full disk).
 const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
@@ -85,6 +88,9 @@ pub struct BuildRecord {
     pub tag: Option<String>,
     /// The base image id a compiler cell was built FROM.
     pub base_image: Option<String>,
+    /// When the retention policy removed this build's log (RFC 3339); the row stays.
+    #[serde(default)]
+    pub log_pruned_at: Option<String>,
 }
 
 impl BuildRecord {
@@ -123,6 +129,9 @@ pub struct Store {
     conn: Connection,
     dir: PathBuf,
     path: String,
+    /// This history's own id (a UUID made when it was created or migrated to schema 5):
+    /// images carry it, so that a prune never judges another history's images.
+    history_id: String,
 }
 
 fn now() -> String {
@@ -168,8 +177,11 @@ impl Store {
             conn,
             dir: dir.to_path_buf(),
             path,
+            history_id: String::new(),
         };
+        let mut store = store;
         store.migrate()?;
+        store.history_id = store.load_history_id()?;
         // Damage is the operator's to decide about: say so. Any other failure is one to write
         // (a full disk, a read-only mount): history must still be readable, reads already show
         // such builds as interrupted (see `row`), and the next open that can write records it.
@@ -189,6 +201,11 @@ impl Store {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| self.err(e))?;
+        // An existing history is copied beside itself before any step changes it
+        // (`history.sqlite.schema<N>-<hash>`).
+        if (1..SCHEMA_VERSION).contains(&version) {
+            let _ = keep_copy(Path::new(&self.path), &format!("schema{version}"));
+        }
         if version < 1 {
             self.conn
                 .execute_batch(
@@ -256,7 +273,42 @@ impl Store {
                 )
                 .map_err(|e| self.err(e))?;
         }
+        if version < 5 {
+            // v5: retention and history at scale. When a log was pruned (the row stays), and
+            // indexes for per-cell queries by status (last success, last two sizes, a cell's
+            // successes) and for the grid's latest-per-cell.
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     ALTER TABLE builds ADD COLUMN log_pruned_at TEXT;
+                     CREATE INDEX IF NOT EXISTS builds_by_cell_status ON builds(cell, status, id);
+                     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                     PRAGMA user_version = 5;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
+    }
+
+    /// The history's id from `meta`, made on first use.
+    fn load_history_id(&self) -> Result<String, StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('history_id', ?1)",
+                params![uuid::Uuid::new_v4().to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'history_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// This history's id (see the field); images imagegrid builds carry it as a label.
+    pub fn history_id(&self) -> &str {
+        &self.history_id
     }
 
     /// Builds still "running" whose process is gone were interrupted.
@@ -397,7 +449,7 @@ impl Store {
     const COLUMNS: &'static str =
         "id, cell, engine, inputs, status, started_at, finished_at, image_id, size,
         compressed_size, layers, failure, log_path, tag, base_image, pid, failure_record,
-        cause, cause_hint";
+        cause, cause_hint, log_pruned_at";
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<BuildRecord> {
         let layers: String = r.get(10)?;
@@ -438,6 +490,7 @@ impl Store {
             log_path: r.get(12)?,
             tag: r.get(13)?,
             base_image: r.get(14)?,
+            log_pruned_at: r.get(19)?,
         })
     }
 
@@ -450,6 +503,88 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt.query_map(p, Self::row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Stream builds to `f`, one row at a time (nothing else is held), until it returns
+    /// false. `sql_tail` follows `SELECT <columns> FROM builds`.
+    fn each(
+        &self,
+        sql_tail: &str,
+        p: &[&dyn rusqlite::ToSql],
+        f: &mut dyn FnMut(BuildRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let sql = format!("SELECT {} FROM builds {sql_tail}", Self::COLUMNS);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(p).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            if !f(Self::row(r).map_err(|e| self.err(e))?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every build, oldest first, streamed to `f` until it returns false (see `each`): for
+    /// reports over the whole history that must not hold it.
+    pub fn each_build(&self, f: &mut dyn FnMut(BuildRecord) -> bool) -> Result<(), StoreError> {
+        self.each("ORDER BY id", &[], f)
+    }
+
+    /// The newest `limit` builds of one cell (all when None), oldest first. Uses the
+    /// `(cell, id)` index: milliseconds whatever the size of the history.
+    pub fn cell_history(
+        &self,
+        cell: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
+        let n = limit.map(|n| n as i64).unwrap_or(-1);
+        let mut v = self.query("WHERE cell = ?1 ORDER BY id DESC LIMIT ?2", &[&cell, &n])?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// Successful builds of one cell, oldest first (the inspector's list).
+    pub fn successes_of(&self, cell: &str) -> Result<Vec<BuildRecord>, StoreError> {
+        self.query(
+            "WHERE cell = ?1 AND status = 'succeeded' ORDER BY id",
+            &[&cell],
+        )
+    }
+
+    /// Every cell the history has a build of, sorted.
+    pub fn cells(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT cell FROM builds ORDER BY cell")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// For each cell, its newest `n` successful builds that have a size (started at or after
+    /// `since`, RFC 3339, when given), oldest first, cells in id order of their newest:
+    /// what size reports compare. One index lookup per cell; nothing else is read.
+    pub fn last_sized_successes(
+        &self,
+        since: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
+        let since = since.unwrap_or("");
+        let n = n as i64;
+        let mut out = Vec::new();
+        for cell in self.cells()? {
+            let mut v = self.query(
+                "WHERE cell = ?1 AND status = 'succeeded' AND size IS NOT NULL
+                 AND started_at >= ?2 ORDER BY id DESC LIMIT ?3",
+                &[&cell, &since, &n],
+            )?;
+            v.reverse();
+            out.extend(v);
+        }
+        out.sort_by_key(|r| r.id);
+        Ok(out)
     }
 
     /// One build.
@@ -737,7 +872,7 @@ mod tests {
             s.conn
                 .execute_batch(
                     "ALTER TABLE builds DROP COLUMN cause; ALTER TABLE builds DROP COLUMN cause_hint;
-                     PRAGMA user_version = 3;",
+                     ALTER TABLE builds DROP COLUMN log_pruned_at; PRAGMA user_version = 3;",
                 )
                 .unwrap();
             id
@@ -747,7 +882,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 4);
+        assert_eq!(v, SCHEMA_VERSION);
         let r = s.build(old).unwrap().unwrap();
         assert_eq!((r.status, r.cause), (BuildStatus::Failed, None));
         let id = s.start(&nb).unwrap();

@@ -14,7 +14,7 @@ use crate::matrix::Cell;
 use crate::publish::{PublishEvent, TagPlan};
 use crate::scheduler::{Command, RunOptions, SchedulerHandle};
 use crate::session::Session;
-use crate::store::{BuildRecord, BuildStatus};
+use crate::store::BuildRecord;
 
 /// Results of background work, folded into the state by the event loop.
 pub enum Loaded {
@@ -50,16 +50,71 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// After a run ended: the prune of `[history] prune_after_run` (logs and engines), in a
+    /// task; its one-line outcome goes to the status bar.
+    pub fn prune_after_run(&self) {
+        if !self.session.loaded.config.history.prune_after_run {
+            return;
+        }
+        let (session, tx) = (self.session.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let opts = crate::session::prune::PruneOptions {
+                engines: true,
+                dry_run: false,
+            };
+            let msg = match session.prune(opts).await {
+                Ok(r) => {
+                    let removed: usize = r.engines.iter().map(|e| e.removed).sum();
+                    format!(
+                        "pruned {} logs, compressed {}, removed {removed} superseded images",
+                        r.logs.pruned.len(),
+                        r.logs.compressed
+                    )
+                }
+                Err(e) => format!("prune after the run failed: {e}"),
+            };
+            let _ = tx.send(Loaded::Message(msg));
+        });
+    }
+
     /// Run one effect; true means quit.
     pub fn apply(&self, effect: Effect, app: &App) -> bool {
         match effect {
             Effect::LoadLog { cell, path } => {
                 let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let (lines, skipped) = read_log_tail(
-                        std::path::Path::new(&path),
-                        super::state::LOG_MAX_BYTES as u64,
-                    );
+                let store = self.session.store.clone();
+                tokio::spawn(async move {
+                    // A log the retention policy removed says so (its history row stays).
+                    let id = crate::store::logfile::id_of(std::path::Path::new(&path));
+                    let pruned = match id {
+                        Some(id) => store
+                            .try_call(move |s| s.build(id))
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|r| r.log_pruned_at.map(|at| (r.id, at))),
+                        None => None,
+                    };
+                    if let Some((id, at)) = pruned {
+                        let _ = tx.send(Loaded::Log {
+                            cell,
+                            lines: vec![format!(
+                                "log of build {id} pruned at {at} by the retention policy ([history] keep_logs_per_cell, keep_logs_days)"
+                            )],
+                            skipped: 0,
+                        });
+                        return;
+                    }
+                    let Ok((lines, skipped)) = tokio::task::spawn_blocking(move || {
+                        read_log_tail(
+                            std::path::Path::new(&path),
+                            super::state::LOG_MAX_BYTES as u64,
+                        )
+                    })
+                    .await
+                    else {
+                        return;
+                    };
                     let _ = tx.send(Loaded::Log {
                         cell,
                         lines,
@@ -73,12 +128,9 @@ impl Executor {
                 tokio::spawn(async move {
                     let id = cell.clone();
                     let builds = store
-                        .try_call(move |s| s.for_cell(&id))
+                        .try_call(move |s| s.successes_of(&id))
                         .await
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|b| b.status == BuildStatus::Succeeded)
-                        .collect();
+                        .unwrap_or_default();
                     let _ = tx.send(Loaded::History { cell, builds });
                 });
             }
@@ -181,45 +233,22 @@ fn save_log(session: &Session, cell: &str, build: Option<i64>) -> String {
     let dest = std::env::current_dir()
         .unwrap_or_default()
         .join(format!("imagegrid-{}-build{b}.log", cell.replace('/', "_")));
-    match std::fs::copy(&src, &dest) {
+    let copy = || -> std::io::Result<u64> {
+        let mut out = std::fs::File::create(&dest)?;
+        crate::store::logfile::copy_to(&src, &mut out)
+    };
+    match copy() {
         Ok(_) => format!("saved {}", dest.display()),
         Err(e) => format!("cannot save {} to {}: {e}", src.display(), dest.display()),
     }
 }
 
 /// The last `max_bytes` of a stored log as lines, and how many lines came before them.
-/// Stored logs are already sanitised; a missing file reads as one line saying so.
+/// Stored logs are already sanitised, and compressed once finished (read either form); a
+/// missing file reads as one line saying so.
 pub fn read_log_tail(path: &std::path::Path, max_bytes: u64) -> (Vec<String>, u64) {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => return (vec![format!("cannot read {}: {e}", path.display())], 0),
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(max_bytes);
-    let mut skipped = 0;
-    if start > 0 {
-        // Count the lines before the tail without holding them.
-        let Ok(clone) = f.try_clone() else {
-            return (vec![format!("cannot read {}", path.display())], 0);
-        };
-        let mut head = std::io::BufReader::new(clone).take(start);
-        let mut buf = [0u8; 64 * 1024];
-        while let Ok(n) = head.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            skipped += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
-        }
+    match crate::store::logfile::tail(path, max_bytes) {
+        Ok(t) => t,
+        Err(e) => (vec![format!("cannot read {}: {e}", path.display())], 0),
     }
-    let _ = f.seek(SeekFrom::Start(start));
-    let mut text = Vec::new();
-    let _ = f.read_to_end(&mut text);
-    let text = String::from_utf8_lossy(&text);
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    if start > 0 && !lines.is_empty() {
-        lines.remove(0); // a partial first line
-        skipped += 1;
-    }
-    (lines, skipped)
 }

@@ -159,10 +159,15 @@ async fn event_loop(
             },
             ev = events.recv() => {
                 if let Some(ev) = ev {
+                    let mut done = matches!(ev, crate::scheduler::BuildEvent::Done(_));
                     app.on_event(ev);
                     // Drain the burst before drawing once.
                     while let Ok(ev) = events.try_recv() {
+                        done |= matches!(ev, crate::scheduler::BuildEvent::Done(_));
                         app.on_event(ev);
+                    }
+                    if done {
+                        exec.prune_after_run();
                     }
                     dirty = true;
                 }

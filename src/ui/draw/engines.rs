@@ -1,4 +1,4 @@
-//! The engines line: each engine's health, version, arches and load.
+//! The engines line: each engine's health, version, arches, load and disk use.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -25,8 +25,21 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 .as_ref()
                 .map(|i| format!(" {} {}", i.version, i.arch))
                 .unwrap_or_default();
+            // Disk use once measured: `≤` when the engine's API only allows an upper bound.
+            let disk = app
+                .progress
+                .engine_disk
+                .get(&h.engine)
+                .map(|d| {
+                    format!(
+                        " ⛁{}{}",
+                        if d.images_exact { "" } else { "≤" },
+                        crate::util::units::human_size_short(d.total())
+                    )
+                })
+                .unwrap_or_default();
             spans.push(Span::raw(format!(
-                "{}{info} [{}] ▶{} ◌{}",
+                "{}{info} [{}] ▶{} ◌{}{disk}",
                 h.engine,
                 h.arches.join(","),
                 h.running,
@@ -66,5 +79,32 @@ mod tests {
             (1, 1.0),
         );
         assert_eq!(shot(&fresh, 80, 24), "engines connecting…\n");
+    }
+
+    #[test]
+    fn disk_use_once_measured() {
+        let mut app = busy_app();
+        let shot = |app: &_| region(app, 200, 24, |a| a.engines, draw).0;
+        assert!(!shot(&app).contains('⛁'), "{}", shot(&app));
+        let engine = app
+            .progress
+            .engines
+            .values()
+            .find(|h| h.reachable)
+            .unwrap()
+            .engine
+            .clone();
+        app.on_event(crate::scheduler::BuildEvent::EngineDisk {
+            engine: engine.clone().into(),
+            disk: crate::engine::cleanup::DiskUse {
+                images_bytes: 3_000_000_000,
+                images_exact: false,
+                images: 12,
+                build_cache_bytes: None,
+            },
+        });
+        let s = shot(&app);
+        assert!(s.contains(&format!("{engine} ")), "{s}");
+        assert!(s.contains("⛁≤3.0G"), "{s}");
     }
 }

@@ -263,6 +263,7 @@ pub fn record(id: i64, size: i64, layers: Vec<(i64, &str)>) -> crate::store::Bui
         log_path: None,
         tag: None,
         base_image: None,
+        log_pruned_at: None,
     }
 }
 

@@ -435,6 +435,7 @@ fn stored_log_is_loaded_once_on_focus() {
         log_path: Some("/data/logs/4.log".into()),
         tag: None,
         base_image: None,
+        log_pruned_at: None,
     };
     latest.insert(rec.cell.clone(), rec);
     let mut a = App::new(Matrix::builtin(), &latest, &BTreeSet::new(), (1, 1.0));
