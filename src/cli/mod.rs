@@ -100,7 +100,10 @@ pub enum Cmd {
         json: bool,
     },
     /// Failure rules: list them, or test them over the stored failed logs.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  imagegrid rules list\n  imagegrid rules test --rules new-rules.toml '*/4.14/*'"
+    )]
     Rules(failures::RulesCmd),
     /// Print a stored build log.
     #[command(
