@@ -601,6 +601,11 @@ fn full_disk_is_a_clear_error_and_corrupts_nothing() {
         &(fixture_distro("fixture", &[]) + &fixture_distro("fixture-spam", &["lines-200000"])),
         "\"fixture\", \"fixture-spam\"",
     );
+    // The log files are read here as the builds left them: no prune (and compression) after
+    // the runs (tests/retention.rs covers that).
+    let mut text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    text_cfg.push_str("[history]\nprune_after_run = false\n");
+    std::fs::write(&cfg, text_cfg).unwrap();
     // A first build is recorded normally: it must survive what follows.
     let o = imagegrid(&["--config", &cfg, "build", "fixture/opam/amd64"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));

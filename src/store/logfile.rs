@@ -85,13 +85,22 @@ pub fn compress(plain: &Path) -> std::io::Result<(u64, u64)> {
         return Ok((before, std::fs::metadata(&z)?.len()));
     }
     let tmp = with_suffix(&z, PARTIAL);
-    let out = std::fs::File::create(&tmp)?;
-    let mut enc = zstd::stream::write::Encoder::new(out, LEVEL)?;
-    std::io::copy(&mut std::io::BufReader::new(src), &mut enc)?;
-    let out = enc.finish()?;
-    out.sync_all()?;
-    let after = out.metadata()?.len();
-    drop(out);
+    let write = || -> std::io::Result<u64> {
+        let out = std::fs::File::create(&tmp)?;
+        let mut enc = zstd::stream::write::Encoder::new(out, LEVEL)?;
+        std::io::copy(&mut std::io::BufReader::new(src), &mut enc)?;
+        let out = enc.finish()?;
+        out.sync_all()?;
+        out.metadata().map(|m| m.len())
+    };
+    let after = match write() {
+        Ok(n) => n,
+        Err(e) => {
+            // A full disk, say: the plain log stays whole, the partial goes.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     std::fs::rename(&tmp, &z)?;
     sync_dir(plain);
     std::fs::remove_file(plain)?;

@@ -925,6 +925,66 @@ mod tests {
         assert_eq!(std::fs::read(&db).unwrap(), before, "left as it was");
     }
 
+    #[test]
+    fn a_schema_3_history_migrates_to_5_with_a_copy_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let s = Store::open(dir.path()).unwrap();
+            let id = s
+                .start(&NewBuild {
+                    cell: "debian-13/opam/amd64",
+                    engine: "a",
+                    inputs: "h",
+                    tag: "t",
+                    base_image: None,
+                })
+                .unwrap();
+            s.finish(id, BuildStatus::Succeeded, &Finish::default())
+                .unwrap();
+            // Back to what schema 3 had: no pruned column, no new index, no meta table.
+            s.conn
+                .execute_batch(
+                    "ALTER TABLE builds DROP COLUMN log_pruned_at;
+                     DROP INDEX builds_by_cell_status;
+                     DROP TABLE meta;
+                     PRAGMA user_version = 3;
+                     PRAGMA wal_checkpoint(TRUNCATE);",
+                )
+                .unwrap();
+            id
+        };
+        let s = Store::open(dir.path()).unwrap();
+        let v: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let r = s.build(id).unwrap().unwrap();
+        assert_eq!(r.status, BuildStatus::Succeeded);
+        assert_eq!(r.log_pruned_at, None);
+        assert!(!s.history_id().is_empty());
+        let plan: String = s
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM builds WHERE cell = 'x' AND status = 'succeeded' ORDER BY id DESC LIMIT 2",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("builds_by_cell_status"), "{plan}");
+        let copies = copies_of(dir.path(), "history.sqlite.schema3-");
+        assert_eq!(copies.len(), 1, "a copy of the schema-3 file is kept");
+        let old = Connection::open(&copies[0]).unwrap();
+        let v: i64 = old
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 3);
+        // The history id stays across opens.
+        let hid = s.history_id().to_string();
+        drop(s);
+        assert_eq!(Store::open(dir.path()).unwrap().history_id(), hid);
+    }
+
     fn copies_of(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
