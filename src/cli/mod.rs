@@ -3,6 +3,7 @@
 
 mod build;
 mod demo;
+mod plan;
 mod publish;
 mod report;
 mod sizes;
@@ -136,6 +137,9 @@ pub enum Cmd {
         after_help = "Example:\n  imagegrid completions bash > /etc/bash_completion.d/imagegrid"
     )]
     Completions { shell: clap_complete::Shell },
+    /// Plan files (dumps): compare two of them.
+    #[command(subcommand)]
+    Plan(plan::PlanCmd),
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
     #[command(after_help = "Example:\n  imagegrid keys > docs/keybindings.md")]
     Keys,
@@ -175,6 +179,7 @@ exit_with! {
     crate::config::ConfigError => EXIT_ERROR,
     crate::config::LoadError => EXIT_ERROR,
     crate::matrix::MatrixError => EXIT_ERROR,
+    crate::plan::PlanError => EXIT_ERROR,
     crate::matrix::SelectorError => EXIT_ERROR,
     crate::dockerfile::RenderError => EXIT_ERROR,
     crate::engine::EngineError => EXIT_ERROR,
@@ -322,6 +327,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             let (loaded, matrix) = load(cfg_path)?;
             runtime()?.block_on(publish::run(&loaded, &matrix, args))
         }
+        Some(Cmd::Plan(cmd)) => plan::run(cmd),
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());
             Ok(0)
