@@ -13,8 +13,12 @@
 //! - `actor.rs`: the loop: queue, cancel, retries, the end of a run.
 //! - `job.rs`: one build on one engine, and how it ended.
 //! - `record.rs`: a job's history and log writes, through the store's handle.
+//! - `durations.rs`: expected build durations from history (per cell, native or emulated).
+//! - `estimate.rs`: time left, by simulating the queue over those durations with `route`.
 
 mod actor;
+pub mod durations;
+pub mod estimate;
 pub mod events;
 mod job;
 mod plan;
