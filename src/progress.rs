@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::logs::strip_sgr;
 use crate::matrix::{Cell, Level, Matrix};
 use crate::publish::Built;
-use crate::scheduler::{route, BuildEvent, EngineHealth, Summary};
+use crate::scheduler::{route, BuildEvent, EngineHealth, Eta, Summary};
 use crate::sizes::{Delta, Thresholds};
 use crate::store::{BuildRecord, BuildStatus};
+use crate::util::units::human_secs;
 
 /// What a cell shows: a build status, or one of the states before there is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +156,8 @@ pub struct RunProgress {
     pub built: HashMap<String, Built>,
     /// Summary of the last run that ended.
     pub last_summary: Option<Summary>,
+    /// The run's last estimate of its time left (None between runs).
+    pub eta: Option<Eta>,
 }
 
 impl RunProgress {
@@ -313,7 +316,9 @@ impl RunProgress {
                 }
             }
             BuildEvent::StoreError { message, .. } => return Notice::Storage(message.clone()),
+            BuildEvent::Progress(eta) => self.eta = Some(eta.clone()),
             BuildEvent::Done(s) => {
+                self.eta = None;
                 // The run is over: whatever was still counted as pending never ran.
                 self.counters.queued = 0;
                 self.counters.running = 0;
@@ -398,12 +403,34 @@ impl RunProgress {
     }
 }
 
+/// The time left as both faces say it: `about 3m 10s left`, `at least 3m 10s left (2 cells
+/// never built)` when some cells have no expected duration, `time left unknown (…)` when
+/// none has; None when nothing is left.
+pub fn eta_words(e: &Eta) -> Option<String> {
+    if e.cells_left == 0 {
+        return None;
+    }
+    let unknown = match e.unknown {
+        0 => String::new(),
+        1 => " (1 cell without a past build to go by)".to_string(),
+        n => format!(" ({n} cells without a past build to go by)"),
+    };
+    Some(match e.eta_secs {
+        Some(s) if e.unknown == 0 => format!("about {} left", human_secs(s)),
+        Some(s) => format!("at least {} left{unknown}", human_secs(s)),
+        None => format!("time left unknown{unknown}"),
+    })
+}
+
 /// The line a run's end reads as, in both faces.
 pub fn summary_line(s: &Summary) -> String {
     let mut m = format!(
         "{} succeeded, {} failed, {} skipped, {} cancelled in {:.1}s",
         s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
     );
+    if let Some(e) = s.eta_secs {
+        m.push_str(&format!(" (estimated {e:.1}s)"));
+    }
     if s.store_errors > 0 {
         m.push_str(&format!(
             "; {} history/log writes FAILED (disk full?), results may be missing from history",
@@ -582,5 +609,47 @@ mod tests {
         };
         assert_eq!(p.apply(&BuildEvent::Done(s.clone())), Notice::Done(s));
         assert_eq!(p.counters.queued, 0);
+    }
+
+    #[test]
+    fn progress_events_carry_the_estimate_until_the_run_ends() {
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        let eta = Eta {
+            eta_secs: Some(190.0),
+            cells_left: 3,
+            unknown: 0,
+            blocked: 0,
+        };
+        p.apply(&BuildEvent::Progress(eta.clone()));
+        assert_eq!(
+            eta_words(p.eta.as_ref().unwrap()).unwrap(),
+            "about 3m 10s left"
+        );
+        let partly = Eta {
+            unknown: 2,
+            ..eta.clone()
+        };
+        assert_eq!(
+            eta_words(&partly).unwrap(),
+            "at least 3m 10s left (2 cells without a past build to go by)"
+        );
+        let none = Eta {
+            eta_secs: None,
+            unknown: 1,
+            ..eta
+        };
+        assert_eq!(
+            eta_words(&none).unwrap(),
+            "time left unknown (1 cell without a past build to go by)"
+        );
+        p.apply(&BuildEvent::Done(Summary {
+            eta_secs: Some(200.0),
+            duration_secs: 210.0,
+            ..Summary::default()
+        }));
+        assert_eq!(p.eta, None);
+        assert!(summary_line(p.last_summary.as_ref().unwrap())
+            .ends_with("in 210.0s (estimated 200.0s)"));
     }
 }

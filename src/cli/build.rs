@@ -9,7 +9,7 @@ use clap::Args;
 use super::{Exit, EXIT_ERROR, EXIT_FAILED};
 use crate::config::LoadedConfig;
 use crate::matrix::{Cell, Matrix};
-use crate::progress::{summary_line, Notice, RunProgress, Status};
+use crate::progress::{eta_words, summary_line, Notice, RunProgress, Status};
 use crate::scheduler::{BuildEvent, Command, RunMode, Summary};
 use crate::session::Session;
 use crate::store::BuildStatus;
@@ -224,6 +224,8 @@ struct View {
     drawn: usize,
     last_draw: Instant,
     start: Instant,
+    /// The first estimate was printed (line mode).
+    estimated: bool,
 }
 
 impl View {
@@ -234,6 +236,7 @@ impl View {
             drawn: 0,
             last_draw: Instant::now(),
             start: Instant::now(),
+            estimated: false,
         }
     }
 
@@ -319,6 +322,16 @@ impl View {
                 };
                 self.permanent(&line);
             }
+            // Line mode says the run's estimate once, when it is first known.
+            BuildEvent::Progress(eta) if self.mode == Mode::Lines && !self.estimated => {
+                if let Some(words) = eta_words(eta).filter(|_| eta.eta_secs.is_some()) {
+                    self.estimated = true;
+                    self.permanent(&format!(
+                        "{stamp} estimate: {words} for {} cells",
+                        eta.cells_left
+                    ));
+                }
+            }
             _ => {}
         }
         if self.mode == Mode::Live && self.last_draw.elapsed() > Duration::from_millis(100) {
@@ -354,8 +367,15 @@ impl View {
             lines.push(l);
         }
         let n = self.progress.counters;
+        let eta = self
+            .progress
+            .eta
+            .as_ref()
+            .and_then(eta_words)
+            .map(|w| format!(", {w}"))
+            .unwrap_or_default();
         lines.push(format!(
-            "  {} done ({} not ok), {} running, {} queued, {}s",
+            "  {} done ({} not ok), {} running, {} queued, {}s{eta}",
             n.done(),
             n.not_ok(),
             n.running,
