@@ -12,6 +12,7 @@ use crate::scheduler::{route, BuildEvent, EngineHealth, Eta, Summary};
 use crate::sizes::{Delta, Thresholds};
 use crate::store::{BuildRecord, BuildStatus};
 use crate::util::units::human_secs;
+use crate::why::{Reason, Reasons};
 
 /// What a cell shows: a build status, or one of the states before there is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub struct CellProgress {
     pub step_name: Option<String>,
     /// Inputs changed since the last success.
     pub stale: bool,
+    /// Why it needs a rebuild, most specific first (empty: no reason known).
+    pub why: Vec<Reason>,
     /// Uncompressed bytes of the last success.
     pub size: Option<i64>,
     /// Bytes of the success before it.
@@ -90,6 +93,7 @@ impl Default for CellProgress {
             step: None,
             step_name: None,
             stale: false,
+            why: Vec::new(),
             size: None,
             prev_size: None,
             failure: None,
@@ -184,6 +188,17 @@ impl RunProgress {
         RunProgress {
             cells,
             ..RunProgress::default()
+        }
+    }
+
+    /// Mark cells with why they need a rebuild (from the history, or a plan change): each
+    /// becomes stale with these reasons, until it next builds well.
+    pub fn set_reasons(&mut self, reasons: &Reasons) {
+        for (id, why) in reasons {
+            if let Some(c) = self.cells.get_mut(id) {
+                c.stale = true;
+                c.why = why.clone();
+            }
         }
     }
 
@@ -285,6 +300,7 @@ impl RunProgress {
                         c.size = r.size;
                         c.prev_size = r.previous_size;
                         c.stale = false;
+                        c.why.clear();
                         if let (Some(build_id), Some(engine), Some(image_id)) =
                             (r.build_id, r.engine.clone(), r.image_id.clone())
                         {
@@ -609,6 +625,32 @@ mod tests {
         };
         assert_eq!(p.apply(&BuildEvent::Done(s.clone())), Notice::Done(s));
         assert_eq!(p.counters.queued, 0);
+    }
+
+    #[test]
+    fn reasons_mark_cells_stale_until_they_build_well() {
+        use crate::why::ReasonKind;
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        let why = vec![Reason {
+            kind: ReasonKind::ChangedByPlan,
+            detail: "its base debian-13/opam/amd64 changed in new.dump".into(),
+        }];
+        let mut reasons = Reasons::new();
+        reasons.insert("debian-13/5.4/amd64".to_string(), why.clone());
+        reasons.insert("not/in/matrix".to_string(), why.clone());
+        p.set_reasons(&reasons);
+        let c = &p.cells["debian-13/5.4/amd64"];
+        assert!(c.stale);
+        assert_eq!(c.why, why);
+        p.apply(&finished("debian-13/5.4/amd64", BuildStatus::Failed));
+        assert_eq!(
+            p.cells["debian-13/5.4/amd64"].why, why,
+            "a failure clears nothing"
+        );
+        p.apply(&finished("debian-13/5.4/amd64", BuildStatus::Succeeded));
+        let c = &p.cells["debian-13/5.4/amd64"];
+        assert!(!c.stale && c.why.is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "sizes",
     "scheduler",
     "publish",
+    "why",
     "session",
     "progress",
     "ui",

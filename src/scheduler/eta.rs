@@ -26,8 +26,9 @@ pub(super) struct EtaState {
     /// Something changed since the last estimate.
     pub dirty: bool,
     pub last: Option<Instant>,
-    /// The run's first estimate of its whole duration (seconds from its start).
-    pub first_total: Option<f64>,
+    /// The run's estimate of its whole duration (seconds from its start): the first one made
+    /// once every engine had its first connection attempt (None inside: nothing to go by).
+    pub first_total: Option<Option<f64>>,
 }
 
 impl Scheduler {
@@ -86,9 +87,10 @@ impl Scheduler {
         // The first estimate that knows every engine's answer is the run's estimate.
         let all_tried = self.slots.iter().all(|s| s.tried);
         if all_tried && self.eta.first_total.is_none() {
-            if let Some(secs) = eta.eta_secs {
-                self.eta.first_total = Some(start.elapsed().as_secs_f64() + secs);
-            }
+            let total = eta
+                .eta_secs
+                .map(|secs| start.elapsed().as_secs_f64() + secs);
+            self.eta.first_total = Some(total.map(tenths));
         }
         self.emit(BuildEvent::Progress(eta));
     }
@@ -96,7 +98,7 @@ impl Scheduler {
     /// The run's first estimate, for its summary; cleared for the next run.
     pub(super) fn take_first_estimate(&mut self) -> Option<f64> {
         self.eta.last = None;
-        self.eta.first_total.take()
+        self.eta.first_total.take().flatten()
     }
 
     /// Simulate the jobs not ended over the slots as they are now.
@@ -166,12 +168,17 @@ impl Scheduler {
             })
             .collect();
         let est = simulate(&slots, &jobs, &Rules::from_options(&self.ctx.opts), &expect);
-        let estimated = jobs.len() - est.blocked - est.unknown;
+        let estimated = jobs.len().saturating_sub(est.blocked + est.unknown);
         Eta {
-            eta_secs: (estimated > 0 || jobs.is_empty()).then_some(est.secs),
+            eta_secs: (estimated > 0 || jobs.is_empty()).then_some(tenths(est.secs)),
             cells_left: jobs.len(),
             unknown: est.unknown,
             blocked: est.blocked,
         }
     }
+}
+
+/// Seconds rounded to a tenth: estimates are not more precise than that.
+fn tenths(secs: f64) -> f64 {
+    (secs * 10.0).round() / 10.0
 }

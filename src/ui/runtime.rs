@@ -42,6 +42,7 @@ pub async fn run(
         (sizes.max_growth_bytes, sizes.max_growth_percent),
     );
     app.set_previous_sizes(&history.previous_size);
+    app.progress.set_reasons(&history.reasons);
     app.message = intro;
     app.set_publish_context(
         session.loaded.config.tags.clone(),
