@@ -138,7 +138,10 @@ pub enum Cmd {
     )]
     Completions { shell: clap_complete::Shell },
     /// Plan files (dumps): compare two of them.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  imagegrid plan diff builds.expected.old builds.expected"
+    )]
     Plan(plan::PlanCmd),
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
     #[command(after_help = "Example:\n  imagegrid keys > docs/keybindings.md")]

@@ -102,6 +102,7 @@ impl Scheduler {
                     Some(Command::Build(plan)) => self.enqueue(plan),
                     Some(Command::Cancel(cell)) => self.cancel(&cell).await,
                     Some(Command::CancelAll) => self.cancel_all().await,
+                    Some(Command::SetMatrix(m)) => self.ctx.matrix = m,
                     Some(Command::Shutdown) => {
                         self.cancel_all().await;
                         commands_open = false;

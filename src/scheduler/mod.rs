@@ -122,6 +122,9 @@ pub enum Command {
     CancelAll,
     /// Stop after cancelling everything.
     Shutdown,
+    /// Build from this matrix from now on (a plan read again); builds already queued keep
+    /// the inputs they were planned with.
+    SetMatrix(Arc<Matrix>),
 }
 
 /// A handle to send commands.
