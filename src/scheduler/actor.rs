@@ -159,6 +159,7 @@ impl Scheduler {
             slot: None,
             image_id: None,
         };
+        self.eta.dirty = true;
     }
 
     async fn cancel(&mut self, cell: &str) {

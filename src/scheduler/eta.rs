@@ -73,20 +73,23 @@ impl Scheduler {
     }
 
     /// Estimate and send `Progress` if something changed and [`EVERY`] has passed, while a
-    /// run is under way.
+    /// run is under way, once every engine has had its first connection attempt (before,
+    /// which past builds were emulated is not known yet).
     pub(super) fn maybe_estimate(&mut self) {
         let Some(start) = self.batch_start else {
             return;
         };
-        if !self.eta.dirty || self.eta.last.is_some_and(|t| t.elapsed() < EVERY) {
+        if !self.eta.dirty
+            || self.eta.last.is_some_and(|t| t.elapsed() < EVERY)
+            || !self.slots.iter().all(|s| s.tried)
+        {
             return;
         }
         self.eta.dirty = false;
         self.eta.last = Some(Instant::now());
         let eta = self.estimate();
-        // The first estimate that knows every engine's answer is the run's estimate.
-        let all_tried = self.slots.iter().all(|s| s.tried);
-        if all_tried && self.eta.first_total.is_none() {
+        // The first estimate is the run's estimate.
+        if self.eta.first_total.is_none() {
             let total = eta
                 .eta_secs
                 .map(|secs| start.elapsed().as_secs_f64() + secs);
