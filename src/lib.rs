@@ -30,6 +30,9 @@ pub mod sizes;
 pub mod scheduler;
 pub mod publish;
 
+// why a cell needs a rebuild (reasons from history and from plan changes)
+pub mod why;
+
 // the one core both faces open, and the one fold of its events
 pub mod session;
 pub mod progress;

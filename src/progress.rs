@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::logs::strip_sgr;
 use crate::matrix::{Cell, Level, Matrix};
 use crate::publish::Built;
-use crate::scheduler::{route, BuildEvent, EngineHealth, Summary};
+use crate::scheduler::{route, BuildEvent, EngineHealth, Eta, Summary};
 use crate::sizes::{Delta, Thresholds};
 use crate::store::{BuildRecord, BuildStatus};
+use crate::util::units::human_secs;
+use crate::why::{Reason, Reasons};
 
 /// What a cell shows: a build status, or one of the states before there is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,8 @@ pub struct CellProgress {
     pub step_name: Option<String>,
     /// Inputs changed since the last success.
     pub stale: bool,
+    /// Why it needs a rebuild, most specific first (empty: no reason known).
+    pub why: Vec<Reason>,
     /// Uncompressed bytes of the last success.
     pub size: Option<i64>,
     /// Bytes of the success before it.
@@ -93,6 +97,7 @@ impl Default for CellProgress {
             step: None,
             step_name: None,
             stale: false,
+            why: Vec::new(),
             size: None,
             prev_size: None,
             failure: None,
@@ -163,6 +168,8 @@ pub struct RunProgress {
     pub built: HashMap<String, Built>,
     /// Summary of the last run that ended.
     pub last_summary: Option<Summary>,
+    /// The run's last estimate of its time left (None between runs).
+    pub eta: Option<Eta>,
 }
 
 impl RunProgress {
@@ -191,6 +198,17 @@ impl RunProgress {
         RunProgress {
             cells,
             ..RunProgress::default()
+        }
+    }
+
+    /// Mark cells with why they need a rebuild (from the history, or a plan change): each
+    /// becomes stale with these reasons, until it next builds well.
+    pub fn set_reasons(&mut self, reasons: &Reasons) {
+        for (id, why) in reasons {
+            if let Some(c) = self.cells.get_mut(id) {
+                c.stale = true;
+                c.why = why.clone();
+            }
         }
     }
 
@@ -296,6 +314,7 @@ impl RunProgress {
                         c.size = r.size;
                         c.prev_size = r.previous_size;
                         c.stale = false;
+                        c.why.clear();
                         if let (Some(build_id), Some(engine), Some(image_id)) =
                             (r.build_id, r.engine.clone(), r.image_id.clone())
                         {
@@ -330,7 +349,9 @@ impl RunProgress {
                 self.engine_disk.insert(engine.to_string(), disk.clone());
             }
             BuildEvent::StoreError { message, .. } => return Notice::Storage(message.clone()),
+            BuildEvent::Progress(eta) => self.eta = Some(eta.clone()),
             BuildEvent::Done(s) => {
+                self.eta = None;
                 // The run is over: whatever was still counted as pending never ran.
                 self.counters.queued = 0;
                 self.counters.running = 0;
@@ -415,12 +436,34 @@ impl RunProgress {
     }
 }
 
+/// The time left as both faces say it: `about 3m 10s left`, `at least 3m 10s left (2 cells
+/// never built)` when some cells have no expected duration, `time left unknown (…)` when
+/// none has; None when nothing is left.
+pub fn eta_words(e: &Eta) -> Option<String> {
+    if e.cells_left == 0 {
+        return None;
+    }
+    let unknown = match e.unknown {
+        0 => String::new(),
+        1 => " (1 cell without a past build to go by)".to_string(),
+        n => format!(" ({n} cells without a past build to go by)"),
+    };
+    Some(match e.eta_secs {
+        Some(s) if e.unknown == 0 => format!("about {} left", human_secs(s)),
+        Some(s) => format!("at least {} left{unknown}", human_secs(s)),
+        None => format!("time left unknown{unknown}"),
+    })
+}
+
 /// The line a run's end reads as, in both faces.
 pub fn summary_line(s: &Summary) -> String {
     let mut m = format!(
         "{} succeeded, {} failed, {} skipped, {} cancelled in {:.1}s",
         s.succeeded, s.failed, s.skipped, s.cancelled, s.duration_secs
     );
+    if let Some(e) = s.eta_secs {
+        m.push_str(&format!(" (estimated {e:.1}s)"));
+    }
     if s.store_errors > 0 {
         m.push_str(&format!(
             "; {} history/log writes FAILED (disk full?), results may be missing from history",
@@ -620,5 +663,73 @@ mod tests {
         };
         assert_eq!(p.apply(&BuildEvent::Done(s.clone())), Notice::Done(s));
         assert_eq!(p.counters.queued, 0);
+    }
+
+    #[test]
+    fn reasons_mark_cells_stale_until_they_build_well() {
+        use crate::why::ReasonKind;
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        let why = vec![Reason {
+            kind: ReasonKind::ChangedByPlan,
+            detail: "its base debian-13/opam/amd64 changed in new.dump".into(),
+        }];
+        let mut reasons = Reasons::new();
+        reasons.insert("debian-13/5.4/amd64".to_string(), why.clone());
+        reasons.insert("not/in/matrix".to_string(), why.clone());
+        p.set_reasons(&reasons);
+        let c = &p.cells["debian-13/5.4/amd64"];
+        assert!(c.stale);
+        assert_eq!(c.why, why);
+        p.apply(&finished("debian-13/5.4/amd64", BuildStatus::Failed));
+        assert_eq!(
+            p.cells["debian-13/5.4/amd64"].why, why,
+            "a failure clears nothing"
+        );
+        p.apply(&finished("debian-13/5.4/amd64", BuildStatus::Succeeded));
+        let c = &p.cells["debian-13/5.4/amd64"];
+        assert!(!c.stale && c.why.is_empty());
+    }
+
+    #[test]
+    fn progress_events_carry_the_estimate_until_the_run_ends() {
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        let eta = Eta {
+            eta_secs: Some(190.0),
+            cells_left: 3,
+            unknown: 0,
+            blocked: 0,
+        };
+        p.apply(&BuildEvent::Progress(eta.clone()));
+        assert_eq!(
+            eta_words(p.eta.as_ref().unwrap()).unwrap(),
+            "about 3m 10s left"
+        );
+        let partly = Eta {
+            unknown: 2,
+            ..eta.clone()
+        };
+        assert_eq!(
+            eta_words(&partly).unwrap(),
+            "at least 3m 10s left (2 cells without a past build to go by)"
+        );
+        let none = Eta {
+            eta_secs: None,
+            unknown: 1,
+            ..eta
+        };
+        assert_eq!(
+            eta_words(&none).unwrap(),
+            "time left unknown (1 cell without a past build to go by)"
+        );
+        p.apply(&BuildEvent::Done(Summary {
+            eta_secs: Some(200.0),
+            duration_secs: 210.0,
+            ..Summary::default()
+        }));
+        assert_eq!(p.eta, None);
+        assert!(summary_line(p.last_summary.as_ref().unwrap())
+            .ends_with("in 210.0s (estimated 200.0s)"));
     }
 }

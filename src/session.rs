@@ -156,20 +156,19 @@ impl Session {
             })
             .await?;
         // Staleness renders every built cell's templates: on a blocking thread.
-        let (loaded, matrix, last) = (self.loaded.clone(), self.matrix.clone(), last_success);
-        let (stale, last_success) = blocking(move || {
-            let stale = stale_cells(&loaded, &matrix, &last)?
-                .into_iter()
-                .map(|c| c.id.clone())
-                .collect();
-            Ok((stale, last))
+        let (matrix, renderer, last) = (self.matrix.clone(), self.renderer.clone(), last_success);
+        let opts = RunOptions::from_config(&self.loaded);
+        let (reasons, last_success) = blocking(move || {
+            let reasons = crate::why::stale_reasons(&matrix, &renderer, &opts, &last)?;
+            Ok((reasons, last))
         })
         .await?;
         Ok(HistoryView {
             latest,
             last_success,
             previous_size,
-            stale,
+            stale: reasons.keys().cloned().collect(),
+            reasons,
         })
     }
 
@@ -226,12 +225,15 @@ pub struct HistoryView {
     pub previous_size: HashMap<String, i64>,
     /// Ids of stale cells.
     pub stale: BTreeSet<String>,
+    /// Why each stale cell is stale ([`crate::why::stale_reasons`]).
+    pub reasons: crate::why::Reasons,
 }
 
 /// Cells whose last success (`last`: the history's last success of each cell) was built
 /// from other inputs than today's: the inputs hash of the Dockerfile rendered now differs
 /// from the one recorded with that success. A cell never built is not stale (it is "never
-/// built"). Renders templates: call it off any event loop.
+/// built"). The rule is [`crate::why::stale_reasons`]'s. Renders templates: call it off any
+/// event loop.
 pub fn stale_cells<'a>(
     loaded: &LoadedConfig,
     m: &'a Matrix,
@@ -239,15 +241,11 @@ pub fn stale_cells<'a>(
 ) -> Result<Vec<&'a Cell>, SessionError> {
     let opts = RunOptions::from_config(loaded);
     let r = Renderer::new(loaded.templates_dir().as_deref());
-    let mut out = Vec::new();
-    for c in &m.cells {
-        if let Some(rec) = last.get(&c.id) {
-            if r.inputs(m, c, opts.key_options(), &opts.tags)?.hash != rec.inputs {
-                out.push(c);
-            }
-        }
-    }
-    Ok(out)
+    let reasons = crate::why::stale_reasons(m, &r, &opts, last)?;
+    Ok(m.cells
+        .iter()
+        .filter(|c| reasons.contains_key(&c.id))
+        .collect())
 }
 
 /// Run sync work (template rendering) on a blocking thread.

@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "sizes",
     "scheduler",
     "publish",
+    "why",
     "session",
     "progress",
     "ui",

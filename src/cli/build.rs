@@ -9,7 +9,7 @@ use clap::Args;
 use super::{Exit, EXIT_ERROR, EXIT_FAILED};
 use crate::config::LoadedConfig;
 use crate::matrix::{Cell, Matrix};
-use crate::progress::{summary_line, Notice, RunProgress, Status};
+use crate::progress::{eta_words, summary_line, Notice, RunProgress, Status};
 use crate::scheduler::{BuildEvent, Command, RunMode, Summary};
 use crate::session::Session;
 use crate::store::BuildStatus;
@@ -238,6 +238,8 @@ struct View {
     drawn: usize,
     last_draw: Instant,
     start: Instant,
+    /// The first estimate was printed (line mode).
+    estimated: bool,
 }
 
 impl View {
@@ -248,6 +250,7 @@ impl View {
             drawn: 0,
             last_draw: Instant::now(),
             start: Instant::now(),
+            estimated: false,
         }
     }
 
@@ -333,6 +336,16 @@ impl View {
                 };
                 self.permanent(&line);
             }
+            // Line mode says the run's estimate once, when it is first known.
+            BuildEvent::Progress(eta) if self.mode == Mode::Lines && !self.estimated => {
+                if let Some(words) = eta_words(eta).filter(|_| eta.eta_secs.is_some()) {
+                    self.estimated = true;
+                    self.permanent(&format!(
+                        "{stamp} estimate: {words} for {} cells",
+                        eta.cells_left
+                    ));
+                }
+            }
             _ => {}
         }
         if self.mode == Mode::Live && self.last_draw.elapsed() > Duration::from_millis(100) {
@@ -368,8 +381,15 @@ impl View {
             lines.push(l);
         }
         let n = self.progress.counters;
+        let eta = self
+            .progress
+            .eta
+            .as_ref()
+            .and_then(eta_words)
+            .map(|w| format!(", {w}"))
+            .unwrap_or_default();
         lines.push(format!(
-            "  {} done ({} not ok), {} running, {} queued, {}s",
+            "  {} done ({} not ok), {} running, {} queued, {}s{eta}",
             n.done(),
             n.not_ok(),
             n.running,

@@ -5,6 +5,7 @@ mod build;
 mod demo;
 mod failures;
 mod prune;
+mod plan;
 mod publish;
 mod report;
 mod sizes;
@@ -159,6 +160,12 @@ pub enum Cmd {
         after_help = "Example:\n  imagegrid completions bash > /etc/bash_completion.d/imagegrid"
     )]
     Completions { shell: clap_complete::Shell },
+    /// Plan files (dumps): compare two of them.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  imagegrid plan diff builds.expected.old builds.expected"
+    )]
+    Plan(plan::PlanCmd),
     /// Print the TUI's keybindings as Markdown (docs/keybindings.md is this output).
     #[command(after_help = "Example:\n  imagegrid keys > docs/keybindings.md")]
     Keys,
@@ -198,6 +205,7 @@ exit_with! {
     crate::config::ConfigError => EXIT_ERROR,
     crate::config::LoadError => EXIT_ERROR,
     crate::matrix::MatrixError => EXIT_ERROR,
+    crate::plan::PlanError => EXIT_ERROR,
     crate::matrix::SelectorError => EXIT_ERROR,
     crate::dockerfile::RenderError => EXIT_ERROR,
     crate::engine::EngineError => EXIT_ERROR,
@@ -357,6 +365,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             let (loaded, matrix) = load(cfg_path)?;
             runtime()?.block_on(publish::run(&loaded, &matrix, args))
         }
+        Some(Cmd::Plan(cmd)) => plan::run(cmd),
         Some(Cmd::Keys) => {
             print!("{}", crate::ui::keymap::markdown());
             Ok(0)

@@ -22,6 +22,7 @@
 //! switch in tag form) and `DISTRO/archive/ARCH`, where a compiler's or the archive's DISTRO
 //! is the base image it starts FROM.
 
+pub mod diff;
 mod job;
 mod parse;
 #[cfg(test)]
@@ -30,6 +31,7 @@ mod tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+pub use diff::PlanDiff;
 pub use job::{Arch, ImageRef, Job, JobKind, Os, Push, Section, Switch};
 
 /// Why a file is not a usable plan.

@@ -38,6 +38,8 @@ pub(super) struct Job {
     pub attempts: u32,
     /// Set while a retry waits for its engine: since when, and why the last attempt ended.
     pub retry: Option<(Instant, String)>,
+    /// When its current (or last) attempt started.
+    pub started: Option<Instant>,
 }
 
 impl Job {
@@ -47,6 +49,7 @@ impl Job {
             state: JobState::Pending,
             attempts: 0,
             retry: None,
+            started: None,
         }
     }
 }
@@ -64,6 +67,7 @@ impl Scheduler {
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) -> Summary {
         let exit_when_idle = self.ctx.opts.mode.exits_when_idle();
+        self.load_durations().await;
         for i in 0..self.slots.len() {
             // Shown as connecting at once: an engine that never answers is listed too.
             self.emit_health(i);
@@ -86,16 +90,19 @@ impl Scheduler {
                     .take()
                     .map(|t| t.elapsed().as_secs_f64())
                     .unwrap_or(0.0);
+                summary.eta_secs = self.take_first_estimate();
                 self.emit(BuildEvent::Done(summary.clone()));
                 if exit_when_idle {
                     return summary;
                 }
             }
+            self.maybe_estimate();
             tokio::select! {
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(Command::Build(plan)) => self.enqueue(plan),
                     Some(Command::Cancel(cell)) => self.cancel(&cell).await,
                     Some(Command::CancelAll) => self.cancel_all().await,
+                    Some(Command::SetMatrix(m)) => self.ctx.matrix = m,
                     Some(Command::Shutdown) => {
                         self.cancel_all().await;
                         commands_open = false;
@@ -119,6 +126,7 @@ impl Scheduler {
         if self.batch_start.is_none() {
             self.batch_start = Some(Instant::now());
         }
+        self.eta.dirty = true;
         for p in plan {
             if let Some(&i) = self.by_cell.get(&p.cell.id) {
                 if !matches!(self.jobs[i].state, JobState::Ended { .. }) {
@@ -153,6 +161,7 @@ impl Scheduler {
             slot: None,
             image_id: None,
         };
+        self.eta.dirty = true;
     }
 
     async fn cancel(&mut self, cell: &str) {
@@ -184,8 +193,14 @@ impl Scheduler {
 
     fn internal(&mut self, msg: Internal) {
         match msg {
-            Internal::Connected(i, r) => self.connected(i, *r),
-            Internal::Pinged(i, r) => self.pinged(i, r),
+            Internal::Connected(i, r) => {
+                self.connected(i, *r);
+                self.learn_arches();
+            }
+            Internal::Pinged(i, r) => {
+                self.pinged(i, r);
+                self.eta.dirty = true;
+            }
             Internal::Ended(j, outcome) => self.ended(j, outcome),
         }
     }
@@ -206,6 +221,7 @@ impl Scheduler {
                 if let Some(c) = &cause {
                     self.summary.add_cause(&self.jobs[j].plan.cell.id, c);
                 }
+                self.learn_duration(j, slot, status);
                 self.jobs[j].state = JobState::Ended {
                     status,
                     slot: Some(slot),
@@ -241,6 +257,7 @@ impl Scheduler {
                 self.slots[slot].lost(reason);
             }
         }
+        self.eta.dirty = true;
         self.emit_health(slot);
     }
 
@@ -313,6 +330,8 @@ impl Scheduler {
             .expect("dispatch picks connected engines");
         self.slots[slot].running += 1;
         self.jobs[j].retry = None;
+        self.jobs[j].started = Some(Instant::now());
+        self.eta.dirty = true;
         let cancel = CancellationToken::new();
         self.jobs[j].state = JobState::Running {
             slot,

@@ -51,8 +51,27 @@ pub enum BuildEvent {
         cell: Option<CellId>,
         message: String,
     },
+    /// The run's estimated time left, after what changed it (a cell queued, started or
+    /// ended, an engine up or down), at most about once a second.
+    Progress(Eta),
     /// Every cell has ended.
     Done(Summary),
+}
+
+/// A run's estimated time left: the queue simulated over expected durations
+/// (`scheduler::estimate`). In JSON: `{"event": "progress", "eta_secs", "cells_left",
+/// "unknown", "blocked"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Eta {
+    /// Seconds until the last cell ends; null when no cell left has an expected duration.
+    /// With `unknown` > 0 it is a lower bound (those cells count as instant).
+    pub eta_secs: Option<f64>,
+    /// Cells queued or building.
+    pub cells_left: usize,
+    /// Of those, cells with no expected duration (never built, nor any similar cell).
+    pub unknown: usize,
+    /// Of those, cells no engine would take now (or whose base would not build).
+    pub blocked: usize,
 }
 
 impl BuildEvent {
@@ -223,6 +242,10 @@ pub struct Summary {
     pub duration_secs: f64,
     /// The run's failed cells grouped by cause, the largest group first.
     pub causes: Vec<CauseGroup>,
+    /// The run's duration as first estimated, once every engine had answered or failed its
+    /// first connection attempt (seconds from the start of the run, to compare with
+    /// `duration_secs`); null when nothing could be estimated.
+    pub eta_secs: Option<f64>,
 }
 
 /// Failed cells of one cause.

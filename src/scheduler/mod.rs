@@ -13,8 +13,14 @@
 //! - `actor.rs`: the loop: queue, cancel, retries, the end of a run.
 //! - `job.rs`: one build on one engine, and how it ended.
 //! - `record.rs`: a job's history and log writes, through the store's handle.
+//! - `durations.rs`: expected build durations from history (per cell, native or emulated).
+//! - `estimate.rs`: time left, by simulating the queue over those durations with `route`.
+//! - `eta.rs`: the actor's side of it: what it learns, when it estimates, `Progress` events.
 
 mod actor;
+pub mod durations;
+pub mod estimate;
+mod eta;
 pub mod events;
 mod job;
 mod plan;
@@ -35,7 +41,7 @@ use crate::dockerfile::{KeyOptions, Renderer};
 use crate::engine::EngineSpec;
 use crate::matrix::Matrix;
 use crate::store::StoreHandle;
-pub use events::{BuildEvent, CauseGroup, CellResult, EngineHealth, Summary};
+pub use events::{BuildEvent, CauseGroup, CellResult, EngineHealth, Eta, Summary};
 pub use job::pinned_base_ref;
 pub use plan::{PlanError, PlannedCell};
 
@@ -124,6 +130,9 @@ pub enum Command {
     CancelAll,
     /// Stop after cancelling everything.
     Shutdown,
+    /// Build from this matrix from now on (a plan read again); builds already queued keep
+    /// the inputs they were planned with.
+    SetMatrix(Arc<Matrix>),
 }
 
 /// A handle to send commands.
@@ -175,6 +184,7 @@ pub struct Scheduler {
     internal_rx: mpsc::UnboundedReceiver<actor::Internal>,
     batch_start: Option<Instant>,
     summary: Summary,
+    eta: eta::EtaState,
 }
 
 impl Scheduler {
@@ -210,6 +220,7 @@ impl Scheduler {
             internal_rx,
             batch_start: None,
             summary: Summary::default(),
+            eta: eta::EtaState::default(),
         };
         (s, SchedulerHandle { tx: cmd_tx }, cmd_rx, events_rx)
     }

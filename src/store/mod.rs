@@ -4,6 +4,7 @@
 //! survives a killed process (only an OS crash can lose the last commits). Builds left
 //! "running" by a process that no longer exists are marked interrupted on open.
 
+mod durations;
 pub mod handle;
 pub mod images;
 pub mod logfile;
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::image::Layer;
 pub use crate::model::status::BuildStatus;
+pub use durations::SuccessDuration;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.

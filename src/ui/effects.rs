@@ -39,6 +39,16 @@ pub enum Loaded {
     /// A publish event, or the reason a publish stopped.
     Publish(PublishEvent),
     PublishFailed(String),
+    /// The plan file read again: the session over its matrix, the history seen through it,
+    /// and the cells the new plan changed from the old one, with why.
+    PlanReloaded(Box<PlanReload>),
+}
+
+/// What reading the plan again brings back: see [`Loaded::PlanReloaded`].
+pub struct PlanReload {
+    pub session: Session,
+    pub history: crate::session::HistoryView,
+    pub changed: crate::why::Reasons,
 }
 
 /// Everything effects need: the shared session and the running scheduler.
@@ -182,6 +192,43 @@ impl Executor {
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {
                     let _ = tx.send(Loaded::Message(save_log(&session, &cell, build)));
+                });
+            }
+            Effect::ReloadPlan => {
+                let session = self.session.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let message = |m: String| {
+                        let _ = tx.send(Loaded::Message(m));
+                    };
+                    let loaded = session.loaded.clone();
+                    let matrix = match tokio::task::spawn_blocking(move || {
+                        crate::matrix::Matrix::load(&loaded)
+                    })
+                    .await
+                    {
+                        Ok(Ok(m)) => m,
+                        Ok(Err(e)) => return message(format!("cannot read the plan again: {e}")),
+                        Err(e) => return message(format!("cannot read the plan again: {e}")),
+                    };
+                    let changed = match (&session.matrix.plan, &matrix.plan) {
+                        (Some(old), Some(new)) => crate::why::plan_reasons(old, new),
+                        _ => return message("the config no longer names a plan".into()),
+                    };
+                    let session = Session {
+                        matrix: Arc::new(matrix),
+                        ..session
+                    };
+                    match session.history_view().await {
+                        Ok(history) => {
+                            let _ = tx.send(Loaded::PlanReloaded(Box::new(PlanReload {
+                                session,
+                                history,
+                                changed,
+                            })));
+                        }
+                        Err(e) => message(format!("cannot read the history: {e}")),
+                    }
                 });
             }
             Effect::SetMouse(on) => {

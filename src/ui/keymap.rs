@@ -149,6 +149,7 @@ pub enum Action {
     Cancel,
     RetryFailed,
     Publish,
+    ReloadPlan,
     Filter,
     FocusDetail,
     FocusGrid,
@@ -439,6 +440,13 @@ pub const KEYMAP: &[Binding] = &[
         scope: Scope::Anywhere,
         hint: "",
         help: "publish the tags of the selection (or focused cell) to the registry",
+    },
+    Binding {
+        keys: &[Key(KeyCode::Char('r'), C)],
+        action: Action::ReloadPlan,
+        scope: Scope::Cells,
+        hint: "",
+        help: "read the plan again: cells it changed turn stale",
     },
     Binding {
         keys: &[k('/')],

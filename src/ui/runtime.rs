@@ -42,6 +42,7 @@ pub async fn run(
         (sizes.max_growth_bytes, sizes.max_growth_percent),
     );
     app.set_previous_sizes(&history.previous_size);
+    app.progress.set_reasons(&history.reasons);
     app.message = intro;
     app.set_publish_context(
         session.loaded.config.tags.clone(),
@@ -51,7 +52,7 @@ pub async fn run(
     let opts = session.run_options(RunMode::Interactive);
     let mut scheduling = session.start(opts.clone());
     let (tx, mut loaded_rx) = tokio::sync::mpsc::unbounded_channel::<Loaded>();
-    let exec = Executor {
+    let mut exec = Executor {
         session,
         opts,
         handle: scheduling.handle.clone(),
@@ -63,7 +64,7 @@ pub async fn run(
     let result = event_loop(
         &mut terminal,
         &mut app,
-        &exec,
+        &mut exec,
         &mut scheduling.events,
         &mut loaded_rx,
         panic_on_key,
@@ -98,7 +99,7 @@ fn restore_terminal() {
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
-    exec: &Executor,
+    exec: &mut Executor,
     events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::scheduler::BuildEvent>,
     loaded_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Loaded>,
     panic_on_key: bool,
@@ -186,6 +187,12 @@ async fn event_loop(
                     Loaded::Message(m) => app.message = Some(m),
                     Loaded::Publish(ev) => app.on_publish_event(ev),
                     Loaded::PublishFailed(e) => app.on_publish_failed(&e),
+                    Loaded::PlanReloaded(r) => {
+                        // From now on the session and the scheduler build the new plan.
+                        exec.handle.send(Command::SetMatrix(r.session.matrix.clone()));
+                        app.on_plan_reloaded((*r.session.matrix).clone(), &r.history, &r.changed);
+                        exec.session = r.session;
+                    }
                 }
                 dirty = true;
             }

@@ -1,4 +1,4 @@
-//! Byte sizes for people: decimal units, as `docker images` prints them.
+//! Byte sizes for people (decimal units, as `docker images` prints them), and durations.
 
 /// Decimal units with one decimal place, sign kept: `412.3MB`, `-1.2kB`, `12B`.
 pub fn human_size(bytes: i64) -> String {
@@ -35,9 +35,27 @@ pub fn human_size_short(bytes: i64) -> String {
     }
 }
 
+/// A duration for people, rounded to the second: `45s`, `3m 10s`, `2h 05m`.
+pub fn human_secs(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_secs(44.6), "45s");
+        assert_eq!(human_secs(190.0), "3m 10s");
+        assert_eq!(human_secs(7500.0), "2h 05m");
+        assert_eq!(human_secs(-3.0), "0s");
+    }
 
     #[test]
     fn sizes() {

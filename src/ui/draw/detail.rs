@@ -31,8 +31,10 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
             if let Some(s) = v.size {
                 t.push_str(&format!(" · {}", human_size(s)));
             }
-            if v.stale {
-                t.push_str(" · stale");
+            match v.why.first() {
+                Some(r) if v.stale => t.push_str(&format!(" · stale: {}", r.kind.words())),
+                _ if v.stale => t.push_str(" · stale"),
+                _ => {}
             }
             if matches!(mode, Detail::Dockerfile(_)) {
                 t.push_str(" · Dockerfile");

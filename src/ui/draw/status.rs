@@ -32,6 +32,16 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 format!(" {} selected ", app.selection.len()),
                 theme::BADGE,
             )];
+            // While a run is under way: its estimated time left.
+            if let Some(words) = app
+                .progress
+                .eta
+                .as_ref()
+                .filter(|_| app.active_count() > 0)
+                .and_then(crate::progress::eta_words)
+            {
+                spans.push(Span::styled(format!(" {words} "), theme::NOTICE));
+            }
             if app.pane == Pane::Detail && !app.log_view.matches.is_empty() {
                 spans.push(Span::styled(
                     format!(
@@ -78,5 +88,24 @@ mod tests {
         app.on_key(esc());
         app.on_key(key(':'));
         insta::assert_snapshot!("status_selector_80x24", shot(&app, 80, 24));
+    }
+
+    #[test]
+    fn the_time_left_shows_while_a_run_is_under_way() {
+        use crate::scheduler::{BuildEvent, Eta};
+        let mut app = busy_app();
+        let shot = |app: &_| region(app, 160, 48, |a| a.status, draw).0;
+        assert!(!shot(&app).contains("left"));
+        app.on_event(BuildEvent::Progress(Eta {
+            eta_secs: Some(190.0),
+            cells_left: 2,
+            unknown: 0,
+            blocked: 0,
+        }));
+        assert!(
+            shot(&app).starts_with(" 0 selected  about 3m 10s left "),
+            "{}",
+            shot(&app)
+        );
     }
 }

@@ -190,6 +190,20 @@ impl App {
                 }
             }
             Action::Publish => self.ask_publish(),
+            Action::ReloadPlan => {
+                if self.matrix.plan.is_none() {
+                    self.message = Some(
+                        "no plan to read again: the grid is the built-in catalog (--plan FILE)"
+                            .into(),
+                    );
+                } else if self.active_count() > 0 {
+                    self.message =
+                        Some("a run is under way: read the plan again once it has ended".into());
+                } else {
+                    self.message = Some("reading the plan again…".into());
+                    return vec![Effect::ReloadPlan];
+                }
+            }
             Action::Filter => self.mode = Mode::Filter(self.filter.clone()),
             Action::FocusDetail => self.pane = Pane::Detail,
             Action::FocusGrid => self.pane = Pane::Grid,

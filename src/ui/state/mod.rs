@@ -66,6 +66,8 @@ pub enum Effect {
         cell: String,
     },
     SetMouse(bool),
+    /// Read the plan file again, and send back the new matrix with what it changed.
+    ReloadPlan,
     /// Quit; cancel what still runs first.
     Quit,
 }

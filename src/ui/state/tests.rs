@@ -470,3 +470,92 @@ fn stored_log_is_loaded_once_on_focus() {
         vec![Effect::LoadDockerfile("alpine-3.24/4.14/amd64".into())]
     );
 }
+
+/// A matrix over one of the plan-diff fixtures, as `--plan` makes it.
+fn plan_matrix(file: &str) -> Matrix {
+    let mut loaded = crate::config::parse("t.toml", "").unwrap();
+    loaded.plan_override = Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/plan")
+            .join(file),
+    );
+    Matrix::load(&loaded).unwrap()
+}
+
+#[test]
+fn reading_the_plan_again_marks_what_it_changed() {
+    let ctrl_r = KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL);
+    // The built-in catalog has no plan to read.
+    let mut a = app();
+    assert_eq!(a.on_key(ctrl_r), vec![]);
+    assert!(a.message.as_deref().unwrap().starts_with("no plan"));
+
+    let old = plan_matrix("diff-old.dump");
+    let new = plan_matrix("diff-new.dump");
+    let mut a = App::new(old.clone(), &HashMap::new(), &BTreeSet::new(), (0, 0.0));
+    a.selection.insert("debian-13/5.3/arm64".into());
+    a.selection.insert("debian-13/5.4/arm64".into());
+    // Not while a run is under way.
+    a.on_event(BuildEvent::Queued {
+        cell: "debian-13/opam/amd64".into(),
+    });
+    assert!(!a.on_key(ctrl_r).contains(&Effect::ReloadPlan));
+    assert!(a
+        .message
+        .as_deref()
+        .unwrap()
+        .starts_with("a run is under way"));
+    a.on_event(finished(
+        "debian-13/opam/amd64",
+        BuildStatus::Succeeded,
+        Some(1),
+        None,
+    ));
+    assert!(a.on_key(ctrl_r).contains(&Effect::ReloadPlan));
+
+    let changed = crate::why::plan_reasons(old.plan.as_ref().unwrap(), new.plan.as_ref().unwrap());
+    a.on_plan_reloaded(new, &crate::session::HistoryView::default(), &changed);
+    let stale: Vec<&str> = {
+        let mut v: Vec<&str> = a
+            .progress
+            .cells
+            .iter()
+            .filter(|(_, c)| c.stale)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        stale,
+        [
+            "alpine-3.23/5.4/amd64",
+            "debian-13/5.3/amd64",
+            "debian-13/5.4/amd64",
+            "debian-13/5.4/arm64",
+            "debian-13/archive/amd64",
+            "debian-13/opam/amd64",
+        ]
+    );
+    let why = &a.progress.cells["debian-13/archive/amd64"].why;
+    assert_eq!(why[0].kind, crate::why::ReasonKind::ChangedByPlan);
+    assert!(
+        a.progress.cells.contains_key("debian-13/5.5/amd64"),
+        "added"
+    );
+    assert!(
+        !a.progress.cells.contains_key("debian-13/5.3/arm64"),
+        "removed"
+    );
+    assert_eq!(
+        a.selection.iter().collect::<Vec<_>>(),
+        ["debian-13/5.4/arm64"],
+        "the removed cell left the selection"
+    );
+    assert!(a.columns.contains(&"5.5".to_string()), "{:?}", a.columns);
+    assert!(a
+        .message
+        .as_deref()
+        .unwrap()
+        .starts_with("plan read again: 6 cells changed by plan"));
+}

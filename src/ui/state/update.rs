@@ -87,6 +87,33 @@ impl App {
         }
     }
 
+    /// The plan file was read again: the grid shows its matrix, with the history's last state
+    /// of each cell and why cells are stale; the cells the new plan changed (`changed`) say
+    /// "changed by plan". Engines stay as they are; the selection keeps the cells that remain.
+    pub fn on_plan_reloaded(
+        &mut self,
+        matrix: Matrix,
+        history: &crate::session::HistoryView,
+        changed: &crate::why::Reasons,
+    ) {
+        let mut progress = RunProgress::new(&matrix, &history.latest, &history.stale);
+        progress.set_previous_sizes(&history.previous_size);
+        progress.set_reasons(&history.reasons);
+        progress.set_reasons(changed);
+        progress.engines = std::mem::take(&mut self.progress.engines);
+        progress.built = crate::publish::plan::built_from_history(&history.last_success);
+        let (before, after) = (self.matrix.cells.len(), matrix.cells.len());
+        self.selection.retain(|id| matrix.cell(id).is_some());
+        self.columns = matrix.columns();
+        self.matrix = matrix;
+        self.progress = progress;
+        self.move_focus(0, 0);
+        self.message = Some(format!(
+            "plan read again: {} cells changed by plan ({before} cells before, {after} now)",
+            changed.len()
+        ));
+    }
+
     /// A publish stopped on an error (credentials, registry).
     pub fn on_publish_failed(&mut self, error: &str) {
         self.publishing = None;
