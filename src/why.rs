@@ -196,6 +196,8 @@ mod tests {
             layers: vec![],
             failure: None,
             failure_record: None,
+            cause: None,
+            log_pruned_at: None,
             log_path: None,
             tag: None,
             base_image: None,
