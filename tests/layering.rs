@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "logs",
     "model",
     "config",
+    "inputs",
     "plan",
     "matrix",
     "dockerfile",

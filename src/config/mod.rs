@@ -5,6 +5,7 @@
 //! (unknown distro, unknown arch) run where the catalog is, in the matrix layer above, and
 //! report through the same type.
 
+mod inputs;
 mod location;
 pub mod reference;
 
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::model::options::{BuildkitMode, NetworkMode};
+pub use crate::model::options::{BuildkitMode, FrontendMode, NetworkMode};
+pub use inputs::{parse_period, InputsConfig, DEFAULT_OPAM, DEFAULT_OPAM_REPOSITORY};
 pub use location::SourceLocation;
 
 /// Variable that overrides the default config path (the `--config` flag wins over it).
@@ -97,6 +99,9 @@ pub struct Config {
     pub paths: PathsConfig,
     #[serde(default)]
     pub sizes: SizeConfig,
+    /// Where the moving refs recipes name come from, and how long a resolution is valid.
+    #[serde(default)]
+    pub inputs: InputsConfig,
 }
 
 /// One Docker engine.
@@ -174,6 +179,10 @@ pub struct BuildConfig {
     pub network: NetworkMode,
     #[serde(default)]
     pub buildkit: BuildkitMode,
+    /// `directive` sends a Dockerfile's `# syntax=` line (BuildKit pulls that frontend
+    /// image); `builtin` strips it so the engine's own frontend builds the text.
+    #[serde(default)]
+    pub frontend: FrontendMode,
     /// Ask the engine to pull a newer upstream base image.
     #[serde(default)]
     pub pull: bool,
@@ -195,6 +204,7 @@ impl Default for BuildConfig {
         BuildConfig {
             network: NetworkMode::default(),
             buildkit: BuildkitMode::default(),
+            frontend: FrontendMode::default(),
             pull: false,
             idle_timeout_secs: default_idle_timeout(),
             retries: default_retries(),
@@ -635,6 +645,15 @@ impl LoadedConfig {
         project_dirs()
             .map(|d| d.data_dir().to_path_buf())
             .unwrap_or_else(|| PathBuf::from(".imagegrid"))
+    }
+
+    /// A git input's location as git takes it: a URL as written, a path relative to the
+    /// config file.
+    pub fn input_location(&self, configured: &str) -> String {
+        if configured.contains("://") || configured.contains('@') {
+            return configured.to_string();
+        }
+        self.resolve(Path::new(configured)).display().to_string()
     }
 
     /// The user's templates directory, if configured.

@@ -5,6 +5,7 @@
 //! "running" by a process that no longer exists are marked interrupted on open.
 
 pub mod handle;
+mod inputs;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,7 +20,7 @@ pub use crate::model::status::BuildStatus;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 6;
 /// Why a build whose imagegrid process ended without recording its end is interrupted:
 /// killed while the build ran, or unable to write the end down (a full disk).
 const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
@@ -234,6 +235,17 @@ impl Store {
                     "BEGIN;
                      ALTER TABLE builds ADD COLUMN failure_record TEXT;
                      PRAGMA user_version = 3;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        if version < 6 {
+            // v6: the pinned inputs of each build, a JSON record (see `model::inputs`).
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     ALTER TABLE builds ADD COLUMN inputs_record TEXT;
+                     PRAGMA user_version = 6;
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
