@@ -12,8 +12,8 @@ use crate::config::LoadedConfig;
 use crate::dockerfile::{RenderError, Renderer};
 use crate::engine::EngineSpec;
 use crate::inputs::InputSources;
-use crate::model::inputs::Needs;
 use crate::matrix::{Cell, Matrix};
+use crate::model::inputs::Needs;
 use crate::publish::{self, PublishContext, PublishEvent, PublishSummary, RetryPolicy, TagPlan};
 use crate::scheduler::{
     BuildEvent, Command, PlanError, PlannedCell, RunMode, RunOptions, Scheduler, SchedulerHandle,

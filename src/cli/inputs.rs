@@ -43,16 +43,27 @@ pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit>
     } else {
         println!("{:<16} {:<7} {:<40} RESOLVED", "INPUT", "REF", "COMMIT");
         for (input, r, stale) in &rows {
-            let tag = r.tag.as_deref().map(|t| format!(" (tag {t})")).unwrap_or_default();
+            let tag = r
+                .tag
+                .as_deref()
+                .map(|t| format!(" (tag {t})"))
+                .unwrap_or_default();
             println!(
                 "{input:<16} {:<7} {:<40} {}{tag}{}",
                 r.git_ref,
                 r.commit,
                 r.resolved_at,
-                if *stale { " (last resolution: refreshing failed)" } else { "" }
+                if *stale {
+                    " (last resolution: refreshing failed)"
+                } else {
+                    ""
+                }
             );
         }
-        println!("opam-repository checkout: {}", sources.checkout_dir().display());
+        println!(
+            "opam-repository checkout: {}",
+            sources.checkout_dir().display()
+        );
     }
     for e in &errors {
         eprintln!("imagegrid: {e}");

@@ -57,7 +57,11 @@ fn refresh<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 /// `7d`, `12h`, `30m`, `45s` (one number, one unit) as a duration.
 pub fn parse_period(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let bad = || format!("`{text}` is not a period: write a number and a unit, as in `7d`, `12h`, `30m` or `0s`");
+    let bad = || {
+        format!(
+            "`{text}` is not a period: write a number and a unit, as in `7d`, `12h`, `30m` or `0s`"
+        )
+    };
     let unit = t.chars().last().ok_or_else(bad)?;
     let n: u64 = t[..t.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
     let secs = match unit {
@@ -91,6 +95,9 @@ mod tests {
         assert!(e.message.contains("`weekly` is not a period"), "{e}");
         let ok = crate::config::parse("c.toml", "[inputs]\nopam = \"../opam\"\n").unwrap();
         assert_eq!(ok.config.inputs.opam.get_ref(), "../opam");
-        assert_eq!(ok.config.inputs.opam_repository.get_ref(), DEFAULT_OPAM_REPOSITORY);
+        assert_eq!(
+            ok.config.inputs.opam_repository.get_ref(),
+            DEFAULT_OPAM_REPOSITORY
+        );
     }
 }

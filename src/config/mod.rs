@@ -653,7 +653,13 @@ impl LoadedConfig {
         if configured.contains("://") || configured.contains('@') {
             return configured.to_string();
         }
-        self.resolve(Path::new(configured)).display().to_string()
+        let p = self.resolve(Path::new(configured));
+        // git runs in other directories (the checkout): an absolute path.
+        let p = match std::env::current_dir() {
+            Ok(cwd) if p.is_relative() => cwd.join(p),
+            _ => p,
+        };
+        p.display().to_string()
     }
 
     /// The user's templates directory, if configured.

@@ -42,7 +42,10 @@ fn copies_context_root(line: &str) -> bool {
             .collect();
         return items.len() >= 2 && items[..items.len() - 1].contains(&".");
     }
-    args.len() >= 2 && args[..args.len() - 1].iter().any(|a| *a == "." || *a == "./")
+    args.len() >= 2
+        && args[..args.len() - 1]
+            .iter()
+            .any(|a| *a == "." || *a == "./")
 }
 
 /// The pinned inputs a recipe's text uses: the opam refs it checks out (in [`OPAM_REFS`]
@@ -128,9 +131,12 @@ mod tests {
         let n = needs(BASE);
         assert_eq!(n.opam_refs, ["2.1", "2.2", "master"]);
         assert!(n.opam_repository);
-        let compiler = "FROM a\nCOPY --link [ \"Dockerfile\", \"/Dockerfile.ocaml\" ]\nCOPY --from=0 . /x\n";
+        let compiler =
+            "FROM a\nCOPY --link [ \"Dockerfile\", \"/Dockerfile.ocaml\" ]\nCOPY --from=0 . /x\n";
         assert!(needs(compiler).is_empty());
-        assert!(needs("FROM a\nCOPY --chown=opam:opam . /home/opam/opam-repository\n").opam_repository);
+        assert!(
+            needs("FROM a\nCOPY --chown=opam:opam . /home/opam/opam-repository\n").opam_repository
+        );
         assert!(!needs("FROM a\nCOPY .bashrc /root/\n").opam_repository);
     }
 
@@ -144,7 +150,10 @@ mod tests {
             BASE.replace("git checkout 2.1 ", &format!("git checkout {c1} "))
                 .replace("git checkout master ", &format!("git checkout {cm} "))
         );
-        assert!(out.contains("git checkout 2.2\""), "an unpinned ref stays: {out}");
+        assert!(
+            out.contains("git checkout 2.2\""),
+            "an unpinned ref stays: {out}"
+        );
         assert!(out.contains("git checkout v1.2 "), "not an opam ref");
         assert_eq!(substitute(BASE, &Pins::default()), BASE);
     }

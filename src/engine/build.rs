@@ -157,10 +157,11 @@ impl ContextBody {
     ) -> impl futures_util::Stream<Item = Item> + '_ {
         let body = match self {
             ContextBody::Full(tar) => bollard::body_full(tar.into()),
-            ContextBody::Stream(rx) => bollard::body_try_stream(futures_util::stream::unfold(
-                rx,
-                |mut rx| async move { rx.recv().await.map(|item| (item.map(Into::into), rx)) },
-            )),
+            ContextBody::Stream(rx) => {
+                bollard::body_try_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|item| (item.map(Into::into), rx))
+                }))
+            }
         };
         docker.build_image(opts, None, Some(body))
     }
@@ -189,7 +190,10 @@ impl std::io::Write for ChunkWriter {
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
         self.tx.blocking_send(Ok(chunk)).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the build stopped reading its context")
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the build stopped reading its context",
+            )
         })
     }
 }
@@ -719,9 +723,7 @@ impl Engine {
                 })?,
             )
         } else {
-            Items::Direct(
-                tar.build(self.docker(), opts.build()).boxed(),
-            )
+            Items::Direct(tar.build(self.docker(), opts.build()).boxed())
         };
         let mut decoder = Decoder::default();
         let mut out = Vec::new();

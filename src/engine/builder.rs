@@ -97,7 +97,11 @@ impl Builder {
         format!(
             "Docker {}, {}, {frontend}; {syntax}",
             self.version,
-            if self.buildkit { "BuildKit" } else { "classic builder only" }
+            if self.buildkit {
+                "BuildKit"
+            } else {
+                "classic builder only"
+            }
         )
     }
 
@@ -112,7 +116,10 @@ impl Builder {
         buildkit: bool,
     ) -> Option<String> {
         let modern = features.modern();
-        let directive = features.syntax.as_deref().filter(|_| frontend == FrontendMode::Directive);
+        let directive = features
+            .syntax
+            .as_deref()
+            .filter(|_| frontend == FrontendMode::Directive);
         if !buildkit && (directive.is_some() || !modern.is_empty()) {
             let what = if modern.is_empty() {
                 "a `# syntax=` directive".to_string()
@@ -145,10 +152,11 @@ impl Builder {
         if lacks.is_empty() {
             return None;
         }
-        let help = if features.syntax.is_some() {
-            "set `[build] frontend = \"directive\"` (the engine then pulls the frontend image from its registry), or use an engine of Docker 23 or later"
-        } else {
-            "use an engine of Docker 23 or later"
+        let help = match frontend {
+            // The text's `# syntax=` line was stripped: keeping it would have BuildKit pull
+            // a frontend image that reads these.
+            FrontendMode::Builtin => "use an engine of Docker 23 or later, or set `[build] frontend = \"directive\"` for a text with a `# syntax=` line (the engine then pulls that frontend image from its registry)",
+            FrontendMode::Directive => "use an engine of Docker 23 or later, or a text with a `# syntax=` line (`docker/dockerfile:1`) on an engine that reaches its registry",
         };
         Some(format!(
             "engine {engine} (Docker {}) cannot build {}: its built-in Dockerfile frontend predates them ([build] frontend = \"{}\"); {help}",
@@ -164,10 +172,13 @@ impl Engine {
     /// up in its registry (`GET /distribution/{name}/json`), as BuildKit would, within
     /// `timeout`.
     pub async fn probe_frontend(&self, image: &str, timeout: std::time::Duration) -> FrontendProbe {
-        match tokio::time::timeout(timeout, self.docker().inspect_registry_image(image, None)).await {
+        match tokio::time::timeout(timeout, self.docker().inspect_registry_image(image, None)).await
+        {
             Ok(Ok(_)) => FrontendProbe::Resolves,
             Ok(Err(e)) => FrontendProbe::Fails(crate::logs::sanitise_line(
-                super::EngineError::from_bollard(self.name(), &e).message.as_bytes(),
+                super::EngineError::from_bollard(self.name(), &e)
+                    .message
+                    .as_bytes(),
             )),
             Err(_) => FrontendProbe::Fails(format!("no answer within {} s", timeout.as_secs())),
         }
@@ -190,23 +201,52 @@ mod tests {
         let builtin = FrontendMode::Builtin;
         assert_eq!(new.refusal("m", &base, builtin, true), None);
         let why = old.refusal("a", &base, builtin, true).unwrap();
-        assert!(why.contains("engine a (Docker 20.10.24+dfsg1) cannot build heredocs, COPY --link"), "{why}");
+        assert!(
+            why.contains("engine a (Docker 20.10.24+dfsg1) cannot build heredocs, COPY --link"),
+            "{why}"
+        );
         assert!(why.contains("frontend = \"directive\""), "{why}");
         // RUN --mount is built into 20.10 already.
         assert_eq!(old.refusal("a", &features(ARCHIVE), builtin, true), None);
         // The classic builder reads none of it.
         let why = new.refusal("m", &base, builtin, false).unwrap();
-        assert!(why.contains("classic builder") && why.contains("buildkit"), "{why}");
+        assert!(
+            why.contains("classic builder") && why.contains("buildkit"),
+            "{why}"
+        );
         // Directive: an engine that cannot resolve the frontend image refuses.
         let mut offline = old.clone();
         offline.syntax = FrontendProbe::Fails("no such host".into());
-        let why = offline.refusal("a", &base, FrontendMode::Directive, true).unwrap();
-        assert!(why.contains("docker/dockerfile:1") && why.contains("frontend = \"builtin\"") && why.contains("Docker 23"), "{why}");
+        let why = offline
+            .refusal("a", &base, FrontendMode::Directive, true)
+            .unwrap();
+        assert!(
+            why.contains("docker/dockerfile:1")
+                && why.contains("frontend = \"builtin\"")
+                && why.contains("Docker 23"),
+            "{why}"
+        );
         let mut online = old.clone();
         online.syntax = FrontendProbe::Resolves;
-        assert_eq!(online.refusal("a", &base, FrontendMode::Directive, true), None);
+        assert_eq!(
+            online.refusal("a", &base, FrontendMode::Directive, true),
+            None
+        );
         // Classic text builds anywhere.
-        assert_eq!(Builder::of_version("20.10.24", false).refusal("b", &features("FROM a\nRUN true\n"), builtin, false), None);
-        assert!(new.describe().contains("heredocs, COPY --link, RUN --mount"), "{}", new.describe());
+        assert_eq!(
+            Builder::of_version("20.10.24", false).refusal(
+                "b",
+                &features("FROM a\nRUN true\n"),
+                builtin,
+                false
+            ),
+            None
+        );
+        assert!(
+            new.describe()
+                .contains("heredocs, COPY --link, RUN --mount"),
+            "{}",
+            new.describe()
+        );
     }
 }

@@ -24,7 +24,11 @@ pub fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = lines[lines.len().saturating_sub(2)..].join(" / ");
     Err(if tail.is_empty() {
-        format!("git {} exited with {}", args.first().unwrap_or(&""), out.status)
+        format!(
+            "git {} exited with {}",
+            args.first().unwrap_or(&""),
+            out.status
+        )
     } else {
         tail
     })
@@ -81,7 +85,14 @@ pub fn release_version(tag: &str) -> Option<(Vec<u64>, u8, u64)> {
             let (rank, rest) = [("alpha", 0), ("beta", 1), ("rc", 2)]
                 .iter()
                 .find_map(|(w, r)| p.strip_prefix(w).map(|rest| (*r, rest)))?;
-            (rank, if rest.is_empty() { 0 } else { rest.parse().ok()? })
+            (
+                rank,
+                if rest.is_empty() {
+                    0
+                } else {
+                    rest.parse().ok()?
+                },
+            )
         }
     };
     Some((numbers, rank, n))
@@ -110,9 +121,18 @@ mod tests {
                 .collect()
         };
         let newest = |tags: &[&str]| newest_release(&refs(tags)).map(|(t, _)| t);
-        assert_eq!(newest(&["2.4.1", "2.5.0-beta1", "2.3.0"]).as_deref(), Some("2.5.0-beta1"));
-        assert_eq!(newest(&["2.5.0-beta1", "2.5.0", "2.5.0-rc2"]).as_deref(), Some("2.5.0"));
-        assert_eq!(newest(&["2.5.0-alpha1", "2.5.0~beta1"]).as_deref(), Some("2.5.0~beta1"));
+        assert_eq!(
+            newest(&["2.4.1", "2.5.0-beta1", "2.3.0"]).as_deref(),
+            Some("2.5.0-beta1")
+        );
+        assert_eq!(
+            newest(&["2.5.0-beta1", "2.5.0", "2.5.0-rc2"]).as_deref(),
+            Some("2.5.0")
+        );
+        assert_eq!(
+            newest(&["2.5.0-alpha1", "2.5.0~beta1"]).as_deref(),
+            Some("2.5.0~beta1")
+        );
         assert_eq!(newest(&["2.10.0", "2.9.9"]).as_deref(), Some("2.10.0"));
         assert_eq!(newest(&["latest", "v3", "2.1.0-foo", "nightly-2.6"]), None);
         assert_eq!(newest(&[]), None);

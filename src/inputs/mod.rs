@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::LoadedConfig;
-use crate::model::inputs::{
-    redact_url, Needs, Pins, ResolvedRef, OPAM_REFS, OPAM_REPOSITORY_REF,
-};
+use crate::model::inputs::{redact_url, Needs, Pins, ResolvedRef, OPAM_REFS, OPAM_REPOSITORY_REF};
 
 /// The name of the opam input (in errors, `imagegrid inputs`).
 pub const OPAM: &str = "opam";
@@ -114,8 +112,9 @@ impl InputSources {
             .iter()
             .all(|r| pins.opam.get(r).is_some_and(fresh));
         if !needs.opam_refs.is_empty() && !opam_fresh {
-            match self.resolve_opam() {
-                Ok(refs) => pins.opam = refs,
+            match self.resolve_opam(&needs.opam_refs) {
+                // Refs resolved earlier and not asked for now keep their last resolution.
+                Ok(refs) => pins.opam.extend(refs),
                 Err(e) => errors.push(e),
             }
         }
@@ -156,16 +155,21 @@ impl InputSources {
         }
     }
 
-    /// Every opam ref at once, from one `git ls-remote`.
-    fn resolve_opam(&self) -> Result<std::collections::BTreeMap<String, ResolvedRef>, InputError> {
+    /// The opam refs asked for (of [`OPAM_REFS`]), from one `git ls-remote`.
+    fn resolve_opam(
+        &self,
+        wanted: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ResolvedRef>, InputError> {
         let refs = git::ls_remote(&self.opam).map_err(|m| self.opam_error(m))?;
         let at = now();
         let url = redact_url(&self.opam);
         let mut out = std::collections::BTreeMap::new();
-        for r in OPAM_REFS {
+        for r in OPAM_REFS.iter().filter(|r| wanted.iter().any(|w| w == *r)) {
             let (commit, tag) = if *r == "master" {
                 let (tag, commit) = git::newest_release(&refs).ok_or_else(|| {
-                    self.opam_error("no release tag (MAJOR.MINOR[.PATCH][-beta1]) to pin master to".into())
+                    self.opam_error(
+                        "no release tag (MAJOR.MINOR[.PATCH][-beta1]) to pin master to".into(),
+                    )
                 })?;
                 (commit, Some(tag))
             } else {
@@ -197,7 +201,13 @@ impl InputSources {
         self.ensure_clone(&dir)?;
         git::git(
             Some(&dir),
-            &["fetch", "-q", "--no-tags", &self.opam_repository, OPAM_REPOSITORY_REF],
+            &[
+                "fetch",
+                "-q",
+                "--no-tags",
+                &self.opam_repository,
+                OPAM_REPOSITORY_REF,
+            ],
         )
         .map_err(|m| self.repository_error(format!("cannot fetch {OPAM_REPOSITORY_REF}: {m}")))?;
         let commit = git::git(Some(&dir), &["rev-parse", "FETCH_HEAD"])
@@ -220,30 +230,56 @@ impl InputSources {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| self.repository_error(format!("cannot create {}: {e}", dir.display())))?;
-        git::git(Some(dir), &["init", "-q"]).map(|_| ()).map_err(|m| self.repository_error(m))
+        git::git(Some(dir), &["init", "-q"])
+            .map(|_| ())
+            .map_err(|m| self.repository_error(m))
     }
 
     /// Make the checkout hold exactly `commit` (fetching it if the clone lacks it), clean.
     fn check_out(&self, commit: &str) -> Result<(), InputError> {
         let dir = self.checkout_dir();
         self.ensure_clone(&dir)?;
-        let head = git::git(Some(&dir), &["rev-parse", "-q", "--verify", "HEAD"]).unwrap_or_default();
-        let status = git::git(Some(&dir), &["status", "--porcelain", "--untracked-files=all"])
-            .unwrap_or_else(|_| "?".into());
+        let head =
+            git::git(Some(&dir), &["rev-parse", "-q", "--verify", "HEAD"]).unwrap_or_default();
+        let status = git::git(
+            Some(&dir),
+            &["status", "--porcelain", "--untracked-files=all"],
+        )
+        .unwrap_or_else(|_| "?".into());
         if head.trim() == commit && status.trim().is_empty() {
             return Ok(());
         }
-        let have = git::git(Some(&dir), &["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_ok();
+        let have = git::git(
+            Some(&dir),
+            &["cat-file", "-e", &format!("{commit}^{{commit}}")],
+        )
+        .is_ok();
         if !have {
             git::git(
                 Some(&dir),
-                &["fetch", "-q", "--no-tags", &self.opam_repository, OPAM_REPOSITORY_REF],
+                &[
+                    "fetch",
+                    "-q",
+                    "--no-tags",
+                    &self.opam_repository,
+                    OPAM_REPOSITORY_REF,
+                ],
             )
-            .map_err(|m| self.repository_error(format!("cannot fetch {OPAM_REPOSITORY_REF}: {m}")))?;
+            .map_err(|m| {
+                self.repository_error(format!("cannot fetch {OPAM_REPOSITORY_REF}: {m}"))
+            })?;
         }
         git::git(
             Some(&dir),
-            &["-c", "advice.detachedHead=false", "checkout", "-q", "--force", "--detach", commit],
+            &[
+                "-c",
+                "advice.detachedHead=false",
+                "checkout",
+                "-q",
+                "--force",
+                "--detach",
+                commit,
+            ],
         )
         .and_then(|_| git::git(Some(&dir), &["clean", "-q", "-f", "-d", "-x"]))
         .map(|_| ())

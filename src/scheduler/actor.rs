@@ -9,9 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::job::{build_task, TaskOutcome};
-use super::route::{
-    at_cap, builder_fit, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot,
-};
+use super::route::{at_cap, builder_fit, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot};
 use super::slots::Slot;
 use super::{record, BuildEvent, CellResult, Command, PlannedCell, Scheduler, Summary};
 use crate::engine::{Engine, EngineError};

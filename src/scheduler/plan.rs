@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::{RunOptions, Scheduler};
 use crate::dockerfile::features::{self, Features};
 use crate::dockerfile::{RenderError, Renderer};
-use crate::model::inputs::{Needs, Pins};
 use crate::matrix::{Cell, Level, Matrix};
+use crate::model::inputs::{Needs, Pins};
 use crate::store::BuildRecord;
 
 /// Why a selection cannot be planned.
@@ -129,7 +129,9 @@ impl Scheduler {
                 let tag = cell.staging_tag(&opts.tags);
                 let prebuilt_base = cell.base_id().and_then(|b| prebuilt.get(&b).cloned());
                 let sent = match opts.frontend {
-                    crate::config::FrontendMode::Builtin => features::strip_syntax(&inputs.dockerfile),
+                    crate::config::FrontendMode::Builtin => {
+                        features::strip_syntax(&inputs.dockerfile)
+                    }
                     crate::config::FrontendMode::Directive => inputs.dockerfile.clone(),
                 };
                 Ok(PlannedCell {

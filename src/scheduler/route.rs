@@ -441,18 +441,38 @@ mod tests {
             "# syntax=docker/dockerfile:1\nFROM a\nCOPY --link a b\n",
         );
         let fit = |b: &[Option<&Builder>]| {
-            builder_fit(&slots, b, "amd64", &modern, FrontendMode::Builtin, BuildkitMode::Auto)
+            builder_fit(
+                &slots,
+                b,
+                "amd64",
+                &modern,
+                FrontendMode::Builtin,
+                BuildkitMode::Auto,
+            )
         };
-        assert_eq!(fit(&[Some(&old), Some(&new), None]), Ok(vec![false, true, false]));
+        assert_eq!(
+            fit(&[Some(&old), Some(&new), None]),
+            Ok(vec![false, true, false])
+        );
         // Not connected yet: maybe able, so not refused.
         assert_eq!(fit(&[Some(&old), None, None]), Ok(vec![false, true, false]));
         let why = fit(&[Some(&old), Some(&old), None]).unwrap_err();
-        assert!(why.contains("engine a (Docker 20.10.24) cannot build COPY --link"), "{why}");
+        assert!(
+            why.contains("engine a (Docker 20.10.24) cannot build COPY --link"),
+            "{why}"
+        );
         assert!(why.contains("engine m (Docker 20.10.24)"), "{why}");
         // A classic text goes anywhere.
         let classic = crate::dockerfile::features::features("FROM a\nRUN true\n");
         assert_eq!(
-            builder_fit(&slots, &[Some(&old), Some(&new), None], "amd64", &classic, FrontendMode::Builtin, BuildkitMode::Off),
+            builder_fit(
+                &slots,
+                &[Some(&old), Some(&new), None],
+                "amd64",
+                &classic,
+                FrontendMode::Builtin,
+                BuildkitMode::Off
+            ),
             Ok(vec![true, true, false])
         );
     }

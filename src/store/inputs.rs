@@ -63,7 +63,11 @@ mod tests {
             .unwrap();
         }
         let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.inputs_record(1).unwrap(), None, "an old build recorded none");
+        assert_eq!(
+            s.inputs_record(1).unwrap(),
+            None,
+            "an old build recorded none"
+        );
         let id = s
             .start(&NewBuild {
                 cell: "a/opam/amd64",
