@@ -269,7 +269,7 @@ pub fn stale_cells<'a>(
     last: &HashMap<String, BuildRecord>,
 ) -> Result<Vec<&'a Cell>, SessionError> {
     let opts = RunOptions::from_config(loaded);
-    let r = Renderer::for_config(&loaded);
+    let r = Renderer::for_config(loaded);
     let mut out = Vec::new();
     for c in &m.cells {
         if let Some(rec) = last.get(&c.id) {

@@ -77,14 +77,16 @@ mod tests {
                 base_image: None,
             })
             .unwrap();
-        let mut pins = Pins::default();
-        pins.opam_repository = Some(ResolvedRef {
-            url: "file:///r".into(),
-            git_ref: "master".into(),
-            commit: "c".repeat(40),
-            tag: None,
-            resolved_at: "2026-01-01T00:00:00Z".into(),
-        });
+        let pins = Pins {
+            opam_repository: Some(ResolvedRef {
+                url: "file:///r".into(),
+                git_ref: "master".into(),
+                commit: "c".repeat(40),
+                tag: None,
+                resolved_at: "2026-01-01T00:00:00Z".into(),
+            }),
+            ..Pins::default()
+        };
         s.set_inputs_record(id, &pins).unwrap();
         assert_eq!(s.inputs_record(id).unwrap(), Some(pins));
         let version: i64 = s
