@@ -27,13 +27,20 @@ pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit>
     if let Some(p) = &pins.opam_repository {
         rows.push((OPAM_REPOSITORY, p, failed(OPAM_REPOSITORY)));
     }
+    // What each base build sends: the checkout (with its .git) and a Dockerfile, as a tar.
+    let checkout = sources.checkout_dir();
+    let context_bytes = pins
+        .opam_repository
+        .as_ref()
+        .and_then(|_| crate::engine::build::dir_context_size(&checkout, "").ok());
     if json {
         let v = serde_json::json!({
             "inputs": rows.iter().map(|(input, r, stale)| serde_json::json!({
                 "input": input, "url": r.url, "ref": r.git_ref, "commit": r.commit,
                 "tag": r.tag, "resolved_at": r.resolved_at, "stale": stale,
             })).collect::<Vec<_>>(),
-            "checkout": sources.checkout_dir(),
+            "checkout": checkout,
+            "context_bytes": context_bytes,
             "refresh_secs": sources.refresh.as_secs(),
             "errors": errors.iter().map(|e| serde_json::json!({
                 "input": e.input, "url": e.url, "message": e.message,
@@ -60,10 +67,14 @@ pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit>
                 }
             );
         }
-        println!(
-            "opam-repository checkout: {}",
-            sources.checkout_dir().display()
-        );
+        match context_bytes {
+            Some(n) => println!(
+                "opam-repository checkout: {} (build context of the base images: {})",
+                checkout.display(),
+                crate::util::units::human_size(n as i64)
+            ),
+            None => println!("opam-repository checkout: {}", checkout.display()),
+        }
     }
     for e in &errors {
         eprintln!("imagegrid: {e}");
