@@ -16,6 +16,9 @@ pub mod model;
 pub mod config;
 pub mod causes;
 
+// the moving refs recipes name (opam, opam-repository), pinned to commits over git
+pub mod inputs;
+
 // what to build: the pipeline's plan (a dump), the matrix, the Dockerfiles
 pub mod plan;
 pub mod matrix;

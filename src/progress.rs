@@ -554,6 +554,7 @@ mod tests {
                     os: "linux".into(),
                     arch: "amd64".into(),
                     buildkit: true,
+                    builder: Default::default(),
                 }),
                 slot,
                 ..match health(true, None) {

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use crate::config::LoadedConfig;
 use crate::dockerfile::{RenderError, Renderer};
 use crate::engine::EngineSpec;
+use crate::inputs::InputSources;
 use crate::matrix::{Cell, Matrix};
+use crate::model::inputs::Needs;
 use crate::publish::{self, PublishContext, PublishEvent, PublishSummary, RetryPolicy, TagPlan};
 use crate::scheduler::{
     BuildEvent, Command, PlanError, PlannedCell, RunMode, RunOptions, Scheduler, SchedulerHandle,
@@ -67,7 +69,7 @@ impl Session {
     /// Errors: the store cannot be opened (damaged, newer schema, unwritable).
     pub fn open(loaded: LoadedConfig, matrix: Matrix) -> Result<Session, SessionError> {
         let store = StoreHandle::open(&loaded.data_dir())?;
-        let renderer = Renderer::new(loaded.templates_dir().as_deref());
+        let renderer = Renderer::for_config(&loaded);
         Ok(Session {
             loaded,
             matrix: Arc::new(matrix),
@@ -115,12 +117,43 @@ impl Session {
     ) -> Result<Vec<PlannedCell>, SessionError> {
         let last_ok = self.store.try_call(|s| s.last_success_per_cell()).await?;
         let (matrix, renderer, opts) = (self.matrix.clone(), self.renderer.clone(), opts.clone());
+        let loaded = self.loaded.clone();
         let ids: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
         blocking(move || {
             let cells: Vec<&Cell> = ids.iter().filter_map(|id| matrix.cell(id)).collect();
-            Ok(Scheduler::plan(
-                &matrix, &renderer, &last_ok, &opts, &cells,
-            )?)
+            let first = Scheduler::plan(&matrix, &renderer, &last_ok, &opts, &cells)?;
+            // The moving refs these builds use, pinned (resolved again when older than
+            // `[inputs] refresh`), then planned again with them: the pins are in the keys.
+            let mut needs = Needs::default();
+            for p in &first {
+                for r in &p.needs.opam_refs {
+                    if !needs.opam_refs.contains(r) {
+                        needs.opam_refs.push(r.clone());
+                    }
+                }
+                needs.opam_repository |= p.needs.opam_repository;
+            }
+            if needs.is_empty() {
+                return Ok(first);
+            }
+            let (pins, errors) = InputSources::from_config(&loaded).resolve(&needs, false);
+            let renderer = Renderer::for_config(&loaded).with_pins(Arc::new(pins));
+            let mut plan = Scheduler::plan(&matrix, &renderer, &last_ok, &opts, &cells)?;
+            for p in &mut plan {
+                let failed: Vec<String> = errors
+                    .iter()
+                    .filter(|e| match e.input.as_str() {
+                        crate::inputs::OPAM => !p.needs.opam_refs.is_empty(),
+                        crate::inputs::OPAM_REPOSITORY => p.needs.opam_repository,
+                        _ => false,
+                    })
+                    .map(|e| e.to_string())
+                    .collect();
+                if !failed.is_empty() {
+                    p.blocked = Some(format!("not started: {}", failed.join("; ")));
+                }
+            }
+            Ok(plan)
         })
         .await
     }
@@ -240,7 +273,7 @@ pub fn stale_cells<'a>(
     last: &HashMap<String, BuildRecord>,
 ) -> Result<Vec<&'a Cell>, SessionError> {
     let opts = RunOptions::from_config(loaded);
-    let r = Renderer::new(loaded.templates_dir().as_deref());
+    let r = Renderer::for_config(loaded);
     let reasons = crate::why::stale_reasons(m, &r, &opts, last)?;
     Ok(m.cells
         .iter()

@@ -29,6 +29,7 @@ async fn buildkit_builds_leave_no_connection_open() {
             env("IMAGEGRID_TEST_FIXTURE_IMAGE")
         ),
         context_files: vec![],
+        context_dir: None,
         platform: "linux/amd64".into(),
         tag: format!("test-session:{i}"),
         labels: Default::default(),

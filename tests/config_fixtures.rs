@@ -127,6 +127,7 @@ fn every_config_key_is_documented_in_the_example() {
         ("[tags]", "[tags]"),
         ("[paths]", "[paths]"),
         ("[sizes]", "[sizes]"),
+        ("[inputs]", "[inputs]"),
     ] {
         let fields = accepted_fields(prefix);
         assert!(!fields.is_empty(), "no fields read for {table}");

@@ -60,6 +60,7 @@ async fn build_and_check(spec: EngineSpec, arch: &str, buildkit: bool) {
         cell_id: "harness".into(),
         dockerfile: DOCKERFILE.replace("FIXTURE", &fixture),
         context_files: vec![],
+        context_dir: None,
         platform: format!("linux/{arch}"),
         tag: tag.clone(),
         labels: Default::default(),

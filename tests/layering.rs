@@ -13,6 +13,7 @@ const LAYERS: &[&str] = &[
     "model",
     "config",
     "causes",
+    "inputs",
     "plan",
     "matrix",
     "dockerfile",

@@ -49,6 +49,7 @@ async fn build(
         cell_id: "modern-syntax".into(),
         dockerfile,
         context_files: vec![("linked.txt".into(), b"copied with --link\n".to_vec())],
+        context_dir: None,
         platform: "linux/amd64".into(),
         tag: tag.into(),
         labels: Default::default(),

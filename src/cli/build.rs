@@ -170,7 +170,10 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
         });
     }
     let engines = &view.progress.engines;
-    if summary.succeeded == 0 && !engines.is_empty() && engines.values().all(|h| !h.reachable) {
+    if summary.succeeded == 0
+        && !engines.is_empty()
+        && engines.values().all(|h| !h.reachable && h.tried)
+    {
         return Err(Exit {
             code: EXIT_ERROR,
             message: "no engine was reachable".into(),

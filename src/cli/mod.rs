@@ -6,6 +6,7 @@ mod demo;
 mod failures;
 mod prune;
 mod plan;
+mod inputs;
 mod publish;
 mod report;
 mod sizes;
@@ -73,6 +74,17 @@ pub enum Cmd {
         after_help = "Exit status: 0 all engines reachable, 1 some unreachable, 2 config error.\nExample:\n  imagegrid --config ci.toml check"
     )]
     Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the moving refs recipes use (opam branches, opam-repository) pinned to commits.
+    #[command(
+        after_help = "Resolves what is older than `[inputs] refresh` (7d by default).\nExit status: 0 all resolved, 1 an input could not be resolved, 2 config error.\nExample:\n  imagegrid inputs --refresh"
+    )]
+    Inputs {
+        /// Resolve every input again now, whatever the age of its last resolution.
+        #[arg(long)]
+        refresh: bool,
         #[arg(long)]
         json: bool,
     },
@@ -302,6 +314,10 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Check { json }) => {
             let (loaded, matrix) = load(cfg_path)?;
             runtime()?.block_on(report::check(&loaded, &matrix, json))
+        }
+        Some(Cmd::Inputs { refresh, json }) => {
+            let loaded = load_config(cfg_path, plan_path)?;
+            inputs::run(&loaded, refresh, json)
         }
         Some(Cmd::Build(args)) => {
             let (loaded, matrix) = load(cfg_path)?;

@@ -107,8 +107,25 @@ pub fn matrix(
 
 pub fn dockerfile(loaded: &LoadedConfig, m: &Matrix, id: &str) -> Result<u8, Exit> {
     let cell = find_cell(m, id)?;
-    let r = Renderer::new(loaded.templates_dir().as_deref());
+    let r = Renderer::for_config(loaded);
     let text = r.render(m, cell, None, &loaded.config.tags)?;
+    let needs = r.needs(m, cell, &loaded.config.tags)?;
+    let pins = r.pins();
+    let mut unpinned: Vec<String> = needs
+        .opam_refs
+        .iter()
+        .filter(|x| pins.opam_commit(x).is_none())
+        .map(|x| format!("opam {x}"))
+        .collect();
+    if needs.opam_repository && pins.repository_commit().is_none() {
+        unpinned.push("opam-repository master".into());
+    }
+    if !unpinned.is_empty() {
+        eprintln!(
+            "note: {} not resolved yet: shown as named (`imagegrid inputs --refresh` pins them)",
+            unpinned.join(", ")
+        );
+    }
     print!("{text}");
     Ok(0)
 }
@@ -189,7 +206,18 @@ pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, 
     let mut rows: Vec<CheckRow> = Vec::new();
     for (s, r) in specs.iter().zip(results) {
         rows.push(match r {
-            Ok(e) => {
+            Ok(mut e) => {
+                // Whether the `# syntax=` frontend image resolves matters only to `directive`.
+                if loaded.config.build.frontend == crate::config::FrontendMode::Directive
+                    && e.info.builder.buildkit
+                {
+                    e.info.builder.syntax = e
+                        .probe_frontend(
+                            crate::engine::builder::PIPELINE_SYNTAX,
+                            std::time::Duration::from_secs(10),
+                        )
+                        .await;
+                }
                 let unfinished = match &store {
                     Some(st) => st.unfinished_on(&s.name)?,
                     None => vec![],
@@ -256,6 +284,13 @@ pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, 
                     r.endpoint,
                     e.clone().unwrap_or_default()
                 ),
+            }
+            if let Some(i) = &r.info {
+                println!(
+                    "  builder: {} ([build] frontend = \"{}\")",
+                    i.builder.describe(),
+                    loaded.config.build.frontend.as_str()
+                );
             }
             if let (Some(_), Some(e)) = (&r.info, &r.error) {
                 println!("  cannot list its imagegrid builds: {e}");

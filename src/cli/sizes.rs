@@ -357,7 +357,7 @@ async fn compare_single_stage(
             cell.base_id().unwrap_or_default()
         )));
     }
-    let renderer = Renderer::new(loaded.templates_dir().as_deref());
+    let renderer = Renderer::for_config(loaded);
     let multi = renderer.render(matrix, cell, None, &loaded.config.tags)?;
     let single = sizes::single_stage(&multi).map_err(|e| Exit::error(format!("{id}: {e}")))?;
     let spec = EngineSpec::all(loaded, matrix)
@@ -380,6 +380,7 @@ async fn compare_single_stage(
             cell_id: id.to_string(),
             dockerfile,
             context_files: vec![],
+            context_dir: None,
             platform: platform.clone(),
             tag,
             // Imagegrid's own (never any other image is pruned): `imagegrid prune --engines`

@@ -6,6 +6,7 @@
 //! report through the same type.
 
 mod history;
+mod inputs;
 mod location;
 pub mod reference;
 pub mod rules;
@@ -15,8 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::model::options::{BuildkitMode, NetworkMode};
+pub use crate::model::options::{BuildkitMode, FrontendMode, NetworkMode};
 pub use history::HistoryConfig;
+pub use inputs::{parse_period, InputsConfig, DEFAULT_OPAM, DEFAULT_OPAM_REPOSITORY};
 pub use location::SourceLocation;
 pub use rules::FailureRuleConfig;
 
@@ -107,6 +109,9 @@ pub struct Config {
     /// Log retention and pruning.
     #[serde(default)]
     pub history: HistoryConfig,
+    /// Where the moving refs recipes name come from, and how long a resolution is valid.
+    #[serde(default)]
+    pub inputs: InputsConfig,
 }
 
 /// One Docker engine.
@@ -187,6 +192,10 @@ pub struct BuildConfig {
     pub network: NetworkMode,
     #[serde(default)]
     pub buildkit: BuildkitMode,
+    /// `directive` sends a Dockerfile's `# syntax=` line (BuildKit pulls that frontend
+    /// image); `builtin` strips it so the engine's own frontend builds the text.
+    #[serde(default)]
+    pub frontend: FrontendMode,
     /// Ask the engine to pull a newer upstream base image.
     #[serde(default)]
     pub pull: bool,
@@ -208,6 +217,7 @@ impl Default for BuildConfig {
         BuildConfig {
             network: NetworkMode::default(),
             buildkit: BuildkitMode::default(),
+            frontend: FrontendMode::default(),
             pull: false,
             idle_timeout_secs: default_idle_timeout(),
             retries: default_retries(),
@@ -649,6 +659,21 @@ impl LoadedConfig {
         project_dirs()
             .map(|d| d.data_dir().to_path_buf())
             .unwrap_or_else(|| PathBuf::from(".imagegrid"))
+    }
+
+    /// A git input's location as git takes it: a URL as written, a path relative to the
+    /// config file.
+    pub fn input_location(&self, configured: &str) -> String {
+        if configured.contains("://") || configured.contains('@') {
+            return configured.to_string();
+        }
+        let p = self.resolve(Path::new(configured));
+        // git runs in other directories (the checkout): an absolute path.
+        let p = match std::env::current_dir() {
+            Ok(cwd) if p.is_relative() => cwd.join(p),
+            _ => p,
+        };
+        p.display().to_string()
     }
 
     /// The user's templates directory, if configured.

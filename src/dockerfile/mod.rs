@@ -2,13 +2,20 @@
 //! user templates directory that overrides them file by file. Output is deterministic; its
 //! hash with the build options is the cell's cache key ("inputs"), so changed cells show as stale.
 
+pub mod features;
+pub mod pins;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::config::LoadedConfig;
+use crate::inputs::InputSources;
 use crate::matrix::{version_key, Cell, Level, Matrix};
+use crate::model::inputs::{Needs, Pins, OPAM_REFS, OPAM_REPOSITORY_REF};
 use crate::model::options::NetworkMode;
 
 /// The name of the Dockerfile inside the build context.
@@ -72,6 +79,8 @@ impl RenderError {
 pub struct Renderer {
     env: Environment<'static>,
     user_dir: Option<PathBuf>,
+    /// The pins [`Renderer::render`] and [`Renderer::inputs`] use (the last resolution).
+    pins: Arc<Pins>,
 }
 
 /// What a build needs from the template side.
@@ -83,6 +92,8 @@ pub struct CellInputs {
     pub hash: String,
     /// Template it came from (`apt/base.Dockerfile.j2`).
     pub template: String,
+    /// The pinned inputs the text uses (what it needs, found in its unpinned text).
+    pub needs: Needs,
 }
 
 /// Build options that change what an image is, and so belong in its cache key.
@@ -118,7 +129,29 @@ impl Renderer {
                 .find(|(n, _)| *n == name)
                 .map(|(_, t)| t.to_string()))
         });
-        Renderer { env, user_dir: dir }
+        Renderer {
+            env,
+            user_dir: dir,
+            pins: Arc::new(Pins::default()),
+        }
+    }
+
+    /// The renderer of a config: its templates directory, and the last resolution of its
+    /// inputs (`DATA_DIR/inputs/resolved.json`; no network: unresolved refs stay names).
+    pub fn for_config(loaded: &LoadedConfig) -> Renderer {
+        Renderer::new(loaded.templates_dir().as_deref())
+            .with_pins(Arc::new(InputSources::from_config(loaded).cached()))
+    }
+
+    /// The same renderer with other default pins.
+    pub fn with_pins(mut self, pins: Arc<Pins>) -> Renderer {
+        self.pins = pins;
+        self
+    }
+
+    /// The pins [`Renderer::render`] uses.
+    pub fn pins(&self) -> &Arc<Pins> {
+        &self.pins
     }
 
     /// Where a template comes from: the user's file or `<built-in>`.
@@ -150,6 +183,8 @@ impl Renderer {
     /// A plan's cell is its job's text byte for byte; `from` replaces only the staging
     /// reference of a compiler's or the archive's `FROM` (None keeps the plan's
     /// `…opam-staging:DISTRO-opam-ARCH`).
+    ///
+    /// Moving refs are replaced by this renderer's pins (see [`Renderer::render_pinned`]).
     pub fn render(
         &self,
         matrix: &Matrix,
@@ -157,23 +192,38 @@ impl Renderer {
         from: Option<&str>,
         tags: &crate::config::TagConfig,
     ) -> Result<String, RenderError> {
+        self.render_pinned(matrix, cell, from, tags, &self.pins)
+    }
+
+    /// [`Renderer::render`] with these pins: a plan's text gets each pinned `git checkout
+    /// REF` replaced by its commit ([`pins::substitute`]); a template gets `opam.checkouts`
+    /// and `opam.repository_commit` in its context.
+    pub fn render_pinned(
+        &self,
+        matrix: &Matrix,
+        cell: &Cell,
+        from: Option<&str>,
+        tags: &crate::config::TagConfig,
+        pins: &Pins,
+    ) -> Result<String, RenderError> {
         if let Some(plan) = &matrix.plan {
             let job = plan.job(&cell.id).ok_or_else(|| RenderError {
                 template: plan.path().display().to_string(),
                 line: None,
                 message: format!("the plan has no job for cell {}", cell.id),
             })?;
-            return Ok(match from {
+            let text = match from {
                 Some(f) if cell.base_id().is_some() => job.text_with_from(f),
                 _ => job.text().to_string(),
-            });
+            };
+            return Ok(pins::substitute(&text, pins));
         }
         let template = Self::template_for(matrix, cell).ok_or_else(|| RenderError {
             template: "?".into(),
             line: None,
             message: format!("cell {} has an unknown distro", cell.id),
         })?;
-        let ctx = self.context(matrix, cell, from, tags, &template)?;
+        let ctx = self.context(matrix, cell, from, tags, &template, pins)?;
         let tmpl = self
             .env
             .get_template(&template)
@@ -182,8 +232,7 @@ impl Renderer {
             .map_err(|e| RenderError::from_minijinja(&template, &e))
     }
 
-    /// The Dockerfile and cache key of a cell. A compiler cell's key includes its base's key,
-    /// so changing a base makes every compiler cell on it stale.
+    /// The Dockerfile and cache key of a cell, with this renderer's pins.
     pub fn inputs(
         &self,
         matrix: &Matrix,
@@ -191,16 +240,44 @@ impl Renderer {
         opts: KeyOptions,
         tags: &crate::config::TagConfig,
     ) -> Result<CellInputs, RenderError> {
+        self.inputs_pinned(matrix, cell, opts, tags, &self.pins)
+    }
+
+    /// The pinned inputs a cell's recipe uses (read from its text rendered without pins).
+    pub fn needs(
+        &self,
+        matrix: &Matrix,
+        cell: &Cell,
+        tags: &crate::config::TagConfig,
+    ) -> Result<Needs, RenderError> {
+        let text = self.render_pinned(matrix, cell, None, tags, &Pins::default())?;
+        Ok(pins::needs(&text))
+    }
+
+    /// The Dockerfile and cache key of a cell with these pins. A compiler cell's key includes
+    /// its base's key, so changing a base makes every compiler cell on it stale. The pinned
+    /// commits are in the key: opam's in the text itself, opam-repository's (the build
+    /// context) beside it, for a text that copies the context.
+    pub fn inputs_pinned(
+        &self,
+        matrix: &Matrix,
+        cell: &Cell,
+        opts: KeyOptions,
+        tags: &crate::config::TagConfig,
+        pins: &Pins,
+    ) -> Result<CellInputs, RenderError> {
         let template = Self::template_for(matrix, cell).unwrap_or_default();
-        let dockerfile = self.render(matrix, cell, None, tags)?;
+        let dockerfile = self.render_pinned(matrix, cell, None, tags, pins)?;
+        let needs = self.needs(matrix, cell, tags)?;
         let canonical = match cell.base_id().and_then(|b| matrix.cell(&b).cloned()) {
             Some(base) => {
-                let base_key = self.inputs(matrix, &base, opts, tags)?.hash;
-                self.render(
+                let base_key = self.inputs_pinned(matrix, &base, opts, tags, pins)?.hash;
+                self.render_pinned(
                     matrix,
                     cell,
                     Some(&format!("imagegrid-inputs:{base_key}")),
                     tags,
+                    pins,
                 )?
             }
             None => dockerfile.clone(),
@@ -216,11 +293,21 @@ impl Renderer {
         h.update(platform.as_bytes());
         h.update(b"\0network=");
         h.update(opts.network.as_api().as_bytes());
+        if needs.opam_repository {
+            // The build context: the checkout's commit (or the ref, while unresolved).
+            h.update(b"\0opam-repository=");
+            h.update(
+                pins.repository_commit()
+                    .unwrap_or(OPAM_REPOSITORY_REF)
+                    .as_bytes(),
+            );
+        }
         let hash = crate::util::digest::hex(&h.finalize());
         Ok(CellInputs {
             dockerfile,
             hash,
             template,
+            needs,
         })
     }
 
@@ -231,6 +318,7 @@ impl Renderer {
         from: Option<&str>,
         tags: &crate::config::TagConfig,
         template: &str,
+        pins: &Pins,
     ) -> Result<minijinja::Value, RenderError> {
         let err = |m: String| RenderError {
             template: template.to_string(),
@@ -249,6 +337,11 @@ impl Renderer {
             .first()
             .map(|b| b.name.clone())
             .unwrap_or_default();
+        // opam ref (`2.1` ... `2.5`, `master`) -> its pinned commit, or the ref itself.
+        let checkouts: serde_json::Map<String, serde_json::Value> = OPAM_REFS
+            .iter()
+            .map(|r| (r.to_string(), pins.opam_commit(r).unwrap_or(r).into()))
+            .collect();
         let mut ctx = serde_json::json!({
             "template_name": template,
             "dockerfile_name": DOCKERFILE_NAME,
@@ -262,6 +355,8 @@ impl Renderer {
                 "git_url": opam.git_url, "repository_url": opam.repository_url,
                 "repository_ref": opam.repository_ref, "branches": opam.branches,
                 "default": default_opam,
+                "checkouts": checkouts,
+                "repository_commit": pins.repository_commit(),
             },
         });
         if let Some(version) = &cell.version {

@@ -34,6 +34,10 @@ pub struct BuildRequest {
     pub dockerfile: String,
     /// Extra files for the build context (name, contents).
     pub context_files: Vec<(String, Vec<u8>)>,
+    /// A directory whose whole tree (`.git` included) is the build context's root, beside
+    /// the Dockerfile and `context_files` (which win over its files of the same name):
+    /// streamed to the engine as a tar, never held whole in memory.
+    pub context_dir: Option<std::path::PathBuf>,
     /// Docker platform, e.g. `linux/arm64`.
     pub platform: String,
     pub tag: String,
@@ -135,6 +139,163 @@ pub fn context_tar(dockerfile: &str, files: &[(String, Vec<u8>)]) -> std::io::Re
         add(name, data, 0o755)?;
     }
     tar.into_inner()
+}
+
+/// A build context on its way to the engine: whole in memory (a Dockerfile and small files)
+/// or streamed from a tar written on a thread of its own (a directory tree).
+enum ContextBody {
+    Full(Vec<u8>),
+    Stream(tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>),
+}
+
+impl ContextBody {
+    /// Start the `/build` request with this body.
+    fn build(
+        self,
+        docker: &bollard::Docker,
+        opts: bollard::query_parameters::BuildImageOptions,
+    ) -> impl futures_util::Stream<Item = Item> + '_ {
+        let body = match self {
+            ContextBody::Full(tar) => bollard::body_full(tar.into()),
+            ContextBody::Stream(rx) => {
+                bollard::body_try_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|item| (item.map(Into::into), rx))
+                }))
+            }
+        };
+        docker.build_image(opts, None, Some(body))
+    }
+}
+
+/// Chunks of a tar being written, sent to the request body as they fill.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the build stopped reading its context",
+            )
+        })
+    }
+}
+
+/// Every path under `dir` (directories before their contents, names sorted), relative.
+fn tree(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let mut names: Vec<_> = std::fs::read_dir(dir.join(&rel))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        let mut subdirs = Vec::new();
+        for n in names {
+            let p = rel.join(&n);
+            let meta = std::fs::symlink_metadata(dir.join(&p))?;
+            out.push(p.clone());
+            if meta.is_dir() {
+                subdirs.push(p);
+            }
+        }
+        // Depth first, in name order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(out)
+}
+
+/// Write the context of `dir` plus the Dockerfile and files (which win over the
+/// directory's own files of those names) as a tar into `w`.
+fn write_dir_context(
+    w: impl std::io::Write,
+    dir: &std::path::Path,
+    dockerfile: &str,
+    files: &[(String, Vec<u8>)],
+) -> std::io::Result<()> {
+    let mut tar = tar::Builder::new(w);
+    tar.follow_symlinks(false);
+    let ours: Vec<&str> = std::iter::once(DOCKERFILE_NAME)
+        .chain(files.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    for rel in tree(dir)? {
+        if rel.to_str().is_some_and(|r| ours.contains(&r)) {
+            continue;
+        }
+        tar.append_path_with_name(dir.join(&rel), &rel)?;
+    }
+    let mut add = |name: &str, data: &[u8], mode: u32| -> std::io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data)
+    };
+    add(DOCKERFILE_NAME, dockerfile.as_bytes(), 0o644)?;
+    for (name, data) in files {
+        add(name, data, 0o755)?;
+    }
+    tar.into_inner()?.flush()
+}
+
+/// Stream the context of `dir` (see [`write_dir_context`]) from a thread of its own; a
+/// failure to read the tree ends the body with that error (and so the build).
+fn stream_dir_context(
+    dir: std::path::PathBuf,
+    dockerfile: String,
+    files: Vec<(String, Vec<u8>)>,
+) -> std::io::Result<ContextBody> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let err_tx = tx.clone();
+    std::thread::Builder::new()
+        .name("imagegrid-context".into())
+        .spawn(move || {
+            let w = ChunkWriter {
+                tx,
+                buf: Vec::with_capacity(CHUNK),
+            };
+            if let Err(e) = write_dir_context(w, &dir, &dockerfile, &files) {
+                let msg = format!("cannot read the build context {}: {e}", dir.display());
+                let _ = err_tx.blocking_send(Err(std::io::Error::other(msg)));
+            }
+        })?;
+    Ok(ContextBody::Stream(rx))
+}
+
+/// The size in bytes of the tar [`BuildRequest::context_dir`] makes of `dir` with a
+/// Dockerfile of `dockerfile_len` bytes (what each build sends to the engine).
+pub fn dir_context_size(dir: &std::path::Path, dockerfile: &str) -> std::io::Result<u64> {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    write_dir_context(&mut n, dir, dockerfile, &[])?;
+    Ok(n.0)
 }
 
 /// Turns the build stream's items into log lines and step progress.
@@ -391,7 +552,7 @@ impl IsolatedBuild {
     fn start(
         docker: bollard::Docker,
         opts: bollard::query_parameters::BuildImageOptions,
-        tar: Vec<u8>,
+        tar: ContextBody,
     ) -> std::io::Result<IsolatedBuild> {
         let (tx, items) = tokio::sync::mpsc::channel(256);
         let stop = CancellationToken::new();
@@ -408,7 +569,7 @@ impl IsolatedBuild {
                 }
             };
             rt.block_on(async move {
-                let stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+                let stream = tar.build(&docker, opts);
                 futures_util::pin_mut!(stream);
                 loop {
                     let item = tokio::select! {
@@ -527,8 +688,11 @@ impl Engine {
             dockerfile_name = CLASSIC_DOCKERFILE;
             labels.clear();
         }
-        let tar = context_tar(&req.dockerfile, &files)
-            .map_err(|e| BuildError::Failed(format!("cannot make the build context: {e}")))?;
+        let tar = match &req.context_dir {
+            None => context_tar(&req.dockerfile, &files).map(ContextBody::Full),
+            Some(dir) => stream_dir_context(dir.clone(), req.dockerfile.clone(), files),
+        }
+        .map_err(|e| BuildError::Failed(format!("cannot make the build context: {e}")))?;
         let session = format!("imagegrid-{}", uuid::Uuid::new_v4());
         let mut opts = BuildImageOptionsBuilder::default()
             .dockerfile(dockerfile_name)
@@ -559,11 +723,7 @@ impl Engine {
                 })?,
             )
         } else {
-            Items::Direct(
-                self.docker()
-                    .build_image(opts.build(), None, Some(bollard::body_full(tar.into())))
-                    .boxed(),
-            )
+            Items::Direct(tar.build(self.docker(), opts.build()).boxed())
         };
         let mut decoder = Decoder::default();
         let mut out = Vec::new();

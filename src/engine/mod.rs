@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod cleanup;
+pub mod builder;
 mod endpoint;
 mod orphans;
 pub mod push;
@@ -210,6 +211,8 @@ pub struct EngineInfo {
     pub arch: String,
     /// Whether builds can use BuildKit.
     pub buildkit: bool,
+    /// What its builder accepts (see [`builder::Builder`]).
+    pub builder: builder::Builder,
 }
 
 /// A connected engine. Cheap to clone (bollard's client is an Arc).
@@ -369,8 +372,10 @@ impl Engine {
         let os = v.os.clone().unwrap_or_default();
         // BuildKit's session API exists from API 1.39 (Docker 18.09) on Linux engines.
         let buildkit = os == "linux" && (api.major_version, api.minor_version) >= (1, 39);
+        let version = v.version.unwrap_or_default();
         Ok(EngineInfo {
-            version: v.version.unwrap_or_default(),
+            builder: builder::Builder::of_version(&version, buildkit),
+            version,
             api_version,
             os,
             arch: normalise_arch(&v.arch.unwrap_or_default()),

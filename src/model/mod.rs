@@ -8,5 +8,6 @@ pub mod endpoint;
 pub mod failure;
 pub mod ids;
 pub mod image;
+pub mod inputs;
 pub mod options;
 pub mod status;

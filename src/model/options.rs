@@ -46,3 +46,26 @@ impl BuildkitMode {
         }
     }
 }
+
+/// How a Dockerfile's `# syntax=` parser directive is treated (`[build] frontend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrontendMode {
+    /// Send the text as it is: BuildKit pulls the frontend image the directive names
+    /// (`docker/dockerfile:1`) from its registry, so the engine needs to reach it.
+    #[default]
+    Directive,
+    /// Send the text without its `# syntax=` line: the engine's own built-in frontend builds
+    /// it (heredocs and `COPY --link` need Engine 23 or later). For air-gapped engines.
+    Builtin,
+}
+
+impl FrontendMode {
+    /// The config value (`directive`, `builtin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontendMode::Directive => "directive",
+            FrontendMode::Builtin => "builtin",
+        }
+    }
+}

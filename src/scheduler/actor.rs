@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::job::{build_task, TaskOutcome};
-use super::route::{at_cap, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot};
+use super::route::{at_cap, builder_fit, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot};
 use super::slots::Slot;
 use super::{record, BuildEvent, CellResult, Command, PlannedCell, Scheduler, Summary};
 use crate::engine::{Engine, EngineError};
@@ -310,7 +310,43 @@ impl Scheduler {
                     .as_ref()
                     .map(|(since, lost)| (since.elapsed(), lost.as_str())),
             };
-            match route(&slots, &job, &rules) {
+            if let Some(reason) = self.jobs[j].plan.blocked.clone() {
+                self.end_unbuilt(j, BuildStatus::Failed, reason).await;
+                continue;
+            }
+            // Only engines whose builder reads the cell's text take it.
+            let builders: Vec<Option<&crate::engine::builder::Builder>> = self
+                .slots
+                .iter()
+                .map(|s| s.engine.as_ref().map(|e| &e.info.builder))
+                .collect();
+            let fit = builder_fit(
+                &slots,
+                &builders,
+                job.arch,
+                &self.jobs[j].plan.features,
+                self.ctx.opts.frontend,
+                self.ctx.opts.buildkit,
+            );
+            let fitting: Vec<SlotSnapshot> = match &fit {
+                Ok(mask) => slots
+                    .iter()
+                    .zip(mask)
+                    .map(|(s, &ok)| {
+                        let mut s = s.clone();
+                        if !ok {
+                            s.arches.clear();
+                        }
+                        s
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let routed = match fit {
+                Err(reason) => Routed::Skip(reason),
+                Ok(_) => route(&fitting, &job, &rules),
+            };
+            match routed {
                 Routed::Start(i) => {
                     slots[i].running += 1;
                     self.start(j, i, base.and_then(|(_, image)| image));

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::record::{self, JobLog};
 use super::{summary, BuildEvent, CellResult, Ctx, PlannedCell};
-use crate::config::{BuildkitMode, TagConfig};
+use crate::config::{BuildkitMode, FrontendMode, TagConfig};
+use crate::dockerfile::features;
 use crate::engine::build::{
     BuildError, BuildProgress, BuildRequest, LABEL_BUILD, LABEL_CELL, LABEL_INPUTS,
 };
@@ -76,17 +77,34 @@ pub(super) async fn build_task(
         .as_ref()
         .filter(|_| plan.cell.base_id().is_some())
         .map(|id| pinned_base_ref(&base_cell, &ctx.opts.tags, id));
-    let dockerfile =
-        match ctx
-            .renderer
-            .render(&ctx.matrix, &plan.cell, from.as_deref(), &ctx.opts.tags)
-        {
-            Ok(d) => d,
-            Err(e) => {
-                let reason = format!("cannot render the Dockerfile: {e}");
+    let dockerfile = match ctx.renderer.render_pinned(
+        &ctx.matrix,
+        &plan.cell,
+        from.as_deref(),
+        &ctx.opts.tags,
+        &plan.pins,
+    ) {
+        // `builtin`: the engine's own frontend builds it; the text sent is the text kept
+        // in the image (/Dockerfile.opam, /Dockerfile.ocaml).
+        Ok(d) => match ctx.opts.frontend {
+            FrontendMode::Builtin => features::strip_syntax(&d),
+            FrontendMode::Directive => d,
+        },
+        Err(e) => {
+            let reason = format!("cannot render the Dockerfile: {e}");
+            return failed(record::finish_unstarted(ctx, plan, engine, reason).await);
+        }
+    };
+    let context_dir = if plan.needs.opam_repository {
+        match checkout_at(&ctx.opts.repository_checkout, plan.pins.repository_commit()) {
+            Ok(dir) => Some(dir),
+            Err(reason) => {
                 return failed(record::finish_unstarted(ctx, plan, engine, reason).await);
             }
-        };
+        }
+    } else {
+        None
+    };
     let started = Instant::now();
     let (build_id, writer) = match record::start(ctx, plan, engine, base_image.as_deref()).await {
         Ok(started) => started,
@@ -119,6 +137,7 @@ pub(super) async fn build_task(
         cell_id: cell_id.clone(),
         dockerfile,
         context_files: vec![],
+        context_dir,
         platform: plan.platform.clone(),
         tag: plan.tag.clone(),
         labels,
@@ -296,6 +315,26 @@ pub(super) async fn build_task(
         }));
     }
     outcome
+}
+
+/// The opam-repository checkout, if it holds `commit` (its detached `HEAD`): the context
+/// a text that copies the context's root is built from. Else why not.
+fn checkout_at(dir: &std::path::Path, commit: Option<&str>) -> Result<std::path::PathBuf, String> {
+    let Some(commit) = commit else {
+        return Err(format!(
+            "the recipe copies the opam-repository checkout, which is not resolved yet (`imagegrid inputs --refresh`); {} is not built from a moving ref",
+            dir.display()
+        ));
+    };
+    let head = std::fs::read_to_string(dir.join(".git/HEAD")).unwrap_or_default();
+    if head.trim() != commit {
+        return Err(format!(
+            "the opam-repository checkout {} is not at the pinned commit {commit} (HEAD {}); another resolution moved it: plan the build again",
+            dir.display(),
+            head.trim()
+        ));
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// Does the engine stop answering within three seconds? Polled, since a daemon that is

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::config::{BuildkitMode, LoadedConfig, NetworkMode, TagConfig};
+use crate::config::{BuildkitMode, FrontendMode, LoadedConfig, NetworkMode, TagConfig};
 use crate::dockerfile::{KeyOptions, Renderer};
 use crate::engine::EngineSpec;
 use crate::matrix::Matrix;
@@ -50,6 +50,8 @@ pub use plan::{PlanError, PlannedCell};
 pub struct RunOptions {
     pub network: NetworkMode,
     pub buildkit: BuildkitMode,
+    /// Send a text's `# syntax=` line or strip it (`[build] frontend`).
+    pub frontend: FrontendMode,
     pub pull: bool,
     pub no_cache: bool,
     pub idle_timeout: Duration,
@@ -63,6 +65,9 @@ pub struct RunOptions {
     pub mode: RunMode,
     /// Failure rules: each failed build's cause (built-in rules and the config's).
     pub rules: Arc<crate::causes::RuleSet>,
+    /// The opam-repository checkout: the build context of texts that copy the context's
+    /// root (`DATA_DIR/inputs/opam-repository`).
+    pub repository_checkout: std::path::PathBuf,
 }
 
 /// The two ways a run is driven. The one place the faces differ inside the scheduler.
@@ -95,6 +100,7 @@ impl RunOptions {
         RunOptions {
             network: b.network,
             buildkit: b.buildkit,
+            frontend: b.frontend,
             pull: b.pull,
             no_cache: false,
             idle_timeout: Duration::from_secs(b.idle_timeout_secs.max(1)),
@@ -109,6 +115,7 @@ impl RunOptions {
                 crate::causes::RuleSet::from_config(loaded)
                     .unwrap_or_else(|_| crate::causes::RuleSet::builtin()),
             ),
+            repository_checkout: crate::inputs::InputSources::from_config(loaded).checkout_dir(),
         }
     }
 

@@ -3,10 +3,13 @@
 //! templates (for the inputs hashes), so callers run it off any event loop.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::{RunOptions, Scheduler};
+use crate::dockerfile::features::{self, Features};
 use crate::dockerfile::{RenderError, Renderer};
 use crate::matrix::{Cell, Level, Matrix};
+use crate::model::inputs::{Needs, Pins};
 use crate::store::BuildRecord;
 
 /// Why a selection cannot be planned.
@@ -39,6 +42,16 @@ pub struct PlannedCell {
     pub prebuilt_base: Option<(String, String)>,
     /// Build without the engine's layer cache.
     pub no_cache: bool,
+    /// The pinned inputs it is built with (the renderer's at planning time; recorded with
+    /// the build, and its text rendered with them).
+    pub pins: Arc<Pins>,
+    /// The pinned inputs its text uses.
+    pub needs: Needs,
+    /// What its text (as sent: see [`RunOptions::frontend`]) asks of the builder.
+    pub features: Features,
+    /// Why it must not start (an input it needs could not be resolved): it is ended as
+    /// failed with this reason instead of being built.
+    pub blocked: Option<String>,
 }
 
 impl Scheduler {
@@ -115,6 +128,12 @@ impl Scheduler {
                     .unwrap_or_default();
                 let tag = cell.staging_tag(&opts.tags);
                 let prebuilt_base = cell.base_id().and_then(|b| prebuilt.get(&b).cloned());
+                let sent = match opts.frontend {
+                    crate::config::FrontendMode::Builtin => {
+                        features::strip_syntax(&inputs.dockerfile)
+                    }
+                    crate::config::FrontendMode::Directive => inputs.dockerfile.clone(),
+                };
                 Ok(PlannedCell {
                     cell,
                     inputs: inputs.hash,
@@ -122,6 +141,10 @@ impl Scheduler {
                     tag,
                     prebuilt_base,
                     no_cache: opts.no_cache,
+                    pins: renderer.pins().clone(),
+                    needs: inputs.needs,
+                    features: features::features(&sent),
+                    blocked: None,
                 })
             })
             .collect()

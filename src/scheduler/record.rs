@@ -59,6 +59,8 @@ pub(super) async fn start(
         plan.tag.clone(),
         base_image.map(str::to_string),
     );
+    // The pinned inputs this build uses, recorded with it.
+    let pinned = plan.pins.record(&plan.needs);
     // One call: the row and its log file, so that a log never lacks its row.
     let started = ctx
         .store
@@ -70,6 +72,7 @@ pub(super) async fn start(
                 tag: &tag,
                 base_image: base.as_deref(),
             })?;
+            s.set_inputs_record(id, &pinned)?;
             Ok::<_, StoreError>((id, s.log_writer(id)))
         })
         .await

@@ -11,12 +11,19 @@
 //!   engine has had its first connection attempt, and fails a retry that waited
 //!   `reconnect_wait` in vain; the TUI keeps such cells queued.
 //!
+//! - a cell goes only to an engine whose builder can build its text (see [`builder_fit`]):
+//!   heredocs, `COPY --link`, `RUN --mount`, a `# syntax=` frontend image; when every
+//!   engine of its arch is known to refuse it, it is skipped with each engine's reason.
+//!
 //! The actor calls [`route`] for each queued cell; the TUI's build confirm calls [`preview`]
 //! over the engines as their last health events describe them.
 
 use std::time::Duration;
 
 use super::{EngineHealth, RunMode, RunOptions};
+use crate::config::{BuildkitMode, FrontendMode};
+use crate::dockerfile::features::Features;
+use crate::engine::builder::Builder;
 use crate::engine::EngineInfo;
 
 /// Whether a slot's engine answers.
@@ -245,6 +252,45 @@ pub fn route(slots: &[SlotSnapshot], job: &JobSnapshot, rules: &Rules) -> Routed
         .map_or(Routed::Wait(WaitFor::Room), |(_, i)| Routed::Start(i))
 }
 
+/// Which slots' builders can build a text with `features` (`builders[i]`: slot i's builder
+/// when it is connected, None while unknown, which counts as able until known). `Ok`: a mask
+/// over `slots` of those that may take it. `Err`: every slot configured for `arch` is known
+/// and refuses it; the reason names each engine, what it lacks and the setting that helps.
+pub fn builder_fit(
+    slots: &[SlotSnapshot],
+    builders: &[Option<&Builder>],
+    arch: &str,
+    features: &Features,
+    frontend: FrontendMode,
+    buildkit: BuildkitMode,
+) -> Result<Vec<bool>, String> {
+    let mut refusals = Vec::new();
+    let mask: Vec<bool> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if !s.arches.iter().any(|a| a == arch) {
+                return false;
+            }
+            let Some(b) = builders.get(i).copied().flatten() else {
+                return true;
+            };
+            match b.refusal(&s.name, features, frontend, buildkit.resolve(b.buildkit)) {
+                None => true,
+                Some(why) => {
+                    refusals.push(why);
+                    false
+                }
+            }
+        })
+        .collect();
+    if mask.iter().any(|&m| m) || refusals.is_empty() {
+        Ok(mask)
+    } else {
+        Err(refusals.join("; "))
+    }
+}
+
 /// Can this reachable slot take a build of `arch` now, and how good a choice is it (lower is
 /// better: native first, then the lighter load)?
 fn score(s: &SlotSnapshot, arch: &str, native_exists: bool) -> Option<(bool, u64)> {
@@ -381,6 +427,55 @@ impl PreviewSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_go_only_to_builders_that_read_their_text() {
+        let slots = vec![
+            slot("a", &["amd64"], &["amd64"], 2),
+            slot("m", &["amd64"], &["amd64"], 2),
+            slot("x", &["arm64"], &["arm64"], 2),
+        ];
+        let old = Builder::of_version("20.10.24", true);
+        let new = Builder::of_version("26.1.5", true);
+        let modern = crate::dockerfile::features::features(
+            "# syntax=docker/dockerfile:1\nFROM a\nCOPY --link a b\n",
+        );
+        let fit = |b: &[Option<&Builder>]| {
+            builder_fit(
+                &slots,
+                b,
+                "amd64",
+                &modern,
+                FrontendMode::Builtin,
+                BuildkitMode::Auto,
+            )
+        };
+        assert_eq!(
+            fit(&[Some(&old), Some(&new), None]),
+            Ok(vec![false, true, false])
+        );
+        // Not connected yet: maybe able, so not refused.
+        assert_eq!(fit(&[Some(&old), None, None]), Ok(vec![false, true, false]));
+        let why = fit(&[Some(&old), Some(&old), None]).unwrap_err();
+        assert!(
+            why.contains("engine a (Docker 20.10.24) cannot build COPY --link"),
+            "{why}"
+        );
+        assert!(why.contains("engine m (Docker 20.10.24)"), "{why}");
+        // A classic text goes anywhere.
+        let classic = crate::dockerfile::features::features("FROM a\nRUN true\n");
+        assert_eq!(
+            builder_fit(
+                &slots,
+                &[Some(&old), Some(&new), None],
+                "amd64",
+                &classic,
+                FrontendMode::Builtin,
+                BuildkitMode::Off
+            ),
+            Ok(vec![true, true, false])
+        );
+    }
 
     fn slot(name: &str, arches: &[&str], native: &[&str], max_parallel: usize) -> SlotSnapshot {
         SlotSnapshot {
@@ -720,6 +815,7 @@ mod tests {
                 os: "linux".into(),
                 arch: "amd64".into(),
                 buildkit: true,
+                builder: Default::default(),
             }),
             arches: vec!["amd64".into(), "arm64".into()],
             running: 1,

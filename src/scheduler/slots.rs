@@ -6,7 +6,12 @@ use std::time::{Duration, Instant};
 use super::actor::{Internal, JobState};
 use super::route::{native_arches, SlotSnapshot, SlotState};
 use super::{BuildEvent, EngineHealth, Scheduler};
+use crate::config::FrontendMode;
+use crate::engine::builder::{FrontendProbe, PIPELINE_SYNTAX};
 use crate::engine::{Engine, EngineError, EngineSpec};
+
+/// How long an engine may take to look the frontend image up in its registry.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often a down engine is retried and an idle one pinged.
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
@@ -28,6 +33,9 @@ pub(super) struct Slot {
     pub last_check: Instant,
     /// When its disk use was last asked for.
     pub last_disk: Option<Instant>,
+    /// Whether the `# syntax=` frontend image resolves from it: probed once, on its first
+    /// connection of a run with `[build] frontend = "directive"`.
+    pub syntax_probe: Option<FrontendProbe>,
 }
 
 impl Slot {
@@ -41,6 +49,7 @@ impl Slot {
             last_error: None,
             last_check: Instant::now(),
             last_disk: None,
+            syntax_probe: None,
         }
     }
 
@@ -130,9 +139,19 @@ impl Scheduler {
         slot.connecting = true;
         slot.last_check = Instant::now();
         let spec = slot.spec.clone();
+        let known = slot.syntax_probe.clone();
+        let probe = self.ctx.opts.frontend == FrontendMode::Directive;
         let tx = self.internal_tx.clone();
         tokio::spawn(async move {
-            let r = Engine::connect(&spec).await;
+            let mut r = Engine::connect(&spec).await;
+            if let Ok(e) = &mut r {
+                if probe && e.info.builder.buildkit {
+                    e.info.builder.syntax = match known {
+                        Some(p) => p,
+                        None => e.probe_frontend(PIPELINE_SYNTAX, PROBE_TIMEOUT).await,
+                    };
+                }
+            }
             let _ = tx.send(Internal::Connected(i, Box::new(r)));
         });
     }
@@ -168,6 +187,9 @@ impl Scheduler {
         s.last_check = Instant::now();
         match r {
             Ok(e) => {
+                if e.info.builder.syntax != FrontendProbe::Unprobed {
+                    s.syntax_probe = Some(e.info.builder.syntax.clone());
+                }
                 s.engine = Some(e);
                 s.last_error = None;
             }

@@ -7,6 +7,7 @@
 mod durations;
 pub mod handle;
 pub mod images;
+mod inputs;
 pub mod logfile;
 pub mod retention;
 
@@ -24,7 +25,7 @@ pub use durations::SuccessDuration;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 /// Why a build whose imagegrid process ended without recording its end is interrupted:
 /// killed while the build ran, or unable to write the end down (a full disk).
 const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
@@ -286,6 +287,17 @@ impl Store {
                      CREATE INDEX IF NOT EXISTS builds_by_cell_status ON builds(cell, status, id);
                      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                      PRAGMA user_version = 5;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        if version < 6 {
+            // v6: the pinned inputs of each build, a JSON record (see `model::inputs`).
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     ALTER TABLE builds ADD COLUMN inputs_record TEXT;
+                     PRAGMA user_version = 6;
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;

@@ -380,6 +380,7 @@ impl PrivateEngine {
             cell_id: "fixture".into(),
             dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n".into(),
             context_files: vec![("busybox".into(), busybox)],
+            context_dir: None,
             platform: "linux/amd64".into(),
             tag: format!("{}:amd64", env("IMAGEGRID_TEST_FIXTURE_IMAGE")),
             labels: Default::default(),

@@ -140,6 +140,7 @@ pub fn busy_app() -> App {
             os: "linux".into(),
             arch: "amd64".into(),
             buildkit: true,
+            builder: Default::default(),
         }),
         arches: vec!["amd64".into(), "riscv64".into()],
         running: 1,

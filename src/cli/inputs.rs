@@ -1,0 +1,83 @@
+//! `imagegrid inputs [--refresh] [--json]`: the moving refs recipes use and the commits they
+//! are pinned to (resolved again when older than `[inputs] refresh`, or at once with
+//! `--refresh`).
+
+use crate::config::LoadedConfig;
+use crate::inputs::{InputSources, OPAM, OPAM_REPOSITORY};
+use crate::model::inputs::{Needs, ResolvedRef, OPAM_REFS};
+
+use super::Exit;
+
+/// Resolve and show every input; exit 1 when one could not be resolved (its last
+/// resolution, if any, is still shown, marked as such).
+pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit> {
+    let sources = InputSources::from_config(loaded);
+    let needs = Needs {
+        opam_refs: OPAM_REFS.iter().map(|r| r.to_string()).collect(),
+        opam_repository: true,
+    };
+    let (pins, errors) = sources.resolve(&needs, refresh);
+    let failed = |input: &str| errors.iter().any(|e| e.input == input);
+    let mut rows: Vec<(&str, &ResolvedRef, bool)> = Vec::new();
+    for r in OPAM_REFS {
+        if let Some(p) = pins.opam.get(*r) {
+            rows.push((OPAM, p, failed(OPAM)));
+        }
+    }
+    if let Some(p) = &pins.opam_repository {
+        rows.push((OPAM_REPOSITORY, p, failed(OPAM_REPOSITORY)));
+    }
+    // What each base build sends: the checkout (with its .git) and a Dockerfile, as a tar.
+    let checkout = sources.checkout_dir();
+    let context_bytes = pins
+        .opam_repository
+        .as_ref()
+        .and_then(|_| crate::engine::build::dir_context_size(&checkout, "").ok());
+    if json {
+        let v = serde_json::json!({
+            "inputs": rows.iter().map(|(input, r, stale)| serde_json::json!({
+                "input": input, "url": r.url, "ref": r.git_ref, "commit": r.commit,
+                "tag": r.tag, "resolved_at": r.resolved_at, "stale": stale,
+            })).collect::<Vec<_>>(),
+            "checkout": checkout,
+            "context_bytes": context_bytes,
+            "refresh_secs": sources.refresh.as_secs(),
+            "errors": errors.iter().map(|e| serde_json::json!({
+                "input": e.input, "url": e.url, "message": e.message,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:<16} {:<7} {:<40} RESOLVED", "INPUT", "REF", "COMMIT");
+        for (input, r, stale) in &rows {
+            let tag = r
+                .tag
+                .as_deref()
+                .map(|t| format!(" (tag {t})"))
+                .unwrap_or_default();
+            println!(
+                "{input:<16} {:<7} {:<40} {}{tag}{}",
+                r.git_ref,
+                r.commit,
+                r.resolved_at,
+                if *stale {
+                    " (last resolution: refreshing failed)"
+                } else {
+                    ""
+                }
+            );
+        }
+        match context_bytes {
+            Some(n) => println!(
+                "opam-repository checkout: {} (build context of the base images: {})",
+                checkout.display(),
+                crate::util::units::human_size(n as i64)
+            ),
+            None => println!("opam-repository checkout: {}", checkout.display()),
+        }
+    }
+    for e in &errors {
+        eprintln!("imagegrid: {e}");
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
