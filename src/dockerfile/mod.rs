@@ -255,7 +255,7 @@ impl Renderer {
             "cell": { "id": cell.id, "level": cell.level },
             "distro": {
                 "name": distro.name, "base": distro.base, "family": distro.family,
-                "tier": distro.tier, "quirks": distro.quirks,
+                "tier": distro.tier, "quirks": distro.quirks, "gcc": distro.gcc,
             },
             "arch": { "name": arch.name, "platform": arch.platform },
             "opam": {
@@ -268,14 +268,8 @@ impl Renderer {
             let o = matrix
                 .ocaml(version)
                 .ok_or_else(|| err(format!("unknown OCaml version {version}")))?;
-            let (package, pin_package) = if o.dev {
-                (format!("ocaml-variants.{}+trunk", o.full), "ocaml-variants")
-            } else {
-                (
-                    format!("ocaml-base-compiler.{}", o.full),
-                    "ocaml-base-compiler",
-                )
-            };
+            let (package, pin_package, pin_version) = o.packages();
+            let repositories = matrix.catalog.repositories_for(distro, o);
             let base_ref = match from {
                 Some(f) => f.to_string(),
                 None => matrix
@@ -285,8 +279,10 @@ impl Renderer {
             };
             ctx["from"] = base_ref.into();
             ctx["ocaml"] = serde_json::json!({
-                "version": o.version, "full": o.full, "package": package,
-                "pin_package": pin_package, "dev": o.dev,
+                "version": o.version, "full": o.full, "switch": o.switch_name(),
+                "package": package, "pin_package": pin_package, "pin_version": pin_version,
+                "dev": o.dev, "beta": o.beta, "variant": o.variant,
+                "repositories": repositories,
                 "zstd": version_key(&o.version) >= (5, 1, 0),
             });
         }

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use crate::config::{ConfigError, LoadedConfig, TagConfig};
 use crate::plan::{Os, Plan, PlanError};
 pub use catalog::{
-    version_key, ArchDef, Catalog, Distro, DistroDef, DistroStatus, Family, OcamlDef, OpamBranch,
-    OpamDef, BUILTIN_CATALOG,
+    version_key, ArchDef, Catalog, CatalogInfo, Distro, DistroDef, DistroStatus, Family,
+    GccOverlayDef, OcamlDef, OpamBranch, OpamDef, RepositoriesDef, RepositoryDef, VariantDef,
+    VariantRule, VariantsDef, BUILTIN_CATALOG,
 };
 pub use selector::{Selector, PART_NAMES};
 
@@ -243,25 +244,7 @@ impl Matrix {
         } else {
             named_distros(&catalog, &cfg.matrix.distros, src)?
         };
-        let versions: Vec<OcamlDef> = if cfg.matrix.versions.is_empty() {
-            catalog.ocaml.clone()
-        } else {
-            let mut out = Vec::new();
-            for v in &cfg.matrix.versions {
-                let o = catalog.ocaml(v.get_ref()).ok_or_else(|| {
-                    src.error_at(
-                        v.span(),
-                        unknown(
-                            "OCaml version",
-                            v.get_ref(),
-                            catalog.ocaml.iter().map(|o| &o.version),
-                        ),
-                    )
-                })?;
-                out.push(o.clone());
-            }
-            out
-        };
+        let versions = named_versions(&catalog, &cfg.matrix.versions, src)?;
         let arches: Vec<ArchDef> = if cfg.matrix.arches.is_empty() {
             catalog
                 .arches
@@ -288,7 +271,7 @@ impl Matrix {
         }
         let exclude = exclusions(&cfg.matrix.exclude, src)?;
 
-        let cells = cells_for(&distros, &versions, &arches, &exclude);
+        let cells = cells_for(&catalog, &distros, &versions, &arches, &exclude);
         let index = index_of(&cells);
         Ok(Matrix {
             catalog,
@@ -462,8 +445,10 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
     format!("unknown {what} `{name}` (known: {})", known.join(", "))
 }
 
-/// The explicit cell set: the rules decide which (distro, version, arch) exist.
+/// The explicit cell set: the rules decide which (distro, version, arch) exist
+/// ([`Catalog::builds`]).
 fn cells_for(
+    catalog: &Catalog,
     distros: &[Distro],
     versions: &[OcamlDef],
     arches: &[ArchDef],
@@ -481,17 +466,7 @@ fn cells_for(
             cells.push(base);
         }
         for v in versions {
-            if let Some(min) = &d.min_ocaml {
-                if version_key(&v.version) < version_key(min) {
-                    continue;
-                }
-            }
-            for a in arches.iter().filter(|a| d.arches.contains(&a.name)) {
-                if let Some(min) = &a.min_ocaml {
-                    if version_key(&v.version) < version_key(min) {
-                        continue;
-                    }
-                }
+            for a in arches.iter().filter(|a| catalog.builds(d, v, a)) {
                 let cell = Cell::new(&d.name, Some(&v.version), &a.name);
                 let has_base = cells.iter().any(|c| Some(&c.id) == cell.base_id().as_ref());
                 if has_base && !excluded(&cell) {
@@ -501,6 +476,62 @@ fn cells_for(
         }
     }
     cells
+}
+
+/// The columns a config's `[matrix] versions` names, in the catalog's order: each entry is
+/// a column name (`5.4` is the plain switch only, `5.4-flambda` a variant) or a glob over
+/// them (`5.4*`: the switch and its variants); an entry that names nothing is an error at
+/// its place. Empty: every column. The catalog and the plan path both read the list so.
+fn named_versions(
+    catalog: &Catalog,
+    entries: &[toml::Spanned<String>],
+    src: &crate::config::Source,
+) -> Result<Vec<OcamlDef>, ConfigError> {
+    if entries.is_empty() {
+        return Ok(catalog.ocaml.clone());
+    }
+    let mut keep = std::collections::HashSet::new();
+    for v in entries {
+        let matched = match_names(v, catalog.ocaml.iter().map(|o| &o.version))
+            .map_err(|m| src.error_at(v.span(), m))?;
+        if matched.is_empty() {
+            return Err(src.error_at(
+                v.span(),
+                unknown(
+                    "OCaml version",
+                    v.get_ref(),
+                    catalog.ocaml.iter().map(|o| &o.version),
+                ),
+            ));
+        }
+        keep.extend(matched);
+    }
+    // The catalog's order, whatever order the config lists them in.
+    Ok(catalog
+        .ocaml
+        .iter()
+        .filter(|o| keep.contains(&o.version))
+        .cloned()
+        .collect())
+}
+
+/// The names a config entry selects: itself if it is one of `names`, else every name its
+/// glob matches (none: the caller reports it as unknown).
+fn match_names<'a>(
+    entry: &toml::Spanned<String>,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<Vec<String>, String> {
+    const MATCH: glob::MatchOptions = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let text = entry.get_ref().trim();
+    let pattern = glob::Pattern::new(text).map_err(|e| format!("bad glob `{text}`: {}", e.msg))?;
+    Ok(names
+        .filter(|n| n.as_str() == text || pattern.matches_with(n, MATCH))
+        .cloned()
+        .collect())
 }
 
 #[cfg(test)]
