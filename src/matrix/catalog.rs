@@ -504,3 +504,117 @@ pub fn version_key(v: &str) -> (u32, u32, u32) {
         it.next().unwrap_or(0),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column<'a>(c: &'a Catalog, v: &str) -> &'a OcamlDef {
+        c.ocaml(v).unwrap_or_else(|| panic!("no column {v}"))
+    }
+
+    #[test]
+    fn packages_as_the_pipeline_writes_them() {
+        let c = Catalog::builtin();
+        let p = |v: &str| {
+            let o = column(&c, v);
+            let (pkgs, pin, pin_version) = o.packages();
+            (o.switch_name().to_string(), pkgs, pin, pin_version)
+        };
+        assert_eq!(
+            p("5.4"),
+            (
+                "5.4".into(),
+                "ocaml-base-compiler.5.4.1".into(),
+                "ocaml-base-compiler",
+                "5.4.1".into()
+            )
+        );
+        assert_eq!(
+            p("5.4-flambda"),
+            (
+                "5.4".into(),
+                "ocaml-variants.5.4.1+options,ocaml-options-only-flambda".into(),
+                "ocaml-variants",
+                "5.4.1+options".into()
+            )
+        );
+        assert_eq!(
+            p("5.6-afl"),
+            (
+                "5.6".into(),
+                "ocaml-variants.5.6.0+trunk,ocaml-options-only-afl".into(),
+                "ocaml-variants",
+                "5.6.0+trunk".into()
+            )
+        );
+        assert_eq!(
+            p("5.5-beta1-no-flat-float-array"),
+            (
+                "5.5~beta1".into(),
+                "ocaml-variants.5.5.0~beta1+options,ocaml-options-only-no-flat-float-array".into(),
+                "ocaml-variants",
+                "5.5.0~beta1+options".into()
+            )
+        );
+        // Before ocaml-options-only-* existed, a variant is a package of its own.
+        assert_eq!(
+            p("4.11-fp"),
+            (
+                "4.11".into(),
+                "ocaml-variants.4.11.2+fp".into(),
+                "ocaml-variants",
+                "4.11.2+fp".into()
+            )
+        );
+        assert_eq!(p("5.5").1, "ocaml-variants.5.5.0+trunk");
+        assert_eq!(p("5.5-beta1").1, "ocaml-base-compiler.5.5.0~beta1");
+    }
+
+    #[test]
+    fn beta_repository_and_gcc_overlay_rules() {
+        let c = Catalog::builtin();
+        let repos = |d: &str, v: &str| -> Vec<String> {
+            c.repositories_for(c.distro(d).unwrap(), column(&c, v))
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        assert!(repos("debian-13", "5.4").is_empty());
+        assert_eq!(repos("debian-13", "5.6"), ["beta"]);
+        assert_eq!(repos("debian-13", "5.5-beta1-afl"), ["beta"]);
+        // gcc 14: no overlay; gcc 15 and 16: every compiler below 5.1.
+        assert!(repos("debian-13", "4.11").is_empty());
+        assert_eq!(repos("fedora-44", "4.14"), ["ocaml-patches-overlay"]);
+        assert_eq!(repos("alpine-3.23", "4.11-fp"), ["ocaml-patches-overlay"]);
+        assert!(repos("alpine-3.23", "5.2").is_empty());
+        // 4.14.2 carries the fixes.
+        let mut d = c.distro("fedora-44").unwrap().clone();
+        d.gcc = Some(15);
+        let mut o = column(&c, "4.14").clone();
+        o.full = "4.14.2".into();
+        assert!(c.repositories_for(&d, &o).is_empty());
+        d.gcc = None;
+        assert!(c.repositories_for(&d, column(&c, "4.11")).is_empty());
+    }
+
+    #[test]
+    fn bad_catalogs_are_refused() {
+        let bad_arch = BUILTIN_CATALOG.replacen(
+            "arches = [\"amd64\", \"arm64\"] },",
+            "arches = [\"amd64\", \"m68k\"] },",
+            1,
+        );
+        assert_ne!(bad_arch, BUILTIN_CATALOG);
+        assert_eq!(
+            Catalog::parse(&bad_arch).unwrap_err().0,
+            "variant afl: unknown arch `m68k`"
+        );
+        let set_variant = BUILTIN_CATALOG.replacen(
+            "version = \"5.4\"\n",
+            "version = \"5.4\"\nvariant = \"x\"\n",
+            1,
+        );
+        assert!(Catalog::parse(&set_variant).is_err());
+    }
+}

@@ -552,15 +552,104 @@ mod tests {
             .cells
             .iter()
             .all(|c| c.arch != "i386" && c.arch != "arm32v7"));
-        // Deprecated distros are not in the default matrix.
-        assert!(m.cells.iter().all(|c| c.distro != "alpine-3.23"));
-        // debian-12 lost s390x upstream.
-        assert!(m.cell("debian-12/opam/s390x").is_none());
+        // Distros newer than the dump the catalog reproduces are not in the default matrix.
+        assert!(m.cells.iter().all(|c| c.distro != "alpine-3.24"));
+        // debian-12 still had s390x on 2026-05-22.
+        assert!(m.cell("debian-12/opam/s390x").is_some());
         for c in &m.cells {
             if let Some(b) = c.base_id() {
                 assert!(m.cell(&b).is_some(), "{} has no base", c.id);
             }
         }
+    }
+
+    fn versions_of(config: &str) -> Result<Vec<String>, String> {
+        let loaded = crate::config::parse("c.toml", config).map_err(|e| e.to_string())?;
+        let m = Matrix::from_config(&loaded).map_err(|e| e.to_string())?;
+        Ok(m.versions.iter().map(|v| v.version.clone()).collect())
+    }
+
+    #[test]
+    fn versions_select_plain_switches_variants_by_name_or_glob() {
+        // A version alone is its plain switch, as configs meant before variants existed.
+        assert_eq!(
+            versions_of("[matrix]\nversions = [\"5.4\"]\n").unwrap(),
+            ["5.4"]
+        );
+        assert_eq!(
+            versions_of("[matrix]\nversions = [\"5.4-flambda\", \"4.14\"]\n").unwrap(),
+            ["4.14", "5.4-flambda"],
+            "catalog order"
+        );
+        assert_eq!(
+            versions_of("[matrix]\nversions = [\"5.5*\"]\n").unwrap(),
+            [
+                "5.5",
+                "5.5-afl",
+                "5.5-flambda",
+                "5.5-no-flat-float-array",
+                "5.5-beta1",
+                "5.5-beta1-afl",
+                "5.5-beta1-flambda",
+                "5.5-beta1-no-flat-float-array"
+            ]
+        );
+        let e = versions_of("[matrix]\nversions = [\"5.4-fp\"]\n").unwrap_err();
+        assert!(
+            e.starts_with("c.toml:2:13: matrix.versions: unknown OCaml version `5.4-fp` (known: 4.11, 4.11-afl,"),
+            "{e}"
+        );
+        // Every column of the default matrix: 8 switches and their 28 variants.
+        assert_eq!(versions_of("").unwrap().len(), 36);
+        let m = Matrix::builtin();
+        let plain: Vec<&str> = m
+            .versions
+            .iter()
+            .filter(|v| v.variant.is_none())
+            .map(|v| v.version.as_str())
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                "4.11",
+                "4.14",
+                "5.2",
+                "5.3",
+                "5.4",
+                "5.5",
+                "5.5-beta1",
+                "5.6"
+            ]
+        );
+    }
+
+    #[test]
+    fn variant_cells_follow_tier_and_arch_rules() {
+        let m = Matrix::builtin();
+        let count = |d: &str, a: &str| {
+            m.cells
+                .iter()
+                .filter(|c| c.distro == d && c.arch == a && c.level == Level::Compiler)
+                .count()
+        };
+        // The dump's switch counts per (distro, arch).
+        assert_eq!(count("debian-13", "amd64"), 36);
+        assert_eq!(count("debian-13", "arm64"), 32);
+        for a in ["ppc64le", "s390x", "riscv64"] {
+            assert_eq!(count("debian-13", a), 20, "{a}");
+        }
+        assert_eq!(count("alpine-3.23", "amd64"), 36);
+        assert_eq!(count("alpine-3.23", "arm64"), 32);
+        // Tier 2 and 3 distros: the 8 plain switches only.
+        assert_eq!(count("ubuntu-26.04", "amd64"), 8);
+        assert_eq!(count("archlinux", "amd64"), 8);
+        let compilers = m
+            .cells
+            .iter()
+            .filter(|c| c.level == Level::Compiler)
+            .count();
+        let bases = m.cells.iter().filter(|c| c.level == Level::Base).count();
+        assert_eq!((bases, compilers), (49, 532), "the dump's Linux jobs");
     }
 
     #[test]
