@@ -388,12 +388,6 @@ impl Catalog {
             .collect::<Result<Vec<_>, _>>()?;
         let mut ocaml = Vec::new();
         for o in &file.ocaml {
-            if o.variant.is_some() {
-                return Err(format!(
-                    "ocaml {}: `variant` is set by [variants]",
-                    o.version
-                ));
-            }
             ocaml.push(o.clone());
             for v in &file.variants.variants {
                 if let Some(arches) = file.variants.arches_for(&v.name, &o.version) {
@@ -615,6 +609,8 @@ mod tests {
             "version = \"5.4\"\nvariant = \"x\"\n",
             1,
         );
-        assert!(Catalog::parse(&set_variant).is_err());
+        // `variant` comes from the rules only.
+        let e = Catalog::parse(&set_variant).unwrap_err().0;
+        assert!(e.contains("unknown field `variant`"), "{e}");
     }
 }
