@@ -495,14 +495,19 @@ fn named_versions(
         let matched = match_names(v, catalog.ocaml.iter().map(|o| &o.version))
             .map_err(|m| src.error_at(v.span(), m))?;
         if matched.is_empty() {
-            return Err(src.error_at(
-                v.span(),
-                unknown(
-                    "OCaml version",
-                    v.get_ref(),
-                    catalog.ocaml.iter().map(|o| &o.version),
-                ),
-            ));
+            let plain = catalog.ocaml.iter().filter(|o| o.variant.is_none());
+            let mut message = unknown("OCaml version", v.get_ref(), plain.map(|o| &o.version));
+            if let Some(variants) = &catalog.variants {
+                let names: Vec<&str> = variants.variants.iter().map(|x| x.name.as_str()).collect();
+                message.insert_str(
+                    message.len() - 1,
+                    &format!(
+                        "; variants as `5.4-flambda`: {}; globs as `5.4*`",
+                        names.join(", ")
+                    ),
+                );
+            }
+            return Err(src.error_at(v.span(), message));
         }
         keep.extend(matched);
     }
@@ -596,7 +601,7 @@ mod tests {
         );
         let e = versions_of("[matrix]\nversions = [\"5.4-fp\"]\n").unwrap_err();
         assert!(
-            e.starts_with("c.toml:2:13: matrix.versions: unknown OCaml version `5.4-fp` (known: 4.11, 4.11-afl,"),
+            e.starts_with("c.toml:2:13: matrix.versions: unknown OCaml version `5.4-fp` (known: 4.11, 4.14, 5.2, 5.3, 5.4, 5.5, 5.5-beta1, 5.6; variants as `5.4-flambda`: afl, flambda,"),
             "{e}"
         );
         // Every column of the default matrix: 8 switches and their 28 variants.
