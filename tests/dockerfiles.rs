@@ -53,6 +53,8 @@ fn snapshot_one_cell_per_family_and_kind() {
         "fedora-44/4.14/amd64",
         "ubuntu-26.04/4.11/s390x",
         "alpine-3.23/4.14-flambda-fp/amd64",
+        // The opam source-archive image.
+        "debian-13/archive/amd64",
     ] {
         insta::assert_snapshot!(id.replace(['/', '.'], "_"), render(&m, id));
     }
@@ -153,7 +155,18 @@ fn every_cell_renders_with_the_right_shape() {
                     c.id
                 );
             }
-            Level::Archive => unreachable!("the built-in catalog has no archive cell"),
+            Level::Archive => {
+                let base = m.cell(&c.base_id().unwrap()).unwrap();
+                assert!(
+                    ins.contains(&format!(
+                        "FROM {} AS archive",
+                        base.staging_tag(&TagConfig::default())
+                    )),
+                    "{}",
+                    c.id
+                );
+                assert_eq!(froms.len(), 4, "{}", c.id);
+            }
             Level::Compiler => {
                 let base = m
                     .cell(&c.base_id().unwrap())
@@ -217,8 +230,19 @@ fn matrix_rules_hold() {
     let m = Matrix::builtin();
     assert_eq!(
         m.cells.len(),
-        49 + 532,
-        "the dump's Linux base and compiler jobs"
+        49 + 532 + 1,
+        "the dump's Linux base and compiler jobs, and the archive"
+    );
+    let archives: Vec<&str> = m
+        .cells
+        .iter()
+        .filter(|c| c.level == Level::Archive)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(
+        archives,
+        ["debian-13/archive/amd64"],
+        "on the master distro"
     );
     for c in &m.cells {
         if let Some(b) = c.base_id() {
@@ -244,9 +268,10 @@ fn matrix_rules_hold() {
             "{}: off by default",
             c.id
         );
-        let Some(v) = c.version.as_deref() else {
+        if c.level != Level::Compiler {
             continue;
-        };
+        }
+        let v = c.version.as_deref().unwrap();
         let o = m.ocaml(v).unwrap();
         let Some(variant) = o.variant.as_deref() else {
             continue;

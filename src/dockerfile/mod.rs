@@ -33,6 +33,7 @@ pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "zypper/compiler.Dockerfile.j2",
     "pacman/base.Dockerfile.j2",
     "pacman/compiler.Dockerfile.j2",
+    "archive.Dockerfile.j2",
 ];
 
 /// A template that failed to load or render, with where.
@@ -139,7 +140,9 @@ impl Renderer {
         let family = matrix.distro(&cell.distro)?.family;
         let kind = match cell.level {
             Level::Base => "base",
-            Level::Compiler | Level::Archive => "compiler",
+            Level::Compiler => "compiler",
+            // One recipe whatever the family: it only runs opam and rsync on the base.
+            Level::Archive => return Some("archive.Dockerfile.j2".to_string()),
         };
         Some(format!("{}/{kind}.Dockerfile.j2", family.as_str()))
     }
@@ -264,20 +267,30 @@ impl Renderer {
                 "default": default_opam,
             },
         });
+        let base_ref = || match from {
+            Some(f) => f.to_string(),
+            None => matrix
+                .cell(&cell.base_id().unwrap_or_default())
+                .map(|b| b.staging_tag(tags))
+                .unwrap_or_else(|| Cell::new(&cell.distro, None, &cell.arch).staging_tag(tags)),
+        };
+        if cell.level == Level::Archive {
+            let archive = matrix
+                .catalog
+                .archive
+                .as_ref()
+                .ok_or_else(|| err("the catalog has no [archive]".to_string()))?;
+            ctx["from"] = base_ref().into();
+            ctx["archive"] = serde_json::to_value(archive).unwrap_or_default();
+            return Ok(minijinja::Value::from_serialize(&ctx));
+        }
         if let Some(version) = &cell.version {
             let o = matrix
                 .ocaml(version)
                 .ok_or_else(|| err(format!("unknown OCaml version {version}")))?;
             let (package, pin_package, pin_version) = o.packages();
             let repositories = matrix.catalog.repositories_for(distro, o);
-            let base_ref = match from {
-                Some(f) => f.to_string(),
-                None => matrix
-                    .cell(&cell.base_id().unwrap_or_default())
-                    .map(|b| b.staging_tag(tags))
-                    .unwrap_or_else(|| Cell::new(&cell.distro, None, &cell.arch).staging_tag(tags)),
-            };
-            ctx["from"] = base_ref.into();
+            ctx["from"] = base_ref().into();
             ctx["ocaml"] = serde_json::json!({
                 "version": o.version, "full": o.full, "switch": o.switch_name(),
                 "package": package, "pin_package": pin_package, "pin_version": pin_version,

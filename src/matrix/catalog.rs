@@ -293,6 +293,20 @@ pub struct RepositoriesDef {
     pub gcc_overlay: GccOverlayDef,
 }
 
+/// The opam source-archive image: where it is built and the images it is made from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveDef {
+    /// The arch of the master distro's base image it builds on (`amd64`).
+    pub arch: String,
+    /// The image the archives are copied into (`alpine:latest`).
+    pub image: String,
+    /// The previous archive image, whose archives it keeps (`ocaml/opam:archive`).
+    pub previous: String,
+    /// The legacy opam.ocaml.org archive image.
+    pub legacy: String,
+}
+
 /// What the catalog says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -348,6 +362,7 @@ struct CatalogFile {
     repositories: RepositoriesDef,
     ocaml: Vec<OcamlDef>,
     variants: VariantsDef,
+    archive: ArchiveDef,
     arch: Vec<ArchDef>,
     distro: Vec<DistroDef>,
 }
@@ -364,6 +379,8 @@ pub struct Catalog {
     pub ocaml: Vec<OcamlDef>,
     /// None for a plan's catalog.
     pub variants: Option<VariantsDef>,
+    /// The archive cell of the master distro; None for a plan's catalog (its archive is a job).
+    pub archive: Option<ArchiveDef>,
     pub arches: Vec<ArchDef>,
     pub distros: Vec<Distro>,
 }
@@ -410,6 +427,7 @@ impl Catalog {
             repositories: Some(file.repositories),
             ocaml,
             variants: Some(file.variants),
+            archive: Some(file.archive),
             arches: file.arch,
             distros,
         })

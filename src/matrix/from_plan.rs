@@ -101,6 +101,7 @@ fn plan_catalog(plan: &Plan, builtin: &Catalog) -> Catalog {
         opam: builtin.opam.clone(),
         repositories: None,
         variants: None,
+        archive: None,
         ocaml: switches
             .into_iter()
             .map(|s| OcamlDef {

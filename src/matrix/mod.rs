@@ -127,8 +127,12 @@ impl Cell {
         format!("{repo}:{}-{}", self.public_tag_stem(), self.arch)
     }
 
-    /// `<distro>-opam` or `<distro>-ocaml-<M.m>`: the public tag this cell contributes an arch to.
+    /// `<distro>-opam` or `<distro>-ocaml-<M.m>`: the public tag this cell contributes an arch
+    /// to; `archive` for the archive cell.
     pub fn public_tag_stem(&self) -> String {
+        if self.level == Level::Archive {
+            return ARCHIVE_VERSION.to_string();
+        }
         match &self.version {
             None => format!("{}-opam", self.distro),
             Some(v) => format!("{}-ocaml-{}", self.distro, tag_version(v)),
@@ -319,7 +323,8 @@ impl Matrix {
                     0 => self.catalog.distro(lit).is_some(),
                     1 => {
                         lit == BASE_VERSION
-                            || (lit == ARCHIVE_VERSION && self.plan.is_some())
+                            || (lit == ARCHIVE_VERSION
+                                && (self.plan.is_some() || self.catalog.archive.is_some()))
                             || self.catalog.ocaml(lit).is_some()
                     }
                     _ => self.catalog.arch(lit).is_some(),
@@ -446,7 +451,8 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
 }
 
 /// The explicit cell set: the rules decide which (distro, version, arch) exist
-/// ([`Catalog::builds`]).
+/// ([`Catalog::builds`]); the master distro's base for the archive's arch also has the
+/// archive cell, after its compiler cells.
 fn cells_for(
     catalog: &Catalog,
     distros: &[Distro],
@@ -472,6 +478,13 @@ fn cells_for(
                 if has_base && !excluded(&cell) {
                     cells.push(cell);
                 }
+            }
+        }
+        if let (true, Some(archive)) = (d.master, &catalog.archive) {
+            let cell = Cell::archive(&d.name, &archive.arch);
+            let has_base = cells.iter().any(|c| Some(&c.id) == cell.base_id().as_ref());
+            if has_base && !excluded(&cell) {
+                cells.push(cell);
             }
         }
     }

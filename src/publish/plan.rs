@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::config::TagConfig;
-use crate::matrix::{tag_version, Cell, Distro, Matrix, OcamlDef};
+use crate::matrix::{tag_version, Cell, Distro, Matrix, OcamlDef, ARCHIVE_VERSION};
 use crate::store::BuildRecord;
 
 /// A successful per-arch build, as the history records it.
@@ -261,9 +261,11 @@ fn check_tag(tag: &str) -> Result<(), String> {
     }
 }
 
-/// The public tag of a (distro, version): `version` None is the base image.
+/// The public tag of a (distro, version): `version` None is the base image, `archive` the
+/// archive image (tagged `archive`, as the pipeline does).
 pub fn public_tag(tags: &TagConfig, distro: &str, version: Option<&str>) -> String {
     match version {
+        Some(ARCHIVE_VERSION) => ARCHIVE_VERSION.to_string(),
         None => expand(tags.opam.get_ref(), distro, None, None),
         Some(v) => expand(tags.ocaml.get_ref(), distro, Some(v), None),
     }
@@ -607,6 +609,11 @@ mod tests {
             for a in &tag.arches {
                 let c = m.cell(&a.cell).unwrap();
                 assert_eq!(tag.tag, c.public_tag_stem());
+                if c.level == crate::matrix::Level::Archive {
+                    // The pipeline's staging tag of the archive has no arch.
+                    assert_eq!(a.staging, "127.0.0.1:5000/imagegrid/opam-staging:archive");
+                    continue;
+                }
                 assert_eq!(
                     a.staging,
                     format!(
