@@ -246,6 +246,7 @@ pub struct VariantsDef {
     pub tiers: Vec<u8>,
     /// The first version with `ocaml-options-only-*` packages (`4.12`).
     pub options_from: String,
+    /// Every variant, in column order (`[[variants.variant]]` tables).
     #[serde(rename = "variant")]
     pub variants: Vec<VariantDef>,
 }
@@ -265,7 +266,9 @@ impl VariantsDef {
 /// An opam repository a compiler image adds (`opam repo add NAME URL --set-default`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RepositoryDef {
+    /// The name opam knows it by (`beta`).
     pub name: String,
+    /// Its URL as opam takes it (`git+https://github.com/ocaml/ocaml-beta-repository`).
     pub url: String,
 }
 
@@ -273,7 +276,9 @@ pub struct RepositoryDef {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GccOverlayDef {
+    /// The name opam knows it by (`ocaml-patches-overlay`).
     pub name: String,
+    /// Its URL as opam takes it.
     pub url: String,
     /// Distros whose default gcc is at least this.
     pub min_gcc: u32,
@@ -290,6 +295,7 @@ pub struct GccOverlayDef {
 pub struct RepositoriesDef {
     /// Added first for dev and beta compilers.
     pub beta: RepositoryDef,
+    /// Added for old compilers on distros with a new gcc.
     pub gcc_overlay: GccOverlayDef,
 }
 
@@ -339,7 +345,10 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OpamBranch {
+    /// The installed binary is `/usr/bin/opam-<name>` (`2.1`, `dev`).
     pub name: String,
+    /// What the builder checks out (a branch, `master`; the context's `opam.checkouts` maps
+    /// it to a pinned commit when one is resolved); the builder's binary is `opam-<git_ref>`.
     pub git_ref: String,
 }
 
