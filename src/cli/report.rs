@@ -79,9 +79,21 @@ pub fn matrix(
         return Ok(0);
     }
     let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(4);
+    let dw = rows
+        .iter()
+        .map(|r| r.distro.len())
+        .max()
+        .unwrap_or(0)
+        .max(14);
+    let vw = rows
+        .iter()
+        .map(|r| r.version.unwrap_or(BASE_VERSION).len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     writeln!(
         out,
-        "{:w$}  {:8}  {:14}  {:7}  {:7}  BASE IMAGE",
+        "{:w$}  {:8}  {:dw$}  {:vw$}  {:7}  BASE IMAGE",
         "CELL", "LEVEL", "DISTRO", "VERSION", "ARCH"
     )?;
     for r in &rows {
@@ -92,7 +104,7 @@ pub fn matrix(
         };
         writeln!(
             out,
-            "{:w$}  {:8}  {:14}  {:7}  {:7}  {}",
+            "{:w$}  {:8}  {:dw$}  {:vw$}  {:7}  {}",
             r.id,
             level,
             r.distro,
@@ -101,7 +113,16 @@ pub fn matrix(
             r.base_image
         )?;
     }
-    writeln!(out, "{} cells", rows.len())?;
+    match &m.catalog.info {
+        // The built-in catalog says which pipeline snapshot it reproduces.
+        Some(info) => writeln!(
+            out,
+            "{} cells (built-in catalog: {})",
+            rows.len(),
+            info.reproduces
+        )?,
+        None => writeln!(out, "{} cells", rows.len())?,
+    }
     Ok(0)
 }
 

@@ -40,6 +40,7 @@ pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "zypper/compiler.Dockerfile.j2",
     "pacman/base.Dockerfile.j2",
     "pacman/compiler.Dockerfile.j2",
+    "archive.Dockerfile.j2",
 ];
 
 /// A template that failed to load or render, with where.
@@ -172,7 +173,9 @@ impl Renderer {
         let family = matrix.distro(&cell.distro)?.family;
         let kind = match cell.level {
             Level::Base => "base",
-            Level::Compiler | Level::Archive => "compiler",
+            Level::Compiler => "compiler",
+            // One recipe whatever the family: it only runs opam and rsync on the base.
+            Level::Archive => return Some("archive.Dockerfile.j2".to_string()),
         };
         Some(format!("{}/{kind}.Dockerfile.j2", family.as_str()))
     }
@@ -348,7 +351,7 @@ impl Renderer {
             "cell": { "id": cell.id, "level": cell.level },
             "distro": {
                 "name": distro.name, "base": distro.base, "family": distro.family,
-                "tier": distro.tier, "quirks": distro.quirks,
+                "tier": distro.tier, "quirks": distro.quirks, "gcc": distro.gcc,
             },
             "arch": { "name": arch.name, "platform": arch.platform },
             "opam": {
@@ -359,29 +362,35 @@ impl Renderer {
                 "repository_commit": pins.repository_commit(),
             },
         });
+        let base_ref = || match from {
+            Some(f) => f.to_string(),
+            None => matrix
+                .cell(&cell.base_id().unwrap_or_default())
+                .map(|b| b.staging_tag(tags))
+                .unwrap_or_else(|| Cell::new(&cell.distro, None, &cell.arch).staging_tag(tags)),
+        };
+        if cell.level == Level::Archive {
+            let archive = matrix
+                .catalog
+                .archive
+                .as_ref()
+                .ok_or_else(|| err("the catalog has no [archive]".to_string()))?;
+            ctx["from"] = base_ref().into();
+            ctx["archive"] = serde_json::to_value(archive).unwrap_or_default();
+            return Ok(minijinja::Value::from_serialize(&ctx));
+        }
         if let Some(version) = &cell.version {
             let o = matrix
                 .ocaml(version)
                 .ok_or_else(|| err(format!("unknown OCaml version {version}")))?;
-            let (package, pin_package) = if o.dev {
-                (format!("ocaml-variants.{}+trunk", o.full), "ocaml-variants")
-            } else {
-                (
-                    format!("ocaml-base-compiler.{}", o.full),
-                    "ocaml-base-compiler",
-                )
-            };
-            let base_ref = match from {
-                Some(f) => f.to_string(),
-                None => matrix
-                    .cell(&cell.base_id().unwrap_or_default())
-                    .map(|b| b.staging_tag(tags))
-                    .unwrap_or_else(|| Cell::new(&cell.distro, None, &cell.arch).staging_tag(tags)),
-            };
-            ctx["from"] = base_ref.into();
+            let (package, pin_package, pin_version) = o.packages();
+            let repositories = matrix.catalog.repositories_for(distro, o);
+            ctx["from"] = base_ref().into();
             ctx["ocaml"] = serde_json::json!({
-                "version": o.version, "full": o.full, "package": package,
-                "pin_package": pin_package, "dev": o.dev,
+                "version": o.version, "full": o.full, "switch": o.switch_name(),
+                "package": package, "pin_package": pin_package, "pin_version": pin_version,
+                "dev": o.dev, "beta": o.beta, "variant": o.variant,
+                "repositories": repositories,
                 "zstd": version_key(&o.version) >= (5, 1, 0),
             });
         }

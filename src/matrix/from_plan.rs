@@ -5,19 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use glob::{MatchOptions, Pattern};
-use toml::Spanned;
-
 use super::catalog::{ArchDef, Catalog, Distro, DistroStatus, Family, OcamlDef};
-use super::{exclusions, index_of, named_arches, named_distros, unknown, Cell, Matrix, Selector};
+use super::{
+    exclusions, index_of, named_arches, named_distros, named_versions, unknown, Cell, Matrix,
+    Selector,
+};
 use crate::config::{ConfigError, LoadedConfig};
 use crate::plan::{Arch, JobKind, Plan, Switch};
-
-const MATCH: MatchOptions = MatchOptions {
-    case_sensitive: true,
-    require_literal_separator: true,
-    require_literal_leading_dot: false,
-};
 
 impl Matrix {
     /// The matrix of a plan: one cell per job (`DISTRO/opam/ARCH`, `DISTRO/VERSION/ARCH`,
@@ -53,33 +47,7 @@ impl Matrix {
         } else {
             named_distros(&catalog, &cfg.matrix.distros, src)?
         };
-        let versions: Vec<OcamlDef> = if cfg.matrix.versions.is_empty() {
-            catalog.ocaml.clone()
-        } else {
-            let mut keep = HashSet::new();
-            for v in &cfg.matrix.versions {
-                let matched = match_names(v, catalog.ocaml.iter().map(|o| &o.version))
-                    .map_err(|m| src.error_at(v.span(), m))?;
-                if matched.is_empty() {
-                    return Err(src.error_at(
-                        v.span(),
-                        unknown(
-                            "OCaml version",
-                            v.get_ref(),
-                            catalog.ocaml.iter().map(|o| &o.version),
-                        ),
-                    ));
-                }
-                keep.extend(matched);
-            }
-            // The plan's order, whatever order the config lists them in.
-            catalog
-                .ocaml
-                .iter()
-                .filter(|o| keep.contains(&o.version))
-                .cloned()
-                .collect()
-        };
+        let versions = named_versions(&catalog, &cfg.matrix.versions, src)?;
         let arches: Vec<ArchDef> = if cfg.matrix.arches.is_empty() {
             catalog.arches.clone()
         } else {
@@ -99,20 +67,6 @@ impl Matrix {
             plan: Some(Arc::new(plan)),
         })
     }
-}
-
-/// The names a config entry selects: itself if it is one of `names`, else every name its
-/// glob matches (none: the caller reports it as unknown).
-fn match_names<'a>(
-    entry: &Spanned<String>,
-    names: impl Iterator<Item = &'a String>,
-) -> Result<Vec<String>, String> {
-    let text = entry.get_ref().trim();
-    let pattern = Pattern::new(text).map_err(|e| format!("bad glob `{text}`: {}", e.msg))?;
-    Ok(names
-        .filter(|n| n.as_str() == text || pattern.matches_with(n, MATCH))
-        .cloned()
-        .collect())
 }
 
 /// The plan's distros, versions and arches as a catalog (selectors and names are checked
@@ -143,14 +97,23 @@ fn plan_catalog(plan: &Plan, builtin: &Catalog) -> Catalog {
     switches.sort_by_key(|s| switch_order(s));
     arches.sort();
     Catalog {
+        info: None,
         opam: builtin.opam.clone(),
+        repositories: None,
+        variants: None,
+        archive: None,
         ocaml: switches
             .into_iter()
             .map(|s| OcamlDef {
                 version: s.tag().to_string(),
                 full: s.as_str().to_string(),
+                switch: None,
                 dev: false,
+                beta: false,
                 latest: false,
+                variant: None,
+                variant_arches: None,
+                variant_package: false,
             })
             .collect(),
         arches: arches
@@ -191,6 +154,7 @@ fn plan_distro(builtin: &Catalog, name: &str, base_job: &crate::plan::Job) -> Di
             arches: vec![arch],
             quirks: vec![],
             min_ocaml: None,
+            gcc: None,
         },
     }
 }

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use crate::config::{ConfigError, LoadedConfig, TagConfig};
 use crate::plan::{Os, Plan, PlanError};
 pub use catalog::{
-    version_key, ArchDef, Catalog, Distro, DistroDef, DistroStatus, Family, OcamlDef, OpamBranch,
-    OpamDef, BUILTIN_CATALOG,
+    version_key, ArchDef, Catalog, CatalogInfo, Distro, DistroDef, DistroStatus, Family,
+    GccOverlayDef, OcamlDef, OpamBranch, OpamDef, RepositoriesDef, RepositoryDef, VariantDef,
+    VariantRule, VariantsDef, BUILTIN_CATALOG,
 };
 pub use selector::{Selector, PART_NAMES};
 
@@ -126,8 +127,12 @@ impl Cell {
         format!("{repo}:{}-{}", self.public_tag_stem(), self.arch)
     }
 
-    /// `<distro>-opam` or `<distro>-ocaml-<M.m>`: the public tag this cell contributes an arch to.
+    /// `<distro>-opam` or `<distro>-ocaml-<M.m>`: the public tag this cell contributes an arch
+    /// to; `archive` for the archive cell.
     pub fn public_tag_stem(&self) -> String {
+        if self.level == Level::Archive {
+            return ARCHIVE_VERSION.to_string();
+        }
         match &self.version {
             None => format!("{}-opam", self.distro),
             Some(v) => format!("{}-ocaml-{}", self.distro, tag_version(v)),
@@ -243,25 +248,7 @@ impl Matrix {
         } else {
             named_distros(&catalog, &cfg.matrix.distros, src)?
         };
-        let versions: Vec<OcamlDef> = if cfg.matrix.versions.is_empty() {
-            catalog.ocaml.clone()
-        } else {
-            let mut out = Vec::new();
-            for v in &cfg.matrix.versions {
-                let o = catalog.ocaml(v.get_ref()).ok_or_else(|| {
-                    src.error_at(
-                        v.span(),
-                        unknown(
-                            "OCaml version",
-                            v.get_ref(),
-                            catalog.ocaml.iter().map(|o| &o.version),
-                        ),
-                    )
-                })?;
-                out.push(o.clone());
-            }
-            out
-        };
+        let versions = named_versions(&catalog, &cfg.matrix.versions, src)?;
         let arches: Vec<ArchDef> = if cfg.matrix.arches.is_empty() {
             catalog
                 .arches
@@ -288,7 +275,7 @@ impl Matrix {
         }
         let exclude = exclusions(&cfg.matrix.exclude, src)?;
 
-        let cells = cells_for(&distros, &versions, &arches, &exclude);
+        let cells = cells_for(&catalog, &distros, &versions, &arches, &exclude);
         let index = index_of(&cells);
         Ok(Matrix {
             catalog,
@@ -336,7 +323,8 @@ impl Matrix {
                     0 => self.catalog.distro(lit).is_some(),
                     1 => {
                         lit == BASE_VERSION
-                            || (lit == ARCHIVE_VERSION && self.plan.is_some())
+                            || (lit == ARCHIVE_VERSION
+                                && (self.plan.is_some() || self.catalog.archive.is_some()))
                             || self.catalog.ocaml(lit).is_some()
                     }
                     _ => self.catalog.arch(lit).is_some(),
@@ -462,8 +450,11 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
     format!("unknown {what} `{name}` (known: {})", known.join(", "))
 }
 
-/// The explicit cell set: the rules decide which (distro, version, arch) exist.
+/// The explicit cell set: the rules decide which (distro, version, arch) exist
+/// ([`Catalog::builds`]); the master distro's base for the archive's arch also has the
+/// archive cell, after its compiler cells.
 fn cells_for(
+    catalog: &Catalog,
     distros: &[Distro],
     versions: &[OcamlDef],
     arches: &[ArchDef],
@@ -481,17 +472,7 @@ fn cells_for(
             cells.push(base);
         }
         for v in versions {
-            if let Some(min) = &d.min_ocaml {
-                if version_key(&v.version) < version_key(min) {
-                    continue;
-                }
-            }
-            for a in arches.iter().filter(|a| d.arches.contains(&a.name)) {
-                if let Some(min) = &a.min_ocaml {
-                    if version_key(&v.version) < version_key(min) {
-                        continue;
-                    }
-                }
+            for a in arches.iter().filter(|a| catalog.builds(d, v, a)) {
                 let cell = Cell::new(&d.name, Some(&v.version), &a.name);
                 let has_base = cells.iter().any(|c| Some(&c.id) == cell.base_id().as_ref());
                 if has_base && !excluded(&cell) {
@@ -499,8 +480,76 @@ fn cells_for(
                 }
             }
         }
+        if let (true, Some(archive)) = (d.master, &catalog.archive) {
+            let cell = Cell::archive(&d.name, &archive.arch);
+            let has_base = cells.iter().any(|c| Some(&c.id) == cell.base_id().as_ref());
+            if has_base && !excluded(&cell) {
+                cells.push(cell);
+            }
+        }
     }
     cells
+}
+
+/// The columns a config's `[matrix] versions` names, in the catalog's order: each entry is
+/// a column name (`5.4` is the plain switch only, `5.4-flambda` a variant) or a glob over
+/// them (`5.4*`: the switch and its variants); an entry that names nothing is an error at
+/// its place. Empty: every column. The catalog and the plan path both read the list so.
+fn named_versions(
+    catalog: &Catalog,
+    entries: &[toml::Spanned<String>],
+    src: &crate::config::Source,
+) -> Result<Vec<OcamlDef>, ConfigError> {
+    if entries.is_empty() {
+        return Ok(catalog.ocaml.clone());
+    }
+    let mut keep = std::collections::HashSet::new();
+    for v in entries {
+        let matched = match_names(v, catalog.ocaml.iter().map(|o| &o.version))
+            .map_err(|m| src.error_at(v.span(), m))?;
+        if matched.is_empty() {
+            let plain = catalog.ocaml.iter().filter(|o| o.variant.is_none());
+            let mut message = unknown("OCaml version", v.get_ref(), plain.map(|o| &o.version));
+            if let Some(variants) = &catalog.variants {
+                let names: Vec<&str> = variants.variants.iter().map(|x| x.name.as_str()).collect();
+                message.insert_str(
+                    message.len() - 1,
+                    &format!(
+                        "; variants as `5.4-flambda`: {}; globs as `5.4*`",
+                        names.join(", ")
+                    ),
+                );
+            }
+            return Err(src.error_at(v.span(), message));
+        }
+        keep.extend(matched);
+    }
+    // The catalog's order, whatever order the config lists them in.
+    Ok(catalog
+        .ocaml
+        .iter()
+        .filter(|o| keep.contains(&o.version))
+        .cloned()
+        .collect())
+}
+
+/// The names a config entry selects: itself if it is one of `names`, else every name its
+/// glob matches (none: the caller reports it as unknown).
+fn match_names<'a>(
+    entry: &toml::Spanned<String>,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<Vec<String>, String> {
+    const MATCH: glob::MatchOptions = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let text = entry.get_ref().trim();
+    let pattern = glob::Pattern::new(text).map_err(|e| format!("bad glob `{text}`: {}", e.msg))?;
+    Ok(names
+        .filter(|n| n.as_str() == text || pattern.matches_with(n, MATCH))
+        .cloned()
+        .collect())
 }
 
 #[cfg(test)]
@@ -521,15 +570,104 @@ mod tests {
             .cells
             .iter()
             .all(|c| c.arch != "i386" && c.arch != "arm32v7"));
-        // Deprecated distros are not in the default matrix.
-        assert!(m.cells.iter().all(|c| c.distro != "alpine-3.23"));
-        // debian-12 lost s390x upstream.
-        assert!(m.cell("debian-12/opam/s390x").is_none());
+        // Distros newer than the dump the catalog reproduces are not in the default matrix.
+        assert!(m.cells.iter().all(|c| c.distro != "alpine-3.24"));
+        // debian-12 still had s390x on 2026-05-22.
+        assert!(m.cell("debian-12/opam/s390x").is_some());
         for c in &m.cells {
             if let Some(b) = c.base_id() {
                 assert!(m.cell(&b).is_some(), "{} has no base", c.id);
             }
         }
+    }
+
+    fn versions_of(config: &str) -> Result<Vec<String>, String> {
+        let loaded = crate::config::parse("c.toml", config).map_err(|e| e.to_string())?;
+        let m = Matrix::from_config(&loaded).map_err(|e| e.to_string())?;
+        Ok(m.versions.iter().map(|v| v.version.clone()).collect())
+    }
+
+    #[test]
+    fn versions_select_plain_switches_variants_by_name_or_glob() {
+        // A version alone is its plain switch, as configs meant before variants existed.
+        assert_eq!(
+            versions_of("[matrix]\nversions = [\"5.4\"]\n").unwrap(),
+            ["5.4"]
+        );
+        assert_eq!(
+            versions_of("[matrix]\nversions = [\"5.4-flambda\", \"4.14\"]\n").unwrap(),
+            ["4.14", "5.4-flambda"],
+            "catalog order"
+        );
+        assert_eq!(
+            versions_of("[matrix]\nversions = [\"5.5*\"]\n").unwrap(),
+            [
+                "5.5",
+                "5.5-afl",
+                "5.5-flambda",
+                "5.5-no-flat-float-array",
+                "5.5-beta1",
+                "5.5-beta1-afl",
+                "5.5-beta1-flambda",
+                "5.5-beta1-no-flat-float-array"
+            ]
+        );
+        let e = versions_of("[matrix]\nversions = [\"5.4-fp\"]\n").unwrap_err();
+        assert!(
+            e.starts_with("c.toml:2:13: matrix.versions: unknown OCaml version `5.4-fp` (known: 4.11, 4.14, 5.2, 5.3, 5.4, 5.5, 5.5-beta1, 5.6; variants as `5.4-flambda`: afl, flambda,"),
+            "{e}"
+        );
+        // Every column of the default matrix: 8 switches and their 28 variants.
+        assert_eq!(versions_of("").unwrap().len(), 36);
+        let m = Matrix::builtin();
+        let plain: Vec<&str> = m
+            .versions
+            .iter()
+            .filter(|v| v.variant.is_none())
+            .map(|v| v.version.as_str())
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                "4.11",
+                "4.14",
+                "5.2",
+                "5.3",
+                "5.4",
+                "5.5",
+                "5.5-beta1",
+                "5.6"
+            ]
+        );
+    }
+
+    #[test]
+    fn variant_cells_follow_tier_and_arch_rules() {
+        let m = Matrix::builtin();
+        let count = |d: &str, a: &str| {
+            m.cells
+                .iter()
+                .filter(|c| c.distro == d && c.arch == a && c.level == Level::Compiler)
+                .count()
+        };
+        // The dump's switch counts per (distro, arch).
+        assert_eq!(count("debian-13", "amd64"), 36);
+        assert_eq!(count("debian-13", "arm64"), 32);
+        for a in ["ppc64le", "s390x", "riscv64"] {
+            assert_eq!(count("debian-13", a), 20, "{a}");
+        }
+        assert_eq!(count("alpine-3.23", "amd64"), 36);
+        assert_eq!(count("alpine-3.23", "arm64"), 32);
+        // Tier 2 and 3 distros: the 8 plain switches only.
+        assert_eq!(count("ubuntu-26.04", "amd64"), 8);
+        assert_eq!(count("archlinux", "amd64"), 8);
+        let compilers = m
+            .cells
+            .iter()
+            .filter(|c| c.level == Level::Compiler)
+            .count();
+        let bases = m.cells.iter().filter(|c| c.level == Level::Base).count();
+        assert_eq!((bases, compilers), (49, 532), "the dump's Linux jobs");
     }
 
     #[test]

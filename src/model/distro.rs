@@ -44,6 +44,9 @@ pub enum DistroStatus {
     Active,
     /// Known (old configs still load) but left out unless named.
     Deprecated,
+    /// Newer than the pipeline dump the built-in catalog reproduces: known, left out unless
+    /// named.
+    Preview,
 }
 
 /// One distro as the catalog or a config `[[distro]]` table describes it.
@@ -66,4 +69,7 @@ pub struct DistroDef {
     pub quirks: Option<Vec<String>>,
     /// Oldest OCaml version built on this distro.
     pub min_ocaml: Option<String>,
+    /// Major version of the distro's default gcc (`15`): old compilers get the GCC >= 15
+    /// patch overlay on 15 and newer.
+    pub gcc: Option<u32>,
 }

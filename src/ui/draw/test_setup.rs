@@ -22,7 +22,7 @@ use crate::ui::state::App;
 pub fn small_matrix() -> Matrix {
     let cfg = crate::config::parse(
         "test.toml",
-        "[matrix]\ndistros = [\"debian-13\", \"alpine-3.24\", \"ubuntu-24.04\", \"fedora-44\", \"archlinux\"]\narches = [\"amd64\", \"arm64\", \"riscv64\"]\n",
+        "[matrix]\ndistros = [\"debian-13\", \"alpine-3.24\", \"ubuntu-24.04\", \"fedora-44\", \"archlinux\"]\nversions = [\"4.14\", \"5.2\", \"5.3\", \"5.4\", \"5.5\"]\narches = [\"amd64\", \"arm64\", \"riscv64\"]\nexclude = [\"*/archive/*\"]\n",
     )
     .unwrap();
     Matrix::from_config(&LoadedConfig { ..cfg }).unwrap()

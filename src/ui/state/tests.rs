@@ -5,9 +5,20 @@ use crate::publish::TagLine;
 use crate::scheduler::CellResult;
 use crate::store::BuildStatus;
 
+/// The built-in catalog with the five switches these tests were written for (its plain
+/// 4.14 ... 5.5 columns; no variants, 4.11, betas, trunk or archive).
+fn five_versions() -> Matrix {
+    let cfg = crate::config::parse(
+        "test.toml",
+        "[matrix]\nversions = [\"4.14\", \"5.2\", \"5.3\", \"5.4\", \"5.5\"]\nexclude = [\"*/archive/*\"]\n",
+    )
+    .unwrap();
+    Matrix::from_config(&cfg).unwrap()
+}
+
 fn app() -> App {
     App::new(
-        Matrix::builtin(),
+        five_versions(),
         &HashMap::new(),
         &BTreeSet::new(),
         (10_000_000, 5.0),
@@ -43,9 +54,9 @@ fn finished(cell: &str, status: BuildStatus, size: Option<i64>, prev: Option<i64
 #[test]
 fn focus_moves_and_clamps() {
     let mut a = app();
-    assert_eq!(a.focused().as_deref(), Some("alpine-3.24/opam/amd64"));
+    assert_eq!(a.focused().as_deref(), Some("alpine-3.23/opam/amd64"));
     a.on_key(key('l'));
-    assert_eq!(a.focused().as_deref(), Some("alpine-3.24/4.14/amd64"));
+    assert_eq!(a.focused().as_deref(), Some("alpine-3.23/4.14/amd64"));
     a.on_key(key('k'));
     assert_eq!(a.row, 0);
     a.on_key(key('G'));
@@ -140,11 +151,11 @@ fn build_and_cancel_go_through_confirm() {
     a.on_key(key('X'));
     assert_eq!(a.mode, Mode::Normal);
     a.on_event(BuildEvent::Queued {
-        cell: "alpine-3.24/opam/amd64".into(),
+        cell: "alpine-3.23/opam/amd64".into(),
     });
     a.on_key(key('X'));
     assert!(
-        matches!(&a.mode, Mode::Confirm(Confirm::Cancel { cells }) if cells == &["alpine-3.24/opam/amd64".to_string()])
+        matches!(&a.mode, Mode::Confirm(Confirm::Cancel { cells }) if cells == &["alpine-3.23/opam/amd64".to_string()])
     );
     assert!(a.on_key(key('n')).is_empty());
     // Quit asks while something is active.
@@ -157,7 +168,7 @@ fn build_and_cancel_go_through_confirm() {
 #[test]
 fn events_fold_into_cells() {
     let mut a = app();
-    let id = "alpine-3.24/opam/amd64";
+    let id = "alpine-3.23/opam/amd64";
     a.on_event(BuildEvent::Queued { cell: id.into() });
     assert_eq!(a.progress.cells[id].status, Status::Queued);
     a.on_event(BuildEvent::Started {
@@ -189,7 +200,7 @@ fn events_fold_into_cells() {
     assert_eq!(a.delta(id), Some(20_000_000));
     assert!(a.regressed(id));
     a.on_event(finished(
-        "alpine-3.24/4.14/amd64",
+        "alpine-3.23/4.14/amd64",
         BuildStatus::Failed,
         None,
         None,
@@ -197,7 +208,7 @@ fn events_fold_into_cells() {
     a.on_key(key('F'));
     assert_eq!(
         a.selection.iter().cloned().collect::<Vec<_>>(),
-        ["alpine-3.24/4.14/amd64"]
+        ["alpine-3.23/4.14/amd64"]
     );
 }
 
@@ -264,7 +275,7 @@ fn publish_plans_asks_and_reports_progress() {
     assert_eq!(a.mode, Mode::Normal);
     let m = a.message.clone().unwrap();
     assert!(
-        m.starts_with("nothing to publish: alpine-3.24-opam: not every arch is built: missing amd64 (alpine-3.24/opam/amd64), arm64"),
+        m.starts_with("nothing to publish: alpine-3.23-opam: not every arch is built: missing amd64 (alpine-3.23/opam/amd64), arm64"),
         "{m}"
     );
     // Both arches of the focused cell's tag built (one from history, one just now).
@@ -274,7 +285,7 @@ fn publish_plans_asks_and_reports_progress() {
             ..TagConfig::default()
         },
         [(
-            "alpine-3.24/opam/arm64".to_string(),
+            "alpine-3.23/opam/arm64".to_string(),
             Built {
                 build_id: 1,
                 engine: "arm".into(),
@@ -287,7 +298,7 @@ fn publish_plans_asks_and_reports_progress() {
     a.on_event(BuildEvent::Finished(CellResult {
         image_id: Some("sha256:2".into()),
         ..match finished(
-            "alpine-3.24/opam/amd64",
+            "alpine-3.23/opam/amd64",
             BuildStatus::Succeeded,
             Some(6),
             None,
@@ -296,7 +307,7 @@ fn publish_plans_asks_and_reports_progress() {
             _ => unreachable!(),
         }
     }));
-    assert_eq!(a.progress.built["alpine-3.24/opam/amd64"].engine, "e");
+    assert_eq!(a.progress.built["alpine-3.23/opam/amd64"].engine, "e");
     assert!(a.on_key(key('P')).is_empty(), "asks first");
     let Mode::Confirm(Confirm::Publish {
         cells,
@@ -307,12 +318,12 @@ fn publish_plans_asks_and_reports_progress() {
     else {
         panic!("{:?}", a.mode)
     };
-    assert_eq!(cells, ["alpine-3.24/opam/amd64"]);
+    assert_eq!(cells, ["alpine-3.23/opam/amd64"]);
     assert_eq!(registry, "127.0.0.1:5000");
     assert_eq!(
         tags,
         [TagLine {
-            tag: "alpine-3.24-opam".into(),
+            tag: "alpine-3.23-opam".into(),
             alias: false,
             points_to: "amd64, arm64".into(),
             blocked: None
@@ -335,7 +346,7 @@ fn publish_plans_asks_and_reports_progress() {
         credentials: "anonymous".into(),
     });
     a.on_publish_event(PublishEvent::PushStarted {
-        cell: "alpine-3.24/opam/arm64".into(),
+        cell: "alpine-3.23/opam/arm64".into(),
         engine: "arm".into(),
         reference: "x".into(),
         index: 2,
@@ -343,10 +354,10 @@ fn publish_plans_asks_and_reports_progress() {
     });
     assert_eq!(
         a.message.as_deref(),
-        Some("publish: pushing alpine-3.24/opam/arm64 from arm (2/2)")
+        Some("publish: pushing alpine-3.23/opam/arm64 from arm (2/2)")
     );
     a.on_publish_event(PublishEvent::Pushed {
-        cell: "alpine-3.24/opam/arm64".into(),
+        cell: "alpine-3.23/opam/arm64".into(),
         engine: "arm".into(),
         reference: "x".into(),
         digest: "sha256:d".into(),
@@ -419,7 +430,7 @@ fn stored_log_is_loaded_once_on_focus() {
     let mut latest = HashMap::new();
     let rec = crate::store::BuildRecord {
         id: 4,
-        cell: "alpine-3.24/opam/amd64".into(),
+        cell: "alpine-3.23/opam/amd64".into(),
         engine: "e".into(),
         inputs: "h".into(),
         status: BuildStatus::Failed,
@@ -438,36 +449,36 @@ fn stored_log_is_loaded_once_on_focus() {
         log_pruned_at: None,
     };
     latest.insert(rec.cell.clone(), rec);
-    let mut a = App::new(Matrix::builtin(), &latest, &BTreeSet::new(), (1, 1.0));
+    let mut a = App::new(five_versions(), &latest, &BTreeSet::new(), (1, 1.0));
     let fx = a.focus_effects();
     assert_eq!(
         fx,
         vec![Effect::LoadLog {
-            cell: "alpine-3.24/opam/amd64".into(),
+            cell: "alpine-3.23/opam/amd64".into(),
             path: "/data/logs/4.log".into()
         }]
     );
     assert!(a.focus_effects().is_empty(), "asked once");
-    a.on_log_loaded("alpine-3.24/opam/amd64", vec!["a".into(), "b".into()], 3);
-    assert_eq!(a.log_of("alpine-3.24/opam/amd64").len(), 3);
+    a.on_log_loaded("alpine-3.23/opam/amd64", vec!["a".into(), "b".into()], 3);
+    assert_eq!(a.log_of("alpine-3.23/opam/amd64").len(), 3);
     // The Dockerfile view asks for the focused cell's Dockerfile as focus moves.
     let fx = a.on_key(key('d'));
     assert_eq!(
         fx,
-        vec![Effect::LoadDockerfile("alpine-3.24/opam/amd64".into())]
+        vec![Effect::LoadDockerfile("alpine-3.23/opam/amd64".into())]
     );
-    a.on_dockerfile_loaded("alpine-3.24/opam/amd64".into(), "FROM x".into());
+    a.on_dockerfile_loaded("alpine-3.23/opam/amd64".into(), "FROM x".into());
     assert_eq!(
         a.detail,
         Detail::Dockerfile(Loadable::Ready(
-            "alpine-3.24/opam/amd64".into(),
+            "alpine-3.23/opam/amd64".into(),
             "FROM x".into()
         ))
     );
     let fx = a.on_key(key('l'));
     assert_eq!(
         fx,
-        vec![Effect::LoadDockerfile("alpine-3.24/4.14/amd64".into())]
+        vec![Effect::LoadDockerfile("alpine-3.23/4.14/amd64".into())]
     );
 }
 
