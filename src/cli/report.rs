@@ -101,7 +101,11 @@ pub fn matrix(
             r.base_image
         )?;
     }
-    writeln!(out, "{} cells", rows.len())?;
+    writeln!(
+        out,
+        "{}",
+        crate::util::words::count(rows.len(), "cell", "cells")
+    )?;
     Ok(0)
 }
 

@@ -90,15 +90,19 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
     let rows = sizes::rows(&history, &store.baselines()?, &thresholds(loaded));
     if let Some(path) = &args.plot {
         let n = sizes::plot::size_over_time(path, &history)?;
-        eprintln!("imagegrid: plotted {n} cells to {}", path.display());
+        eprintln!(
+            "imagegrid: plotted {} to {}",
+            crate::util::words::count(n, "cell", "cells"),
+            path.display()
+        );
     }
     print!("{}", sizes::render(&rows, args.format));
     if args.check {
         let offenders: Vec<SizeRow> = rows.into_iter().filter(|r| r.regressed).collect();
         if !offenders.is_empty() {
             eprintln!(
-                "imagegrid: {} cells grew past the thresholds:",
-                offenders.len()
+                "imagegrid: {} past the thresholds:",
+                crate::util::words::count(offenders.len(), "cell grew", "cells grew")
             );
             eprint!("{}", sizes::render(&offenders, Format::Table));
             return Ok(EXIT_FAILED);

@@ -5,6 +5,7 @@
 pub mod distro;
 pub mod endpoint;
 pub mod failure;
+pub mod failure_line;
 pub mod ids;
 pub mod image;
 pub mod options;

@@ -4,3 +4,4 @@
 pub mod digest;
 pub mod text;
 pub mod units;
+pub mod words;

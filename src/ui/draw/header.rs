@@ -26,8 +26,8 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     spans.push(Span::raw(format!(
-        "  {} cells · {} selected",
-        app.matrix.cells.len(),
+        "  {} · {} selected",
+        crate::util::words::count(app.matrix.cells.len(), "cell", "cells"),
         app.selection.len()
     )));
     if !app.filter.is_empty() {

@@ -95,7 +95,10 @@ impl App {
             Action::Visual => {
                 if self.visual_anchor.is_some() {
                     let ids = self.visual_cells();
-                    self.message = Some(format!("selected a range of {} cells", ids.len()));
+                    self.message = Some(format!(
+                        "selected a range of {}",
+                        crate::util::words::count(ids.len(), "cell", "cells")
+                    ));
                     self.selection.extend(ids);
                     self.visual_anchor = None;
                 } else {
@@ -124,11 +127,17 @@ impl App {
             }
             Action::SelectFailed => {
                 let n = self.select_where(|c, v| c.in_all() && v.status.is_failed());
-                self.message = Some(format!("{n} failed cells selected"));
+                self.message = Some(format!(
+                    "{} selected",
+                    crate::util::words::count(n, "failed cell", "failed cells")
+                ));
             }
             Action::SelectStale => {
                 let n = self.select_where(|c, v| c.in_all() && v.stale);
-                self.message = Some(format!("{n} stale cells selected"));
+                self.message = Some(format!(
+                    "{} selected",
+                    crate::util::words::count(n, "stale cell", "stale cells")
+                ));
             }
             Action::SelectArch => {
                 let arch = self.current_arch().to_string();

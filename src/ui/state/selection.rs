@@ -15,7 +15,10 @@ impl App {
                     .iter()
                     .map(|c| c.id.clone())
                     .collect();
-                self.message = Some(format!("{} cells match `{text}`", ids.len()));
+                self.message = Some(format!(
+                    "{} `{text}`",
+                    crate::util::words::count(ids.len(), "cell matches", "cells match")
+                ));
                 self.selection.extend(ids);
             }
             Ok(_) => {}

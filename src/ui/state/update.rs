@@ -255,26 +255,40 @@ impl App {
         }
         self.mode = Mode::Normal;
         if no {
-            self.message = Some("cancelled nothing".into());
+            self.message = Some(
+                match c {
+                    Confirm::Build { .. } => "build not started",
+                    Confirm::Cancel { .. } => "nothing cancelled: the builds go on",
+                    Confirm::Publish { .. } => "publish not started",
+                    Confirm::Quit { .. } => "not quitting",
+                }
+                .into(),
+            );
             return vec![];
         }
         match c {
             Confirm::Build { cells, no_cache } => {
                 self.message = Some(format!(
-                    "queued {} cells{}",
-                    cells.len(),
+                    "queued {}{}",
+                    crate::util::words::count(cells.len(), "cell", "cells"),
                     if no_cache { " (no cache)" } else { "" }
                 ));
                 self.selection.clear();
                 vec![Effect::Build { cells, no_cache }]
             }
             Confirm::Cancel { cells } => {
-                self.message = Some(format!("cancelling {} builds", cells.len()));
+                self.message = Some(format!(
+                    "cancelling {}",
+                    crate::util::words::count(cells.len(), "build", "builds")
+                ));
                 vec![Effect::Cancel(cells)]
             }
             Confirm::Publish { plan, tags, .. } => {
                 let n = tags.iter().filter(|t| t.blocked.is_none()).count();
-                self.message = Some(format!("publishing {n} tags and aliases…"));
+                self.message = Some(format!(
+                    "publishing {}…",
+                    crate::util::words::count(n, "tag or alias", "tags and aliases")
+                ));
                 self.publishing = Some(PublishProgress::default());
                 self.selection.clear();
                 vec![Effect::Publish { plan }]
