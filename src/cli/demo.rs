@@ -121,6 +121,22 @@ async fn check_base(loaded: &LoadedConfig, matrix: &Matrix, base: &str) -> Resul
     Ok(())
 }
 
+/// The file in the demo's data directory naming the base image its round 1 was built with.
+const BASE_MARKER: &str = "demo-base.txt";
+
+/// Why round 1 runs (again), or None when the history is reused: the history is empty, or
+/// `--base` is not the base it was built with.
+fn rerun_reason(empty: bool, before: Option<&str>, base: &str) -> Option<String> {
+    if empty {
+        return Some("no demo history yet".into());
+    }
+    match before {
+        Some(b) if b == base => None,
+        Some(b) => Some(format!("--base changed since the last run (was {b})")),
+        None => Some("the demo history does not say which base built it".into()),
+    }
+}
+
 fn build_args(selectors: &[&str], stale: bool) -> BuildArgs {
     BuildArgs {
         selectors: selectors.iter().map(|s| s.to_string()).collect(),
@@ -144,13 +160,27 @@ pub async fn run(user: &LoadedConfig, args: DemoArgs) -> Result<u8, Exit> {
     let round2 = demo_config(user, &args.base, &dir, 2)?;
     let matrix1 = Matrix::from_config(&round1)?;
     check_base(&round1, &matrix1, &args.base).await?;
-    let fresh = Store::open(&dir)?.last_success_per_cell()?.is_empty();
-    if fresh {
-        eprintln!(
-            "imagegrid demo: round 1 builds every demo cell ({}; {} is broken on purpose)",
+    let empty = Store::open(&dir)?.last_success_per_cell()?.is_empty();
+    let marker = dir.join(BASE_MARKER);
+    let before = std::fs::read_to_string(&marker)
+        .ok()
+        .map(|s| s.trim().to_string());
+    let rerun = rerun_reason(empty, before.as_deref(), &args.base);
+    match &rerun {
+        Some(why) => eprintln!(
+            "imagegrid demo: {why}: round 1 builds every demo cell ({}; {} is broken on purpose)",
             dir.display(),
             BROKEN
-        );
+        ),
+        None => eprintln!(
+            "imagegrid demo: reusing the demo history in {} (built with base {}); --data-dir DIR for a fresh run",
+            dir.display(),
+            args.base
+        ),
+    }
+    if rerun.is_some() {
+        std::fs::write(&marker, format!("{}\n", args.base))
+            .map_err(|e| Exit::error(format!("cannot write {}: {e}", marker.display())))?;
         super::build::run(&round1, matrix1, build_args(&["*"], false)).await?;
     }
     let matrix2 = Matrix::from_config(&round2)?;
@@ -200,4 +230,21 @@ fn report(loaded: &LoadedConfig, dir: &Path) -> Result<u8, Exit> {
     } else {
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rerun_reason;
+
+    #[test]
+    fn a_rerun_says_whether_it_reuses_the_history() {
+        assert!(rerun_reason(true, None, "b").is_some());
+        assert_eq!(rerun_reason(false, Some("b"), "b"), None);
+        let why = rerun_reason(false, Some("a"), "b").unwrap();
+        assert!(
+            why.contains("--base changed") && why.contains("was a"),
+            "{why}"
+        );
+        assert!(rerun_reason(false, None, "b").is_some());
+    }
 }

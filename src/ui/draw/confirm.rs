@@ -37,6 +37,25 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                     preview.waiting
                 )));
             }
+            // Engines of these cells' arches that do not answer: say so before `y`.
+            let arches: std::collections::BTreeSet<&str> = cells
+                .iter()
+                .filter_map(|id| app.matrix.cell(id))
+                .map(|c| c.arch.as_str())
+                .collect();
+            for h in app.progress.engines.values() {
+                if !h.reachable && h.arches.iter().any(|a| arches.contains(a.as_str())) {
+                    let why = h.last_error.as_deref().unwrap_or("not answering yet");
+                    lines.push(Line::styled(
+                        truncate(&format!("  {} is down ({why})", h.engine), 56),
+                        theme::ERROR,
+                    ));
+                    lines.push(Line::styled(
+                        "    its builds wait until it answers",
+                        theme::ERROR,
+                    ));
+                }
+            }
             for (why, n) in preview.skipped {
                 lines.push(Line::styled(
                     truncate(&format!("  {n} skipped: {why}"), 56),
