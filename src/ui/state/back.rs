@@ -70,7 +70,7 @@ impl App {
             .matrix
             .arches
             .iter()
-            .position(|a| tokens.iter().any(|t| *t == a.name))
+            .position(|a| tokens.contains(&a.name))
         {
             self.arch = i;
         }
