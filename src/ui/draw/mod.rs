@@ -127,6 +127,9 @@ fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
 mod test_setup;
 
 #[cfg(test)]
+mod frictions_tests;
+
+#[cfg(test)]
 mod tests {
     use ratatui::style::Color;
 
