@@ -93,6 +93,7 @@ async fn check_base(loaded: &LoadedConfig, matrix: &Matrix, base: &str) -> Resul
         {
             let image = base.replace("{arch}", arch);
             if engine.docker().inspect_image(&image).await.is_ok() {
+                check_shell(&engine, &image, arch).await?;
                 continue;
             }
             eprintln!(
@@ -116,9 +117,64 @@ async fn check_base(loaded: &LoadedConfig, matrix: &Matrix, base: &str) -> Resul
                     )));
                 }
             }
+            check_shell(&engine, &image, arch).await?;
         }
     }
     Ok(())
+}
+
+/// The demo's `RUN` steps run through `/bin/sh`: a base image without it (a busybox tag made
+/// for one arch only, a distroless image) would fail every cell of that arch with a cut-off
+/// `stat /bin/sh`. Start `/bin/sh -c true` in it once, on no network, and refuse with the
+/// reason if that cannot run. The container is removed either way.
+async fn check_shell(engine: &Engine, image: &str, arch: &str) -> Result<(), Exit> {
+    use bollard::models::ContainerCreateBody;
+    use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+    use futures_util::StreamExt;
+    let docker = engine.docker();
+    let opts = CreateContainerOptionsBuilder::default()
+        .platform(&format!("linux/{arch}"))
+        .build();
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), "true".into()]),
+        entrypoint: Some(vec![]),
+        network_disabled: Some(true),
+        ..Default::default()
+    };
+    let refuse = |why: String| {
+        Exit::error(format!(
+            "the demo base {image} cannot run /bin/sh for linux/{arch} on engine {}: {why}\n\
+             Every demo step runs through /bin/sh: pass --base with an image that has a shell for each arch \
+             (`docker run --rm --platform linux/{arch} IMAGE /bin/sh -c true` checks one).",
+            engine.name()
+        ))
+    };
+    let id = docker
+        .create_container(Some(opts), body)
+        .await
+        .map_err(|e| refuse(crate::engine::source_chain(&e)))?
+        .id;
+    let started = docker.start_container(&id, None).await;
+    let status = match started {
+        Ok(()) => docker
+            .wait_container(&id, None)
+            .next()
+            .await
+            .map(|r| r.map(|w| w.status_code)),
+        Err(e) => Some(Err(e)),
+    };
+    let _ = docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+        )
+        .await;
+    match status {
+        Some(Ok(0)) | None => Ok(()),
+        Some(Ok(code)) => Err(refuse(format!("/bin/sh -c true exited {code}"))),
+        Some(Err(e)) => Err(refuse(crate::engine::source_chain(&e))),
+    }
 }
 
 /// The file in the demo's data directory naming the base image its round 1 was built with.
