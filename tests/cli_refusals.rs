@@ -56,4 +56,19 @@ fn sizes_reports_that_do_not_fit_together_are_refused() {
         cannot,
     );
     refused(&["sizes", "--build", "3"], "--diff");
+    // The diff and the single-stage comparison print one format only: --format is refused.
+    refused(
+        &["sizes", "--diff", "a/opam/amd64", "--format", "csv"],
+        cannot,
+    );
+    refused(
+        &[
+            "sizes",
+            "--compare-single-stage",
+            "a/opam/amd64",
+            "--format",
+            "json",
+        ],
+        cannot,
+    );
 }

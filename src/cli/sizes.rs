@@ -29,10 +29,10 @@ pub struct SizesArgs {
     #[arg(long)]
     pub check: bool,
     /// Build this base cell's recipe as one stage and as many, and compare the sizes.
-    #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "diff", "wasted", "builds"])]
+    #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "diff", "wasted", "builds", "format"])]
     pub compare_single_stage: Option<String>,
     /// Layer-by-layer diff of this cell's two newest successful builds (or --build A --build B).
-    #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "wasted"])]
+    #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "wasted", "format"])]
     pub diff: Option<String>,
     /// Wasted bytes of this cell's newest successful image: files later layers replace or delete.
     #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "builds"])]

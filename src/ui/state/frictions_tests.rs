@@ -285,6 +285,18 @@ fn the_wheel_scrolls_the_pane_under_the_pointer_and_clicks_act() {
     // A click on the log gives it the keyboard.
     a.on_mouse(wheel(MouseEventKind::Down(MouseButton::Left), 12));
     assert_eq!(a.pane, Pane::Detail);
+    // The list view: a click on its header sorts by the other key, on a row focuses it.
+    a.on_key(code(KeyCode::Esc));
+    a.on_key(key('L'));
+    a.geometry.list = Some(ListGeometry {
+        y: 3,
+        first: 0,
+        rows: 5,
+    });
+    a.on_mouse(wheel(MouseEventKind::Down(MouseButton::Left), 2));
+    assert_eq!(a.list, Some(SortKey::Growth));
+    a.on_mouse(wheel(MouseEventKind::Down(MouseButton::Left), 5));
+    assert_eq!(a.list_cursor, 2);
 }
 
 trait WithColumn {

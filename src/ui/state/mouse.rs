@@ -1,6 +1,7 @@
 //! The mouse: the wheel scrolls the pane under the pointer; a click on an arch tab shows that
-//! arch, on a column header focuses that column, on a grid cell or a list row focuses it, on
-//! the detail pane gives it the keyboard.
+//! arch, on a grid column header focuses that column, on the list view's header sorts by the
+//! other key, on a grid cell or a list row focuses it, on the detail pane gives it the
+//! keyboard.
 
 use ratatui::layout::{Position, Rect};
 
@@ -74,7 +75,11 @@ impl App {
                 } else if inside(g.detail) {
                     self.pane = Pane::Detail;
                 } else if let Some(l) = g.list.filter(|_| inside(g.cells)) {
-                    if m.row >= l.y && m.row < l.y + l.rows {
+                    if m.row + 1 == l.y {
+                        // The header line (CELL SIZE GROWTH): sort by the other key.
+                        self.pane = Pane::Grid;
+                        self.act(Action::SortBy);
+                    } else if m.row >= l.y && m.row < l.y + l.rows {
                         let i = l.first + (m.row - l.y) as usize;
                         if i < self.list_cells().len() {
                             self.list_cursor = i;
