@@ -42,16 +42,21 @@ snap() { sleep "${2:-0.6}"; tmux capture-pane -p -t "$session" | sed 's/[[:space
 keys() { for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep 0.2; done; }
 mkdir -p "$OUT"
 snap grid 3
-keys l l
-snap grid-failed-cell
+# A failed cell: the filter keeps the failed row, the first column is its failed base; the
+# detail pane leads with the failure line.
+keys / f a i l e d Enter g Home
+snap grid-failed-cell 1
+keys Escape
 keys Enter
 snap log
 keys Escape k k h h i
 snap inspector 1.5
 keys i Tab
 snap all-arches
+# The heat map's colours do not survive a text capture: its glyphs (▼ = ▲ ‼) and legend do.
 keys Tab H H
 snap heat-map-growth
+keys H
 keys '?'
 snap help
 keys q q

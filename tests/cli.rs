@@ -139,7 +139,9 @@ fn build_exit_codes_json_history_and_log() {
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(
-        err.contains("fixture-broken/opam/amd64: failed: step"),
+        err.contains(
+            "fixture-broken/opam/amd64: failed: exit code 3: error: caml/mlvalues.h: No such file"
+        ),
         "{err}"
     );
     assert!(

@@ -39,7 +39,7 @@ fn demo_shows_a_failure_and_a_regression() {
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     for arch in ["amd64", "arm64"] {
         assert!(
-            out.contains(&format!("failed     demo-broken/opam/{arch}: step")),
+            out.contains(&format!("failed     demo-broken/opam/{arch}: exit code")),
             "{out}"
         );
         assert!(
@@ -58,11 +58,75 @@ fn demo_shows_a_failure_and_a_regression() {
     assert!(demo_dir.join("history.sqlite").exists());
     // A second run keeps the history and builds nothing new: round 1 is done, nothing is stale.
     let o = run();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("reusing the demo history in") && err.contains(&base),
+        "a rerun says it reuses the history, and with which base: {err}"
+    );
+}
+
+#[test]
+fn demo_refuses_a_base_without_a_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    // An image with one file and no /bin/sh, imported on the engine (no registry, no build).
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    std::fs::write(rootfs.join("hello"), "no shell here\n").unwrap();
+    let tar = dir.path().join("noshell.tar");
+    assert!(Command::new("tar")
+        .args([
+            "-cf",
+            tar.to_str().unwrap(),
+            "-C",
+            rootfs.to_str().unwrap(),
+            "."
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let image = format!("imagegrid-test-noshell:{}", rand_suffix());
+    let host = env("IMAGEGRID_TEST_UNIX_HOST");
+    let import = Command::new("docker")
+        .args(["-H", &host, "import", "--platform", "linux/amd64"])
+        .arg(&tar)
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
         "{}",
-        String::from_utf8_lossy(&o.stderr)
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, unix_engine_toml("local", &["amd64"])).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_imagegrid"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "demo",
+            "--headless",
+            "--base",
+            &image,
+            "--data-dir",
+            dir.path().join("d").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let _ = Command::new("docker")
+        .args(["-H", &host, "rmi", &image])
+        .output();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the demo base {image} cannot run /bin/sh for linux/amd64"
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("round 1 builds"),
+        "refused before any build: {err}"
     );
 }
 

@@ -407,7 +407,7 @@ fn dry_run_changes_nothing_and_tags_missing_an_arch_are_not_published() {
         "{err}"
     );
     assert!(
-        err.contains("done: 1 tags and 0 aliases published, 7 not published"),
+        err.contains("done: 1 tag and 0 aliases published, 7 not published"),
         "{err}"
     );
     // The complete tag is published; of the incomplete one not even its built arch was pushed.

@@ -122,7 +122,10 @@ fn deltas_layer_diffs_reports_and_gates() {
         .lines()
         .find(|l| l.trim_start().starts_with("grown"))
         .unwrap_or_else(|| panic!("{diff}"));
-    assert!(grown.contains("+3MB") && grown.contains("COPY"), "{grown}");
+    assert!(
+        grown.contains("+3.0MB") && grown.contains("COPY"),
+        "{grown}"
+    );
 
     // A layer is added (500,000 bytes), then removed.
     let cfg = config(d, &["grow-3000000", "extra-500000"]);
@@ -134,7 +137,7 @@ fn deltas_layer_diffs_reports_and_gates() {
     assert!(
         diff.lines().any(|l| l.trim_start().starts_with("added")
             && l.contains("extra-layer")
-            && l.contains("500kB")),
+            && l.contains("500.0kB")),
         "{diff}"
     );
 

@@ -152,7 +152,10 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
                 serde_json::json!({ "event": "gate", "breaches": breaches })
             );
         } else {
-            eprintln!("imagegrid: {} cells breach the size gates:", breaches.len());
+            eprintln!(
+                "imagegrid: {} the size gates:",
+                crate::util::words::count(breaches.len(), "cell breaches", "cells breach")
+            );
             for b in &breaches {
                 eprintln!("  {:40} {:>10}  {}", b.cell, human_size(b.size), b.reason);
             }

@@ -93,6 +93,7 @@ async fn check_base(loaded: &LoadedConfig, matrix: &Matrix, base: &str) -> Resul
         {
             let image = base.replace("{arch}", arch);
             if engine.docker().inspect_image(&image).await.is_ok() {
+                check_shell(&engine, &image, arch).await?;
                 continue;
             }
             eprintln!(
@@ -116,9 +117,80 @@ async fn check_base(loaded: &LoadedConfig, matrix: &Matrix, base: &str) -> Resul
                     )));
                 }
             }
+            check_shell(&engine, &image, arch).await?;
         }
     }
     Ok(())
+}
+
+/// The demo's `RUN` steps run through `/bin/sh`: a base image without it (a busybox tag made
+/// for one arch only, a distroless image) would fail every cell of that arch with a cut-off
+/// `stat /bin/sh`. Start `/bin/sh -c true` in it once, on no network, and refuse with the
+/// reason if that cannot run. The container is removed either way.
+async fn check_shell(engine: &Engine, image: &str, arch: &str) -> Result<(), Exit> {
+    use bollard::models::ContainerCreateBody;
+    use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+    use futures_util::StreamExt;
+    let docker = engine.docker();
+    let opts = CreateContainerOptionsBuilder::default()
+        .platform(&format!("linux/{arch}"))
+        .build();
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), "true".into()]),
+        entrypoint: Some(vec![]),
+        network_disabled: Some(true),
+        ..Default::default()
+    };
+    let refuse = |why: String| {
+        Exit::error(format!(
+            "the demo base {image} cannot run /bin/sh for linux/{arch} on engine {}: {why}\n\
+             Every demo step runs through /bin/sh: pass --base with an image that has a shell for each arch \
+             (`docker run --rm --platform linux/{arch} IMAGE /bin/sh -c true` checks one).",
+            engine.name()
+        ))
+    };
+    let id = docker
+        .create_container(Some(opts), body)
+        .await
+        .map_err(|e| refuse(crate::engine::source_chain(&e)))?
+        .id;
+    let started = docker.start_container(&id, None).await;
+    let status = match started {
+        Ok(()) => docker
+            .wait_container(&id, None)
+            .next()
+            .await
+            .map(|r| r.map(|w| w.status_code)),
+        Err(e) => Some(Err(e)),
+    };
+    let _ = docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+        )
+        .await;
+    match status {
+        Some(Ok(0)) | None => Ok(()),
+        Some(Ok(code)) => Err(refuse(format!("/bin/sh -c true exited {code}"))),
+        Some(Err(e)) => Err(refuse(crate::engine::source_chain(&e))),
+    }
+}
+
+/// The file in the demo's data directory naming the base image its round 1 was built with.
+const BASE_MARKER: &str = "demo-base.txt";
+
+/// Why round 1 runs (again), or None when the history is reused: the history is empty, or
+/// `--base` is not the base it was built with.
+fn rerun_reason(empty: bool, before: Option<&str>, base: &str) -> Option<String> {
+    if empty {
+        return Some("no demo history yet".into());
+    }
+    match before {
+        Some(b) if b == base => None,
+        Some(b) => Some(format!("--base changed since the last run (was {b})")),
+        None => Some("the demo history does not say which base built it".into()),
+    }
 }
 
 fn build_args(selectors: &[&str], stale: bool) -> BuildArgs {
@@ -144,13 +216,27 @@ pub async fn run(user: &LoadedConfig, args: DemoArgs) -> Result<u8, Exit> {
     let round2 = demo_config(user, &args.base, &dir, 2)?;
     let matrix1 = Matrix::from_config(&round1)?;
     check_base(&round1, &matrix1, &args.base).await?;
-    let fresh = Store::open(&dir)?.last_success_per_cell()?.is_empty();
-    if fresh {
-        eprintln!(
-            "imagegrid demo: round 1 builds every demo cell ({}; {} is broken on purpose)",
+    let empty = Store::open(&dir)?.last_success_per_cell()?.is_empty();
+    let marker = dir.join(BASE_MARKER);
+    let before = std::fs::read_to_string(&marker)
+        .ok()
+        .map(|s| s.trim().to_string());
+    let rerun = rerun_reason(empty, before.as_deref(), &args.base);
+    match &rerun {
+        Some(why) => eprintln!(
+            "imagegrid demo: {why}: round 1 builds every demo cell ({}; {} is broken on purpose)",
             dir.display(),
             BROKEN
-        );
+        ),
+        None => eprintln!(
+            "imagegrid demo: reusing the demo history in {} (built with base {}); --data-dir DIR for a fresh run",
+            dir.display(),
+            args.base
+        ),
+    }
+    if rerun.is_some() {
+        std::fs::write(&marker, format!("{}\n", args.base))
+            .map_err(|e| Exit::error(format!("cannot write {}: {e}", marker.display())))?;
         super::build::run(&round1, matrix1, build_args(&["*"], false)).await?;
     }
     let matrix2 = Matrix::from_config(&round2)?;
@@ -200,4 +286,21 @@ fn report(loaded: &LoadedConfig, dir: &Path) -> Result<u8, Exit> {
     } else {
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rerun_reason;
+
+    #[test]
+    fn a_rerun_says_whether_it_reuses_the_history() {
+        assert!(rerun_reason(true, None, "b").is_some());
+        assert_eq!(rerun_reason(false, Some("b"), "b"), None);
+        let why = rerun_reason(false, Some("a"), "b").unwrap();
+        assert!(
+            why.contains("--base changed") && why.contains("was a"),
+            "{why}"
+        );
+        assert!(rerun_reason(false, None, "b").is_some());
+    }
 }

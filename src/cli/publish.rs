@@ -104,9 +104,9 @@ fn print_plan(out: &mut impl Write, plan: &TagPlan) -> std::io::Result<()> {
     let blocked = plan.tags.iter().filter(|t| t.blocked().is_some()).count();
     writeln!(
         out,
-        "{} tags, {} aliases; {} publishable, {} not",
-        plan.tags.len(),
-        plan.aliases.len(),
+        "{}, {}; {} publishable, {} not",
+        crate::util::words::count(plan.tags.len(), "tag", "tags"),
+        crate::util::words::count(plan.aliases.len(), "alias", "aliases"),
         plan.tags.len() - blocked,
         blocked
     )

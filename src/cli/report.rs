@@ -113,15 +113,11 @@ pub fn matrix(
             r.base_image
         )?;
     }
+    let count = crate::util::words::count(rows.len(), "cell", "cells");
     match &m.catalog.info {
         // The built-in catalog says which pipeline snapshot it reproduces.
-        Some(info) => writeln!(
-            out,
-            "{} cells (built-in catalog: {})",
-            rows.len(),
-            info.reproduces
-        )?,
-        None => writeln!(out, "{} cells", rows.len())?,
+        Some(info) => writeln!(out, "{count} (built-in catalog: {})", info.reproduces)?,
+        None => writeln!(out, "{count}")?,
     }
     Ok(0)
 }

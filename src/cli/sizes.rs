@@ -29,16 +29,16 @@ pub struct SizesArgs {
     #[arg(long)]
     pub check: bool,
     /// Build this base cell's recipe as one stage and as many, and compare the sizes.
-    #[arg(long, value_name = "CELL")]
+    #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "diff", "wasted", "builds", "format"])]
     pub compare_single_stage: Option<String>,
     /// Layer-by-layer diff of this cell's two newest successful builds (or --build A --build B).
-    #[arg(long, value_name = "CELL")]
+    #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "wasted", "format"])]
     pub diff: Option<String>,
     /// Wasted bytes of this cell's newest successful image: files later layers replace or delete.
-    #[arg(long, value_name = "CELL")]
+    #[arg(long, value_name = "CELL", conflicts_with_all = ["selectors", "since", "plot", "check", "builds"])]
     pub wasted: Option<String>,
     /// Build ids for --diff (two of them).
-    #[arg(long = "build", value_name = "N")]
+    #[arg(long = "build", value_name = "N", requires = "diff")]
     pub builds: Vec<i64>,
 }
 
@@ -95,15 +95,19 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: SizesArgs) -> Res
     let rows = sizes::rows(&history, &store.baselines()?, &thresholds(loaded));
     if let Some(path) = &args.plot {
         let n = sizes::plot::size_over_time(path, &history)?;
-        eprintln!("imagegrid: plotted {n} cells to {}", path.display());
+        eprintln!(
+            "imagegrid: plotted {} to {}",
+            crate::util::words::count(n, "cell", "cells"),
+            path.display()
+        );
     }
     print!("{}", sizes::render(&rows, args.format));
     if args.check {
         let offenders: Vec<SizeRow> = rows.into_iter().filter(|r| r.regressed).collect();
         if !offenders.is_empty() {
             eprintln!(
-                "imagegrid: {} cells grew past the thresholds:",
-                offenders.len()
+                "imagegrid: {} past the thresholds:",
+                crate::util::words::count(offenders.len(), "cell grew", "cells grew")
             );
             eprint!("{}", sizes::render(&offenders, Format::Table));
             return Ok(EXIT_FAILED);

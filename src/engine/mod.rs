@@ -177,7 +177,7 @@ impl EngineError {
         };
         let message = match kind {
             EngineErrorKind::Tls => format!("TLS handshake failed (does the engine's certificate verify against the configured CA?): {}", source_chain(e)),
-            _ => source_chain(e).trim().to_string(),
+            _ => crate::util::root_cause::lead_with_root_cause(source_chain(e).trim()),
         };
         let _ = text;
         EngineError::new(name, kind, message)

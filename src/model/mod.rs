@@ -6,6 +6,7 @@ pub mod cause;
 pub mod distro;
 pub mod endpoint;
 pub mod failure;
+pub mod failure_line;
 pub mod ids;
 pub mod image;
 pub mod inputs;

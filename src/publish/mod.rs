@@ -140,8 +140,11 @@ impl PublishEvent {
                 pushes,
                 credentials,
             } => format!(
-                "publishing {tags} tags and {aliases} aliases to {} ({pushes} per-arch pushes); credentials: {credentials}",
-                auth::display_registry(registry)
+                "publishing {} and {} to {} ({}); credentials: {credentials}",
+                crate::util::words::count(*tags, "tag", "tags"),
+                crate::util::words::count(*aliases, "alias", "aliases"),
+                auth::display_registry(registry),
+                crate::util::words::count(*pushes, "per-arch push", "per-arch pushes")
             ),
             PublishEvent::NotPublished { tag, reason } => {
                 format!("{tag}: not published: {reason}")
@@ -194,11 +197,11 @@ impl PublishEvent {
                 ..
             } => format!("published alias {reference} = {target} ({digest})"),
             PublishEvent::Done(s) => format!(
-                "done: {} tags and {} aliases published, {} not published, {} pushes in {:.1}s{}",
-                s.tags.len(),
-                s.aliases.len(),
+                "done: {} and {} published, {} not published, {} in {:.1}s{}",
+                crate::util::words::count(s.tags.len(), "tag", "tags"),
+                crate::util::words::count(s.aliases.len(), "alias", "aliases"),
                 s.not_published.len(),
-                s.pushes,
+                crate::util::words::count(s.pushes, "push", "pushes"),
                 s.duration_secs,
                 s.log
                     .as_ref()

@@ -389,10 +389,10 @@ impl Registry {
             }
             O::RequestError(r) if r.is_connect() => (
                 RegistryErrorKind::Unreachable,
-                format!(
+                crate::util::root_cause::lead_with_root_cause(&format!(
                     "cannot connect: {}",
                     crate::engine::source_chain(r as &dyn std::error::Error)
-                ),
+                )),
             ),
             O::RequestError(r) if r.is_timeout() => (
                 RegistryErrorKind::Transient,

@@ -141,6 +141,10 @@ impl Scheduler {
                 cell: p.cell.id.clone().into(),
             });
         }
+        // The engines' queued counts changed: say so now, not at their next event.
+        for i in 0..self.slots.len() {
+            self.emit_health(i);
+        }
     }
 
     /// End a queued job that never started (skipped, cancelled, or given up on).
@@ -162,6 +166,14 @@ impl Scheduler {
             image_id: None,
         };
         self.eta.dirty = true;
+        // It no longer counts as queued on the engines that could have taken it (a skipped
+        // child left `◌2` on the engines line for good).
+        let arch = self.jobs[j].plan.cell.arch.clone();
+        for i in 0..self.slots.len() {
+            if self.slots[i].spec.arches.contains(&arch) {
+                self.emit_health(i);
+            }
+        }
     }
 
     async fn cancel(&mut self, cell: &str) {

@@ -25,51 +25,11 @@ pub fn is_error_line(line: &str) -> bool {
     ERROR_WORDS.iter().any(|w| low.contains(w))
 }
 
-/// A one-paragraph summary: the step that failed, the exit code, and the last lines that look like errors.
+/// The failure line of a failed build: its [`failure_record`] read as exit code and the
+/// line that explains it, then the step, then the command once, shortened
+/// ([`crate::model::failure_line::failure_line`]; no failure rule's cause here).
 pub fn failure_summary(step: Option<&str>, tail: &[String], error: &str) -> String {
-    let error = strip_sgr(error);
-    let mut parts = Vec::new();
-    if let Some(s) = step {
-        parts.push(format!("step `{}`", strip_sgr(s)));
-    }
-    if let Some(code) = exit_code(&error) {
-        parts.push(format!("exit code {code}"));
-    }
-    let lines = explaining(tail, &error);
-    let mut out = String::new();
-    if !parts.is_empty() {
-        out.push_str(&parts.join(", "));
-        out.push_str(": ");
-    }
-    out.push_str(error.trim());
-    if !lines.is_empty() {
-        out.push_str(" | ");
-        out.push_str(&lines.join(" | "));
-    }
-    out
-}
-
-/// The last (up to three) log lines that explain a failure: those with an error word, else
-/// the last lines at all; never the error message itself again.
-fn explaining(tail: &[String], error: &str) -> Vec<String> {
-    let plain: Vec<String> = tail
-        .iter()
-        .map(|l| strip_sgr(l))
-        .map(|l| strip_vertex_prefix(&l).trim().to_string())
-        .filter(|l| !l.is_empty() && !is_noise(l))
-        .collect();
-    let mut lines: Vec<&String> = plain
-        .iter()
-        .filter(|l| is_error_line(l) && !error.contains(l.as_str()))
-        .collect();
-    if lines.is_empty() {
-        lines = plain
-            .iter()
-            .filter(|l| !error.contains(l.as_str()))
-            .collect();
-    }
-    let start = lines.len().saturating_sub(3);
-    lines[start..].iter().map(|s| s.to_string()).collect()
+    crate::model::failure_line::failure_line(None, &failure_record(step, tail, error))
 }
 
 /// The failure as one record: exit code, the line that explains it (the first of the lines
@@ -169,12 +129,7 @@ mod tests {
             &tail,
             "The command '/bin/sh -c make' returned a non-zero code: 2",
         );
-        assert!(
-            s.starts_with("step `RUN make`, exit code 2: The command"),
-            "{s}"
-        );
-        assert!(s.contains("gcc: error: foo.c"), "{s}");
-        assert!(s.contains("Error 1"), "{s}");
+        assert_eq!(s, "exit code 2: gcc: error: foo.c: No such file · RUN make");
     }
 
     #[test]

@@ -271,7 +271,9 @@ impl Executor {
     }
 }
 
-/// Copy a cell's build log to the working directory; the status line says what happened.
+/// Save a cell's build log to the working directory as plain text (the build's colour codes
+/// removed, so that any pager or editor reads it); the status line says what happened and
+/// where the coloured original is.
 fn save_log(session: &Session, cell: &str, build: Option<i64>) -> String {
     let Some(b) = build else {
         return format!("{cell} has no build log yet");
@@ -280,14 +282,36 @@ fn save_log(session: &Session, cell: &str, build: Option<i64>) -> String {
     let dest = std::env::current_dir()
         .unwrap_or_default()
         .join(format!("imagegrid-{}-build{b}.log", cell.replace('/', "_")));
-    let copy = || -> std::io::Result<u64> {
-        let mut out = std::fs::File::create(&dest)?;
-        crate::store::logfile::copy_to(&src, &mut out)
-    };
-    match copy() {
-        Ok(_) => format!("saved {}", dest.display()),
+    match save_plain(&src, &dest) {
+        Ok(()) => {
+            // The coloured original, as the store keeps it (compressed once finished).
+            let stored = crate::store::logfile::existing(&src).unwrap_or(src.clone());
+            let pager = if stored.extension().is_some_and(|e| e == "zst") {
+                format!("zstdcat {} | less -R", stored.display())
+            } else {
+                format!("less -R {}", stored.display())
+            };
+            format!(
+                "saved {} (plain text, colour codes removed; `{pager}` shows the colours)",
+                dest.display()
+            )
+        }
         Err(e) => format!("cannot save {} to {}: {e}", src.display(), dest.display()),
     }
+}
+
+/// Copy a stored log without its SGR colour codes, line by line.
+fn save_plain(src: &std::path::Path, dest: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{BufRead, Write};
+    // Finished logs are stored compressed: read through the store's log file reader.
+    let input = std::io::BufReader::new(crate::store::logfile::open(src)?);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dest)?);
+    for line in input.split(b'\n') {
+        let line = line?;
+        let text = String::from_utf8_lossy(&line);
+        writeln!(out, "{}", crate::logs::strip_sgr(&text))?;
+    }
+    out.flush()
 }
 
 /// The last `max_bytes` of a stored log as lines, and how many lines came before them.

@@ -46,6 +46,8 @@ impl Context {
 /// The contexts a binding acts in; also the sections of the help and of docs/keybindings.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
+    /// Moving and scrolling: every view and the help popup.
+    Moves,
     /// The grid only (moves and selections by position).
     Grid,
     /// The grid and the list view (the cells, whichever way they are shown).
@@ -58,6 +60,8 @@ pub enum Scope {
     Detail,
     /// The log and the merged log.
     Log,
+    /// Text shown in the detail pane: the log, the merged log and the Dockerfile.
+    Text,
     /// The size inspector.
     Inspector,
     /// Every view (not prompts or popups).
@@ -69,13 +73,15 @@ pub enum Scope {
 
 impl Scope {
     /// Sections in the order help and docs show them.
-    pub const ALL: [Scope; 11] = [
+    pub const ALL: [Scope; 13] = [
+        Scope::Moves,
         Scope::Grid,
         Scope::Cells,
         Scope::List,
         Scope::Failures,
         Scope::Detail,
         Scope::Log,
+        Scope::Text,
         Scope::Inspector,
         Scope::Anywhere,
         Scope::Prompt,
@@ -87,12 +93,14 @@ impl Scope {
     pub fn covers(self, ctx: Context) -> bool {
         use Context as C;
         match self {
+            Scope::Moves => Context::VIEWS.contains(&ctx) || ctx == C::Help,
             Scope::Grid => ctx == C::Grid,
             Scope::Cells => matches!(ctx, C::Grid | C::List),
             Scope::List => ctx == C::List,
             Scope::Failures => ctx == C::Failures,
             Scope::Detail => matches!(ctx, C::Log | C::Merged | C::Dockerfile | C::Inspector),
             Scope::Log => matches!(ctx, C::Log | C::Merged),
+            Scope::Text => matches!(ctx, C::Log | C::Merged | C::Dockerfile),
             Scope::Inspector => ctx == C::Inspector,
             Scope::Anywhere => Context::VIEWS.contains(&ctx),
             Scope::Prompt => ctx == C::Prompt,
@@ -104,12 +112,14 @@ impl Scope {
     /// The section title.
     pub fn title(self) -> &'static str {
         match self {
+            Scope::Moves => "Moving and scrolling (every view, the help)",
             Scope::Grid => "Grid",
             Scope::Cells => "Grid and list view",
             Scope::List => "List view",
             Scope::Failures => "Failures view",
             Scope::Detail => "Detail pane (log, merged log, Dockerfile, inspector)",
             Scope::Log => "Log and merged log",
+            Scope::Text => "Log, merged log and Dockerfile",
             Scope::Inspector => "Size inspector",
             Scope::Anywhere => "Anywhere",
             Scope::Prompt => "Filter, selector and search prompts",
@@ -144,6 +154,11 @@ pub enum Action {
     SelectArch,
     SelectBySelector,
     ClearSelection,
+    /// Back one level: cancel the visual range, clear the search or the filter, unzoom,
+    /// leave the detail pane or the list view.
+    Back,
+    /// The focused pane takes the whole screen, or gives it back.
+    Zoom,
     Build,
     RebuildNoCache,
     Cancel,
@@ -182,6 +197,10 @@ pub enum Action {
     PromptCancel,
     /// Prompts: delete the last character.
     PromptBackspace,
+    /// Prompts: clear the text.
+    PromptClear,
+    /// The quit dialog: a second Ctrl-C quits at once.
+    ForceQuit,
     /// Confirm dialogs: yes.
     ConfirmYes,
     /// Confirm dialogs: no.
@@ -255,14 +274,14 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key(KeyCode::Up, N), k('k')],
         action: Action::Up,
-        scope: Scope::Anywhere,
+        scope: Scope::Moves,
         hint: "",
-        help: "move up / scroll up",
+        help: "move up / scroll up (the list, the inspector's builds, the help too)",
     },
     Binding {
         keys: &[Key(KeyCode::Down, N), k('j')],
         action: Action::Down,
-        scope: Scope::Anywhere,
+        scope: Scope::Moves,
         hint: "",
         help: "move down / scroll down",
     },
@@ -283,28 +302,28 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[k('g')],
         action: Action::Top,
-        scope: Scope::Anywhere,
+        scope: Scope::Moves,
         hint: "",
-        help: "first row / top of the log",
+        help: "first row / top of the text",
     },
     Binding {
         keys: &[Key(KeyCode::Char('G'), S)],
         action: Action::Bottom,
-        scope: Scope::Anywhere,
+        scope: Scope::Moves,
         hint: "",
-        help: "last row / end of the log (follows again)",
+        help: "last row / end of the text (the log follows again)",
     },
     Binding {
         keys: &[Key(KeyCode::PageUp, N), Key(KeyCode::Char('u'), C)],
         action: Action::PageUp,
-        scope: Scope::Anywhere,
+        scope: Scope::Moves,
         hint: "",
         help: "page up",
     },
     Binding {
         keys: &[Key(KeyCode::PageDown, N), Key(KeyCode::Char('d'), C)],
         action: Action::PageDown,
-        scope: Scope::Anywhere,
+        scope: Scope::Moves,
         hint: "",
         help: "page down",
     },
@@ -362,14 +381,14 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::SelectRow,
         scope: Scope::Grid,
         hint: "",
-        help: "select the focused row (distro)",
+        help: "select the focused row (distro) / unselect it when all of it is selected",
     },
     Binding {
         keys: &[k('c')],
         action: Action::SelectColumn,
         scope: Scope::Grid,
         hint: "",
-        help: "select the focused column (version)",
+        help: "select the focused column (version) / unselect it when all of it is selected",
     },
     Binding {
         keys: &[Key(KeyCode::Char('F'), S)],
@@ -463,11 +482,25 @@ pub const KEYMAP: &[Binding] = &[
         help: "focus the log pane",
     },
     Binding {
-        keys: &[Key(KeyCode::Esc, N), Key(KeyCode::Enter, N)],
+        keys: &[Key(KeyCode::Enter, N)],
         action: Action::FocusGrid,
         scope: Scope::Detail,
-        hint: "Esc grid",
+        hint: "",
         help: "back to the grid",
+    },
+    Binding {
+        keys: &[Key(KeyCode::Esc, N)],
+        action: Action::Back,
+        scope: Scope::Anywhere,
+        hint: "Esc back",
+        help: "back one level: cancel the visual range, clear the search or filter, unzoom, leave the pane or the list",
+    },
+    Binding {
+        keys: &[k('z')],
+        action: Action::Zoom,
+        scope: Scope::Anywhere,
+        hint: "z zoom",
+        help: "zoom: the focused pane takes the screen / gives it back",
     },
     Binding {
         keys: &[k('d')],
@@ -493,28 +526,28 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[k('w')],
         action: Action::Wrap,
-        scope: Scope::Log,
+        scope: Scope::Text,
         hint: "w wrap",
-        help: "wrap long lines",
+        help: "wrap long lines / cut them",
     },
     Binding {
         keys: &[k('/')],
         action: Action::Search,
-        scope: Scope::Log,
+        scope: Scope::Text,
         hint: "/ search",
-        help: "search the log",
+        help: "search the text shown",
     },
     Binding {
         keys: &[k('n')],
         action: Action::NextMatch,
-        scope: Scope::Log,
+        scope: Scope::Text,
         hint: "n/N match",
         help: "next match",
     },
     Binding {
         keys: &[Key(KeyCode::Char('N'), S)],
         action: Action::PrevMatch,
-        scope: Scope::Log,
+        scope: Scope::Text,
         hint: "",
         help: "previous match",
     },
@@ -537,7 +570,7 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::Inspect,
         scope: Scope::Anywhere,
         hint: "i sizes",
-        help: "size inspector: builds over time, layers, layer diff",
+        help: "size inspector: builds over time, layers, layer diff / close it",
     },
     Binding {
         keys: &[Key(KeyCode::Char('H'), S)],
@@ -628,7 +661,14 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::PromptBackspace,
         scope: Scope::Prompt,
         hint: "",
-        help: "delete the last character",
+        help: "delete the last character (the whole text when it is still selected)",
+    },
+    Binding {
+        keys: &[Key(KeyCode::Char('u'), C)],
+        action: Action::PromptClear,
+        scope: Scope::Prompt,
+        hint: "Ctrl-u clear",
+        help: "clear the text",
     },
     Binding {
         keys: &[k('y'), Key(KeyCode::Enter, N)],
@@ -645,11 +685,18 @@ pub const KEYMAP: &[Binding] = &[
         help: "no: do nothing",
     },
     Binding {
+        keys: &[Key(KeyCode::Char('c'), C)],
+        action: Action::ForceQuit,
+        scope: Scope::Confirm,
+        hint: "",
+        help: "in the quit dialog: quit at once (a second Ctrl-C)",
+    },
+    Binding {
         keys: &[k('?'), Key(KeyCode::Esc, N), k('q')],
         action: Action::CloseHelp,
         scope: Scope::Help,
-        hint: "any key closes it",
-        help: "close the help (any other key does too)",
+        hint: "? Esc q close · j/k PgUp/PgDn scroll",
+        help: "close the help",
     },
 ];
 
@@ -679,6 +726,18 @@ pub fn hints(ctx: Context) -> Vec<&'static str> {
         .filter(|b| !b.hint.is_empty())
         .map(|b| b.hint)
         .collect()
+}
+
+/// What j/k do in a context, for the status bar (the moves are bound everywhere, their
+/// meaning differs): `j/k build` in the inspector, `j/k scroll` in a text.
+pub fn nav_hint(ctx: Context) -> Option<&'static str> {
+    match ctx {
+        Context::Grid => Some("hjkl move"),
+        Context::List => Some("j/k move"),
+        Context::Log | Context::Merged | Context::Dockerfile => Some("j/k PgUp/PgDn g/G scroll"),
+        Context::Inspector => Some("j/k build · i close"),
+        Context::Prompt | Context::Confirm | Context::Help => None,
+    }
 }
 
 /// A popup's footer from its context's bindings: `y / Enter: yes    n / Esc: no`.
@@ -773,6 +832,10 @@ mod tests {
         assert_eq!(action_for(&shift_g, Context::Grid), Some(Action::Bottom));
     }
 
+    fn slash_key() -> KeyEvent {
+        KeyEvent::new(KeyCode::Char('/'), N)
+    }
+
     #[test]
     fn keys_act_only_where_they_mean_something() {
         let o = KeyEvent::new(KeyCode::Char('o'), N);
@@ -784,6 +847,24 @@ mod tests {
         assert!(!hints(Context::Grid).contains(&"o sort"));
         assert!(hints(Context::List).contains(&"o sort"));
         assert!(!hints(Context::Dockerfile).contains(&"f follow"));
+        // The Dockerfile scrolls, searches and wraps with the log's keys.
+        let w = KeyEvent::new(KeyCode::Char('w'), N);
+        assert_eq!(action_for(&w, Context::Dockerfile), Some(Action::Wrap));
+        assert_eq!(
+            action_for(&slash_key(), Context::Dockerfile),
+            Some(Action::Search)
+        );
+        let j = KeyEvent::new(KeyCode::Char('j'), N);
+        assert_eq!(action_for(&j, Context::Help), Some(Action::Down));
+        let esc = KeyEvent::new(KeyCode::Esc, N);
+        assert_eq!(action_for(&esc, Context::Help), Some(Action::CloseHelp));
+        assert_eq!(action_for(&esc, Context::Grid), Some(Action::Back));
+        assert_eq!(action_for(&esc, Context::Log), Some(Action::Back));
+        let ctrl_u = KeyEvent::new(KeyCode::Char('u'), C);
+        assert_eq!(
+            action_for(&ctrl_u, Context::Prompt),
+            Some(Action::PromptClear)
+        );
         // Prompts type what is not bound; confirms answer only yes or no.
         let q = KeyEvent::new(KeyCode::Char('q'), N);
         assert_eq!(action_for(&q, Context::Prompt), None);

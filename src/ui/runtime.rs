@@ -25,7 +25,8 @@ const FRAME: Duration = Duration::from_millis(16);
 /// normal use sets it.
 const TEST_PANIC_ENV: &str = "IMAGEGRID_TEST_PANIC";
 
-/// Open the TUI over a config and matrix. Returns the exit status of the session (0).
+/// Open the TUI over a config and matrix; `intro` is a first status line about stale cells,
+/// shown only when some cell is stale. Returns the exit status of the session (0).
 /// Errors: the history cannot be opened, or the terminal fails.
 pub async fn run(
     loaded: LoadedConfig,
@@ -43,7 +44,12 @@ pub async fn run(
     );
     app.set_previous_sizes(&history.previous_size);
     app.progress.set_reasons(&history.reasons);
-    app.message = intro;
+    // The intro names what changed: shown only while something is stale.
+    app.message = intro.filter(|_| !history.stale.is_empty());
+    app.mono = super::theme::monochrome(
+        std::env::var("NO_COLOR").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+    );
     app.set_publish_context(
         session.loaded.config.tags.clone(),
         crate::publish::plan::built_from_history(&history.last_success),

@@ -3,8 +3,9 @@
 //! everywhere (red: failed or regressed) and a theme is one file to change. A test fails on a
 //! `Color::` outside this file.
 
+use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Block, Borders};
+use ratatui::widgets::{Block, BorderType, Borders};
 
 use super::state::Status;
 use crate::sizes::Change;
@@ -28,8 +29,50 @@ pub const ENGINE_DOWN: &str = "○ ";
 pub const DIFF_BASE: &str = "◆";
 /// The cursor of a prompt.
 pub const PROMPT_CURSOR: &str = "▏";
-/// What the glyphs mean, for the help popup.
-pub const LEGEND: &str = "· never ◌ queued ⠋ building ✓ ok ✗ failed ⊘ cancelled ! interrupted ↷ skipped ~ stale – excluded";
+/// What the glyphs mean, for the help popup (it wraps to the popup's width).
+pub const LEGEND: &str = "· never  ◌ queued  ⠋ building  ✓ ok  ✗ failed  ⊘ cancelled  ! interrupted  ↷ skipped  ~ stale  – excluded (none)  ▸ selected  ▹ partly selected";
+
+/// Heat map glyphs, so that the map reads without colour: size quartiles (smallest to the
+/// largest shown), and growth against the previous success.
+pub const HEAT_SIZE_GLYPHS: [&str; 4] = ["▁", "▃", "▅", "█"];
+pub const HEAT_SHRANK_GLYPH: &str = "▼";
+pub const HEAT_SAME_GLYPH: &str = "=";
+pub const HEAT_GREW_GLYPH: &str = "▲";
+pub const HEAT_REGRESSED_GLYPH: &str = "‼";
+/// The heat maps' one-line legends.
+pub const HEAT_SIZE_LEGEND: &str = " size: ▁ <25% ▃ <50% ▅ <75% █ up to the largest shown ";
+pub const HEAT_GROWTH_LEGEND: &str =
+    " growth: ▼ shrank  = same  ▲ grew  ‼ past a size threshold (red) ";
+
+/// The size quartile of `t` (size relative to the largest shown, 0..=1).
+pub fn size_quartile(t: f64) -> usize {
+    match t {
+        t if t < 0.25 => 0,
+        t if t < 0.5 => 1,
+        t if t < 0.75 => 2,
+        _ => 3,
+    }
+}
+
+/// Is colour off? `NO_COLOR` set to anything but empty (no-color.org), or a terminal
+/// whose `TERM` says it has none (`dumb`, `*-mono`, `*-m`).
+pub fn monochrome(no_color: Option<&str>, term: Option<&str>) -> bool {
+    no_color.is_some_and(|v| !v.is_empty())
+        || term.is_some_and(|t| t == "dumb" || t.ends_with("-mono") || t.ends_with("-m"))
+}
+
+/// Remove every colour from a drawn frame, keeping bold, reverse and underline. Colour
+/// changes must not reach a terminal with colour off: crossterm turns each into a bare
+/// `ESC[m`, which resets the attributes too, and focus and the shown tab would vanish.
+pub fn drop_colours(buf: &mut Buffer) {
+    for cell in buf.content.iter_mut() {
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+    }
+}
+
+/// Text on a heat map background: white and bold keep their contrast on every ramp colour.
+pub const HEAT_TEXT: Style = Style::new().fg(Color::White).add_modifier(Modifier::BOLD);
 
 /// The glyph of a status; readable without colour.
 pub fn glyph(s: Status, tick: u64) -> &'static str {
@@ -75,12 +118,7 @@ pub fn status(s: Status) -> Color {
 
 /// Background by size, `t` the size relative to the largest shown (0..=1).
 pub fn heat_size(t: f64) -> Color {
-    Color::Indexed(match t {
-        t if t < 0.25 => 22,
-        t if t < 0.5 => 28,
-        t if t < 0.75 => 136,
-        _ => 124,
-    })
+    Color::Indexed([22, 28, 136, 124][size_quartile(t)])
 }
 
 /// Colours of failure causes by rank (the grid's colour-by-cause mode, the failures view);
@@ -159,12 +197,24 @@ pub const KEY: Style = Style::new().fg(Color::Yellow);
 pub const PANE_FOCUSED: Style = Style::new().fg(Color::Cyan);
 pub const PANE: Style = Style::new().fg(Color::DarkGray);
 
-/// A bordered pane, highlighted when it has the keyboard.
+/// A bordered pane, highlighted when it has the keyboard: a thick border, so that focus
+/// reads without colour too.
 pub fn pane_block<'a>(focused: bool) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
         .border_style(if focused { PANE_FOCUSED } else { PANE })
 }
+
+/// The current search match: a background, and reversed so that it shows without colour.
+pub const MATCH_CURRENT: Style = Style::new()
+    .bg(MATCH_BG)
+    .add_modifier(Modifier::BOLD)
+    .add_modifier(Modifier::UNDERLINED);
 
 /// A popup's box.
 pub fn popup_block<'a>() -> Block<'a> {
@@ -175,7 +225,18 @@ pub fn popup_block<'a>() -> Block<'a> {
 mod tests {
     use std::path::Path;
 
-    /// No colour is named outside this file (test modules aside: they check the colours).
+    /// No colour is named outside this file (test modules and `*_tests.rs` files aside: they
+    /// check the colours).
+    #[test]
+    fn colour_off_by_no_color_or_term() {
+        use super::monochrome;
+        assert!(monochrome(Some("1"), Some("xterm-256color")));
+        assert!(!monochrome(Some(""), Some("xterm-256color")));
+        assert!(!monochrome(None, Some("xterm-256color")));
+        assert!(monochrome(None, Some("vt100-mono")));
+        assert!(monochrome(None, Some("dumb")));
+    }
+
     #[test]
     fn no_colour_literal_outside_the_theme() {
         fn walk(dir: &Path, bad: &mut Vec<String>) {
@@ -186,6 +247,7 @@ mod tests {
                 } else if p.extension().is_some_and(|x| x == "rs")
                     && !p.ends_with("theme.rs")
                     && !p.ends_with("test_setup.rs")
+                    && !p.to_string_lossy().ends_with("_tests.rs")
                 {
                     let text = std::fs::read_to_string(&p).unwrap();
                     let code = text.split("#[cfg(test)]").next().unwrap_or("");

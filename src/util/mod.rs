@@ -2,5 +2,7 @@
 //! Nothing here imports from the crate; everything above may import from here.
 
 pub mod digest;
+pub mod root_cause;
 pub mod text;
 pub mod units;
+pub mod words;

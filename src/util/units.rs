@@ -1,13 +1,19 @@
 //! Byte sizes for people (decimal units, as `docker images` prints them), and durations.
 
-/// Decimal units with one decimal place, sign kept: `412.3MB`, `-1.2kB`, `12B`.
+/// Decimal units with one decimal place, always shown (so that `3.0MB` sits beside `2.5MB`,
+/// never `3MB`), sign kept: `412.3MB`, `-1.2kB`, `12B` (whole bytes have no decimals).
 pub fn human_size(bytes: i64) -> String {
-    let s = humansize::format_size(
-        bytes.unsigned_abs(),
-        humansize::DECIMAL
-            .decimal_places(1)
-            .space_after_value(false),
-    );
+    let s = if bytes.unsigned_abs() < 1000 {
+        format!("{}B", bytes.unsigned_abs())
+    } else {
+        humansize::format_size(
+            bytes.unsigned_abs(),
+            humansize::DECIMAL
+                .decimal_places(1)
+                .decimal_zeroes(1)
+                .space_after_value(false),
+        )
+    };
     if bytes < 0 {
         format!("-{s}")
     } else {
@@ -64,5 +70,10 @@ mod tests {
         assert_eq!(human_size_short(-950_000), "-950k");
         assert_eq!(human_size_short(12), "12B");
         assert!(human_size(-1200).starts_with('-'));
+        // One format: a whole number of megabytes keeps its decimal.
+        assert_eq!(human_size(3_000_000), "3.0MB");
+        assert_eq!(human_size(2_500_000), "2.5MB");
+        assert_eq!(human_size(54), "54B");
+        assert_eq!(human_size(-500_000), "-500.0kB");
     }
 }

@@ -18,8 +18,8 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
             let rules = crate::scheduler::route::Rules::interactive();
             let preview = app.progress.routing_preview(&app.matrix, cells, &rules);
             let mut lines = vec![Line::raw(format!(
-                "Build {} cells{}?",
-                cells.len(),
+                "Build {}{}?",
+                crate::util::words::count(cells.len(), "cell", "cells"),
                 if *no_cache { " without cache" } else { "" }
             ))];
             lines.push(Line::raw("Bases build first; stale bases come along."));
@@ -37,6 +37,25 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                     preview.waiting
                 )));
             }
+            // Engines of these cells' arches that do not answer: say so before `y`.
+            let arches: std::collections::BTreeSet<&str> = cells
+                .iter()
+                .filter_map(|id| app.matrix.cell(id))
+                .map(|c| c.arch.as_str())
+                .collect();
+            for h in app.progress.engines.values() {
+                if !h.reachable && h.arches.iter().any(|a| arches.contains(a.as_str())) {
+                    let why = h.last_error.as_deref().unwrap_or("not answering yet");
+                    lines.push(Line::styled(
+                        truncate(&format!("  {} is down ({why})", h.engine), 56),
+                        theme::ERROR,
+                    ));
+                    lines.push(Line::styled(
+                        "    its builds wait until it answers",
+                        theme::ERROR,
+                    ));
+                }
+            }
             for (why, n) in preview.skipped {
                 lines.push(Line::styled(
                     truncate(&format!("  {n} skipped: {why}"), 56),
@@ -48,7 +67,14 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         Confirm::Cancel { cells } => (
             " cancel ",
             vec![
-                Line::raw(format!("Cancel {} queued or running builds?", cells.len())),
+                Line::raw(format!(
+                    "Cancel {}?",
+                    crate::util::words::count(
+                        cells.len(),
+                        "queued or running build",
+                        "queued or running builds"
+                    )
+                )),
                 Line::raw("Running builds stop on their engine."),
             ],
         ),
@@ -58,8 +84,9 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
             let aliases = ok.iter().filter(|t| t.alias).count();
             let mut lines = vec![
                 Line::raw(format!(
-                    "Publish {} tags and {aliases} aliases to {registry}?",
-                    ok.len() - aliases
+                    "Publish {} and {} to {registry}?",
+                    crate::util::words::count(ok.len() - aliases, "tag", "tags"),
+                    crate::util::words::count(aliases, "alias", "aliases")
                 )),
                 Line::raw("Each arch is pushed from the engine that built it."),
             ];
@@ -92,7 +119,10 @@ pub(super) fn draw(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         Confirm::Quit { active } => (
             " quit ",
             vec![
-                Line::raw(format!("{active} builds are queued or running.")),
+                Line::raw(format!(
+                    "{active} {} queued or running.",
+                    crate::util::words::noun(*active, "build is", "builds are")
+                )),
                 Line::raw("Quitting cancels them: an engine stops a build"),
                 Line::raw("when its client goes."),
             ],

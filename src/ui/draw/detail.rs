@@ -50,9 +50,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
         } else {
             "paused"
         });
-        if app.log_view.wrap {
-            flags.push("wrap");
-        }
+    }
+    if !matches!(app.detail, Detail::Inspector(_)) && app.log_view.wrap {
+        flags.push("wrap");
+    }
+    if app.zoom && focused_pane {
+        flags.push("zoom");
     }
     let block = pane_block(focused_pane).title(title);
     let block = if flags.is_empty() {
@@ -69,13 +72,8 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
         super::inspector::draw(f, l, inner);
         return height;
     }
-    if let Detail::Dockerfile(l) = &app.detail {
-        let text = match id.as_deref().and_then(|id| l.ready_for(id)) {
-            Some(text) => text.clone(),
-            None => "rendering…".into(),
-        };
-        let p = Paragraph::new(text).scroll((app.log_view.top.min(u16::MAX as usize) as u16, 0));
-        f.render_widget(p, inner);
+    if matches!(app.detail, Detail::Dockerfile(_)) && app.shown_dockerfile().is_none() {
+        f.render_widget(Paragraph::new("rendering…"), inner);
         return height;
     }
     if app.detail == Detail::Log {
@@ -91,9 +89,22 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                 // Cause and hint first, then the record's reason and step.
                 (Some(cause), _) if ended_badly => lines.extend(cause),
                 (_, Some(fail)) if ended_badly => {
-                    lines.push(Line::styled(format!("✗ {fail}"), theme::ALARM))
+                    // The whole failure line, wrapped: its reason leads and is never cut off.
+                    let w = (inner.width as usize).max(10);
+                    let text: Vec<char> = format!("✗ {fail}").chars().collect();
+                    for (i, chunk) in text.chunks(w).enumerate().take(4) {
+                        let mut t: String = chunk.iter().collect();
+                        if i == 3 && text.len() > 4 * w {
+                            t.pop();
+                            t.push('…');
+                        }
+                        lines.push(Line::styled(t, theme::ALARM));
+                    }
                 }
                 _ => {}
+            }
+            if v.status == Status::Queued && app.log_of(id_str).is_empty() {
+                lines.push(Line::styled(queued_hint(app, id_str), theme::NOTICE));
             }
             if app.log_of(id_str).evicted_lines() > 0 {
                 let path = v
@@ -108,7 +119,9 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                     theme::DIM,
                 ));
             }
-            if app.log_of(id_str).is_empty() && v.status != Status::Building {
+            if app.log_of(id_str).is_empty()
+                && !matches!(v.status, Status::Building | Status::Queued)
+            {
                 let hint = match &v.log_path {
                     Some(p) => format!(
                         "log of build {} is on disk: {p}  (imagegrid log {})",
@@ -122,9 +135,9 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
         }
     }
     height = height.saturating_sub(lines.len());
-    let log = app.shown_log();
-    if let Some(log) = log {
-        let len = log.len();
+    let text = app.shown_lines();
+    if !text.is_empty() {
+        let len = text.len();
         let top = if app.log_view.follow {
             len.saturating_sub(height)
         } else {
@@ -135,13 +148,13 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
             .matches
             .get(app.log_view.current_match)
             .copied();
-        for (i, line) in log.iter().enumerate().skip(top).take(height) {
+        for (i, line) in text.iter().enumerate().skip(top).take(height) {
             let mut l = line
                 .into_text()
                 .map(|t| t.lines.into_iter().next().unwrap_or_default())
                 .unwrap_or_else(|_| Line::raw(line.to_string()));
             if current == Some(i) {
-                l = l.patch_style(Style::new().bg(theme::MATCH_BG));
+                l = l.patch_style(theme::MATCH_CURRENT);
             } else if app.log_view.matches.binary_search(&i).is_ok() {
                 l = l.patch_style(Style::new().add_modifier(Modifier::UNDERLINED));
             }
@@ -154,6 +167,32 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
     }
     f.render_widget(p, inner);
     height.max(1)
+}
+
+/// What a queued cell waits for: a free slot, or an engine that does not answer.
+fn queued_hint(app: &App, id: &str) -> String {
+    let arch = app.matrix.cell(id).map(|c| c.arch.as_str()).unwrap_or("");
+    let engines: Vec<_> = app
+        .progress
+        .engines
+        .values()
+        .filter(|h| h.arches.iter().any(|a| a == arch))
+        .collect();
+    if engines.is_empty() {
+        return format!("queued: no engine is configured for {arch}");
+    }
+    if engines.iter().any(|h| h.reachable) {
+        return "queued: waiting for a free slot on an engine".into();
+    }
+    let down: Vec<String> = engines
+        .iter()
+        .map(|h| match (&h.last_error, h.tried) {
+            (Some(e), _) => format!("{} ({e})", h.engine),
+            (None, false) => format!("{} (connecting)", h.engine),
+            (None, true) => h.engine.clone(),
+        })
+        .collect();
+    format!("queued: waiting for engine {} to answer", down.join(", "))
 }
 
 #[cfg(test)]

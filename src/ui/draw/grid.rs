@@ -61,6 +61,54 @@ fn cell_text(
     spans
 }
 
+/// The heat map's glyph of a cell: its size quartile or its growth, so that the map reads
+/// without colour.
+fn heat_glyph(app: &App, id: &str, max_size: i64) -> Option<&'static str> {
+    let v = app.progress.cells.get(id)?;
+    match app.heat {
+        Heat::Status => None,
+        Heat::Size => {
+            let t = v.size? as f64 / max_size.max(1) as f64;
+            Some(theme::HEAT_SIZE_GLYPHS[theme::size_quartile(t)])
+        }
+        Heat::Growth => {
+            let d = app.delta(id)?;
+            Some(if d < 0 {
+                theme::HEAT_SHRANK_GLYPH
+            } else if d == 0 {
+                theme::HEAT_SAME_GLYPH
+            } else if app.regressed(id) {
+                theme::HEAT_REGRESSED_GLYPH
+            } else {
+                theme::HEAT_GREW_GLYPH
+            })
+        }
+    }
+}
+
+/// The line under the grid: the heat map's legend, or the strip view's arch order.
+fn legend(app: &App) -> Option<String> {
+    if app.all_arches {
+        let slots: Vec<String> = app
+            .arch_names()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}:{a}", i + 1))
+            .collect();
+        return Some(format!(
+            " strip: one slot per arch, in order {} (– none) ",
+            slots.join(" ")
+        ));
+    }
+    match app.heat {
+        Heat::Status => None,
+        Heat::Size => Some(theme::HEAT_SIZE_LEGEND.to_string()),
+        Heat::Growth => Some(theme::HEAT_GROWTH_LEGEND.to_string()),
+        // The causes' legend is in the grid's title.
+        Heat::Cause => None,
+    }
+}
+
 /// Background of a cell in the heat-map modes: size relative to the largest shown, or
 /// growth (green shrank, yellow grew within the thresholds, red regressed).
 fn heat_colour(app: &App, id: &str, max_size: i64) -> Option<Color> {
@@ -130,7 +178,10 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
         Some(rows) => format!("{title}· by cause: {} ", super::failures::legend(rows)),
         None => title,
     };
-    let block = pane_block(focused_pane).title(title);
+    let mut block = pane_block(focused_pane).title(title);
+    if let Some(l) = legend(app) {
+        block = block.title_bottom(Line::styled(l, theme::BOLD));
+    }
     let inner = block.inner(area);
     f.render_widget(block, area);
     let body_h = inner.height.saturating_sub(1) as usize;
@@ -185,35 +236,45 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
             let mut content: Vec<Span> = if cells.is_empty() {
                 vec![Span::styled(theme::EXCLUDED, theme::DIM)]
             } else if app.all_arches {
-                cells
+                // One slot per arch of the matrix, in order; `–` where the distro lacks it.
+                app.arch_names()
                     .iter()
-                    .map(|c| {
-                        let v = &app.progress.cells[&c.id];
-                        let mut st = Style::new().fg(theme::status(v.status));
-                        if focused && c.arch == app.current_arch() {
-                            st = st.add_modifier(Modifier::UNDERLINED);
-                        }
-                        match causes
-                            .as_deref()
-                            .and_then(|rows| super::failures::cause_span(app, rows, &c.id))
-                        {
-                            Some(s) => {
-                                let fg = s.style.fg.unwrap_or_default();
-                                s.patch_style(st.fg(fg))
+                    .map(|arch| match cells.iter().find(|c| c.arch == *arch) {
+                        Some(c) => {
+                            let v = &app.progress.cells[&c.id];
+                            let mut st = Style::new().fg(theme::status(v.status));
+                            if focused && c.arch == app.current_arch() {
+                                st = st.add_modifier(Modifier::UNDERLINED);
                             }
-                            None => Span::styled(glyph(v.status, app.tick).to_string(), st),
+                            match causes
+                                .as_deref()
+                                .and_then(|rows| super::failures::cause_span(app, rows, &c.id))
+                            {
+                                Some(s) => {
+                                    let fg = s.style.fg.unwrap_or_default();
+                                    s.patch_style(st.fg(fg))
+                                }
+                                None => Span::styled(glyph(v.status, app.tick).to_string(), st),
+                            }
                         }
+                        None => Span::styled(theme::EXCLUDED, theme::DIM),
                     })
                     .collect()
             } else {
                 let c = cells[0];
-                cell_text(
+                let heat = heat_glyph(app, &c.id, max_size);
+                let room = cell_w as usize - 1 - usize::from(heat.is_some());
+                let mut spans = cell_text(
                     app,
                     causes.as_deref(),
                     &c.id,
                     &app.progress.cells[&c.id],
-                    cell_w as usize - 1,
-                )
+                    room,
+                );
+                if let Some(g) = heat {
+                    spans.insert(0, Span::raw(g));
+                }
+                spans
             };
             let selected = !cells.is_empty() && cells.iter().all(|c| app.selection.contains(&c.id));
             let partly = !selected && cells.iter().any(|c| app.selection.contains(&c.id));
@@ -240,10 +301,14 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> GridGeometry {
                 .filter(|_| !app.all_arches)
                 .and_then(|c| heat_colour(app, &c.id, max_size))
             {
-                extra = extra.bg(bg);
+                // Text keeps its contrast on the ramp: white and bold, not the status colour.
+                extra = extra.patch(theme::HEAT_TEXT).bg(bg);
             }
             if selected || in_visual {
-                extra = extra.bg(theme::SELECTED_BG);
+                // Underlined as well as shaded: the range shows without colour.
+                extra = extra
+                    .bg(theme::SELECTED_BG)
+                    .add_modifier(Modifier::UNDERLINED);
             }
             if focused {
                 extra = extra.add_modifier(Modifier::REVERSED);

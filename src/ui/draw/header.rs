@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use crate::ui::state::mouse::tab_label;
 use crate::ui::state::App;
 use crate::ui::theme;
 
@@ -16,18 +17,19 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled("all arches", theme::BOLD));
         spans.push(Span::raw(format!(" (focus {})", app.current_arch())));
     } else {
+        // Tabs at the places `App::arch_tab_at` reads clicks from; the shown one bracketed.
         for (i, a) in app.arch_names().iter().enumerate() {
             let st = if i == app.arch {
                 theme::ARCH_SHOWN
             } else {
                 theme::MUTED
             };
-            spans.push(Span::styled(format!(" {a} "), st));
+            spans.push(Span::styled(tab_label(a, i == app.arch), st));
         }
     }
     spans.push(Span::raw(format!(
-        "  {} cells · {} selected",
-        app.matrix.cells.len(),
+        "  {} · {} selected",
+        crate::util::words::count(app.matrix.cells.len(), "cell", "cells"),
         app.selection.len()
     )));
     if !app.filter.is_empty() {

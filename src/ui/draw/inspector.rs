@@ -38,7 +38,10 @@ pub(super) fn draw(f: &mut Frame, inspector: &Loadable<Inspector>, area: Rect) {
     let data: Vec<u64> = sizes.iter().map(|s| s - min + 1).collect();
     f.render_widget(
         Sparkline::default()
-            .block(Block::default().title(format!("size over {} builds", sizes.len())))
+            .block(Block::default().title(format!(
+                "size over {}",
+                crate::util::words::count(sizes.len(), "build", "builds")
+            )))
             .data(&data)
             .style(theme::SPARKLINE),
         spark,

@@ -6,12 +6,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::state::{App, Pane, SortKey};
+use crate::ui::state::{App, ListGeometry, Pane, SortKey};
 use crate::ui::theme::{self, glyph, pane_block};
 use crate::util::units::human_size;
 
-/// The list view: cells sorted by size or growth.
-pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
+/// The list view: cells sorted by size or growth, under a header line; returns where its
+/// rows are, for clicks.
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> ListGeometry {
     let key = if app.list == Some(SortKey::Growth) {
         "growth"
     } else {
@@ -23,14 +24,23 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let ids = app.list_cells();
-    let h = inner.height as usize;
+    let h = inner.height.saturating_sub(1) as usize;
     let first = if app.list_cursor >= h {
         app.list_cursor + 1 - h
     } else {
         0
     };
     let w = ids.iter().map(|i| i.len()).max().unwrap_or(10) + 2;
-    let mut lines = Vec::new();
+    let mark = |k: SortKey| if app.list == Some(k) { "▼" } else { " " };
+    let mut lines = vec![Line::styled(
+        format!(
+            "  {:w$}{:>10} {:>12}",
+            "CELL",
+            format!("SIZE{}", mark(SortKey::Size)),
+            format!("GROWTH{}", mark(SortKey::Growth)),
+        ),
+        theme::BOLD,
+    )];
     for (i, id) in ids.iter().enumerate().skip(first).take(h) {
         let v = &app.progress.cells[id];
         let delta = app
@@ -72,6 +82,11 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         lines.push(line);
     }
     f.render_widget(Paragraph::new(lines), inner);
+    ListGeometry {
+        y: inner.y + 1,
+        first,
+        rows: ids.len().saturating_sub(first).min(h) as u16,
+    }
 }
 
 #[cfg(test)]
@@ -83,7 +98,18 @@ mod tests {
     fn by_size_then_growth() {
         let mut app = busy_app();
         app.on_key(key('L'));
-        let shot = |app: &_, w, h| region(app, w, h, |a| a.grid, draw).0;
+        let shot = |app: &_, w, h| {
+            region(
+                app,
+                w,
+                h,
+                |a| a.grid,
+                |f, app, r| {
+                    draw(f, app, r);
+                },
+            )
+            .0
+        };
         insta::assert_snapshot!("list_by_size_80x24", shot(&app, 80, 24));
         app.on_key(key('j'));
         insta::assert_snapshot!("list_by_size_160x48", shot(&app, 160, 48));

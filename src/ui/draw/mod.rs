@@ -18,7 +18,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
-use super::state::{App, Geometry, Mode};
+use super::state::{App, Geometry, Mode, Pane};
 use super::theme;
 
 /// The screen's regions, top to bottom.
@@ -31,11 +31,21 @@ struct Areas {
     status: Rect,
 }
 
-/// Split the screen. The grid takes what its rows need, up to 60% of the screen; the log
-/// gets the rest.
+/// Split the screen. The grid takes what its rows need, up to 45% of the screen between the
+/// header and the status lines (the list view up to half), so that the log keeps 10 lines at
+/// 80x24; the log gets the rest. Zoomed (`z`), the focused pane takes all of it.
 fn layout(app: &App, area: Rect) -> Areas {
-    let grid_rows = app.visible_rows().len().max(1) as u16 + 3;
-    let grid_h = grid_rows.min(area.height.saturating_sub(3) * 6 / 10).max(5);
+    let middle = area.height.saturating_sub(3);
+    let (wanted, share) = if app.list.is_some() {
+        (app.list_cells().len().max(1) as u16 + 3, 50)
+    } else {
+        (app.visible_rows().len().max(1) as u16 + 3, 45)
+    };
+    let grid_h = match (app.zoom, app.pane) {
+        (true, Pane::Grid) => middle.saturating_sub(1),
+        (true, Pane::Detail) => 0,
+        _ => wanted.min(middle * share / 100).max(5),
+    };
     let [header, grid, engines, detail, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(grid_h),
@@ -58,24 +68,41 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
     let area = f.area();
     let a = layout(app, area);
     header::draw(f, app, a.header);
-    let grid = if app.failures.is_some() {
-        failures::draw(f, app, a.grid);
-        None
-    } else if app.list.is_some() {
-        list::draw(f, app, a.grid);
-        None
-    } else {
-        Some(grid::draw(f, app, a.grid))
-    };
+    let (mut grid, mut list) = (None, None);
+    if a.grid.height > 0 {
+        if app.failures.is_some() {
+            failures::draw(f, app, a.grid);
+        } else if app.list.is_some() {
+            list = Some(list::draw(f, app, a.grid));
+        } else {
+            grid = Some(grid::draw(f, app, a.grid));
+        }
+    }
     engines::draw(f, app, a.engines);
-    let log_height = detail::draw(f, app, a.detail);
+    let log_height = if a.detail.height > 0 {
+        detail::draw(f, app, a.detail)
+    } else {
+        app.geometry.log_height
+    };
     status::draw(f, app, a.status);
+    let mut help_max_top = 0;
     match &app.mode {
-        Mode::Help => help::draw(f, app.view_context(), area),
+        Mode::Help => help_max_top = help::draw(f, app.view_context(), app.help_top, area),
         Mode::Confirm(c) => confirm::draw(f, app, c, area),
         _ => {}
     }
-    Geometry { grid, log_height }
+    if app.mono {
+        theme::drop_colours(f.buffer_mut());
+    }
+    Geometry {
+        grid,
+        list,
+        log_height,
+        header: a.header,
+        cells: a.grid,
+        detail: a.detail,
+        help_max_top,
+    }
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -101,6 +128,9 @@ fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
 
 #[cfg(test)]
 mod test_setup;
+
+#[cfg(test)]
+mod frictions_tests;
 
 #[cfg(test)]
 mod tests {

@@ -6,16 +6,23 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::keymap::{hints, Context};
-use crate::ui::state::{App, Mode, Pane};
+use crate::ui::keymap::{hints, nav_hint, Context};
+use crate::ui::state::{App, Mode, Pane, Prompt};
 use crate::ui::theme;
 
 /// Draw the status bar.
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let prompt = |label: &str, text: &str, about: &str| {
+    let prompt = |label: &str, p: &Prompt, about: &str| {
+        // Old text is shown selected (reversed): typing replaces it.
+        let text = if p.selected {
+            Span::styled(p.text.clone(), theme::CURSOR)
+        } else {
+            Span::raw(p.text.clone())
+        };
         Line::from(vec![
             Span::styled(format!("{label}: "), theme::NOTICE),
-            Span::raw(format!("{text}{}", theme::PROMPT_CURSOR)),
+            text,
+            Span::raw(theme::PROMPT_CURSOR),
             Span::styled(
                 format!("  {about}{}", hints(Context::Prompt).join(" · ")),
                 theme::MUTED,
@@ -23,7 +30,11 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         ])
     };
     let line = match &app.mode {
-        Mode::Filter(t) => prompt("filter", t, ""),
+        Mode::Filter(t) => prompt(
+            "filter",
+            t,
+            "distro, version (hides other columns), arch, state · ",
+        ),
         Mode::Selector(t) => prompt("select", t, "distro/version/arch globs · "),
         Mode::Search(t) => prompt("search", t, ""),
         _ => {
@@ -52,7 +63,19 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                     theme::MATCH_BADGE,
                 ));
             }
+            if app.visual_anchor.is_some() {
+                spans.push(Span::styled(
+                    " VISUAL: move, v selects the range, Esc cancels ",
+                    theme::CURSOR,
+                ));
+            }
+            if app.zoom {
+                spans.push(Span::styled(" ZOOM ", theme::CURSOR));
+            }
             spans.push(Span::raw(" "));
+            if let Some(h) = nav_hint(app.context()) {
+                spans.push(Span::styled(format!("{h} · "), theme::MUTED));
+            }
             if let Some(m) = &app.message {
                 spans.push(Span::styled(format!("{m} │ "), theme::NOTICE));
             }

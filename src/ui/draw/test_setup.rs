@@ -341,3 +341,8 @@ pub fn tab() -> KeyEvent {
 pub fn esc() -> KeyEvent {
     KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)
 }
+
+/// A key with Ctrl held.
+pub fn ctrl_key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}

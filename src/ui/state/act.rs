@@ -10,19 +10,35 @@ impl App {
         }
         self.row = (self.row as isize + dr).clamp(0, rows as isize - 1) as usize;
         self.col = (self.col as isize + dc).clamp(0, self.columns.len() as isize - 1) as usize;
-        self.log_view = LogView {
-            wrap: self.log_view.wrap,
-            ..LogView::default()
-        };
         if let Detail::Dockerfile(d) = &mut self.detail {
             *d = Loadable::Wanted;
         }
+        self.reset_text_view();
+    }
+
+    /// Move a list cursor (list view, inspector builds) by `d`, clamped to `n` rows.
+    fn move_cursor(cursor: &mut usize, n: usize, d: isize) {
+        *cursor = (*cursor as isize + d).clamp(0, n.saturating_sub(1) as isize) as usize;
+    }
+
+    /// How far an action moves a list cursor, if it is a move.
+    fn cursor_delta(a: Action, page: isize) -> Option<isize> {
+        Some(match a {
+            Action::Up => -1,
+            Action::Down => 1,
+            Action::PageUp => -page,
+            Action::PageDown => page,
+            Action::Top => isize::MIN / 2,
+            Action::Bottom => isize::MAX / 2,
+            _ => return None,
+        })
     }
 
     /// Do an action.
     pub fn act(&mut self, a: Action) -> Vec<Effect> {
         let in_detail = self.pane == Pane::Detail;
         let page = self.geometry.log_height.max(1) as isize;
+        let cursor_move = Self::cursor_delta(a, page);
         if !in_detail {
             if let Some(fx) = self.failures_act(a) {
                 return fx;
@@ -32,27 +48,18 @@ impl App {
             Action::Failures => self.toggle_failures(),
             // Only the failures view has these (handled above).
             Action::SelectCause | Action::CloseFailures => {}
-            Action::Up | Action::Down
-                if in_detail && matches!(self.detail, Detail::Inspector(_)) =>
+            _ if cursor_move.is_some()
+                && in_detail
+                && matches!(self.detail, Detail::Inspector(_)) =>
             {
                 if let Detail::Inspector(Loadable::Ready(_, i)) = &mut self.detail {
                     let n = i.builds.len();
-                    if n > 0 {
-                        i.cursor = if a == Action::Up {
-                            i.cursor.saturating_sub(1)
-                        } else {
-                            (i.cursor + 1).min(n - 1)
-                        };
-                    }
+                    Self::move_cursor(&mut i.cursor, n, cursor_move.unwrap_or(0));
                 }
             }
-            Action::Up | Action::Down if self.list.is_some() && !in_detail => {
+            _ if cursor_move.is_some() && self.list.is_some() && !in_detail => {
                 let n = self.list_cells().len();
-                self.list_cursor = if a == Action::Up {
-                    self.list_cursor.saturating_sub(1)
-                } else {
-                    (self.list_cursor + 1).min(n.saturating_sub(1))
-                };
+                Self::move_cursor(&mut self.list_cursor, n, cursor_move.unwrap_or(0));
             }
             Action::Up if in_detail => self.scroll_log(-1),
             Action::Down if in_detail => self.scroll_log(1),
@@ -103,7 +110,10 @@ impl App {
             Action::Visual => {
                 if self.visual_anchor.is_some() {
                     let ids = self.visual_cells();
-                    self.message = Some(format!("selected a range of {} cells", ids.len()));
+                    self.message = Some(format!(
+                        "selected a range of {}",
+                        crate::util::words::count(ids.len(), "cell", "cells")
+                    ));
                     self.selection.extend(ids);
                     self.visual_anchor = None;
                 } else {
@@ -115,7 +125,9 @@ impl App {
                 if let Some(d) = self.visible_rows().get(self.row).map(|s| s.to_string()) {
                     let all = self.all_arches;
                     let arch = self.current_arch().to_string();
-                    self.select_where(|c, _| c.distro == d && (all || c.arch == arch));
+                    self.toggle_where(&format!("row {d}"), |c, _| {
+                        c.distro == d && (all || c.arch == arch)
+                    });
                 }
             }
             Action::SelectColumn => {
@@ -124,7 +136,7 @@ impl App {
                     self.visible_rows().iter().map(|s| s.to_string()).collect();
                 let all = self.all_arches;
                 let arch = self.current_arch().to_string();
-                self.select_where(|c, _| {
+                self.toggle_where(&format!("column {column}"), |c, _| {
                     c.version_part() == column
                         && rows.contains(&c.distro)
                         && (all || c.arch == arch)
@@ -132,17 +144,25 @@ impl App {
             }
             Action::SelectFailed => {
                 let n = self.select_where(|c, v| c.in_all() && v.status.is_failed());
-                self.message = Some(format!("{n} failed cells selected"));
+                self.message = Some(format!(
+                    "{} selected",
+                    crate::util::words::count(n, "failed cell", "failed cells")
+                ));
             }
             Action::SelectStale => {
                 let n = self.select_where(|c, v| c.in_all() && v.stale);
-                self.message = Some(format!("{n} stale cells selected"));
+                self.message = Some(format!(
+                    "{} selected",
+                    crate::util::words::count(n, "stale cell", "stale cells")
+                ));
             }
             Action::SelectArch => {
                 let arch = self.current_arch().to_string();
                 self.select_where(|c, _| c.arch == arch);
             }
-            Action::SelectBySelector => self.mode = Mode::Selector(String::new()),
+            Action::SelectBySelector => self.mode = Mode::Selector(Prompt::empty()),
+            Action::Back => self.back(),
+            Action::Zoom => self.toggle_zoom(),
             Action::ClearSelection => {
                 self.selection.clear();
                 self.visual_anchor = None;
@@ -204,16 +224,20 @@ impl App {
                     return vec![Effect::ReloadPlan];
                 }
             }
-            Action::Filter => self.mode = Mode::Filter(self.filter.clone()),
+            Action::Filter => self.mode = Mode::Filter(Prompt::reopen(&self.filter)),
             Action::FocusDetail => self.pane = Pane::Detail,
             Action::FocusGrid => self.pane = Pane::Grid,
             Action::ShowDockerfile => {
                 self.detail = if matches!(self.detail, Detail::Dockerfile(_)) {
+                    self.pane = Pane::Grid;
                     Detail::Log
                 } else {
+                    // The keyboard goes with it: j/k scroll it, / searches it, w wraps it.
                     // focus_effects() asks for the focused cell's Dockerfile.
+                    self.pane = Pane::Detail;
                     Detail::Dockerfile(Loadable::Wanted)
                 };
+                self.reset_text_view();
             }
             Action::MergedLogs => {
                 self.detail = if self.detail == Detail::Merged {
@@ -221,15 +245,24 @@ impl App {
                 } else {
                     Detail::Merged
                 };
-                self.log_view = LogView {
-                    wrap: self.log_view.wrap,
-                    ..LogView::default()
-                };
+                self.reset_text_view();
             }
             Action::Follow => self.log_view.follow = true,
-            Action::Wrap => self.log_view.wrap = !self.log_view.wrap,
+            Action::Wrap => {
+                self.log_view.wrap = !self.log_view.wrap;
+                self.message = Some(
+                    if self.log_view.wrap {
+                        "wrap on: long lines wrap"
+                    } else {
+                        "wrap off: long lines are cut"
+                    }
+                    .into(),
+                );
+            }
             Action::Search => {
-                self.mode = Mode::Search(self.log_view.search.clone().unwrap_or_default())
+                self.mode = Mode::Search(Prompt::reopen(
+                    self.log_view.search.as_deref().unwrap_or_default(),
+                ))
             }
             Action::NextMatch => self.jump_to_match(self.log_view.current_match + 1),
             Action::PrevMatch => {
@@ -267,11 +300,15 @@ impl App {
             }
             Action::Inspect => {
                 self.detail = if matches!(self.detail, Detail::Inspector(_)) {
+                    self.pane = Pane::Grid;
                     Detail::Log
                 } else {
+                    // The keyboard goes with it: j/k move between builds, D pins a base.
                     // focus_effects() asks for the focused cell's history.
+                    self.pane = Pane::Detail;
                     Detail::Inspector(Loadable::Wanted)
                 };
+                self.reset_text_view();
             }
             Action::HeatMap => {
                 self.heat = match self.heat {
@@ -281,12 +318,14 @@ impl App {
                     Heat::Cause => Heat::Status,
                 };
                 let what = match self.heat {
-                    Heat::Status => "status",
-                    Heat::Size => "size",
-                    Heat::Growth => "growth",
-                    Heat::Cause => "failure cause (one letter per cause, C lists them)",
+                    Heat::Status => "heat map off: the grid shows status",
+                    Heat::Size => "heat map: size (legend under the grid)",
+                    Heat::Growth => "heat map: growth (legend under the grid)",
+                    Heat::Cause => {
+                        "grid coloured by failure cause (one letter per cause, C lists them)"
+                    }
                 };
-                self.message = Some(format!("grid coloured by {what}"));
+                self.message = Some(what.into());
             }
             Action::ListView => {
                 self.list = if self.list.is_some() {
@@ -312,11 +351,16 @@ impl App {
                     self.message = Some("diff base set: move to another build to compare".into());
                 }
             }
-            Action::Help => self.mode = Mode::Help,
+            Action::Help => {
+                self.help_top = 0;
+                self.mode = Mode::Help;
+            }
             // Prompt, confirm and help keys are handled in their modes, never here.
             Action::PromptApply
             | Action::PromptCancel
             | Action::PromptBackspace
+            | Action::PromptClear
+            | Action::ForceQuit
             | Action::ConfirmYes
             | Action::ConfirmNo
             | Action::CloseHelp => {}

@@ -29,7 +29,32 @@ impl Default for LogView {
     }
 }
 
+impl LogView {
+    /// The view of a text read from its top (a Dockerfile), keeping the wrap setting.
+    pub fn from_top(wrap: bool) -> LogView {
+        LogView {
+            follow: false,
+            wrap,
+            ..LogView::default()
+        }
+    }
+}
+
 impl App {
+    /// The scroll state a newly shown text starts with: a log follows its end, a
+    /// Dockerfile is read from its top; the wrap setting stays.
+    pub(super) fn reset_text_view(&mut self) {
+        let wrap = self.log_view.wrap;
+        self.log_view = if matches!(self.detail, Detail::Dockerfile(_)) {
+            LogView::from_top(wrap)
+        } else {
+            LogView {
+                wrap,
+                ..LogView::default()
+            }
+        };
+    }
+
     pub(super) fn refresh_search_if_shown(&mut self, cell: &str) {
         let shown = match self.detail {
             Detail::Merged => true,
@@ -48,15 +73,12 @@ impl App {
         };
         let q = q.to_lowercase();
         let matches: Vec<usize> = self
-            .shown_log()
-            .map(|l| {
-                l.iter()
-                    .enumerate()
-                    .filter(|(_, line)| strip_sgr(line).to_lowercase().contains(&q))
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .shown_lines()
+            .iter()
+            .enumerate()
+            .filter(|(_, line)| strip_sgr(line).to_lowercase().contains(&q))
+            .map(|(i, _)| i)
+            .collect();
         self.log_view.matches = matches;
         if self.log_view.current_match >= self.log_view.matches.len() {
             self.log_view.current_match = 0;
@@ -64,7 +86,7 @@ impl App {
     }
 
     pub(super) fn scroll_log(&mut self, delta: isize) {
-        let len = self.shown_log().map(|l| l.len()).unwrap_or(0);
+        let len = self.shown_len();
         let bottom = len.saturating_sub(self.geometry.log_height);
         let top = if self.log_view.follow {
             bottom

@@ -5,7 +5,12 @@
 
 mod act;
 mod failures;
+mod back;
+#[cfg(test)]
+mod frictions_tests;
 mod log_view;
+pub mod mouse;
+mod prompt;
 mod selection;
 #[cfg(test)]
 mod tests;
@@ -30,6 +35,7 @@ use crate::store::BuildRecord;
 
 pub use failures::{CauseRow, FailuresView, CAUSE_GLYPHS, OTHER_GLYPH};
 pub use log_view::LogView;
+pub use prompt::Prompt;
 pub use view::{Comparison, Confirm, Detail, Heat, Inspector, Loadable, Mode, Pane, SortKey};
 
 /// Lines of one cell's log kept in memory (the full log is on disk).
@@ -96,6 +102,13 @@ pub struct App {
     pub log_view: LogView,
     pub message: Option<String>,
     pub mouse_capture: bool,
+    /// The focused pane takes the screen between the header and the status line (`z`).
+    pub zoom: bool,
+    /// The help popup's first line shown (it scrolls like a pane).
+    pub help_top: usize,
+    /// Draw without colour (NO_COLOR, a monochrome terminal): every meaning is carried by
+    /// reverse, underline, bold and glyphs.
+    pub mono: bool,
     pub merged: LogBuffer,
     /// Regression thresholds: bytes and percent.
     pub max_growth: (u64, f64),
@@ -135,19 +148,46 @@ pub struct PublishProgress {
 /// What input handling needs from the last frame's layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
-    /// Where the grid's cells were drawn; None when the list view replaces the grid.
+    /// Where the grid's cells were drawn; None when the list view replaces the grid (or the
+    /// detail pane is zoomed).
     pub grid: Option<GridGeometry>,
+    /// Where the list view's rows were drawn, when it is shown.
+    pub list: Option<ListGeometry>,
     /// Height of the log view in lines (for paging).
     pub log_height: usize,
+    /// The header line (its arch tabs take clicks).
+    pub header: ratatui::layout::Rect,
+    /// The grid's or the list view's box (empty when zoomed away).
+    pub cells: ratatui::layout::Rect,
+    /// The detail pane's box (empty when zoomed away).
+    pub detail: ratatui::layout::Rect,
+    /// The help's largest first line: its lines less those that fit.
+    pub help_max_top: usize,
 }
 
 impl Default for Geometry {
     fn default() -> Self {
         Geometry {
             grid: None,
+            list: None,
             log_height: 10,
+            header: Default::default(),
+            cells: Default::default(),
+            detail: Default::default(),
+            help_max_top: 0,
         }
     }
+}
+
+/// Where the list view's rows were drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListGeometry {
+    /// Screen row of the first list row shown.
+    pub y: u16,
+    /// Index of the first row shown.
+    pub first: usize,
+    /// Rows shown.
+    pub rows: u16,
 }
 
 /// Where the grid was drawn.
@@ -191,6 +231,9 @@ impl App {
             log_view: LogView::default(),
             message: None,
             mouse_capture: true,
+            zoom: false,
+            help_top: 0,
+            mono: false,
             merged: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
             max_growth,
             geometry: Geometry::default(),
@@ -369,6 +412,36 @@ impl App {
             Detail::Merged => Some(&self.merged),
             Detail::Log => self.focused().and_then(|id| self.logs.get(&id)),
             Detail::Dockerfile(_) | Detail::Inspector(_) => None,
+        }
+    }
+
+    /// The focused cell's Dockerfile, when the Dockerfile view shows it.
+    pub fn shown_dockerfile(&self) -> Option<&str> {
+        let Detail::Dockerfile(l) = &self.detail else {
+            return None;
+        };
+        l.ready_for(&self.focused()?).map(String::as_str)
+    }
+
+    /// The lines of text the detail pane shows (log, merged log or Dockerfile): what it
+    /// scrolls and searches.
+    pub fn shown_lines(&self) -> Vec<&str> {
+        if let Some(log) = self.shown_log() {
+            return log.iter().collect();
+        }
+        self.shown_dockerfile()
+            .map(|t| t.lines().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many lines [`App::shown_lines`] has.
+    pub fn shown_len(&self) -> usize {
+        match self.shown_log() {
+            Some(log) => log.len(),
+            None => self
+                .shown_dockerfile()
+                .map(|t| t.lines().count())
+                .unwrap_or(0),
         }
     }
 

@@ -15,7 +15,10 @@ impl App {
                     .iter()
                     .map(|c| c.id.clone())
                     .collect();
-                self.message = Some(format!("{} cells match `{text}`", ids.len()));
+                self.message = Some(format!(
+                    "{} `{text}`",
+                    crate::util::words::count(ids.len(), "cell matches", "cells match")
+                ));
                 self.selection.extend(ids);
             }
             Ok(_) => {}
@@ -34,6 +37,28 @@ impl App {
         let n = ids.len();
         self.selection.extend(ids);
         n
+    }
+
+    /// `r` and `c`: select the cells `pred` picks, or unselect them when all of them already
+    /// are; the status line says which.
+    pub(super) fn toggle_where(&mut self, what: &str, pred: impl Fn(&Cell, &CellProgress) -> bool) {
+        let ids: Vec<String> = self
+            .matrix
+            .cells
+            .iter()
+            .filter(|c| pred(c, &self.progress.cells[&c.id]))
+            .map(|c| c.id.clone())
+            .collect();
+        let words = crate::util::words::count(ids.len(), "cell", "cells");
+        if !ids.is_empty() && ids.iter().all(|i| self.selection.contains(i)) {
+            for i in &ids {
+                self.selection.remove(i);
+            }
+            self.message = Some(format!("{what} unselected ({words})"));
+        } else {
+            self.selection.extend(ids);
+            self.message = Some(format!("{what} selected ({words})"));
+        }
     }
 
     /// Cells in the rectangle between the visual anchor and the focus.

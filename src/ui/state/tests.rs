@@ -88,7 +88,15 @@ fn context_follows_the_view() {
     assert_eq!(a.context(), Context::Help);
     assert_eq!(a.view_context(), Context::Inspector);
     a.on_key(key('x'));
-    assert_eq!(a.context(), Context::Inspector, "any key closes the help");
+    assert_eq!(
+        a.context(),
+        Context::Help,
+        "the help closes only on its keys"
+    );
+    a.on_key(key('j'));
+    assert_eq!(a.context(), Context::Help, "j scrolls the help");
+    a.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(a.context(), Context::Inspector, "Esc closes the help");
     a.on_key(key('d'));
     assert_eq!(a.context(), Context::Dockerfile);
     a.on_key(key('M'));
@@ -475,6 +483,14 @@ fn stored_log_is_loaded_once_on_focus() {
             "FROM x".into()
         ))
     );
+    // The Dockerfile has the keyboard; Esc gives it back to the grid, whose moves load the
+    // next cell's Dockerfile.
+    assert_eq!(a.context(), Context::Dockerfile);
+    assert!(
+        a.on_key(key('l')).is_empty(),
+        "l does not move the grid from the Dockerfile"
+    );
+    a.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
     let fx = a.on_key(key('l'));
     assert_eq!(
         fx,

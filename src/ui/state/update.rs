@@ -85,6 +85,9 @@ impl App {
         if let Detail::Dockerfile(d) = &mut self.detail {
             d.arrive(&cell, text);
         }
+        if self.log_view.search.is_some() {
+            self.recompute_matches();
+        }
     }
 
     /// The plan file was read again: the grid shows its matrix, with the history's last state
@@ -212,40 +215,63 @@ impl App {
 
     pub(super) fn on_key_inner(&mut self, key: KeyEvent) -> Vec<Effect> {
         match self.mode.clone() {
-            // Any key closes the help (its bindings say so; other keys need no binding).
             Mode::Help => {
-                self.mode = Mode::Normal;
+                match action_for(&key, Context::Help) {
+                    Some(Action::CloseHelp) => self.mode = Mode::Normal,
+                    Some(a) => self.scroll_help(a),
+                    None => {}
+                }
                 vec![]
             }
             Mode::Confirm(c) => self.on_confirm_key(c, key),
-            Mode::Filter(text) => self.on_prompt_key(text, key, |app, t| {
-                app.filter = t;
-                app.row = 0;
+            Mode::Filter(p) => self.on_prompt_key(p, key, |app, t| {
+                app.set_filter(t);
             }),
-            Mode::Selector(text) => self.on_prompt_key(text, key, |app, t| app.select_by_text(&t)),
-            Mode::Search(text) => self.on_prompt_key(text, key, |app, t| {
+            Mode::Selector(p) => self.on_prompt_key(p, key, |app, t| app.select_by_text(&t)),
+            Mode::Search(p) => self.on_prompt_key(p, key, |app, t| {
                 app.log_view.search = Some(t).filter(|t| !t.is_empty());
                 app.recompute_matches();
                 app.jump_to_match(0);
             }),
             Mode::Normal => match action_for(&key, self.context()) {
-                Some(a) => self.act(a),
+                Some(a) => {
+                    // A message answers the action before: the next one replaces it.
+                    self.message = None;
+                    self.act(a)
+                }
                 None => vec![],
             },
         }
     }
 
+    /// Scroll the help popup (its largest first line is the last frame's).
+    fn scroll_help(&mut self, a: Action) {
+        let max = self.geometry.help_max_top as isize;
+        let page = (self.geometry.help_max_top.max(1) as isize).min(10);
+        let top = self.help_top as isize;
+        let new = match a {
+            Action::Up => top - 1,
+            Action::Down => top + 1,
+            Action::PageUp => top - page,
+            Action::PageDown => top + page,
+            Action::Top => 0,
+            Action::Bottom => max,
+            _ => top,
+        };
+        self.help_top = new.clamp(0, max.max(0)) as usize;
+    }
+
     pub(super) fn on_prompt_key(
         &mut self,
-        mut text: String,
+        mut prompt: Prompt,
         key: KeyEvent,
         apply: impl FnOnce(&mut App, String),
     ) -> Vec<Effect> {
-        let set = |app: &mut App, t: String| {
+        let set = |app: &mut App, p: Prompt| {
             app.mode = match app.mode {
-                Mode::Filter(_) => Mode::Filter(t),
-                Mode::Selector(_) => Mode::Selector(t),
-                Mode::Search(_) => Mode::Search(t),
+                Mode::Filter(_) => Mode::Filter(p),
+                Mode::Selector(_) => Mode::Selector(p),
+                Mode::Search(_) => Mode::Search(p),
                 ref m => m.clone(),
             }
         };
@@ -253,21 +279,29 @@ impl App {
             Some(Action::PromptCancel) => self.mode = Mode::Normal,
             Some(Action::PromptApply) => {
                 self.mode = Mode::Normal;
-                apply(self, text);
+                apply(self, prompt.text);
             }
             Some(Action::PromptBackspace) => {
-                text.pop();
-                set(self, text);
+                prompt.backspace();
+                set(self, prompt);
+            }
+            Some(Action::PromptClear) => {
+                prompt.clear();
+                set(self, prompt);
             }
             // Keys the prompt does not bind type.
-            None => {
-                if let KeyCode::Char(c) = key.code {
-                    if !key.modifiers.contains(KeyModifiers::CONTROL) {
-                        text.push(c);
-                        set(self, text);
-                    }
+            None => match key.code {
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    prompt.type_char(c);
+                    set(self, prompt);
                 }
-            }
+                // Moving the cursor keeps the old text and types after it.
+                KeyCode::Right | KeyCode::End | KeyCode::Left | KeyCode::Home => {
+                    prompt.selected = false;
+                    set(self, prompt);
+                }
+                _ => {}
+            },
             Some(_) => {}
         }
         vec![]
@@ -275,6 +309,11 @@ impl App {
 
     pub(super) fn on_confirm_key(&mut self, c: Confirm, key: KeyEvent) -> Vec<Effect> {
         let action = action_for(&key, Context::Confirm);
+        if action == Some(Action::ForceQuit) && matches!(c, Confirm::Quit { .. }) {
+            self.mode = Mode::Normal;
+            self.quit = true;
+            return vec![Effect::Quit];
+        }
         let yes = action == Some(Action::ConfirmYes);
         let no = action == Some(Action::ConfirmNo);
         if !yes && !no {
@@ -282,26 +321,40 @@ impl App {
         }
         self.mode = Mode::Normal;
         if no {
-            self.message = Some("cancelled nothing".into());
+            self.message = Some(
+                match c {
+                    Confirm::Build { .. } => "build not started",
+                    Confirm::Cancel { .. } => "nothing cancelled: the builds go on",
+                    Confirm::Publish { .. } => "publish not started",
+                    Confirm::Quit { .. } => "not quitting",
+                }
+                .into(),
+            );
             return vec![];
         }
         match c {
             Confirm::Build { cells, no_cache } => {
                 self.message = Some(format!(
-                    "queued {} cells{}",
-                    cells.len(),
+                    "queued {}{}",
+                    crate::util::words::count(cells.len(), "cell", "cells"),
                     if no_cache { " (no cache)" } else { "" }
                 ));
                 self.selection.clear();
                 vec![Effect::Build { cells, no_cache }]
             }
             Confirm::Cancel { cells } => {
-                self.message = Some(format!("cancelling {} builds", cells.len()));
+                self.message = Some(format!(
+                    "cancelling {}",
+                    crate::util::words::count(cells.len(), "build", "builds")
+                ));
                 vec![Effect::Cancel(cells)]
             }
             Confirm::Publish { plan, tags, .. } => {
                 let n = tags.iter().filter(|t| t.blocked.is_none()).count();
-                self.message = Some(format!("publishing {n} tags and aliases…"));
+                self.message = Some(format!(
+                    "publishing {}…",
+                    crate::util::words::count(n, "tag or alias", "tags and aliases")
+                ));
                 self.publishing = Some(PublishProgress::default());
                 self.selection.clear();
                 vec![Effect::Publish { plan }]
@@ -318,32 +371,5 @@ impl App {
         let mut fx = self.on_mouse_inner(m);
         fx.extend(self.focus_effects());
         fx
-    }
-
-    pub(super) fn on_mouse_inner(&mut self, m: MouseEvent) -> Vec<Effect> {
-        match m.kind {
-            MouseEventKind::ScrollUp => self.act(Action::Up),
-            MouseEventKind::ScrollDown => self.act(Action::Down),
-            MouseEventKind::Down(MouseButton::Left) => {
-                if let Some(g) = self.geometry.grid {
-                    if m.row > g.y
-                        && m.row <= g.y + g.rows_shown
-                        && m.column >= g.first_cell_x
-                        && g.cell_width > 0
-                    {
-                        let row = g.first_row + (m.row - g.y - 1) as usize;
-                        let col =
-                            g.first_col + ((m.column - g.first_cell_x) / g.cell_width) as usize;
-                        if row < self.visible_rows().len() && col < self.columns.len() {
-                            self.row = row;
-                            self.col = col;
-                            self.pane = Pane::Grid;
-                        }
-                    }
-                }
-                vec![]
-            }
-            _ => vec![],
-        }
     }
 }

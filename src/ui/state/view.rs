@@ -91,11 +91,11 @@ pub enum Mode {
     Normal,
     Help,
     /// Typing a row filter.
-    Filter(String),
+    Filter(super::Prompt),
     /// Typing a selector.
-    Selector(String),
-    /// Typing a log search.
-    Search(String),
+    Selector(super::Prompt),
+    /// Typing a search of the text shown.
+    Search(super::Prompt),
     Confirm(Confirm),
 }
 
