@@ -733,7 +733,7 @@ pub fn hints(ctx: Context) -> Vec<&'static str> {
 pub fn nav_hint(ctx: Context) -> Option<&'static str> {
     match ctx {
         Context::Grid => Some("hjkl move"),
-        Context::List => Some("j/k move"),
+        Context::List | Context::Failures => Some("j/k move"),
         Context::Log | Context::Merged | Context::Dockerfile => Some("j/k PgUp/PgDn g/G scroll"),
         Context::Inspector => Some("j/k build · i close"),
         Context::Prompt | Context::Confirm | Context::Help => None,

@@ -66,7 +66,8 @@ fn cell_text(
 fn heat_glyph(app: &App, id: &str, max_size: i64) -> Option<&'static str> {
     let v = app.progress.cells.get(id)?;
     match app.heat {
-        Heat::Status => None,
+        // By cause, the cell's own glyph is its cause's letter (see `cell_text`).
+        Heat::Status | Heat::Cause => None,
         Heat::Size => {
             let t = v.size? as f64 / max_size.max(1) as f64;
             Some(theme::HEAT_SIZE_GLYPHS[theme::size_quartile(t)])
