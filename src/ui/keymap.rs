@@ -601,11 +601,11 @@ pub const KEYMAP: &[Binding] = &[
         help: "select the cells of the cause under the cursor (then b builds them)",
     },
     Binding {
-        keys: &[Key(KeyCode::Esc, N), Key(KeyCode::Char('C'), S)],
+        keys: &[Key(KeyCode::Char('C'), S)],
         action: Action::CloseFailures,
         scope: Scope::Failures,
-        hint: "Esc grid",
-        help: "back to the grid",
+        hint: "C/Esc grid",
+        help: "back to the grid (Esc too: back one level)",
     },
     Binding {
         keys: &[k('o')],

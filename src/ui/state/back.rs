@@ -5,7 +5,7 @@ use super::*;
 impl App {
     /// Back one level: the last thing set goes first. A visual range is cancelled; in the
     /// detail pane the search is cleared, then the zoom, then the keyboard goes back to the
-    /// grid; in the grid the zoom, then the filter, then the list view. What is left clears the
+    /// grid; in the grid the zoom, then the failures view, then the filter, then the list view. What is left clears the
     /// status line.
     pub fn back(&mut self) {
         if self.visual_anchor.take().is_some() {
@@ -26,6 +26,8 @@ impl App {
         }
         if self.zoom {
             self.zoom = false;
+        } else if self.failures.is_some() {
+            self.failures = None;
         } else if !self.filter.is_empty() {
             self.set_filter(String::new());
             self.message = Some("filter cleared".into());

@@ -183,6 +183,8 @@ fn messages_give_way_to_the_next_action() {
     assert!(a.message.is_some());
     a.on_key(key('j'));
     assert_eq!(a.message, None, "the heat map's message does not linger");
+    // Size, growth, cause, then off.
+    a.on_key(key('H'));
     a.on_key(key('H'));
     a.on_key(key('H'));
     assert_eq!(
@@ -224,7 +226,7 @@ fn zoom_and_a_second_ctrl_c() {
     a.on_key(code(KeyCode::Esc));
     assert!(!a.zoom, "Esc unzooms");
     a.on_event(BuildEvent::Queued {
-        cell: "alpine-3.24/opam/amd64".into(),
+        cell: "alpine-3.23/opam/amd64".into(),
     });
     a.on_key(ctrl('c'));
     assert!(matches!(a.mode, Mode::Confirm(Confirm::Quit { .. })));
