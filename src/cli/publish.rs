@@ -132,7 +132,11 @@ pub async fn run(loaded: &LoadedConfig, matrix: &Matrix, args: PublishArgs) -> R
         return Err(Exit::error("name the cells whose tags to publish (e.g. `imagegrid publish 'debian-13/*/*'`); `imagegrid publish '*'` publishes everything; `imagegrid tags` lists the tags"));
     }
     let session = Session::open(loaded.clone(), matrix.clone())?;
-    let plan = make_plan(&session, &args.selectors).await?;
+    // What a build of the same selectors builds: `'*'` leaves out the cells outside "all"
+    // (the archive, Windows), which are published when named by their ids.
+    let sels = session.matrix.parse_selectors(&args.selectors)?;
+    let cells = session.matrix.select_to_build(&sels);
+    let plan = session.publish_plan(&cells).await?;
     if plan.tags.is_empty() {
         eprintln!(
             "imagegrid: no tag to publish for {}",

@@ -303,7 +303,9 @@ pub struct RepositoriesDef {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveDef {
-    /// The arch of the master distro's base image it builds on (`amd64`).
+    /// The distro whose base image it builds on (`debian-13`, the master distro).
+    pub distro: String,
+    /// The arch of that base image (`amd64`).
     pub arch: String,
     /// The image the archives are copied into (`alpine:latest`).
     pub image: String,
@@ -388,7 +390,7 @@ pub struct Catalog {
     pub ocaml: Vec<OcamlDef>,
     /// None for a plan's catalog.
     pub variants: Option<VariantsDef>,
-    /// The archive cell of the master distro; None for a plan's catalog (its archive is a job).
+    /// The archive cell's place; None for a plan's catalog (its archive is a job).
     pub archive: Option<ArchiveDef>,
     pub arches: Vec<ArchDef>,
     pub distros: Vec<Distro>,
@@ -422,6 +424,9 @@ impl Catalog {
                     ocaml.push(o.variant_column(&v.name, arches, own_package));
                 }
             }
+        }
+        if !distros.iter().any(|d| d.name == file.archive.distro) {
+            return Err(format!("archive: unknown distro `{}`", file.archive.distro));
         }
         for v in &file.variants.variants {
             for a in v.rules.iter().flat_map(|r| r.arches.iter().flatten()) {

@@ -451,8 +451,8 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
 }
 
 /// The explicit cell set: the rules decide which (distro, version, arch) exist
-/// ([`Catalog::builds`]); the master distro's base for the archive's arch also has the
-/// archive cell, after its compiler cells.
+/// ([`Catalog::builds`]); the archive's distro (`[archive]`) has the archive cell, on its
+/// base for the archive's arch, after its compiler cells.
 fn cells_for(
     catalog: &Catalog,
     distros: &[Distro],
@@ -480,7 +480,7 @@ fn cells_for(
                 }
             }
         }
-        if let (true, Some(archive)) = (d.master, &catalog.archive) {
+        if let Some(archive) = catalog.archive.as_ref().filter(|a| a.distro == d.name) {
             let cell = Cell::archive(&d.name, &archive.arch);
             let has_base = cells.iter().any(|c| Some(&c.id) == cell.base_id().as_ref());
             if has_base && !excluded(&cell) {
@@ -668,6 +668,27 @@ mod tests {
             .count();
         let bases = m.cells.iter().filter(|c| c.level == Level::Base).count();
         assert_eq!((bases, compilers), (49, 532), "the dump's Linux jobs");
+    }
+
+    #[test]
+    fn the_archive_cell_is_the_catalogs_archive_distros_only() {
+        let m = Matrix::builtin();
+        let a = m.cell("debian-13/archive/amd64").unwrap();
+        assert_eq!(a.level, Level::Archive);
+        assert!(!a.in_all(), "built only when named");
+        assert_eq!(
+            m.columns().last().map(String::as_str),
+            Some(ARCHIVE_VERSION)
+        );
+        // A master distro of the user's own does not make one.
+        let loaded = crate::config::parse(
+            "c.toml",
+            "[matrix]\ndistros = [\"mine\"]\n[[distro]]\nname = \"mine\"\nbase = \"x\"\nfamily = \"apt\"\nmaster = true\n",
+        )
+        .unwrap();
+        let m = Matrix::from_config(&loaded).unwrap();
+        assert!(m.cells.iter().all(|c| c.level != Level::Archive));
+        assert!(m.columns().iter().all(|c| c != ARCHIVE_VERSION));
     }
 
     #[test]
