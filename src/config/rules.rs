@@ -2,7 +2,7 @@
 //!
 //! A rule names a cause (`name`), gives a regular expression over a failed build's log lines
 //! and failure record (`pattern`), a `hint` and a `priority`. The rules themselves (with the
-//! built-in ones) are applied by `crate::causes`; here each entry is checked so that a bad
+//! built-in ones) are applied in the `causes` layer above; here each entry is checked so that a bad
 //! one is refused with `file:line:column`: a name that is empty, not a plain word or given
 //! twice, a pattern that does not compile (the `regex` crate's syntax: linear-time, no
 //! look-around or back-references) or compiles too big, a priority out of range.
