@@ -190,7 +190,8 @@ fn build_exit_codes_json_history_and_log() {
 fn unreachable_engine_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let cfg_text = format!(
-        "[[engine]]\nname = \"gone\"\nendpoint = \"unix://{}/nope.sock\"\n[paths]\ndata_dir = \"{}\"\n",
+        "[[engine]]\nname = \"gone\"\nendpoint = \"unix://{}/nope.sock\"\n[paths]\ndata_dir = \"{}\"\n\
+         [inputs]\nopam = \"no-opam\"\nopam_repository = \"no-opam-repository\"\n",
         dir.path().display(),
         dir.path().display()
     );

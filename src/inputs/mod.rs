@@ -29,6 +29,7 @@ pub struct InputError {
     pub input: String,
     /// The configured location, without credentials.
     pub url: String,
+    /// What failed: git's own last lines (`Could not resolve host: github.com`).
     pub message: String,
 }
 

@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::job::{build_task, TaskOutcome};
-use super::route::{at_cap, builder_fit, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot};
+use super::route::{
+    at_cap, builder_fit, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot, SlotState,
+};
 use super::slots::Slot;
 use super::{record, BuildEvent, CellResult, Command, PlannedCell, Scheduler, Summary};
 use crate::engine::{Engine, EngineError};
@@ -323,6 +325,11 @@ impl Scheduler {
                     .map(|(since, lost)| (since.elapsed(), lost.as_str())),
             };
             if let Some(reason) = self.jobs[j].plan.blocked.clone() {
+                // Ended once every engine has had its first connection attempt, so that a
+                // run whose engines are all unreachable says so whatever else went wrong.
+                if slots.iter().any(|s| s.state == SlotState::Connecting) {
+                    continue;
+                }
                 self.end_unbuilt(j, BuildStatus::Failed, reason).await;
                 continue;
             }
