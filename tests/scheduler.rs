@@ -300,7 +300,8 @@ async fn stalled_engine_is_caught_by_the_watchdog_and_others_go_on() {
         "the reason is the silent engine: {why}"
     );
     for c in ["fixture-alive/opam/arm64", "fixture-alive/5.4/arm64"] {
-        assert_eq!(result(&events, c).status, BuildStatus::Succeeded, "{c}");
+        let r = result(&events, c);
+        assert_eq!(r.status, BuildStatus::Succeeded, "{c}: {r:?}");
     }
     assert_eq!(summary.succeeded, 2, "{summary:?}");
     // The other engine was not held up: work queued after the freeze started on it while
