@@ -41,6 +41,24 @@ pub enum Loaded {
     PublishFailed(String),
 }
 
+impl Loaded {
+    /// Fold the result into the state (what the event loop does with each message).
+    pub fn fold_into(self, app: &mut App) {
+        match self {
+            Loaded::Log {
+                cell,
+                lines,
+                skipped,
+            } => app.on_log_loaded(&cell, lines, skipped),
+            Loaded::History { cell, builds } => app.on_history_loaded(&cell, builds),
+            Loaded::Dockerfile { cell, text } => app.on_dockerfile_loaded(cell, text),
+            Loaded::Message(m) => app.message = Some(m),
+            Loaded::Publish(ev) => app.on_publish_event(ev),
+            Loaded::PublishFailed(e) => app.on_publish_failed(&e),
+        }
+    }
+}
+
 /// Everything effects need: the shared session and the running scheduler.
 pub struct Executor {
     pub session: Session,

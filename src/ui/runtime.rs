@@ -33,20 +33,8 @@ pub async fn run(
     intro: Option<String>,
 ) -> Result<u8, UiError> {
     let session = Session::open(loaded, matrix)?;
-    let history = session.history_view().await?;
-    let sizes = &session.loaded.config.sizes;
-    let mut app = App::new(
-        (*session.matrix).clone(),
-        &history.latest,
-        &history.stale,
-        (sizes.max_growth_bytes, sizes.max_growth_percent),
-    );
-    app.set_previous_sizes(&history.previous_size);
+    let mut app = initial_app(&session).await?;
     app.message = intro;
-    app.set_publish_context(
-        session.loaded.config.tags.clone(),
-        crate::publish::plan::built_from_history(&history.last_success),
-    );
 
     let opts = session.run_options(RunMode::Interactive);
     let mut scheduling = session.start(opts.clone());
@@ -74,6 +62,26 @@ pub async fn run(
     scheduling.handle.send(Command::Shutdown);
     let _ = tokio::time::timeout(Duration::from_secs(5), scheduling.task).await;
     result.map(|_| 0)
+}
+
+/// The state the TUI opens with: the matrix, each cell's latest build and staleness, size
+/// deltas and the publish context, all read from `session`'s history.
+/// Errors: the history cannot be read.
+pub async fn initial_app(session: &Session) -> Result<App, UiError> {
+    let history = session.history_view().await?;
+    let sizes = &session.loaded.config.sizes;
+    let mut app = App::new(
+        (*session.matrix).clone(),
+        &history.latest,
+        &history.stale,
+        (sizes.max_growth_bytes, sizes.max_growth_percent),
+    );
+    app.set_previous_sizes(&history.previous_size);
+    app.set_publish_context(
+        session.loaded.config.tags.clone(),
+        crate::publish::plan::built_from_history(&history.last_success),
+    );
+    Ok(app)
 }
 
 /// Raw mode, alternate screen and mouse capture, with a panic hook that undoes all three
@@ -174,14 +182,7 @@ async fn event_loop(
                 }
             }
             Some(loaded) = loaded_rx.recv() => {
-                match loaded {
-                    Loaded::Log { cell, lines, skipped } => app.on_log_loaded(&cell, lines, skipped),
-                    Loaded::History { cell, builds } => app.on_history_loaded(&cell, builds),
-                    Loaded::Dockerfile { cell, text } => app.on_dockerfile_loaded(cell, text),
-                    Loaded::Message(m) => app.message = Some(m),
-                    Loaded::Publish(ev) => app.on_publish_event(ev),
-                    Loaded::PublishFailed(e) => app.on_publish_failed(&e),
-                }
+                loaded.fold_into(app);
                 dirty = true;
             }
             _ = sigterm.recv() => { exec.handle.send(Command::CancelAll); return Ok(()); }
