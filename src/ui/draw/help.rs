@@ -9,23 +9,68 @@ use super::{centered, popup};
 use crate::ui::keymap::{hints, sections_for, Context, Scope, KEYMAP};
 use crate::ui::theme;
 
-/// Draw the help popup over the screen: the keys that act in `view`, the view under it.
-pub(super) fn draw(f: &mut Frame, view: Context, area: Rect) {
-    let section = |scopes: &[Scope]| {
-        let mut lines = vec![];
-        for scope in scopes {
-            lines.push(Line::styled(scope.title(), theme::HEADING));
-            for b in KEYMAP.iter().filter(|b| b.scope == *scope) {
-                let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
+/// Key column width: two spaces and the keys, padded.
+const KEYS_WIDTH: usize = 14;
+
+/// `units` joined by spaces into lines narrower than `width` (one cell to spare, so that text
+/// never touches a border; a unit too long gets a line of its own and is cut by the popup).
+fn wrap(units: &[String], width: usize) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    let mut cur = String::new();
+    for u in units {
+        let w = Span::raw(u.as_str()).width();
+        if !cur.is_empty() && Span::raw(cur.as_str()).width() + 1 + w >= width {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(u);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The keys of `scopes`, each help text wrapped to `width` columns under its own indent.
+fn section(scopes: &[Scope], width: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![];
+    for scope in scopes {
+        lines.push(Line::styled(scope.title(), theme::HEADING));
+        for b in KEYMAP.iter().filter(|b| b.scope == *scope) {
+            let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
+            let words: Vec<String> = b.help.split_whitespace().map(str::to_string).collect();
+            let text = wrap(&words, width.saturating_sub(KEYS_WIDTH).max(10));
+            for (i, t) in text.into_iter().enumerate() {
+                let head = if i == 0 {
+                    format!("  {:12}", keys.join(" "))
+                } else {
+                    " ".repeat(KEYS_WIDTH)
+                };
                 lines.push(Line::from(vec![
-                    Span::styled(format!("  {:12}", keys.join(" ")), theme::KEY),
-                    Span::raw(b.help),
+                    Span::styled(head, theme::KEY),
+                    Span::raw(t),
                 ]));
             }
         }
-        lines
-    };
-    let glyphs = Line::styled(theme::LEGEND, theme::MUTED);
+    }
+    lines
+}
+
+/// What the glyphs mean, wrapped to `width` without parting a glyph from its word.
+fn legend(width: usize) -> Vec<Line<'static>> {
+    let words: Vec<&str> = theme::LEGEND.split_whitespace().collect();
+    let pairs: Vec<String> = words.chunks(2).map(|p| p.join(" ")).collect();
+    wrap(&pairs, width)
+        .into_iter()
+        .map(|l| Line::styled(l, theme::MUTED))
+        .collect()
+}
+
+/// Draw the help popup over the screen: the keys that act in `view`, the view under it.
+/// Long help texts and the glyph legend wrap to the popup's width.
+pub(super) fn draw(f: &mut Frame, view: Context, area: Rect) {
     let title = format!(
         " help (from the keymap in use) · {} ",
         hints(Context::Help).join(" · ")
@@ -36,9 +81,11 @@ pub(super) fn draw(f: &mut Frame, view: Context, area: Rect) {
         // The view's own keys on the left, those that act anywhere on the right.
         let (anywhere, own): (Vec<Scope>, Vec<Scope>) =
             scopes.iter().partition(|s| **s == Scope::Anywhere);
-        let (left, mut right) = (section(&own), section(&anywhere));
+        // Each half of the popup's inner width (150 less the borders).
+        let column = (150 - 2) / 2;
+        let (left, mut right) = (section(&own, column), section(&anywhere, column));
         right.push(Line::raw(""));
-        right.push(glyphs);
+        right.extend(legend(column));
         let h = left.len().max(right.len()) as u16 + 2;
         let r = centered(area, 150, h);
         f.render_widget(Clear, r);
@@ -51,8 +98,9 @@ pub(super) fn draw(f: &mut Frame, view: Context, area: Rect) {
         f.render_widget(Paragraph::new(right), b);
         return;
     }
-    let mut lines = section(&scopes);
-    lines.push(glyphs);
+    let width = 86.min(area.width) as usize - 2;
+    let mut lines = section(&scopes, width);
+    lines.extend(legend(width));
     let room = area.height.saturating_sub(2) as usize;
     if lines.len() > room {
         lines.truncate(room.saturating_sub(1));
@@ -75,7 +123,24 @@ mod tests {
         let app = busy_app();
         let shot = |w, h| region(&app, w, h, whole, |f, _, r| draw(f, Context::Grid, r)).0;
         insta::assert_snapshot!("help_80x24", shot(80, 24));
-        insta::assert_snapshot!("help_160x48", shot(160, 48));
+        let (wide, buf) = region(&app, 160, 48, whole, |f, _, r| draw(f, Context::Grid, r));
+        insta::assert_snapshot!("help_160x48", wide);
+        // Nothing is cut at a column's edge: the popup spans x 5..155, its two columns 6..80
+        // and 80..154, and text wraps one cell short of each column's end.
+        for y in 0..48 {
+            for x in [79, 153] {
+                assert_eq!(
+                    buf[(x, y)].symbol(),
+                    " ",
+                    "text reaches x {x} on row {y}:\n{wide}"
+                );
+            }
+        }
+        let flat = wide.split_whitespace().collect::<Vec<_>>().join(" ");
+        for item in ["~ stale", "– excluded", "↷ skipped"] {
+            assert!(flat.contains(item), "legend item {item:?} missing:\n{wide}");
+        }
+        assert!(flat.contains("registry"), "{wide}");
     }
 
     #[test]
