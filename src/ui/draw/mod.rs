@@ -99,6 +99,9 @@ fn popup(f: &mut Frame, area: Rect, width: u16, title: &str, lines: Vec<Line>) {
 mod test_setup;
 
 #[cfg(test)]
+mod key_tests;
+
+#[cfg(test)]
 mod tests {
     use ratatui::style::Color;
 
