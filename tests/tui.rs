@@ -274,7 +274,13 @@ fn switching_logs_leaves_no_residue_of_wide_characters() {
     let bin = env!("CARGO_BIN_EXE_imagegrid");
     let built = Command::new(bin)
         // Without the cache: a cached step prints nothing, and the engines are shared.
-        .args(["--config", &cfg, "build", "fixture-*/opam/amd64", "--no-cache"])
+        .args([
+            "--config",
+            &cfg,
+            "build",
+            "fixture-*/opam/amd64",
+            "--no-cache",
+        ])
         .output()
         .unwrap();
     assert!(
