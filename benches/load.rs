@@ -1,10 +1,15 @@
 //! Load and fault benchmarks against the real test engines (`bash scripts/bench.sh` starts them):
 //!
-//! - load: 2,000 tiny cells (FROM the fixture image + LABEL: no container, no work) queued
-//!   across three engines (the unix engine, the TLS engine and a private one), the scheduler
-//!   driven in this process with the UI state fed from its events and drawn as the TUI does,
-//!   a key pressed every 50 ms. Reports each engine's concurrency against its limit, the
-//!   throughput, the UI's key-to-frame latency under the event flood, and peak RSS.
+//! - load: 2,000 tiny cells (FROM the fixture image, a 2 s `RUN sleep`, a LABEL) queued
+//!   across three engines (the unix engine, the TLS engine and a private one), through the
+//!   TUI's own code path: `Session::open`, the state from `ui::initial_app`, an interactive
+//!   scheduler, every effect run by the TUI's `Executor` (a focus change reads the stored log
+//!   on the blocking pool and folds it back in), frames drawn by `ui::draw` on a TestBackend;
+//!   a key pressed every 50 ms. A thread of its own samples /proc every 50 ms: which engine
+//!   runs how many cell steps (the `sleep` processes, by the engine directory on their
+//!   ancestors' command lines), and this process's open files and RSS, from before the run
+//!   starts. Reports the sampled concurrency against each engine's limit next to what the
+//!   scheduler's own health events say, throughput, key-to-frame latency, open files and RSS.
 //! - frozen engine: the real binary in tmux, a build hung on a SIGSTOPped engine; time from a
 //!   key to the screen showing its effect (tmux's own round trip included), before and after
 //!   the freeze; and time from SIGINT to exit of a headless run whose engine is frozen.
@@ -27,12 +32,12 @@ use std::time::{Duration, Instant};
 use common::{env, PrivateEngine};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use imagegrid::config;
-use imagegrid::dockerfile::Renderer;
-use imagegrid::engine::{Engine, EngineSpec};
+use imagegrid::engine::Engine;
 use imagegrid::matrix::Matrix;
-use imagegrid::scheduler::{BuildEvent, Command as SchedulerCommand, RunOptions, Scheduler};
-use imagegrid::store::{Store, StoreHandle};
-use imagegrid::ui::state::App;
+use imagegrid::scheduler::{BuildEvent, Command as SchedulerCommand, RunMode};
+use imagegrid::session::Session;
+use imagegrid::ui::effects::{Executor, Loaded};
+use imagegrid::ui::state::Effect;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -142,7 +147,8 @@ async fn clean_shared_engines(staging: &str) {
     }
 }
 
-/// Per engine: time spent at each concurrency while cells were still queued.
+/// Per engine: time spent at each concurrency while cells were still queued, as the
+/// scheduler's own health events report it.
 #[derive(Default)]
 struct Concurrency {
     running: usize,
@@ -153,39 +159,154 @@ struct Concurrency {
     below_limit: Duration,
 }
 
+/// The command line of each cell's step (benches/templates): the process /proc shows while
+/// a build runs it.
+const STEP_CMDLINE: &str = "/bin/busybox\x00sleep\x002\x00";
+
+/// One look at /proc: per engine (by the directory its dockerd, containerd and shims name on
+/// their command lines), how many cell steps are running on it.
+fn running_steps(engines: &[(String, String)]) -> Vec<usize> {
+    let mut counts = vec![0; engines.len()];
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return counts;
+    };
+    let cmdline = |pid: &str| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let parent = |pid: &str| -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // pid (comm) state ppid ...: comm may hold spaces, so split after its last ')'.
+        let after = &stat[stat.rfind(')')? + 2..];
+        after.split_whitespace().nth(1).map(str::to_string)
+    };
+    for entry in dir.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || cmdline(&pid) != STEP_CMDLINE.as_bytes() {
+            continue;
+        }
+        // Up the tree to the first process that names one of the engines' directories.
+        let mut p = pid;
+        for _ in 0..8 {
+            let Some(pp) = parent(&p) else { break };
+            let text = String::from_utf8_lossy(&cmdline(&pp)).replace('\0', " ");
+            if let Some(i) = engines.iter().position(|(_, d)| text.contains(d.as_str())) {
+                counts[i] += 1;
+                break;
+            }
+            if pp == "1" || pp == "0" {
+                break;
+            }
+            p = pp;
+        }
+    }
+    counts
+}
+
+/// What a thread outside the code under test saw every `SAMPLE` in /proc.
+#[derive(Default)]
+struct Sampled {
+    /// Per engine: samples taken while cells waited, samples with `PARALLEL` steps running,
+    /// the sum and the max of the running steps.
+    waiting: Vec<usize>,
+    at_limit: Vec<usize>,
+    sum: Vec<usize>,
+    max: Vec<usize>,
+    /// Open files and RSS (MB) of this process: min, max, last.
+    fds: (usize, usize, usize),
+    rss: (f64, f64, f64),
+}
+
+const SAMPLE: Duration = Duration::from_millis(50);
+
+fn fold_min_max<T: PartialOrd + Copy>(acc: &mut (T, T, T), v: T, first: bool) {
+    if first || v < acc.0 {
+        acc.0 = v;
+    }
+    if first || v > acc.1 {
+        acc.1 = v;
+    }
+    acc.2 = v;
+}
+
 async fn load(private: &PrivateEngine) {
     clean_shared_engines(STAGING).await;
     let dir = tempfile::tempdir().unwrap();
     let loaded = load_config(dir.path(), &engines_toml(private));
     let matrix = Matrix::from_config(&loaded).unwrap();
     let total = matrix.cells.len();
-    let store = Store::open(&loaded.data_dir()).unwrap();
-    let renderer = Renderer::new(loaded.templates_dir().as_deref());
-    let mut opts = RunOptions::from_config(&loaded);
-    // Real builds every time (the LABEL step is committed, not taken from the cache).
-    opts.no_cache = true;
-    let cells: Vec<&imagegrid::matrix::Cell> = matrix.cells.iter().collect();
-    let last_ok = store.last_success_per_cell().unwrap();
-    let plan = Scheduler::plan(&matrix, &renderer, &last_ok, &opts, &cells).unwrap();
-    let mut app = App::new(
-        matrix.clone(),
-        &HashMap::new(),
-        &Default::default(),
-        (10_000_000, 5.0),
-    );
-    let rss_before = rss_mb("VmRSS:");
-    let (scheduler, handle, commands, mut events) = Scheduler::new(
-        EngineSpec::all(&loaded, &matrix),
-        StoreHandle::new(store),
-        Arc::new(renderer),
-        Arc::new(matrix),
-        opts,
-    );
-    let task = tokio::spawn(scheduler.run(commands));
-    let start = Instant::now();
-    handle.send(SchedulerCommand::Build(plan));
+    let builder = format!("{:?}", loaded.config.build.buildkit).to_lowercase();
+    // Before anything of the run exists: open files and RSS of this process.
+    let (fds_start, rss_start) = (open_fds(), rss_mb("VmRSS:"));
 
-    // The TUI's loop (src/ui/run.rs), with a key every 50 ms instead of a keyboard.
+    // Sampled from /proc by a thread of its own, not counted by the code under test.
+    let test_dir = env("IMAGEGRID_TEST_DIR");
+    let engine_dirs: Vec<(String, String)> = vec![
+        ("a".into(), format!("{test_dir}/a/")),
+        ("b".into(), format!("{test_dir}/b/")),
+        ("c".into(), format!("{}/", private.dir.path().display())),
+    ];
+    let unfinished = Arc::new(std::sync::atomic::AtomicUsize::new(total));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (unfinished, stop, engine_dirs) =
+            (unfinished.clone(), stop.clone(), engine_dirs.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let n = engine_dirs.len();
+            let mut s = Sampled {
+                waiting: vec![0; n],
+                at_limit: vec![0; n],
+                sum: vec![0; n],
+                max: vec![0; n],
+                ..Default::default()
+            };
+            let mut first = true;
+            while !stop.load(Relaxed) {
+                let counts = running_steps(&engine_dirs);
+                // More cells unfinished than all engines can run at once: some are waiting.
+                let waiting = unfinished.load(Relaxed) > n * PARALLEL;
+                for (i, c) in counts.into_iter().enumerate() {
+                    s.max[i] = s.max[i].max(c);
+                    if waiting {
+                        s.waiting[i] += 1;
+                        s.sum[i] += c;
+                        s.at_limit[i] += usize::from(c >= PARALLEL);
+                    }
+                }
+                fold_min_max(&mut s.fds, open_fds(), first);
+                fold_min_max(&mut s.rss, rss_mb("VmRSS:"), first);
+                first = false;
+                std::thread::sleep(SAMPLE);
+            }
+            s
+        })
+    };
+
+    // The TUI's own setup (src/ui/runtime.rs): the session, the state read from its history,
+    // an interactive scheduler, the effect executor; only the terminal is a TestBackend.
+    let session = Session::open(loaded, matrix).unwrap();
+    let mut app = imagegrid::ui::initial_app(&session, None).await.unwrap();
+    let opts = session.run_options(RunMode::Interactive);
+    let mut scheduling = session.start(opts.clone());
+    let (tx, mut loaded_rx) = tokio::sync::mpsc::unbounded_channel::<Loaded>();
+    let exec = Executor {
+        session: session.clone(),
+        opts,
+        handle: scheduling.handle.clone(),
+        tx,
+    };
+    for e in app.focus_effects() {
+        exec.apply(e, &app);
+    }
+    let start = Instant::now();
+    // Every cell, without the cache (each LABEL step committed anew), as the TUI's `B` sends it.
+    exec.apply(
+        Effect::Build {
+            cells: session.matrix.cells.iter().map(|c| c.id.clone()).collect(),
+            no_cache: true,
+        },
+        &app,
+    );
+
+    // The TUI's loop (src/ui/runtime.rs), with a key every 50 ms instead of a keyboard.
     let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
     let mut keys = tokio::time::interval(Duration::from_millis(50));
     let mut pending_key: Option<Instant> = None;
@@ -197,16 +318,15 @@ async fn load(private: &PrivateEngine) {
     let mut conc: BTreeMap<String, Concurrency> = BTreeMap::new();
     let mut finished = 0usize;
     let mut queued_total = 0usize;
+    let mut logs_loaded = 0usize;
     let mut down = true;
-    let mut rss_series = Vec::new();
-    let mut fd_series = Vec::new();
     let summary = loop {
         if dirty && last_draw.elapsed() >= Duration::from_millis(16) {
             let t = Instant::now();
-            term.draw(|f| {
-                imagegrid::ui::draw::draw(f, &app);
-            })
-            .unwrap();
+            let mut geometry = app.geometry;
+            term.draw(|f| geometry = imagegrid::ui::draw::draw(f, &app))
+                .unwrap();
+            app.geometry = geometry;
             frame_times.push(t.elapsed());
             last_draw = Instant::now();
             dirty = false;
@@ -216,18 +336,19 @@ async fn load(private: &PrivateEngine) {
         }
         let wait = Duration::from_millis(16).saturating_sub(last_draw.elapsed());
         let mut done = None;
+        let mut effects = Vec::new();
         tokio::select! {
             tick = keys.tick() => {
                 let code = if down { KeyCode::Char('j') } else { KeyCode::Char('k') };
                 down = !down;
-                let _ = app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+                effects = app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
                 pending_key.get_or_insert(tick.into_std());
                 dirty = true;
             }
-            ev = events.recv() => {
+            ev = scheduling.events.recv() => {
                 let t = Instant::now();
                 let mut batch = vec![ev.expect("events until done")];
-                while let Ok(ev) = events.try_recv() {
+                while let Ok(ev) = scheduling.events.try_recv() {
                     batch.push(ev);
                 }
                 for ev in batch {
@@ -235,13 +356,10 @@ async fn load(private: &PrivateEngine) {
                         BuildEvent::Queued { .. } => queued_total += 1,
                         BuildEvent::Finished(_) => {
                             finished += 1;
-                            if finished.is_multiple_of((total / 10).max(1)) {
-                                rss_series.push(format!("{:.0}", rss_mb("VmRSS:")));
-                                fd_series.push(open_fds().to_string());
-                            }
+                            unfinished.store(total - finished, std::sync::atomic::Ordering::Relaxed);
                         }
                         BuildEvent::Engine(h) => {
-                            let c = conc.entry(h.engine.clone()).or_default();
+                            let c = conc.entry(h.engine.to_string()).or_default();
                             let now = Instant::now();
                             if let Some(since) = c.since {
                                 if finished < queued_total {
@@ -264,34 +382,62 @@ async fn load(private: &PrivateEngine) {
                 drain_times.push(t.elapsed());
                 dirty = true;
             }
+            Some(l) = loaded_rx.recv() => {
+                logs_loaded += usize::from(matches!(l, Loaded::Log { .. }));
+                l.fold_into(&mut app);
+                dirty = true;
+            }
             _ = tokio::time::sleep(wait), if dirty => {}
+        }
+        for e in effects {
+            exec.apply(e, &app);
         }
         if let Some(s) = done {
             break s;
         }
     };
     let elapsed = start.elapsed();
-    let _ = task.await;
+    // The run is over; the TUI's scheduler stays up until quit.
+    scheduling.handle.send(SchedulerCommand::Shutdown);
+    let _ = tokio::time::timeout(Duration::from_secs(10), scheduling.task).await;
+    // Logs asked for by the last keys, then the final frame: what the TUI would show.
+    while let Ok(Some(l)) = tokio::time::timeout(Duration::from_millis(500), loaded_rx.recv()).await
+    {
+        logs_loaded += usize::from(matches!(l, Loaded::Log { .. }));
+        l.fold_into(&mut app);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sampled = sampler.join().unwrap();
     let peak = rss_mb("VmHWM:");
     println!(
-        "load: {total} tiny cells on 3 engines (max_parallel {PARALLEL} each, {} builder): {} succeeded, {} failed in {:.1} s, {:.1} cells/s; load average at the end {}",
-        format!("{:?}", loaded.config.build.buildkit).to_lowercase(),
+        "load: {total} tiny cells on 3 engines (max_parallel {PARALLEL} each, {builder} builder): {} succeeded, {} failed in {:.1} s, {:.1} cells/s; load average at the end {}",
         summary.succeeded,
         summary.failed + summary.skipped,
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
+    for (i, (name, _)) in engine_dirs.iter().enumerate() {
+        let w = sampled.waiting[i].max(1) as f64;
+        println!(
+            "load: engine {name}, sampled in /proc every {} ms while cells waited ({} samples): {PARALLEL} cell steps running in {:.0}% of samples, {:.2} on average, {} at most",
+            SAMPLE.as_millis(),
+            sampled.waiting[i],
+            100.0 * sampled.at_limit[i] as f64 / w,
+            sampled.sum[i] as f64 / w,
+            sampled.max[i]
+        );
+    }
     for (name, c) in &conc {
         let busy = c.at_limit + c.below_limit;
         println!(
-            "load: engine {name}: reached {}/{PARALLEL} builds at once; at its limit {:.0}% of the time cells were waiting",
+            "load: engine {name}, as the scheduler reports it: reached {}/{PARALLEL} builds at once; at its limit {:.0}% of the time cells were waiting",
             c.max,
             100.0 * c.at_limit.as_secs_f64() / busy.as_secs_f64().max(1e-9)
         );
     }
     println!(
-        "load: UI under the event flood: key to frame median {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal <= 100 ms); event drain p99 {:.2} ms; frame p99 {:.2} ms",
+        "load: UI under the event flood: key to frame median {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal <= 100 ms); event drain p99 {:.2} ms; frame p99 {:.2} ms; {logs_loaded} stored logs read back on focus",
         ms(percentile(&mut key_latency, 0.5)),
         ms(percentile(&mut key_latency, 0.99)),
         ms(percentile(&mut key_latency, 1.0)),
@@ -320,10 +466,17 @@ async fn load(private: &PrivateEngine) {
         ms(percentile(&mut quiet, 0.5))
     );
     println!(
-        "load: RSS {rss_before:.1} MB before, peak {peak:.1} MB; RSS (MB) at each tenth of the cells: {}; open files: {} (scheduler, all jobs, UI state and history in this process)",
-        rss_series.join(" "),
-        fd_series.join(" ")
+        "load: sampled from /proc every {} ms: open files {fds_start} before the run, {} to {} during it, {} at the end; RSS {rss_start:.1} MB before, {:.1} to {:.1} MB during it, {:.1} MB at the end, peak (VmHWM) {peak:.1} MB (scheduler, all jobs, UI state and history in this process)",
+        SAMPLE.as_millis(),
+        sampled.fds.0,
+        sampled.fds.1,
+        sampled.fds.2,
+        sampled.rss.0,
+        sampled.rss.1,
+        sampled.rss.2,
     );
+    drop(exec);
+    drop(session);
     clean_shared_engines(STAGING).await;
 }
 

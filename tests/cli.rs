@@ -9,10 +9,16 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// The binary, hermetic: no `IMAGEGRID_CONFIG`, and an empty home of its own, so that a
+/// developer's `~/.config/imagegrid/config.toml` (or `XDG_CONFIG_HOME`) cannot change a result.
 fn imagegrid(args: &[&str]) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_imagegrid"))
         .args(args)
         .env_remove("IMAGEGRID_CONFIG")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("XDG_DATA_HOME", home.path().join(".local/share"))
         .output()
         .unwrap()
 }
@@ -216,14 +222,51 @@ fn unreachable_engine_is_exit_2() {
         "{}",
         text(&o.stdout)
     );
+    // README's exit-status paragraph says so, and that a bad config is still 2.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        readme.contains(
+            "`imagegrid check` is the exception: it exits 1 when some engine is unreachable"
+        ),
+        "README.md does not say what `check` exits with"
+    );
+    std::fs::write(&cfg, "[[engine]]\nname = 3\n").unwrap();
+    let o = imagegrid(&["--config", cfg.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}
+
+/// A child's output lines, read on a thread of their own.
+struct Lines {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Lines {
+    /// The lines read so far.
+    fn now(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+    /// Every line, once the reader has seen the end of the pipe (call it after the child
+    /// exited: its end of the pipe is then closed).
+    fn all(self) -> Vec<String> {
+        self.reader.join().expect("the reader thread");
+        std::sync::Arc::try_unwrap(self.lines)
+            .expect("no other owner")
+            .into_inner()
+            .unwrap()
+    }
 }
 
 /// Read a child's JSON lines on a thread, keeping them all.
-fn collect_lines(out: std::process::ChildStdout) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+fn collect_lines(out: std::process::ChildStdout) -> Lines {
     use std::io::BufRead;
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let keep = lines.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for l in std::io::BufReader::new(out).lines() {
             match l {
                 Ok(l) => keep.lock().unwrap().push(l),
@@ -231,7 +274,7 @@ fn collect_lines(out: std::process::ChildStdout) -> std::sync::Arc<std::sync::Mu
             }
         }
     });
-    lines
+    Lines { lines, reader }
 }
 
 fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
@@ -332,7 +375,7 @@ fn killed_run_of_ten_builds_loses_nothing_and_its_builds_are_found() {
     // All ten stream their output.
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let streaming: std::collections::BTreeSet<String> = json_lines(&lines.lock().unwrap())
+        let streaming: std::collections::BTreeSet<String> = json_lines(&lines.now())
             .iter()
             .filter(|e| e["event"] == "log" && e["line"].as_str().unwrap().ends_with("tick 3"))
             .map(|e| e["cell"].as_str().unwrap().to_string())
@@ -362,8 +405,7 @@ fn killed_run_of_ten_builds_loses_nothing_and_its_builds_are_found() {
 
     child.0.kill().unwrap(); // SIGKILL
     child.0.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(300)); // the reader drains the pipe
-    let events = json_lines(&lines.lock().unwrap());
+    let events = json_lines(&lines.all());
 
     let o = imagegrid(&["--config", &cfg, "history", "--json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -509,7 +551,7 @@ fn headless_run_answers_an_interrupt_while_an_engine_is_frozen() {
     );
     let lines = collect_lines(child.0.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !json_lines(&lines.lock().unwrap())
+    while !json_lines(&lines.now())
         .iter()
         .any(|e| e["event"] == "log" && e["line"].as_str().unwrap().contains("slow step starting"))
     {
@@ -520,9 +562,16 @@ fn headless_run_answers_an_interrupt_while_an_engine_is_frozen() {
         std::thread::sleep(Duration::from_millis(100));
     }
     frozen.signal("STOP");
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !frozen.answers_ping(Duration::from_secs(1)),
+        "the engine still answers after SIGSTOP"
+    );
     let pid = child.0.id().to_string();
-    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     // A generous bound: this is a liveness check (nothing may wait on the frozen engine).
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
@@ -536,8 +585,7 @@ fn headless_run_answers_an_interrupt_while_an_engine_is_frozen() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(1), "cancelled cells are not a success");
-    std::thread::sleep(Duration::from_millis(200));
-    let done = json_lines(&lines.lock().unwrap())
+    let done = json_lines(&lines.all())
         .into_iter()
         .find(|e| e["event"] == "done")
         .expect("a summary");

@@ -128,6 +128,7 @@ fn every_config_key_is_documented_in_the_example() {
         ("[paths]", "[paths]"),
         ("[sizes]", "[sizes]"),
         ("[inputs]", "[inputs]"),
+        ("[publish]", "[publish]"),
     ] {
         let fields = accepted_fields(prefix);
         assert!(!fields.is_empty(), "no fields read for {table}");
@@ -139,5 +140,32 @@ fn every_config_key_is_documented_in_the_example() {
                 "{table} {f} has no comment in config.example.toml"
             );
         }
+    }
+    // The keys of an engine's `tls = { ... }`, each named in the comment above `tls`.
+    let err = config::parse(
+        "probe.toml",
+        "[[engine]]\nname = \"x\"\ntls = { zz_not_a_key = 1 }\n",
+    )
+    .unwrap_err()
+    .message;
+    let tls_keys: Vec<&str> = err
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field list in {err:?}"))
+        .split(',')
+        .map(|f| f.trim_matches(|c| c == '`' || c == ' '))
+        .filter(|f| !f.is_empty())
+        .collect();
+    assert!(tls_keys.len() >= 4, "{err}");
+    let tls = documented
+        .iter()
+        .find(|d| d.table == "[[engine]]" && d.key == "tls")
+        .expect("[[engine]] tls is in config.example.toml");
+    for k in tls_keys {
+        assert!(
+            tls.doc.contains(&format!("`{k}`")),
+            "[[engine]] tls.{k} is not named in the comment above `tls`: {:?}",
+            tls.doc
+        );
     }
 }

@@ -57,9 +57,25 @@ fn demo_shows_a_failure_and_a_regression() {
     // Its history is its own.
     assert!(demo_dir.join("history.sqlite").exists());
     // A second run keeps the history and builds nothing new: round 1 is done, nothing is stale.
+    let builds = || {
+        imagegrid::store::Store::open(&demo_dir)
+            .unwrap()
+            .all()
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.id, b.cell))
+            .collect::<Vec<_>>()
+    };
+    let before = builds();
+    assert!(!before.is_empty());
     let o = run();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(builds(), before, "the second run recorded builds: {err}");
+    assert!(
+        !err.contains(": succeeded") && !err.contains(": failed"),
+        "the second run built something: {err}"
+    );
     assert!(
         err.contains("reusing the demo history in") && err.contains(&base),
         "a rerun says it reuses the history, and with which base: {err}"
@@ -156,4 +172,37 @@ fn demo_explains_a_missing_base_image() {
         ) && err.contains("--base"),
         "{err}"
     );
+}
+
+#[test]
+fn demo_opens_the_grid_on_round_two_in_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        unix_engine_toml("local", &["amd64"]) + &tls_engine_toml("remote", &["arm64"]),
+    )
+    .unwrap();
+    let base = format!("{}:{{arch}}", env("IMAGEGRID_TEST_FIXTURE_IMAGE"));
+    // Without --headless: round 1 builds, then the TUI opens on round 2's changed matrix.
+    let t = Tmux::start_sized(
+        &format!(
+            "{} --config {} demo --base '{base}' --data-dir {}; echo EXITED; sleep 60",
+            env!("CARGO_BIN_EXE_imagegrid"),
+            cfg.display(),
+            dir.path().join("demo").display()
+        ),
+        160,
+        48,
+    );
+    t.wait_for(300, "demo: demo-debian changed since round 1");
+    // Its stale cells are demo-debian's: opam, 4.14 and 5.4 on amd64 and arm64.
+    t.keys(&["S"]);
+    t.wait_for(15, "6 stale cells selected");
+    t.keys(&["b"]);
+    t.wait_for(15, "Build 6 cells?");
+    t.keys(&["y"]);
+    t.wait_for(300, "run done: 6 succeeded");
+    t.keys(&["q"]);
+    t.wait_for(15, "EXITED");
 }

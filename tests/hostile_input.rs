@@ -188,6 +188,16 @@ fn key() -> impl Strategy<Value = String> {
             "quirks",
             "status",
             "tls.ca",
+            "opam",
+            "ocaml",
+            "family_ocaml",
+            "distro_latest",
+            "family_latest",
+            "latest",
+            "username",
+            "password_file",
+            "password_env",
+            "backoff_ms",
             "\"quoted key\"",
             "ключ",
         ])
@@ -203,7 +213,7 @@ fn line() -> impl Strategy<Value = String> {
             .prop_map(|(k, vs)| format!("{k} = [{}]", vs.join(", "))),
         1 => (key(), key(), value()).prop_map(|(k, k2, v)| format!("{k} = {{ {k2} = {v} }}")),
         2 => prop::sample::select(vec![
-            "[matrix]", "[build]", "[tags]", "[paths]", "[sizes]", "[[engine]]", "[[distro]]",
+            "[matrix]", "[build]", "[tags]", "[paths]", "[sizes]", "[publish]", "[[engine]]", "[[distro]]",
             "[engine]", "[[matrix]]", "[matrix.sub]", "[ build ]", "[[engine]", "[",
             "# comment", "", "   ", "\t", "key =", "= value", "\"\" = 1",
         ])

@@ -279,9 +279,11 @@ async fn stalled_engine_is_caught_by_the_watchdog_and_others_go_on() {
     let distros =
         fixture_distro("fixture-frozen", &["sleep-3121"]) + &fixture_distro("fixture-alive", &[]);
     let cfg = fixture_config(data.path(), "test-stall", &engines, &distros, "distros = [\"fixture-frozen\", \"fixture-alive\"]\nversions = [\"5.4\"]\narches = [\"amd64\", \"arm64\"]");
+    // 6 s of silence: short for the test, long enough that the steps before the slow one are
+    // not taken for a stall on a machine at load 15 to 20 (2 s was, on 2026-11-30).
     let cfg = with_build_options(
         &cfg,
-        "idle_timeout_secs = 2\nretries = 1\nreconnect_wait_secs = 2",
+        "idle_timeout_secs = 6\nretries = 1\nreconnect_wait_secs = 2",
     );
     let stuck = "fixture-frozen/opam/amd64";
     let mut run = start(&cfg, &[stuck]);

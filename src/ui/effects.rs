@@ -51,6 +51,28 @@ pub struct PlanReload {
     pub changed: crate::why::Reasons,
 }
 
+impl Loaded {
+    /// Fold the result into the state (what the event loop does with each message).
+    pub fn fold_into(self, app: &mut App) {
+        match self {
+            Loaded::Log {
+                cell,
+                lines,
+                skipped,
+            } => app.on_log_loaded(&cell, lines, skipped),
+            Loaded::History { cell, builds } => app.on_history_loaded(&cell, builds),
+            Loaded::Dockerfile { cell, text } => app.on_dockerfile_loaded(cell, text),
+            Loaded::Message(m) => app.message = Some(m),
+            Loaded::Publish(ev) => app.on_publish_event(ev),
+            Loaded::PublishFailed(e) => app.on_publish_failed(&e),
+            // Swaps the session and the scheduler's matrix too: the runtime's to handle.
+            Loaded::PlanReloaded(r) => {
+                app.on_plan_reloaded((*r.session.matrix).clone(), &r.history, &r.changed)
+            }
+        }
+    }
+}
+
 /// Everything effects need: the shared session and the running scheduler.
 pub struct Executor {
     pub session: Session,

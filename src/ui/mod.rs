@@ -4,12 +4,12 @@
 
 pub mod state;
 pub mod draw;
-mod effects;
+pub mod effects;
 pub mod keymap;
 mod runtime;
 pub mod theme;
 
-pub use runtime::run;
+pub use runtime::{initial_app, run};
 
 /// Why the TUI stopped with an error; the CLI maps it to an exit status.
 #[derive(Debug, thiserror::Error)]

@@ -34,25 +34,10 @@ pub async fn run(
     intro: Option<String>,
 ) -> Result<u8, UiError> {
     let session = Session::open(loaded, matrix)?;
-    let history = session.history_view().await?;
-    let sizes = &session.loaded.config.sizes;
-    let mut app = App::new(
-        (*session.matrix).clone(),
-        &history.latest,
-        &history.stale,
-        (sizes.max_growth_bytes, sizes.max_growth_percent),
-    );
-    app.set_previous_sizes(&history.previous_size);
-    app.progress.set_reasons(&history.reasons);
-    // The intro names what changed: shown only while something is stale.
-    app.message = intro.filter(|_| !history.stale.is_empty());
+    let mut app = initial_app(&session, intro).await?;
     app.mono = super::theme::monochrome(
         std::env::var("NO_COLOR").ok().as_deref(),
         std::env::var("TERM").ok().as_deref(),
-    );
-    app.set_publish_context(
-        session.loaded.config.tags.clone(),
-        crate::publish::plan::built_from_history(&history.last_success),
     );
 
     let opts = session.run_options(RunMode::Interactive);
@@ -81,6 +66,29 @@ pub async fn run(
     scheduling.handle.send(Command::Shutdown);
     let _ = tokio::time::timeout(Duration::from_secs(5), scheduling.task).await;
     result.map(|_| 0)
+}
+
+/// The state the TUI opens with: the matrix, each cell's latest build and staleness, size
+/// deltas and the publish context, all read from `session`'s history.
+/// Errors: the history cannot be read.
+pub async fn initial_app(session: &Session, intro: Option<String>) -> Result<App, UiError> {
+    let history = session.history_view().await?;
+    let sizes = &session.loaded.config.sizes;
+    let mut app = App::new(
+        (*session.matrix).clone(),
+        &history.latest,
+        &history.stale,
+        (sizes.max_growth_bytes, sizes.max_growth_percent),
+    );
+    app.set_previous_sizes(&history.previous_size);
+    app.progress.set_reasons(&history.reasons);
+    // The intro names what changed: shown only while something is stale.
+    app.message = intro.filter(|_| !history.stale.is_empty());
+    app.set_publish_context(
+        session.loaded.config.tags.clone(),
+        crate::publish::plan::built_from_history(&history.last_success),
+    );
+    Ok(app)
 }
 
 /// Raw mode, alternate screen and mouse capture, with a panic hook that undoes all three
@@ -187,18 +195,13 @@ async fn event_loop(
             }
             Some(loaded) = loaded_rx.recv() => {
                 match loaded {
-                    Loaded::Log { cell, lines, skipped } => app.on_log_loaded(&cell, lines, skipped),
-                    Loaded::History { cell, builds } => app.on_history_loaded(&cell, builds),
-                    Loaded::Dockerfile { cell, text } => app.on_dockerfile_loaded(cell, text),
-                    Loaded::Message(m) => app.message = Some(m),
-                    Loaded::Publish(ev) => app.on_publish_event(ev),
-                    Loaded::PublishFailed(e) => app.on_publish_failed(&e),
                     Loaded::PlanReloaded(r) => {
                         // From now on the session and the scheduler build the new plan.
                         exec.handle.send(Command::SetMatrix(r.session.matrix.clone()));
                         app.on_plan_reloaded((*r.session.matrix).clone(), &r.history, &r.changed);
                         exec.session = r.session;
                     }
+                    other => other.fold_into(app),
                 }
                 dirty = true;
             }

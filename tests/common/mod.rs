@@ -395,8 +395,36 @@ impl PrivateEngine {
             .expect("load the fixture image");
     }
 
-    /// Send a signal to the engine.
+    /// Send a signal to the engine; panics when `kill` fails (a test must not go on believing
+    /// it froze or killed an engine it did not).
     pub fn signal(&self, sig: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} {} failed", self.pid);
+    }
+
+    /// Whether the engine answers `GET /_ping` on its socket within `timeout` (a frozen one
+    /// accepts the connection but never answers).
+    pub fn answers_ping(&self, timeout: Duration) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(timeout));
+        let _ = s.set_write_timeout(Some(timeout));
+        if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(n) if n > 0 && buf[..n].starts_with(b"HTTP/1.1 200"))
+    }
+
+    /// `kill -SIG` without checking: for teardown, where the engine may be gone already.
+    fn signal_quietly(&self, sig: &str) {
         let _ = std::process::Command::new("kill")
             .args([&format!("-{sig}"), &self.pid.to_string()])
             .status();
@@ -407,8 +435,8 @@ impl Drop for PrivateEngine {
     fn drop(&mut self) {
         // dockerd, its containerd and shims: everything whose command line names our directory.
         let dir = self.dir.path().display().to_string();
-        self.signal("CONT");
-        self.signal("KILL");
+        self.signal_quietly("CONT");
+        self.signal_quietly("KILL");
         for _ in 0..3 {
             if let Ok(rd) = std::fs::read_dir("/proc") {
                 for e in rd.flatten() {

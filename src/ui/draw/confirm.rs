@@ -174,16 +174,9 @@ mod tests {
 
     #[test]
     fn publish_lists_tags() {
-        let mut app = busy_app();
+        // One set of records feeds both the grid and the publish context, as `ui::run` does:
         // debian-13's base image is built for every arch; of 5.4 only amd64 and arm64 are.
-        let built = |id: i64| crate::publish::Built {
-            build_id: id,
-            engine: "local".into(),
-            image_id: format!("sha256:{id}"),
-            size: Some(1),
-        };
-        let mut b: HashMap<String, crate::publish::Built> = HashMap::new();
-        for (i, cell) in [
+        let records: HashMap<String, crate::store::BuildRecord> = [
             "debian-13/opam/amd64",
             "debian-13/opam/arm64",
             "debian-13/opam/riscv64",
@@ -192,16 +185,33 @@ mod tests {
         ]
         .iter()
         .enumerate()
-        {
-            b.insert(cell.to_string(), built(i as i64));
-        }
+        .map(|(i, cell)| {
+            let mut r = record(i as i64 + 1, 1_000_000, vec![]);
+            r.cell = cell.to_string();
+            r.image_id = Some(format!("sha256:{i}"));
+            (cell.to_string(), r)
+        })
+        .collect();
+        let mut app = App::new(
+            small_matrix(),
+            &records,
+            &Default::default(),
+            (10_000_000, 5.0),
+        );
         app.set_publish_context(
             crate::config::TagConfig {
                 registry: "registry.example:5000".into(),
                 ..Default::default()
             },
-            b,
+            crate::publish::plan::built_from_history(&records),
         );
+        for cell in records.keys() {
+            assert_eq!(
+                app.progress.cells[cell].status,
+                crate::progress::Status::Succeeded,
+                "{cell}: the grid shows what the publish context says is built"
+            );
+        }
         app.on_key(tab());
         app.on_key(key(':'));
         for c in "debian-13/opam debian-13/5.4".chars() {

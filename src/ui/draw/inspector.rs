@@ -15,8 +15,9 @@ pub(super) fn draw(f: &mut Frame, inspector: &Loadable<Inspector>, area: Rect) {
     use ratatui::widgets::Sparkline;
     let insp = match inspector {
         Loadable::Wanted => return,
+        // Asked for, not read yet: not the same as a cell without any success.
         Loadable::Loading(_) => {
-            f.render_widget(Paragraph::new("no successful build of this cell yet"), area);
+            f.render_widget(Paragraph::new("loading the cell's builds…"), area);
             return;
         }
         Loadable::Ready(_, insp) => insp,
@@ -157,6 +158,29 @@ mod tests {
         let app = inspector_app();
         insta::assert_snapshot!("inspector_80x24", shot(&app, 80, 24));
         insta::assert_snapshot!("inspector_160x48", shot(&app, 160, 48));
+    }
+
+    /// The list view moves the focus with the inspector open: the new cell's builds are asked
+    /// for, and until they come the pane says so (not "no successful build").
+    #[test]
+    fn loading_then_loaded_on_a_focus_change() {
+        let mut app = inspector_app();
+        app.on_key(key('L'));
+        let fx = app.on_key(key('j'));
+        let cell = app.focused().unwrap();
+        assert_ne!(cell, "debian-13/opam/amd64");
+        assert!(
+            fx.contains(&crate::ui::state::Effect::LoadHistory(cell.clone())),
+            "{fx:?}"
+        );
+        let s = shot(&app, 80, 24);
+        assert!(s.contains("loading the cell's builds…"), "{s}");
+        assert!(!s.contains("no successful build"), "{s}");
+        let mut r = record(3, 801_000_000, vec![(801_000_000, "ADD rootfs")]);
+        r.cell = cell.clone();
+        app.on_history_loaded(&cell, vec![r]);
+        let s = shot(&app, 80, 24);
+        assert!(!s.contains("loading") && s.contains("801"), "{s}");
     }
 
     #[test]

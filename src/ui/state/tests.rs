@@ -144,6 +144,88 @@ fn selection_row_column_range_and_selector() {
         .contains("unknown distro `nope-1`"));
 }
 
+/// Two distros x (opam, 4.14, 5.4) x (amd64, arm64), two cells marked stale.
+fn small_app() -> App {
+    let cfg = crate::config::parse(
+        "test.toml",
+        "[matrix]\ndistros = [\"debian-13\", \"alpine-3.24\"]\nversions = [\"4.14\", \"5.4\"]\narches = [\"amd64\", \"arm64\"]\n",
+    )
+    .unwrap();
+    let stale: BTreeSet<String> = ["debian-13/opam/arm64", "alpine-3.24/4.14/amd64"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    App::new(
+        Matrix::from_config(&cfg).unwrap(),
+        &HashMap::new(),
+        &stale,
+        (10_000_000, 5.0),
+    )
+}
+
+fn selected(a: &App) -> BTreeSet<&str> {
+    a.selection.iter().map(String::as_str).collect()
+}
+
+fn set<'a>(ids: &[&'a str]) -> BTreeSet<&'a str> {
+    ids.iter().copied().collect()
+}
+
+#[test]
+fn selection_by_column_stale_and_arch() {
+    let mut a = small_app();
+    assert_eq!(a.columns, ["opam", "4.14", "5.4"]);
+    // c: the focused column of every row, in the arch shown.
+    a.on_key(key('l'));
+    a.on_key(key('l'));
+    a.on_key(key('c'));
+    assert_eq!(
+        selected(&a),
+        set(&["debian-13/5.4/amd64", "alpine-3.24/5.4/amd64"])
+    );
+    // ... of every arch in the strip view.
+    a.on_key(key('x'));
+    a.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    a.on_key(key('c'));
+    assert_eq!(
+        selected(&a),
+        set(&[
+            "debian-13/5.4/amd64",
+            "alpine-3.24/5.4/amd64",
+            "debian-13/5.4/arm64",
+            "alpine-3.24/5.4/arm64",
+        ])
+    );
+    a.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    // S: every stale cell, whatever arch is shown.
+    a.on_key(key('x'));
+    a.on_key(key('S'));
+    assert_eq!(
+        selected(&a),
+        set(&["debian-13/opam/arm64", "alpine-3.24/4.14/amd64"])
+    );
+    assert_eq!(a.message.as_deref(), Some("2 stale cells selected"));
+    // A: every cell of the arch shown, then of the next arch.
+    a.on_key(key('x'));
+    a.on_key(key('A'));
+    let amd64 = [
+        "debian-13/opam/amd64",
+        "debian-13/4.14/amd64",
+        "debian-13/5.4/amd64",
+        "alpine-3.24/opam/amd64",
+        "alpine-3.24/4.14/amd64",
+        "alpine-3.24/5.4/amd64",
+    ];
+    assert_eq!(selected(&a), set(&amd64));
+    a.on_key(key('x'));
+    a.on_key(key(']'));
+    assert_eq!(a.current_arch(), "arm64");
+    a.on_key(key('A'));
+    let arm64: Vec<String> = amd64.iter().map(|c| c.replace("amd64", "arm64")).collect();
+    let arm64: Vec<&str> = arm64.iter().map(String::as_str).collect();
+    assert_eq!(selected(&a), set(&arm64));
+}
+
 #[test]
 fn build_and_cancel_go_through_confirm() {
     let mut a = app();
