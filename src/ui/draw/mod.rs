@@ -131,6 +131,7 @@ mod test_setup;
 
 #[cfg(test)]
 mod frictions_tests;
+#[cfg(test)]
 mod key_tests;
 
 #[cfg(test)]
