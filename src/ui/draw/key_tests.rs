@@ -87,7 +87,7 @@ fn d_sets_the_inspector_diff_base() {
     // Opened on the newest build (#3), diffed against the one before (#2).
     let (base, shown) = i.pair().unwrap();
     assert_eq!((base.id, shown.id), (2, 3));
-    app.on_key(enter());
+    // `i` gave the inspector the keyboard: D acts there.
     app.on_key(key('D'));
     let Detail::Inspector(Loadable::Ready(_, i)) = &app.detail else {
         panic!("{:?}", app.detail)
@@ -112,7 +112,7 @@ fn m_toggles_mouse_capture_and_a_click_focuses_the_cell_under_it() {
     let lines: Vec<&str> = screen.lines().collect();
     let y = lines
         .iter()
-        .position(|l| l.starts_with("│ubuntu-24.04"))
+        .position(|l| l.starts_with("│ubuntu-24.04") || l.starts_with("┃ubuntu-24.04"))
         .expect("ubuntu-24.04's row");
     let header = lines
         .iter()
@@ -134,11 +134,11 @@ fn m_toggles_mouse_capture_and_a_click_focuses_the_cell_under_it() {
     // A click on the header row leaves the focus alone.
     app.on_mouse(click(col + 1, 0));
     assert_eq!(app.focused().as_deref(), Some("ubuntu-24.04/5.4/amd64"));
-    // The wheel moves the focus a row.
+    // The wheel over the grid moves its focus a row (the wheel acts on the pane under it).
     app.on_mouse(MouseEvent {
         kind: MouseEventKind::ScrollUp,
-        column: 0,
-        row: 0,
+        column: (col + 1) as u16,
+        row: y as u16,
         modifiers: KeyModifiers::NONE,
     });
     assert_eq!(app.focused().as_deref(), Some("alpine-3.24/5.4/amd64"));

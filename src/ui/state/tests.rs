@@ -148,7 +148,7 @@ fn selection_row_column_range_and_selector() {
 fn small_app() -> App {
     let cfg = crate::config::parse(
         "test.toml",
-        "[matrix]\ndistros = [\"debian-13\", \"alpine-3.24\"]\nversions = [\"4.14\", \"5.4\"]\narches = [\"amd64\", \"arm64\"]\n",
+        "[matrix]\ndistros = [\"debian-13\", \"alpine-3.24\"]\nversions = [\"4.14\", \"5.4\"]\narches = [\"amd64\", \"arm64\"]\nexclude = [\"*/archive/*\"]\n",
     )
     .unwrap();
     let stale: BTreeSet<String> = ["debian-13/opam/arm64", "alpine-3.24/4.14/amd64"]
