@@ -460,6 +460,8 @@ impl HistoryPrinter {
                     .map(|d| format!("{d:.1}s"))
                     .unwrap_or_default(),
                 match (&r.cause, r.failure.as_deref()) {
+                    // Failure lines lead with their cause since schema 4; older ones get it.
+                    (Some(c), Some(f)) if f.starts_with(&c.name) => f.to_string(),
                     (Some(c), Some(f)) => format!("[{}] {f}", c.name),
                     (_, f) => f.unwrap_or("").to_string(),
                 },

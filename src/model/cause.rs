@@ -30,4 +30,14 @@ impl Cause {
     pub fn is_unclassified(&self) -> bool {
         self.name == UNCLASSIFIED
     }
+
+    /// What a failure line leads with: `name: hint` (or the name alone without a hint);
+    /// None when no rule matched.
+    pub fn lead(&self) -> Option<String> {
+        match (self.is_unclassified(), self.hint.is_empty()) {
+            (true, _) => None,
+            (false, true) => Some(self.name.clone()),
+            (false, false) => Some(format!("{}: {}", self.name, self.hint)),
+        }
+    }
 }

@@ -243,12 +243,11 @@ pub(super) async fn build_task(
             ended(BuildStatus::Cancelled, "cancelled".into())
         }
         Err(BuildError::Failed(message)) => {
-            let (status, mut f, _) = ended(
-                BuildStatus::Failed,
-                summary::failure_summary(step.as_deref(), &log.tail(), &message),
-            );
             let record = summary::failure_record(step.as_deref(), &log.tail(), &message);
             let cause = log.cause(&message, Some(&record));
+            // The failure line leads with the cause when a rule matched.
+            let line = crate::model::failure_line::failure_line(cause.lead().as_deref(), &record);
+            let (status, mut f, _) = ended(BuildStatus::Failed, line);
             f.failure_record = Some(record);
             f.cause = Some(cause.clone());
             (status, f, failed(Some(cause)))

@@ -166,7 +166,9 @@ mod tests {
     fn loading_then_loaded_on_a_focus_change() {
         let mut app = inspector_app();
         // The keyboard back to the grid (the inspector stays open), then the list view.
-        app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Enter));
+        app.on_key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        ));
         app.on_key(key('L'));
         let fx = app.on_key(key('j'));
         let cell = app.focused().unwrap();
