@@ -255,14 +255,29 @@ fn history_log_baseline_jobs_paths_and_completions() {
     assert!(o.status.success());
     let data = dir.path();
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates");
-    let want = format!(
-        "config     {cfg}\ndata       {}\nhistory    {}\nlogs       {}\ntemplates  {} (overrides the built-in ones)\n",
-        data.display(),
-        data.join("history.sqlite").display(),
-        data.join("logs").display(),
-        templates.display()
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines[0], format!("config     {cfg}"));
+    assert_eq!(lines[1], format!("data       {}", data.display()));
+    // The history and the logs say how much they hold (bytes; the logs in how many files).
+    let history = format!("history    {}  (", data.join("history.sqlite").display());
+    assert!(
+        lines[2].starts_with(&history) && lines[2].ends_with("B)"),
+        "{out}"
     );
-    assert_eq!(text(&o.stdout), want);
+    let logs = format!("logs       {}  (", data.join("logs").display());
+    assert!(
+        lines[3].starts_with(&logs) && lines[3].contains(" files)"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[4],
+        format!(
+            "templates  {} (overrides the built-in ones)",
+            templates.display()
+        )
+    );
 
     // completions: a script bash accepts, naming the subcommands.
     let o = imagegrid(&home, &["completions", "bash"], &[]);

@@ -139,7 +139,17 @@ fn no_color_keeps_focus_tab_and_range_visible() {
 #[test]
 fn a_build_confirm_says_the_engine_is_down() {
     let dir = tempfile::tempdir().unwrap();
-    let t = start(dir.path(), "", 100, 30);
+    // The fixture templates: a recipe that needs no pinned input (the built-in ones need opam
+    // and opam-repository resolved first, which would stop the cell before it queues).
+    let cfg = config(dir.path());
+    let templates =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("templates_dir = \"{}\"\n", templates.display()));
+    std::fs::write(&cfg, text).unwrap();
+    let bin = env!("CARGO_BIN_EXE_imagegrid");
+    let t = Tmux::start_sized(&format!("{bin} --config {cfg}; sleep 60"), 100, 30);
+    t.wait_for(20, "x down");
     t.keys(&["b"]);
     let s = t.wait_for(10, "Build 1 cell?");
     assert!(s.contains("x is down"), "{s}");

@@ -577,7 +577,7 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::HeatMap,
         scope: Scope::Grid,
         hint: "",
-        help: "colour the grid by status / size / growth",
+        help: "colour the grid by status / size / growth / failure cause",
     },
     Binding {
         keys: &[Key(KeyCode::Char('L'), S)],
