@@ -15,10 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{DownloadFromContainerOptions, RemoveContainerOptions};
-use common::{env, registry_get, ACCEPT_ANY_MANIFEST};
-use futures_util::StreamExt;
+use common::{env, file_in_image, registry_get, ACCEPT_ANY_MANIFEST};
 use imagegrid::dockerfile::features::strip_syntax;
 use imagegrid::engine::Engine;
 
@@ -189,44 +186,6 @@ impl Setup {
         }
         out
     }
-}
-
-/// The contents of one file of an image (through a created, never started, container).
-async fn file_in_image(engine: &Engine, image: &str, path: &str) -> String {
-    let docker = engine.docker();
-    let body = ContainerCreateBody {
-        image: Some(image.into()),
-        cmd: Some(vec!["true".into()]),
-        network_disabled: Some(true),
-        ..Default::default()
-    };
-    let id = docker.create_container(None, body).await.unwrap().id;
-    let opts = DownloadFromContainerOptions { path: path.into() };
-    let mut bytes = Vec::new();
-    let mut s = docker.download_from_container(&id, Some(opts));
-    let mut failure = None;
-    while let Some(chunk) = s.next().await {
-        match chunk {
-            Ok(c) => bytes.extend_from_slice(&c),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    let rm = RemoveContainerOptions {
-        force: true,
-        ..Default::default()
-    };
-    docker.remove_container(&id, Some(rm)).await.unwrap();
-    if let Some(e) = failure {
-        panic!("{path} is not in {image}: {e}");
-    }
-    let mut archive = tar::Archive::new(&bytes[..]);
-    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut entry, &mut out).unwrap();
-    out
 }
 
 /// The fixture's push lines: public tag -> the arches of its sources.

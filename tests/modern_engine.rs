@@ -7,10 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{DownloadFromContainerOptions, RemoveContainerOptions};
-use common::{env, modern_spec, unix_spec};
-use futures_util::StreamExt;
+use common::{env, file_in_image, modern_spec, unix_spec};
 use imagegrid::config::NetworkMode;
 use imagegrid::engine::build::{BuildError, BuildProgress, BuildRequest, BuiltImage};
 use imagegrid::engine::{Engine, EngineSpec};
@@ -68,44 +65,6 @@ async fn build(
         })
         .await;
     (result, lines)
-}
-
-/// The contents of one file of an image (through a created, never started, container).
-async fn file_in_image(engine: &Engine, image: &str, path: &str) -> String {
-    let docker = engine.docker();
-    let body = ContainerCreateBody {
-        image: Some(image.into()),
-        cmd: Some(vec!["true".into()]),
-        network_disabled: Some(true),
-        ..Default::default()
-    };
-    let id = docker.create_container(None, body).await.unwrap().id;
-    let opts = DownloadFromContainerOptions { path: path.into() };
-    let mut tar_bytes = Vec::new();
-    let mut s = docker.download_from_container(&id, Some(opts));
-    let mut failure = None;
-    while let Some(chunk) = s.next().await {
-        match chunk {
-            Ok(c) => tar_bytes.extend_from_slice(&c),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    let rm = RemoveContainerOptions {
-        force: true,
-        ..Default::default()
-    };
-    docker.remove_container(&id, Some(rm)).await.unwrap();
-    if let Some(e) = failure {
-        panic!("{path} is not in {image}: {e}");
-    }
-    let mut archive = tar::Archive::new(&tar_bytes[..]);
-    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
-    text
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! clear their old text, toggles toggle, messages give way to the next action, the mouse
 //! acts where it points.
 
+use super::tests::key;
 use super::*;
 use ratatui::layout::Rect;
 
@@ -13,15 +14,6 @@ fn app() -> App {
         &BTreeSet::new(),
         (10_000_000, 5.0),
     )
-}
-
-fn key(c: char) -> KeyEvent {
-    let m = if c.is_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    KeyEvent::new(KeyCode::Char(c), m)
 }
 
 fn code(c: KeyCode) -> KeyEvent {

@@ -25,7 +25,8 @@ fn app() -> App {
     )
 }
 
-fn key(c: char) -> KeyEvent {
+/// A key press as the terminal sends it (upper case with Shift).
+pub(super) fn key(c: char) -> KeyEvent {
     let m = if c.is_uppercase() {
         KeyModifiers::SHIFT
     } else {
