@@ -403,6 +403,36 @@ impl PrivateEngine {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{sig} {} failed", self.pid);
+        if sig == "STOP" {
+            // `kill` returns once the signal is sent; a thread already running on the other
+            // core can still answer for a moment. Wait until every thread is stopped.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !self.all_threads_stopped() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "engine {} not stopped 10 s after SIGSTOP",
+                    self.pid
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Whether every thread of the engine's process is in state T (stopped), from /proc.
+    fn all_threads_stopped(&self) -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|st| {
+                    // The state follows the command name, which is in parentheses.
+                    st.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
+                })
+                .is_some_and(|state| state == "T" || state == "t")
+        })
     }
 
     /// Whether the engine answers `GET /_ping` on its socket within `timeout` (a frozen one
