@@ -18,6 +18,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
+use super::keymap::Context;
 use super::state::{App, Geometry, Mode, Pane};
 use super::theme;
 
@@ -85,9 +86,20 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
         app.geometry.log_height
     };
     status::draw(f, app, a.status);
-    let mut help_max_top = 0;
+    let (mut help_max_top, mut help_room) = (0, 0);
     match &app.mode {
-        Mode::Help => help_max_top = help::draw(f, app.view_context(), app.help_top, area),
+        // The help leaves the status line free: its search prompt is typed there.
+        Mode::Help | Mode::Search(_)
+            if app.mode == Mode::Help || app.search_in == Context::Help =>
+        {
+            let above_status = Rect {
+                height: area.height.saturating_sub(1),
+                ..area
+            };
+            let search = app.help_search.as_ref();
+            (help_max_top, help_room) =
+                help::draw(f, app.view_context(), app.help_top, search, above_status);
+        }
         Mode::Confirm(c) => confirm::draw(f, app, c, area),
         _ => {}
     }
@@ -102,6 +114,8 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
         cells: a.grid,
         detail: a.detail,
         help_max_top,
+        help_room,
+        screen_width: area.width,
     }
 }
 
