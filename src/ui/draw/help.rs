@@ -1,7 +1,6 @@
 //! The `?` popup: the keymap in use and what the glyphs mean.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
@@ -39,9 +38,9 @@ pub(super) fn draw(
                 HelpKind::Legend => Line::styled(format!("  {}", l.text), theme::MUTED),
             };
             if current == Some(i) {
-                line.patch_style(theme::MATCH_CURRENT)
+                line.patch_style(theme::SEARCH_CURRENT)
             } else if search.is_some_and(|s| s.is_match(i)) {
-                line.patch_style(Style::new().add_modifier(Modifier::UNDERLINED))
+                line.patch_style(theme::SEARCH_MATCH)
             } else {
                 line
             }

@@ -1,7 +1,6 @@
 //! The size inspector, inside the detail pane.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
@@ -58,9 +57,9 @@ pub(super) fn draw(f: &mut Frame, inspector: &Loadable<Inspector>, area: Rect) {
     let current = search.and_then(|s| s.current_line());
     let mark = |line: Line<'static>, i: usize| {
         if current == Some(i) {
-            line.patch_style(theme::MATCH_CURRENT)
+            line.patch_style(theme::SEARCH_CURRENT)
         } else if search.is_some_and(|s| s.is_match(i)) {
-            line.patch_style(Style::new().add_modifier(Modifier::UNDERLINED))
+            line.patch_style(theme::SEARCH_MATCH)
         } else {
             line
         }

@@ -147,6 +147,8 @@ mod test_setup;
 mod frictions_tests;
 #[cfg(test)]
 mod key_tests;
+#[cfg(test)]
+mod search_tests;
 
 #[cfg(test)]
 mod tests {
