@@ -24,8 +24,16 @@ pub(super) fn draw(
     area: Rect,
 ) -> (usize, usize) {
     let width = help_width(area.width);
+    let help = help_lines(view, area.width);
+    // The matches on the lines drawn (the screen may have been resized since the search).
+    let search = search.map(|s| {
+        let mut s = s.clone();
+        s.recompute(&help.iter().map(|l| l.plain()).collect::<Vec<_>>());
+        s
+    });
+    let search = search.as_ref();
     let current = search.and_then(Search::current_line);
-    let lines: Vec<Line> = help_lines(view, area.width)
+    let lines: Vec<Line> = help
         .into_iter()
         .enumerate()
         .map(|(i, l)| {

@@ -63,6 +63,17 @@ fn help_search_steps_scrolls_and_esc_clears_it_first() {
     assert!(in_view(&app));
     app.on_key(key('n'));
     assert_eq!(app.help_search.as_ref().unwrap().current, 1);
+    // A resize rewraps the help: n finds the matches on the new lines.
+    render(&mut app, 60, 15);
+    app.on_key(key('n'));
+    let narrow = app.help_text();
+    let s = app.help_search.as_ref().unwrap();
+    assert!(
+        narrow[s.current_line().unwrap()].contains("selection"),
+        "{s:?}"
+    );
+    assert!(in_view(&app));
+    render(&mut app, 80, 24);
     // / reopens on the old text, selected: typing replaces it.
     app.on_key(key('/'));
     assert!(matches!(&app.mode, Mode::Search(p) if p.text == "selection" && p.selected));
@@ -84,6 +95,13 @@ fn help_search_steps_scrolls_and_esc_clears_it_first() {
     );
     app.on_key(esc());
     assert_eq!(app.mode, Mode::Normal);
+    app.on_key(key('?'));
+    app.on_key(key('n'));
+    assert_eq!(
+        app.message.as_deref(),
+        Some("no search: / searches the help")
+    );
+    app.on_key(esc());
     // A search with no match says so.
     app.on_key(key('?'));
     search(&mut app, "zzzz");

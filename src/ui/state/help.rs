@@ -124,9 +124,14 @@ impl App {
 
     /// `n`/`N` in the help: the next or previous match, scrolled into view.
     pub fn step_help_match(&mut self, forward: bool) {
-        if let Some(s) = &mut self.help_search {
-            s.step(forward);
-        }
+        let lines = self.help_text();
+        let Some(s) = &mut self.help_search else {
+            self.message = Some("no search: / searches the help".into());
+            return;
+        };
+        // The lines may have rewrapped since the search (a resize).
+        s.recompute(&lines);
+        s.step(forward);
         self.show_help_match();
     }
 
