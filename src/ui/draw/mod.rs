@@ -18,7 +18,6 @@ use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
-use super::keymap::Context;
 use super::state::{App, Geometry, Mode, Pane};
 use super::theme;
 
@@ -89,9 +88,7 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
     let (mut help_max_top, mut help_room) = (0, 0);
     match &app.mode {
         // The help leaves the status line free: its search prompt is typed there.
-        Mode::Help | Mode::Search(_)
-            if app.mode == Mode::Help || app.search_in == Context::Help =>
-        {
+        _ if app.help_shown() => {
             let above_status = Rect {
                 height: area.height.saturating_sub(1),
                 ..area

@@ -108,6 +108,15 @@ pub fn help_lines(view: Context, screen_width: u16) -> Vec<HelpLine> {
 }
 
 impl App {
+    /// Whether the help popup is on screen: open, or under its own search prompt.
+    pub fn help_shown(&self) -> bool {
+        match self.mode {
+            Mode::Help => true,
+            Mode::Search(_) => self.search_in == Context::Help,
+            _ => false,
+        }
+    }
+
     /// The help's lines as the last frame drew them (its view and width).
     pub fn help_text(&self) -> Vec<String> {
         help_lines(self.view_context(), self.geometry.screen_width)
