@@ -737,13 +737,15 @@ pub fn hints(ctx: Context) -> Vec<&'static str> {
 }
 
 /// What j/k do in a context, for the status bar (the moves are bound everywhere, their
-/// meaning differs): `j/k build` in the inspector, `j/k scroll` in a text.
+/// meaning differs): `j/k build` in the inspector, `j/k scroll` in a text. The inspector's
+/// also names its own keys, so that they fit at 80 columns (the status bar leaves out the
+/// hints it repeats).
 pub fn nav_hint(ctx: Context) -> Option<&'static str> {
     match ctx {
         Context::Grid => Some("hjkl move"),
         Context::List | Context::Failures => Some("j/k move"),
         Context::Log | Context::Merged | Context::Dockerfile => Some("j/k PgUp/PgDn g/G scroll"),
-        Context::Inspector => Some("j/k build · i close"),
+        Context::Inspector => Some("j/k build · D diff base · / search · i close"),
         Context::Prompt | Context::Confirm | Context::Help => None,
     }
 }

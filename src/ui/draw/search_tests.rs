@@ -179,7 +179,14 @@ fn help_search_at_80x24_underlines_matches_and_reverses_the_current() {
 #[test]
 fn inspector_search_at_80x24() {
     let mut app = inspector_app();
-    render(&mut app, 80, 24);
+    let t = render(&mut app, 80, 24);
+    // NEWCOMER 21: the inspector's own keys fit in the status line at 80 columns.
+    let status = text(&t).lines().last().unwrap().to_string();
+    assert!(
+        status.contains("j/k build · D diff base · / search · i close"),
+        "{status}"
+    );
+    assert_eq!(status.matches("D diff base").count(), 1, "{status}");
     search(&mut app, "apt-get");
     let t = render(&mut app, 80, 24);
     let buf = t.backend().buffer();
