@@ -159,3 +159,41 @@ fn a_build_confirm_says_the_engine_is_down() {
     t.keys(&["b", "y"]);
     t.wait_for(20, "queued: waiting for engine x");
 }
+
+/// The help searches like the log: `/quit` scrolls it to the quit key (below the first page
+/// at 80x24) and marks it reversed (NO_COLOR: no colour carries it), `n` stays on the only
+/// match, Esc clears the search and leaves the help open, a second Esc closes it.
+#[test]
+fn the_help_searches_with_slash_n_and_esc() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), "NO_COLOR=1", 80, 24);
+    t.keys(&["?"]);
+    let s = t.wait_for(5, "help ·");
+    assert!(!s.contains("quit (asks"), "below the first page:\n{s}");
+    t.keys(&["/", "q", "u", "i", "t"]);
+    let s = t.wait_for(5, "search: quit");
+    assert!(
+        s.contains("help ·"),
+        "the help stays under its prompt:\n{s}"
+    );
+    t.keys(&["Enter"]);
+    let s = t.wait_for(5, "match 1 of 1 for \"quit\"");
+    assert!(s.contains("quit (asks when builds are running)"), "{s}");
+    let codes = screen_with_codes(&t);
+    let line = codes
+        .lines()
+        .find(|l| l.contains("quit (asks"))
+        .unwrap()
+        .to_string();
+    assert!(line.contains("\x1b[7m") || line.contains(";7m"), "{line:?}");
+    t.keys(&["n"]);
+    t.wait_for(5, "match 1 of 1 for \"quit\"");
+    t.keys(&["/", "z", "z", "z", "Enter"]);
+    t.wait_for(5, "no match for \"zzz\"");
+    t.keys(&["Escape"]);
+    let s = t.wait_for(5, "search cleared");
+    assert!(s.contains("help ·"), "Esc clears the search first:\n{s}");
+    t.keys(&["Escape"]);
+    let s = t.wait_for(5, "hjkl move");
+    assert!(!s.contains("help ·"), "{s}");
+}

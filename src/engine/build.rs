@@ -790,7 +790,7 @@ impl Engine {
                     for p in out.drain(..) {
                         on_progress(p);
                     }
-                    let err = EngineError::from_bollard(&name, &e);
+                    let err = EngineError::from_bollard_at(&name, Some(&self.endpoint), &e);
                     if let bollard::errors::Error::JsonDataError { .. } = e {
                         return Err(BuildError::Failed(format!(
                             "engine sent an undecodable build item: {}",
@@ -853,7 +853,7 @@ impl Engine {
         self.docker()
             .tag_image(image, Some(opts))
             .await
-            .map_err(|e| EngineError::from_bollard(self.name(), &e))
+            .map_err(|e| EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e))
     }
 
     /// Id, size, arch and layers of an image.
@@ -862,12 +862,12 @@ impl Engine {
             .docker()
             .inspect_image(image)
             .await
-            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+            .map_err(|e| EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e))?;
         let history = self
             .docker()
             .image_history(image)
             .await
-            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+            .map_err(|e| EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e))?;
         Ok(BuiltImage {
             image_id: inspect.id.unwrap_or_default(),
             size: inspect.size.unwrap_or(0),

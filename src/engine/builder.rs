@@ -176,7 +176,7 @@ impl Engine {
         {
             Ok(Ok(_)) => FrontendProbe::Resolves,
             Ok(Err(e)) => FrontendProbe::Fails(crate::logs::sanitise_line(
-                super::EngineError::from_bollard(self.name(), &e)
+                super::EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e)
                     .message
                     .as_bytes(),
             )),

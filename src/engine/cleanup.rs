@@ -70,7 +70,9 @@ impl Engine {
     /// Every image on this engine that carries imagegrid's cell label, with whether a
     /// container uses it. Unlabelled images are never listed, so never removed.
     pub async fn owned_images(&self) -> Result<Vec<OwnedImage>, EngineError> {
-        let err = |e: bollard::errors::Error| EngineError::from_bollard(self.name(), &e);
+        let err = |e: bollard::errors::Error| {
+            EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e)
+        };
         let filters: HashMap<&str, Vec<&str>> = HashMap::from([("label", vec![LABEL_CELL])]);
         let opts = ListImagesOptionsBuilder::default()
             .filters(&filters)
@@ -130,7 +132,13 @@ impl Engine {
             match self.docker().remove_image(t, Some(opts()), None).await {
                 Ok(_) => {}
                 Err(e) if gone(&e) => {}
-                Err(e) => return Err(EngineError::from_bollard(self.name(), &e)),
+                Err(e) => {
+                    return Err(EngineError::from_bollard_at(
+                        self.name(),
+                        Some(&self.endpoint),
+                        &e,
+                    ))
+                }
             }
         }
         match self
@@ -140,7 +148,11 @@ impl Engine {
         {
             Ok(_) => Ok(()),
             Err(e) if gone(&e) => Ok(()),
-            Err(e) => Err(EngineError::from_bollard(self.name(), &e)),
+            Err(e) => Err(EngineError::from_bollard_at(
+                self.name(),
+                Some(&self.endpoint),
+                &e,
+            )),
         }
     }
 
@@ -168,13 +180,15 @@ impl Engine {
         let r = docker
             .prune_build(Some(opts))
             .await
-            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+            .map_err(|e| EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e))?;
         Ok(r.space_reclaimed.unwrap_or(0))
     }
 
     /// Disk use of images and build cache (see [`DiskUse`] for older engines).
     pub async fn disk_use(&self) -> Result<DiskUse, EngineError> {
-        let err = |e: bollard::errors::Error| EngineError::from_bollard(self.name(), &e);
+        let err = |e: bollard::errors::Error| {
+            EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e)
+        };
         let df = self.docker().df(None).await.map_err(err)?;
         if let Some(i) = df.image_usage.as_ref().and_then(|i| i.total_size) {
             return Ok(DiskUse {

@@ -152,6 +152,16 @@ impl EngineError {
 
     /// Classify a bollard error from talking to engine `name`.
     pub fn from_bollard(name: &str, e: &bollard::errors::Error) -> EngineError {
+        EngineError::from_bollard_at(name, None, e)
+    }
+
+    /// [`EngineError::from_bollard`] naming the endpoint tried (`unix:///path`,
+    /// `tcp://host:port`) in a connection failure's message, when it is known.
+    pub fn from_bollard_at(
+        name: &str,
+        endpoint: Option<&Endpoint>,
+        e: &bollard::errors::Error,
+    ) -> EngineError {
         use bollard::errors::Error as B;
         let text = e.to_string();
         let lower = format!("{e:?}").to_lowercase();
@@ -177,7 +187,10 @@ impl EngineError {
         };
         let message = match kind {
             EngineErrorKind::Tls => format!("TLS handshake failed (does the engine's certificate verify against the configured CA?): {}", source_chain(e)),
-            _ => crate::util::root_cause::lead_with_root_cause(source_chain(e).trim()),
+            _ => crate::util::root_cause::lead_with_root_cause_at(
+                source_chain(e).trim(),
+                endpoint.map(|e| e.to_string()).as_deref(),
+            ),
         };
         let _ = text;
         EngineError::new(name, kind, message)
@@ -275,7 +288,9 @@ impl Engine {
             tls = spec.tls.clone();
         }
         let version = API_DEFAULT_VERSION;
-        let bollard_err = |e: bollard::errors::Error| EngineError::from_bollard(name, &e);
+        let tried = endpoint.clone();
+        let bollard_err =
+            |e: bollard::errors::Error| EngineError::from_bollard_at(name, Some(&tried), &e);
         let mut tunnel = None;
         let docker = match &endpoint {
             Endpoint::Default => unreachable!("resolved above"),
@@ -366,7 +381,7 @@ impl Engine {
                     "version request timed out",
                 )
             })?
-            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+            .map_err(|e| EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e))?;
         let api = self.docker.client_version();
         let api_version = format!("{}.{}", api.major_version, api.minor_version);
         let os = v.os.clone().unwrap_or_default();
@@ -387,7 +402,11 @@ impl Engine {
     pub async fn ping(&self) -> Result<(), EngineError> {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.docker.ping()).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(EngineError::from_bollard(self.name(), &e)),
+            Ok(Err(e)) => Err(EngineError::from_bollard_at(
+                self.name(),
+                Some(&self.endpoint),
+                &e,
+            )),
             Err(_) => Err(EngineError::new(
                 self.name(),
                 EngineErrorKind::Lost,
@@ -399,5 +418,39 @@ impl Engine {
     /// Does this engine build `arch` natively (no emulation)?
     pub fn is_native(&self, arch: &str) -> bool {
         self.info.arch == arch
+    }
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::*;
+
+    /// A real refused connection (a loopback port and a socket file nobody listens on)
+    /// names the endpoint tried, so a person with several engines knows which is down.
+    #[tokio::test]
+    async fn a_refused_connection_names_the_endpoint() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let tcp = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let e = Engine::connect(&EngineSpec::new("t", tcp, vec![]))
+            .await
+            .unwrap_err();
+        let want = format!("connection refused at tcp://127.0.0.1:{port} (");
+        assert!(e.message.starts_with(&want), "{e:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let e = Engine::connect(&EngineSpec::new("u", Endpoint::Unix(path.clone()), vec![]))
+            .await
+            .unwrap_err();
+        let want = format!("connection refused at unix://{} (", path.display());
+        assert!(e.message.starts_with(&want), "{e:?}");
     }
 }

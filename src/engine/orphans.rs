@@ -52,7 +52,7 @@ impl Engine {
             .docker()
             .list_containers(Some(opts))
             .await
-            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+            .map_err(|e| EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e))?;
         list.sort_by_key(|c| c.created);
         // Engine strings are untrusted: they reach the terminal.
         let clean = |s: Option<&String>| sanitise_line(s.map(String::as_bytes).unwrap_or(b""));
@@ -88,7 +88,7 @@ impl Engine {
             .docker()
             .list_images(Some(opts))
             .await
-            .map_err(|e| EngineError::from_bollard(self.name(), &e))?;
+            .map_err(|e| EngineError::from_bollard_at(self.name(), Some(&self.endpoint), &e))?;
         let mut found: Vec<OrphanImage> = list
             .into_iter()
             .filter_map(|i| {

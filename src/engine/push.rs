@@ -98,7 +98,7 @@ impl Engine {
     ) -> Result<Pushed, PushError> {
         let name = self.name().to_string();
         let inspect = self.docker().inspect_image(image_id).await.map_err(|e| {
-            let err = EngineError::from_bollard(&name, &e);
+            let err = EngineError::from_bollard_at(&name, Some(&self.endpoint), &e);
             match err.kind {
                 EngineErrorKind::Api => PushError::Failed(format!(
                     "image {image_id} is not on engine {name} any more ({}); rebuild the cell",
@@ -164,7 +164,13 @@ impl Engine {
                         _ => classify_push_error(&message),
                     });
                 }
-                Err(e) => return Err(PushError::Engine(EngineError::from_bollard(&name, &e))),
+                Err(e) => {
+                    return Err(PushError::Engine(EngineError::from_bollard_at(
+                        &name,
+                        Some(&self.endpoint),
+                        &e,
+                    )))
+                }
             }
         }
         pushed.ok_or_else(|| {

@@ -62,6 +62,8 @@ pub enum Scope {
     Log,
     /// Text shown in the detail pane: the log, the merged log and the Dockerfile.
     Text,
+    /// Everything that can be searched: the texts, the size inspector and the help popup.
+    Search,
     /// The size inspector.
     Inspector,
     /// Every view (not prompts or popups).
@@ -73,7 +75,7 @@ pub enum Scope {
 
 impl Scope {
     /// Sections in the order help and docs show them.
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 14] = [
         Scope::Moves,
         Scope::Grid,
         Scope::Cells,
@@ -82,6 +84,7 @@ impl Scope {
         Scope::Detail,
         Scope::Log,
         Scope::Text,
+        Scope::Search,
         Scope::Inspector,
         Scope::Anywhere,
         Scope::Prompt,
@@ -101,6 +104,10 @@ impl Scope {
             Scope::Detail => matches!(ctx, C::Log | C::Merged | C::Dockerfile | C::Inspector),
             Scope::Log => matches!(ctx, C::Log | C::Merged),
             Scope::Text => matches!(ctx, C::Log | C::Merged | C::Dockerfile),
+            Scope::Search => matches!(
+                ctx,
+                C::Log | C::Merged | C::Dockerfile | C::Inspector | C::Help
+            ),
             Scope::Inspector => ctx == C::Inspector,
             Scope::Anywhere => Context::VIEWS.contains(&ctx),
             Scope::Prompt => ctx == C::Prompt,
@@ -120,6 +127,7 @@ impl Scope {
             Scope::Detail => "Detail pane (log, merged log, Dockerfile, inspector)",
             Scope::Log => "Log and merged log",
             Scope::Text => "Log, merged log and Dockerfile",
+            Scope::Search => "Search (log, merged log, Dockerfile, inspector, help)",
             Scope::Inspector => "Size inspector",
             Scope::Anywhere => "Anywhere",
             Scope::Prompt => "Filter, selector and search prompts",
@@ -533,21 +541,21 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[k('/')],
         action: Action::Search,
-        scope: Scope::Text,
+        scope: Scope::Search,
         hint: "/ search",
-        help: "search the text shown",
+        help: "search what is shown (text, builds and layers, this help)",
     },
     Binding {
         keys: &[k('n')],
         action: Action::NextMatch,
-        scope: Scope::Text,
+        scope: Scope::Search,
         hint: "n/N match",
         help: "next match",
     },
     Binding {
         keys: &[Key(KeyCode::Char('N'), S)],
         action: Action::PrevMatch,
-        scope: Scope::Text,
+        scope: Scope::Search,
         hint: "",
         help: "previous match",
     },
@@ -695,8 +703,8 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[k('?'), Key(KeyCode::Esc, N), k('q')],
         action: Action::CloseHelp,
         scope: Scope::Help,
-        hint: "? Esc q close · j/k PgUp/PgDn scroll",
-        help: "close the help",
+        hint: "? Esc q close · j/k scroll",
+        help: "close the help (Esc clears a search first)",
     },
 ];
 
@@ -729,13 +737,15 @@ pub fn hints(ctx: Context) -> Vec<&'static str> {
 }
 
 /// What j/k do in a context, for the status bar (the moves are bound everywhere, their
-/// meaning differs): `j/k build` in the inspector, `j/k scroll` in a text.
+/// meaning differs): `j/k build` in the inspector, `j/k scroll` in a text. The inspector's
+/// also names its own keys, so that they fit at 80 columns (the status bar leaves out the
+/// hints it repeats).
 pub fn nav_hint(ctx: Context) -> Option<&'static str> {
     match ctx {
         Context::Grid => Some("hjkl move"),
         Context::List | Context::Failures => Some("j/k move"),
         Context::Log | Context::Merged | Context::Dockerfile => Some("j/k PgUp/PgDn g/G scroll"),
-        Context::Inspector => Some("j/k build · i close"),
+        Context::Inspector => Some("j/k build · D diff base · / search · i close"),
         Context::Prompt | Context::Confirm | Context::Help => None,
     }
 }

@@ -216,6 +216,15 @@ pub const MATCH_CURRENT: Style = Style::new()
     .add_modifier(Modifier::BOLD)
     .add_modifier(Modifier::UNDERLINED);
 
+/// The current match of a search in the help or the inspector: reversed and bold (the
+/// other matches are underlined), so both read without colour.
+pub const SEARCH_CURRENT: Style = Style::new()
+    .add_modifier(Modifier::REVERSED)
+    .add_modifier(Modifier::BOLD);
+
+/// Another match of a search: underlined.
+pub const SEARCH_MATCH: Style = Style::new().add_modifier(Modifier::UNDERLINED);
+
 /// A popup's box.
 pub fn popup_block<'a>() -> Block<'a> {
     Block::default().borders(Borders::ALL)

@@ -6,68 +6,66 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::centered;
-use crate::ui::keymap::{hints, sections_for, Context, KEYMAP};
+use crate::ui::keymap::{bindings_for, Binding, Context, Scope};
+use crate::ui::state::help::{help_lines, help_width, HelpKind, KEYS_W};
+use crate::ui::state::Search;
 use crate::ui::theme;
 
-/// Widest the help popup gets, in columns.
-const HELP_WIDTH: u16 = 100;
-/// Width of the keys column.
-const KEYS_W: usize = 16;
-
-/// Words of `text` in lines of at most `w` characters (a longer word gets its own line).
-fn wrap_words(text: &str, w: usize) -> Vec<String> {
-    let mut out = vec![];
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > w {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() || out.is_empty() {
-        out.push(line);
-    }
-    out
-}
-
 /// Draw the help popup over the screen: the keys that act in `view`, the view under it,
-/// then what the glyphs mean, wrapped to the popup and scrolled to `top`. Returns the
-/// largest useful `top` (its lines less those that fit).
-pub(super) fn draw(f: &mut Frame, view: Context, top: usize, area: Rect) -> usize {
-    let width = HELP_WIDTH.min(area.width);
-    let text_w = (width as usize).saturating_sub(2 + KEYS_W).max(10);
-    let mut lines = vec![];
-    for scope in sections_for(view) {
-        lines.push(Line::styled(scope.title(), theme::HEADING));
-        for b in KEYMAP.iter().filter(|b| b.scope == scope) {
-            let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
-            for (i, part) in wrap_words(b.help, text_w).into_iter().enumerate() {
-                let k = if i == 0 {
-                    keys.join(" ")
-                } else {
-                    String::new()
-                };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("  {k:w$}", w = KEYS_W - 2), theme::KEY),
-                    Span::raw(part),
-                ]));
+/// then what the glyphs mean, wrapped to the popup (lines from
+/// [`crate::ui::state::help::help_lines`]) and scrolled to `top`; `search`'s matches
+/// underlined, its current match reversed. Returns the largest useful `top` (its lines
+/// less those that fit) and how many lines fit.
+pub(super) fn draw(
+    f: &mut Frame,
+    view: Context,
+    top: usize,
+    search: Option<&Search>,
+    area: Rect,
+) -> (usize, usize) {
+    let width = help_width(area.width);
+    let help = help_lines(view, area.width);
+    // The matches on the lines drawn (the screen may have been resized since the search).
+    let search = search.map(|s| {
+        let mut s = s.clone();
+        s.recompute(&help.iter().map(|l| l.plain()).collect::<Vec<_>>());
+        s
+    });
+    let search = search.as_ref();
+    let current = search.and_then(Search::current_line);
+    let lines: Vec<Line> = help
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let line = match l.kind {
+                HelpKind::Heading => Line::styled(l.text, theme::HEADING),
+                HelpKind::Binding => Line::from(vec![
+                    Span::styled(format!("  {:w$}", l.keys, w = KEYS_W - 2), theme::KEY),
+                    Span::raw(l.text),
+                ]),
+                HelpKind::Legend => Line::styled(format!("  {}", l.text), theme::MUTED),
+            };
+            if current == Some(i) {
+                line.patch_style(theme::SEARCH_CURRENT)
+            } else if search.is_some_and(|s| s.is_match(i)) {
+                line.patch_style(theme::SEARCH_MATCH)
+            } else {
+                line
             }
-        }
-    }
-    lines.push(Line::styled("Glyphs", theme::HEADING));
-    for part in wrap_words(theme::LEGEND, (width as usize).saturating_sub(4)) {
-        lines.push(Line::styled(format!("  {part}"), theme::MUTED));
-    }
+        })
+        .collect();
     let room = area.height.saturating_sub(2) as usize;
     let max_top = lines.len().saturating_sub(room);
     let top = top.min(max_top);
+    // How to close it first, then the search keys.
+    let (mut close_first, search_keys): (Vec<&Binding>, Vec<_>) = bindings_for(Context::Help)
+        .filter(|b| !b.hint.is_empty())
+        .partition(|b| b.scope == Scope::Help);
+    close_first.extend(search_keys);
+    let close_first: Vec<&str> = close_first.iter().map(|b| b.hint).collect();
     let title = format!(
-        " help · {}{} ",
-        hints(Context::Help).join(" · "),
+        " help · {}{}{} ",
+        close_first.join(" · "),
         if max_top > 0 {
             format!(
                 " · lines {}-{} of {}",
@@ -77,7 +75,8 @@ pub(super) fn draw(f: &mut Frame, view: Context, top: usize, area: Rect) -> usiz
             )
         } else {
             String::new()
-        }
+        },
+        search.map_or(String::new(), |s| format!(" · {}", s.describe()))
     );
     let shown: Vec<Line> = lines.into_iter().skip(top).take(room).collect();
     let r = centered(area, width, shown.len() as u16 + 2);
@@ -86,7 +85,7 @@ pub(super) fn draw(f: &mut Frame, view: Context, top: usize, area: Rect) -> usiz
         Paragraph::new(shown).block(theme::popup_block().title(title)),
         r,
     );
-    max_top
+    (max_top, room)
 }
 
 #[cfg(test)]
@@ -100,7 +99,7 @@ mod tests {
         let app = busy_app();
         let shot = |top, w, h| {
             region(&app, w, h, whole, |f, _, r| {
-                draw(f, Context::Grid, top, r);
+                draw(f, Context::Grid, top, None, r);
             })
             .0
         };
@@ -122,7 +121,7 @@ mod tests {
         let app = busy_app();
         let shot = |ctx, w, h| {
             region(&app, w, h, whole, |f, _, r| {
-                draw(f, ctx, 0, r);
+                draw(f, ctx, 0, None, r);
             })
             .0
         };

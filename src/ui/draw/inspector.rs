@@ -5,9 +5,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::ui::state::{Comparison, Inspector, Loadable};
+use crate::ui::state::{Inspector, Loadable};
 use crate::ui::theme;
-use crate::util::units::human_size;
 
 /// The size inspector: the cell's successful builds over time (a sparkline and a list), and
 /// the layers of the build under the cursor diffed against the one before it (or `D`'s base).
@@ -53,22 +52,32 @@ pub(super) fn draw(f: &mut Frame, inspector: &Loadable<Inspector>, area: Rect) {
     } else {
         0
     };
+    // Search matches: underlined; the current one reversed (readable without colour).
+    let search = insp.search.as_ref();
+    let current = search.and_then(|s| s.current_line());
+    let mark = |line: Line<'static>, i: usize| {
+        if current == Some(i) {
+            line.patch_style(theme::SEARCH_CURRENT)
+        } else if search.is_some_and(|s| s.is_match(i)) {
+            line.patch_style(theme::SEARCH_MATCH)
+        } else {
+            line
+        }
+    };
     let mut lines = Vec::new();
-    for (i, b) in insp.builds.iter().enumerate().skip(first).take(h) {
+    for (i, row) in insp
+        .build_rows()
+        .into_iter()
+        .enumerate()
+        .skip(first)
+        .take(h)
+    {
         let marker = if Some(i) == insp.base {
             theme::DIFF_BASE
         } else {
             " "
         };
-        let mut line = Line::raw(format!(
-            "{marker}#{:<5} {} {:>9}",
-            b.id,
-            b.started_at
-                .get(5..16)
-                .unwrap_or(&b.started_at)
-                .replace('T', " "),
-            b.size.map(human_size).unwrap_or_default()
-        ));
+        let mut line = mark(Line::raw(format!("{marker}{row}")), i);
         if i == insp.cursor {
             line = line.patch_style(theme::CURSOR);
         }
@@ -77,60 +86,25 @@ pub(super) fn draw(f: &mut Frame, inspector: &Loadable<Inspector>, area: Rect) {
     f.render_widget(Paragraph::new(lines), list);
 
     let mut rows = Vec::new();
-    match insp.comparison() {
-        Some(Comparison::Diff {
-            base,
-            shown,
-            total,
-            changes,
-        }) => {
-            rows.push(Line::styled(
-                format!(
-                    "build #{} vs #{}: {}{}",
-                    shown.id,
-                    base.id,
-                    if total >= 0 { "+" } else { "-" },
-                    human_size(total.abs())
-                ),
-                theme::BOLD,
-            ));
-            for c in changes {
-                let (sym, st) = theme::change(c.change);
-                let d = c.delta();
-                let delta = if d == 0 {
-                    String::new()
-                } else {
-                    format!("{}{}", if d > 0 { "+" } else { "-" }, human_size(d.abs()))
-                };
-                rows.push(Line::from(vec![
-                    Span::styled(
-                        format!(
-                            "{sym} {:>9} {:>9} ",
-                            c.after.or(c.before).map(human_size).unwrap_or_default(),
-                            delta
-                        ),
-                        st,
-                    ),
-                    Span::raw(c.instruction),
-                ]));
+    if let Some(title) = insp.layers_title() {
+        rows.push(Line::styled(title, theme::BOLD));
+    }
+    let layers = insp.layer_rows();
+    let room = (right.height as usize).saturating_sub(1);
+    let top = insp.layers_top.min(layers.len().saturating_sub(room));
+    let n = insp.builds.len();
+    for (j, r) in layers.into_iter().enumerate().skip(top).take(room) {
+        let line = match r.change {
+            Some(c) => {
+                let (sym, st) = theme::change(c);
+                Line::from(vec![
+                    Span::styled(format!("{sym} {} ", r.sizes), st),
+                    Span::raw(r.instruction),
+                ])
             }
-        }
-        Some(Comparison::Layers { shown, layers }) => {
-            rows.push(Line::styled(
-                format!(
-                    "layers of build #{} (the first success: nothing to diff)",
-                    shown.id
-                ),
-                theme::BOLD,
-            ));
-            for (size, instruction) in layers {
-                rows.push(Line::raw(format!(
-                    "  {:>9}  {instruction}",
-                    human_size(size)
-                )));
-            }
-        }
-        None => {}
+            None => Line::raw(format!("  {}  {}", r.sizes, r.instruction)),
+        };
+        rows.push(mark(line, n + j));
     }
     f.render_widget(Paragraph::new(rows), right);
 }

@@ -85,9 +85,18 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
         app.geometry.log_height
     };
     status::draw(f, app, a.status);
-    let mut help_max_top = 0;
+    let (mut help_max_top, mut help_room) = (0, 0);
     match &app.mode {
-        Mode::Help => help_max_top = help::draw(f, app.view_context(), app.help_top, area),
+        // The help leaves the status line free: its search prompt is typed there.
+        _ if app.help_shown() => {
+            let above_status = Rect {
+                height: area.height.saturating_sub(1),
+                ..area
+            };
+            let search = app.help_search.as_ref();
+            (help_max_top, help_room) =
+                help::draw(f, app.view_context(), app.help_top, search, above_status);
+        }
         Mode::Confirm(c) => confirm::draw(f, app, c, area),
         _ => {}
     }
@@ -102,6 +111,8 @@ pub fn draw(f: &mut Frame, app: &App) -> Geometry {
         cells: a.grid,
         detail: a.detail,
         help_max_top,
+        help_room,
+        screen_width: area.width,
     }
 }
 
@@ -133,6 +144,8 @@ mod test_setup;
 mod frictions_tests;
 #[cfg(test)]
 mod key_tests;
+#[cfg(test)]
+mod search_tests;
 
 #[cfg(test)]
 mod tests {

@@ -73,7 +73,13 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 spans.push(Span::styled(" ZOOM ", theme::CURSOR));
             }
             spans.push(Span::raw(" "));
-            if let Some(h) = nav_hint(app.context()) {
+            let nav = nav_hint(app.context());
+            // A hint the navigation hint already gives is not repeated.
+            let hints: Vec<&str> = hints
+                .into_iter()
+                .filter(|h| !nav.is_some_and(|n| n.contains(h)))
+                .collect();
+            if let Some(h) = nav {
                 spans.push(Span::styled(format!("{h} · "), theme::MUTED));
             }
             if let Some(m) = &app.message {

@@ -53,8 +53,9 @@ impl App {
                 && matches!(self.detail, Detail::Inspector(_)) =>
             {
                 if let Detail::Inspector(Loadable::Ready(_, i)) = &mut self.detail {
-                    let n = i.builds.len();
-                    Self::move_cursor(&mut i.cursor, n, cursor_move.unwrap_or(0));
+                    let (n, mut c) = (i.builds.len(), i.cursor);
+                    Self::move_cursor(&mut c, n, cursor_move.unwrap_or(0));
+                    i.set_cursor(c);
                 }
             }
             _ if cursor_move.is_some() && self.list.is_some() && !in_detail => {
@@ -260,9 +261,16 @@ impl App {
                 );
             }
             Action::Search => {
-                self.mode = Mode::Search(Prompt::reopen(
-                    self.log_view.search.as_deref().unwrap_or_default(),
-                ))
+                self.search_in = self.view_context();
+                let old = match self.inspector_search() {
+                    Some(s) => s.query.clone(),
+                    None if self.search_in == Context::Inspector => String::new(),
+                    None => self.log_view.search.clone().unwrap_or_default(),
+                };
+                self.mode = Mode::Search(Prompt::reopen(&old))
+            }
+            Action::NextMatch | Action::PrevMatch if self.view_context() == Context::Inspector => {
+                self.step_inspector_match(a == Action::NextMatch)
             }
             Action::NextMatch => self.jump_to_match(self.log_view.current_match + 1),
             Action::PrevMatch => {
@@ -353,6 +361,7 @@ impl App {
             }
             Action::Help => {
                 self.help_top = 0;
+                self.help_search = None;
                 self.mode = Mode::Help;
             }
             // Prompt, confirm and help keys are handled in their modes, never here.

@@ -13,7 +13,9 @@ impl App {
             return;
         }
         if self.pane == Pane::Detail {
-            if self.log_view.search.is_some() {
+            if self.clear_inspector_search() {
+                self.message = Some("search cleared".into());
+            } else if self.log_view.search.is_some() {
                 self.log_view.search = None;
                 self.log_view.matches.clear();
                 self.log_view.current_match = 0;

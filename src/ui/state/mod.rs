@@ -6,11 +6,14 @@
 mod act;
 mod failures;
 mod back;
+pub mod help;
+pub mod inspect;
 #[cfg(test)]
 mod frictions_tests;
 mod log_view;
 pub mod mouse;
 mod prompt;
+pub mod search;
 mod selection;
 #[cfg(test)]
 mod tests;
@@ -36,6 +39,7 @@ use crate::store::BuildRecord;
 pub use failures::{CauseRow, FailuresView, CAUSE_GLYPHS, OTHER_GLYPH};
 pub use log_view::LogView;
 pub use prompt::Prompt;
+pub use search::Search;
 pub use view::{Comparison, Confirm, Detail, Heat, Inspector, Loadable, Mode, Pane, SortKey};
 
 /// Lines of one cell's log kept in memory (the full log is on disk).
@@ -106,6 +110,11 @@ pub struct App {
     pub zoom: bool,
     /// The help popup's first line shown (it scrolls like a pane).
     pub help_top: usize,
+    /// The help's search (`/` in the help), kept while the help is open.
+    pub help_search: Option<Search>,
+    /// The view the search prompt was opened in: what its text is applied to (the help,
+    /// the inspector or the text of the detail pane).
+    pub search_in: Context,
     /// Draw without colour (NO_COLOR, a monochrome terminal): every meaning is carried by
     /// reverse, underline, bold and glyphs.
     pub mono: bool,
@@ -163,6 +172,10 @@ pub struct Geometry {
     pub detail: ratatui::layout::Rect,
     /// The help's largest first line: its lines less those that fit.
     pub help_max_top: usize,
+    /// How many of the help's lines fit in its popup.
+    pub help_room: usize,
+    /// The screen's width in columns (the help wraps its lines to it).
+    pub screen_width: u16,
 }
 
 impl Default for Geometry {
@@ -175,6 +188,8 @@ impl Default for Geometry {
             cells: Default::default(),
             detail: Default::default(),
             help_max_top: 0,
+            help_room: 0,
+            screen_width: 80,
         }
     }
 }
@@ -233,6 +248,8 @@ impl App {
             mouse_capture: true,
             zoom: false,
             help_top: 0,
+            help_search: None,
+            search_in: Context::Log,
             mono: false,
             merged: LogBuffer::new(LOG_MAX_LINES, LOG_MAX_BYTES),
             max_growth,

@@ -46,7 +46,7 @@ impl App {
         match m.kind {
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                 let up = m.kind == MouseEventKind::ScrollUp;
-                if self.mode == Mode::Help {
+                if self.help_shown() {
                     let top = self.help_top as isize + if up { -WHEEL_LINES } else { WHEEL_LINES };
                     self.help_top = top.clamp(0, g.help_max_top as isize) as usize;
                 } else if inside(g.detail) {

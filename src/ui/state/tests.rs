@@ -84,7 +84,9 @@ fn context_follows_the_view() {
     a.on_key(key('i'));
     assert_eq!(a.context(), Context::Inspector);
     a.on_key(key('/'));
-    assert_eq!(a.mode, Mode::Normal, "no search in the inspector");
+    assert_eq!(a.context(), Context::Prompt, "/ searches the inspector");
+    a.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(a.context(), Context::Inspector);
     a.on_key(key('?'));
     assert_eq!(a.context(), Context::Help);
     assert_eq!(a.view_context(), Context::Inspector);

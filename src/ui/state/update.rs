@@ -187,6 +187,8 @@ impl App {
                 cursor: builds.len().saturating_sub(1),
                 base: None,
                 builds,
+                layers_top: 0,
+                search: None,
             };
             l.arrive(cell, inspector);
         }
@@ -217,7 +219,24 @@ impl App {
         match self.mode.clone() {
             Mode::Help => {
                 match action_for(&key, Context::Help) {
-                    Some(Action::CloseHelp) => self.mode = Mode::Normal,
+                    // Esc clears a search before it closes the help.
+                    Some(Action::CloseHelp)
+                        if key.code == KeyCode::Esc && self.help_search.is_some() =>
+                    {
+                        self.search_help("")
+                    }
+                    Some(Action::CloseHelp) => {
+                        self.mode = Mode::Normal;
+                        self.help_search = None;
+                    }
+                    Some(Action::Search) => {
+                        self.search_in = Context::Help;
+                        let old = self.help_search.as_ref().map(|s| s.query.clone());
+                        self.mode = Mode::Search(Prompt::reopen(&old.unwrap_or_default()));
+                    }
+                    Some(a @ (Action::NextMatch | Action::PrevMatch)) => {
+                        self.step_help_match(a == Action::NextMatch)
+                    }
                     Some(a) => self.scroll_help(a),
                     None => {}
                 }
@@ -228,11 +247,22 @@ impl App {
                 app.set_filter(t);
             }),
             Mode::Selector(p) => self.on_prompt_key(p, key, |app, t| app.select_by_text(&t)),
-            Mode::Search(p) => self.on_prompt_key(p, key, |app, t| {
-                app.log_view.search = Some(t).filter(|t| !t.is_empty());
-                app.recompute_matches();
-                app.jump_to_match(0);
-            }),
+            Mode::Search(p) => {
+                let fx = self.on_prompt_key(p, key, |app, t| match app.search_in {
+                    Context::Help => app.search_help(&t),
+                    Context::Inspector => app.search_inspector(&t),
+                    _ => {
+                        app.log_view.search = Some(t).filter(|t| !t.is_empty());
+                        app.recompute_matches();
+                        app.jump_to_match(0);
+                    }
+                });
+                // A search of the help goes back to the help, applied or not.
+                if self.search_in == Context::Help && self.mode == Mode::Normal {
+                    self.mode = Mode::Help;
+                }
+                fx
+            }
             Mode::Normal => match action_for(&key, self.context()) {
                 Some(a) => {
                     // A message answers the action before: the next one replaces it.

@@ -127,6 +127,10 @@ pub struct Inspector {
     pub cursor: usize,
     /// The build it is diffed against; None: the one before the cursor.
     pub base: Option<usize>,
+    /// The first layer row shown on the right (it scrolls to a search's match).
+    pub layers_top: usize,
+    /// A search of the build rows then the layer rows (see [`Inspector::search_lines`]).
+    pub search: Option<super::Search>,
 }
 
 impl Inspector {
