@@ -104,6 +104,22 @@ fn init_terminal() -> ratatui::DefaultTerminal {
     terminal
 }
 
+/// Clear the screen and make the next draw paint every cell: what `Terminal::clear` does,
+/// without its cursor-position query (ESC[6n), which waits up to 2 s for the terminal's answer
+/// while this loop's `EventStream` reads the same input, and then fails the whole TUI ("the
+/// cursor position could not be read", seen under load in tmux).
+fn full_repaint(terminal: &mut ratatui::DefaultTerminal) -> Result<(), UiError> {
+    use ratatui::backend::{Backend, ClearType};
+    terminal
+        .backend_mut()
+        .clear_region(ClearType::All)
+        .map_err(UiError::Terminal)?;
+    // The frame last drawn is reset and becomes the one drawn next; the other one, already
+    // reset, is what the next draw is compared with: every non-blank cell is written.
+    terminal.swap_buffers();
+    Ok(())
+}
+
 /// Undo [`init_terminal`].
 fn restore_terminal() {
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
@@ -138,7 +154,7 @@ async fn event_loop(
         if dirty && last_draw.elapsed() >= FRAME {
             let now = shown_source(app);
             if repaint || now != shown {
-                terminal.clear().map_err(UiError::Terminal)?;
+                full_repaint(terminal)?;
                 shown = now;
                 repaint = false;
             }
