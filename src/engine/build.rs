@@ -124,6 +124,16 @@ pub enum BuildError {
 /// The build context as an in-memory tar: the Dockerfile plus any extra files.
 pub fn context_tar(dockerfile: &str, files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
+    append_generated(&mut tar, dockerfile, files)?;
+    tar.into_inner()
+}
+
+/// Append the Dockerfile and the extra files to a context tar, as both contexts have them.
+fn append_generated<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    dockerfile: &str,
+    files: &[(String, Vec<u8>)],
+) -> std::io::Result<()> {
     let mut add = |name: &str, data: &[u8], mode: u32| -> std::io::Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
@@ -138,7 +148,7 @@ pub fn context_tar(dockerfile: &str, files: &[(String, Vec<u8>)]) -> std::io::Re
     for (name, data) in files {
         add(name, data, 0o755)?;
     }
-    tar.into_inner()
+    Ok(())
 }
 
 /// A build context on its way to the engine: whole in memory (a Dockerfile and small files)
@@ -241,18 +251,7 @@ fn write_dir_context(
         }
         tar.append_path_with_name(dir.join(&rel), &rel)?;
     }
-    let mut add = |name: &str, data: &[u8], mode: u32| -> std::io::Result<()> {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_mtime(0);
-        h.set_cksum();
-        tar.append_data(&mut h, name, data)
-    };
-    add(DOCKERFILE_NAME, dockerfile.as_bytes(), 0o644)?;
-    for (name, data) in files {
-        add(name, data, 0o755)?;
-    }
+    append_generated(&mut tar, dockerfile, files)?;
     tar.into_inner()?.flush()
 }
 
