@@ -42,7 +42,7 @@ pub enum ReasonKind {
     Input,
     /// Its base was rebuilt since: it started FROM another base image.
     BaseRebuilt,
-    /// Its base is stale (and it has no reason of its own).
+    /// Its base is stale (listed after the cell's own reasons).
     BaseStale,
     /// The upstream image it starts FROM has a new digest in its registry.
     Upstream,

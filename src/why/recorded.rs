@@ -188,7 +188,7 @@ fn own_reasons(
                 });
             }
         }
-        if by_hash.contains_key(&base) && out.is_empty() {
+        if by_hash.contains_key(&base) {
             out.push(Reason {
                 kind: ReasonKind::BaseStale,
                 detail: format!("base {base} is stale"),
