@@ -35,6 +35,9 @@ fn git(dir: &Path, args: &[&str]) -> String {
     text(&o.stdout).trim().to_string()
 }
 
+/// One cell's answer from `why --json`: its id, stale, and its reasons as (kind, detail).
+type Answer = (String, bool, Vec<(String, String)>);
+
 /// A private data dir, a copy of the fixture plan, opam and opam-repository stand-ins.
 struct Setup {
     dir: tempfile::TempDir,
@@ -117,7 +120,7 @@ impl Setup {
 
     /// `why CELLS --json` (exit 0 when none is stale, 1 when some is): cell -> reasons
     /// as (kind, detail).
-    fn why(&self, cells: &[&str]) -> Vec<(String, bool, Vec<(String, String)>)> {
+    fn why(&self, cells: &[&str]) -> Vec<Answer> {
         let mut args = vec!["why", "--json"];
         args.extend_from_slice(cells);
         let o = self.run(&args);
@@ -165,10 +168,7 @@ impl Setup {
     }
 }
 
-fn reasons<'a>(
-    rows: &'a [(String, bool, Vec<(String, String)>)],
-    cell: &str,
-) -> &'a [(String, String)] {
+fn reasons<'a>(rows: &'a [Answer], cell: &str) -> &'a [(String, String)] {
     &rows.iter().find(|r| r.0 == cell).unwrap().2
 }
 
