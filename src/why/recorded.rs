@@ -206,6 +206,23 @@ fn own_reasons(
     Ok(out)
 }
 
+/// Reasons as text for a pane above a Dockerfile: `# stale: DETAIL` a line each, each diff
+/// under its reason, then `# the Dockerfile now:`.
+pub fn why_text(reasons: &[Reason]) -> String {
+    let mut out = String::new();
+    for r in reasons {
+        out.push_str(&format!("# stale: {}\n", r.detail));
+        if let Some(d) = &r.diff {
+            out.push_str(d);
+            if !d.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    out.push_str("# the Dockerfile now:\n");
+    out
+}
+
 /// `sha256:` and 12 hex digits.
 fn short_id(id: &str) -> String {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
