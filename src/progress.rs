@@ -674,6 +674,7 @@ mod tests {
         let why = vec![Reason {
             kind: ReasonKind::ChangedByPlan,
             detail: "its base debian-13/opam/amd64 changed in new.dump".into(),
+            diff: None,
         }];
         let mut reasons = Reasons::new();
         reasons.insert("debian-13/5.4/amd64".to_string(), why.clone());

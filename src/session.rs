@@ -174,7 +174,7 @@ impl Session {
     /// The latest build of every cell, the last success of every cell, and the size of the
     /// success before it (for size deltas): what a face shows before any event arrives.
     pub async fn history_view(&self) -> Result<HistoryView, SessionError> {
-        let (latest, last_success, previous_size) = self
+        let (latest, last_success, previous_size, history) = self
             .store
             .try_call(|store| {
                 let latest = store.latest_per_cell()?;
@@ -185,15 +185,17 @@ impl Session {
                         previous_size.insert(cell.clone(), p);
                     }
                 }
-                Ok((latest, last_success, previous_size))
+                let history = crate::why::recorded::load_history(store)?;
+                Ok((latest, last_success, previous_size, history))
             })
             .await?;
         // Staleness renders every built cell's templates: on a blocking thread.
-        let (matrix, renderer, last) = (self.matrix.clone(), self.renderer.clone(), last_success);
+        let (matrix, renderer) = (self.matrix.clone(), self.renderer.clone());
         let opts = RunOptions::from_config(&self.loaded);
-        let (reasons, last_success) = blocking(move || {
-            let reasons = crate::why::stale_reasons(&matrix, &renderer, &opts, &last)?;
-            Ok((reasons, last))
+        let reasons = blocking(move || {
+            Ok(crate::why::recorded::explain_all(
+                &matrix, &renderer, &opts, &history,
+            )?)
         })
         .await?;
         Ok(HistoryView {
@@ -258,7 +260,7 @@ pub struct HistoryView {
     pub previous_size: HashMap<String, i64>,
     /// Ids of stale cells.
     pub stale: BTreeSet<String>,
-    /// Why each stale cell is stale ([`crate::why::stale_reasons`]).
+    /// Why each stale cell is stale ([`crate::why::recorded::explain_all`]).
     pub reasons: crate::why::Reasons,
 }
 

@@ -9,8 +9,12 @@
 //! - two plans ([`plan_reasons`]): the cells a new plan changes, exactly (the texts of both
 //!   plans are at hand), with the number of lines changed.
 //!
-//! Recorded inputs (opam refs, the opam-repository commit, the upstream image's digest) will
-//! add kinds of their own here.
+//! - recorded inputs ([`recorded::explain`]): each build since schema 7 records what went into
+//!   it, so the reasons name exactly what moved (a pinned ref's commits, the Dockerfile's
+//!   changed lines with a diff, the base image it started FROM), and a cell never built or
+//!   whose last build failed says so.
+
+pub mod recorded;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,8 +35,21 @@ pub enum ReasonKind {
     ChangedByPlan,
     /// Same Dockerfile, other build options (network mode).
     BuildOptions,
-    /// The built-in catalog or the templates render another Dockerfile.
+    /// The built-in catalog or the templates render another Dockerfile (with the same
+    /// pins: `Dockerfile: 3 lines changed`, a diff beside).
     Dockerfile,
+    /// A pinned input moved: `opam-repository master 1a2b3c4 -> 9f8e7d6`.
+    Input,
+    /// Its base was rebuilt since: it started FROM another base image.
+    BaseRebuilt,
+    /// Its base is stale (listed after the cell's own reasons).
+    BaseStale,
+    /// The upstream image it starts FROM has a new digest in its registry.
+    Upstream,
+    /// No successful build of it is recorded.
+    NeverBuilt,
+    /// Its latest build failed.
+    LastFailed,
 }
 
 impl ReasonKind {
@@ -42,7 +59,19 @@ impl ReasonKind {
             ReasonKind::ChangedByPlan => "changed by plan",
             ReasonKind::BuildOptions => "build options changed",
             ReasonKind::Dockerfile => "Dockerfile changed",
+            ReasonKind::Input => "input moved",
+            ReasonKind::BaseRebuilt => "base rebuilt",
+            ReasonKind::BaseStale => "base stale",
+            ReasonKind::Upstream => "upstream moved",
+            ReasonKind::NeverBuilt => "never built",
+            ReasonKind::LastFailed => "last build failed",
         }
+    }
+
+    /// The cell is stale because of its base, not of its own inputs (the grid marks the
+    /// two apart).
+    pub fn is_base(self) -> bool {
+        matches!(self, ReasonKind::BaseRebuilt | ReasonKind::BaseStale)
     }
 }
 
@@ -52,6 +81,10 @@ pub struct Reason {
     pub kind: ReasonKind,
     /// A sentence: `its Dockerfile in new.dump changed (1 line added, 0 removed)`.
     pub detail: String,
+    /// For a Dockerfile change: the unified diff from the text of the last success to
+    /// today's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// Reasons by cell id.
@@ -96,10 +129,12 @@ pub fn stale_reasons(
                     n.as_api(),
                     key.network.as_api()
                 ),
+                diff: None,
             },
             (None, Some(_), Some(base)) => Reason {
                 kind: ReasonKind::ChangedByPlan,
                 detail: format!("its base {base} changed in the plan"),
+                diff: None,
             },
             (None, Some(plan), None) => Reason {
                 kind: ReasonKind::ChangedByPlan,
@@ -107,10 +142,12 @@ pub fn stale_reasons(
                     "its Dockerfile in {} (or its base's, since rebuilt) differs from the one its last success was built from",
                     plan.path().display()
                 ),
+                diff: None,
             },
             (None, None, _) => Reason {
                 kind: ReasonKind::Dockerfile,
                 detail: "its rendered Dockerfile (templates, catalog, or its base's) differs from the one its last success was built from".into(),
+                diff: None,
             },
         };
         out.insert(c.id.clone(), vec![reason]);
@@ -140,6 +177,7 @@ pub fn plan_reasons(old: &Plan, new: &Plan) -> Reasons {
                     count('+'),
                     count('-')
                 ),
+                diff: Some(c.diff.clone()),
             }],
         );
     }
@@ -154,6 +192,7 @@ pub fn plan_reasons(old: &Plan, new: &Plan) -> Reasons {
             vec![Reason {
                 kind: ReasonKind::ChangedByPlan,
                 detail: format!("its base {base} changed in {path}"),
+                diff: None,
             }],
         );
     }
@@ -250,7 +289,8 @@ mod tests {
             why["debian-13/opam/amd64"][0],
             Reason {
                 kind: ReasonKind::BuildOptions,
-                detail: "built with network default, configured now: host".into()
+                detail: "built with network default, configured now: host".into(),
+                diff: None,
             }
         );
     }

@@ -29,6 +29,10 @@ pub struct BuildArgs {
     /// One JSON object per event on stdout (logs included), the last one the summary.
     #[arg(long)]
     pub json: bool,
+    /// Build nothing: list the cells the build would start, in build order, each with why
+    /// (with --json: one array of {"cell", "reasons": [{"kind", "detail", "diff"?}]}).
+    #[arg(long)]
+    pub dry_run: bool,
     /// At most N builds at once over all engines (each engine's max_parallel still holds).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -92,6 +96,9 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     opts.no_cache = args.no_cache;
     opts.max_total = args.jobs;
     let plan = session.plan(&opts, &cells).await?;
+    if args.dry_run {
+        return dry_run(&plan, &history.reasons, args.json);
+    }
     let scheduling = session.start(opts);
     let (handle, mut events, task) = (scheduling.handle, scheduling.events, scheduling.task);
     handle.send(Command::Build(plan));
@@ -420,4 +427,52 @@ impl View {
             let _ = writeln!(err, "imagegrid: {l}");
         }
     }
+}
+
+/// `build --dry-run`: the planned cells in build order, each with its reasons (a base the
+/// plan brings along for a cell on it says so).
+fn dry_run(
+    plan: &[crate::scheduler::PlannedCell],
+    reasons: &crate::why::Reasons,
+    json: bool,
+) -> Result<u8, Exit> {
+    let rows: Vec<serde_json::Value> = plan
+        .iter()
+        .map(|p| {
+            let why = reasons.get(&p.cell.id).cloned().unwrap_or_default();
+            let why = if why.is_empty() {
+                vec![serde_json::json!({
+                    "kind": "selected",
+                    "detail": if p.cell.base_id().is_none() {
+                        "selected, or the base of a selected cell (no up-to-date image of it)"
+                    } else {
+                        "selected"
+                    },
+                })]
+            } else {
+                why.iter()
+                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                    .collect()
+            };
+            serde_json::json!({"cell": p.cell.id, "reasons": why})
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in &rows {
+            let details: Vec<&str> = r["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x["detail"].as_str())
+                .collect();
+            println!(
+                "{}  {}",
+                r["cell"].as_str().unwrap_or(""),
+                details.join("; ")
+            );
+        }
+    }
+    Ok(0)
 }

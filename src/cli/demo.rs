@@ -199,6 +199,7 @@ fn build_args(selectors: &[&str], stale: bool) -> BuildArgs {
         failed: false,
         stale,
         json: false,
+        dry_run: false,
         jobs: None,
         no_cache: false,
         max_size: None,

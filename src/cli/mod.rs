@@ -10,6 +10,7 @@ mod inputs;
 mod publish;
 mod report;
 mod sizes;
+mod why;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,22 @@ pub enum Cmd {
         refresh: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Why cells are stale: the inputs that moved since each one's last success, most
+    /// specific first.
+    #[command(
+        after_help = "Exit status: 0 none stale, 1 some stale, 2 usage/config error.\nExamples:\n  imagegrid why debian-13/5.4/amd64 --diff\n  imagegrid why '*' --json"
+    )]
+    Why {
+        /// Cell ids or globs.
+        #[arg(required = true)]
+        selectors: Vec<String>,
+        /// One JSON array: [{"cell", "stale", "reasons": [{"kind", "detail", "diff"?}]}].
+        #[arg(long)]
+        json: bool,
+        /// Print the Dockerfile diff against the last success under its reason.
+        #[arg(long)]
+        diff: bool,
     },
     /// Build cells headless (for CI), with live progress or JSON events.
     #[command(
@@ -318,6 +335,14 @@ fn run(cli: Cli) -> Result<u8, Exit> {
         Some(Cmd::Inputs { refresh, json }) => {
             let loaded = load_config(cfg_path, plan_path)?;
             inputs::run(&loaded, refresh, json)
+        }
+        Some(Cmd::Why {
+            selectors,
+            json,
+            diff,
+        }) => {
+            let (loaded, matrix) = load(cfg_path)?;
+            why::run(&loaded, &matrix, &selectors, json, diff)
         }
         Some(Cmd::Build(args)) => {
             let (loaded, matrix) = load(cfg_path)?;

@@ -11,4 +11,5 @@ pub mod ids;
 pub mod image;
 pub mod inputs;
 pub mod options;
+pub mod recorded;
 pub mod status;

@@ -10,6 +10,7 @@ use crate::causes::Matcher;
 use crate::engine::Engine;
 use crate::model::cause::Cause;
 use crate::model::failure::Failure;
+use crate::model::recorded::Recorded;
 use crate::store::{BuildStatus, Finish, LogWriter, NewBuild, StoreError};
 
 /// Record a cell that ended without being built. `what` completes "cannot record that
@@ -59,8 +60,20 @@ pub(super) async fn start(
         plan.tag.clone(),
         base_image.map(str::to_string),
     );
-    // The pinned inputs this build uses, recorded with it.
-    let pinned = plan.pins.record(&plan.needs);
+    // What this build is made from, recorded with it: the pinned inputs it uses, its
+    // Dockerfile (as its cache key has it: pins applied, base by tag), the base image it
+    // starts FROM, the platform and the network mode.
+    let recorded = Recorded {
+        pins: plan.pins.record(&plan.needs),
+        base_image: base_image.map(str::to_string),
+        platform: Some(plan.platform.clone()),
+        network: Some(ctx.opts.network.as_api().to_string()),
+        ..Recorded::default()
+    };
+    let text = ctx
+        .renderer
+        .render_pinned(&ctx.matrix, &plan.cell, None, &ctx.opts.tags, &plan.pins)
+        .ok();
     // One call: the row and its log file, so that a log never lacks its row.
     let started = ctx
         .store
@@ -72,7 +85,7 @@ pub(super) async fn start(
                 tag: &tag,
                 base_image: base.as_deref(),
             })?;
-            s.set_inputs_record(id, &pinned)?;
+            s.set_recorded(id, text.as_deref(), &recorded)?;
             Ok::<_, StoreError>((id, s.log_writer(id)))
         })
         .await

@@ -8,6 +8,7 @@ mod durations;
 pub mod handle;
 pub mod images;
 mod inputs;
+mod texts;
 pub mod logfile;
 pub mod retention;
 
@@ -25,7 +26,7 @@ pub use durations::SuccessDuration;
 pub use handle::StoreHandle;
 
 /// Schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 /// Why a build whose imagegrid process ended without recording its end is interrupted:
 /// killed while the build ran, or unable to write the end down (a full disk).
 const INTERRUPTED: &str = "imagegrid stopped before recording how this build ended";
@@ -298,6 +299,23 @@ impl Store {
                     "BEGIN;
                      ALTER TABLE builds ADD COLUMN inputs_record TEXT;
                      PRAGMA user_version = 6;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        if version < 7 {
+            // v7: the texts builds were made from (Dockerfiles), each stored once by its
+            // sha256, zstd-compressed; a build's `inputs_record` names its text (see
+            // `model::recorded`).
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS texts (
+                        hash TEXT PRIMARY KEY,
+                        body BLOB NOT NULL,
+                        bytes INTEGER NOT NULL
+                     );
+                     PRAGMA user_version = 7;
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;

@@ -515,7 +515,7 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::ShowDockerfile,
         scope: Scope::Anywhere,
         hint: "d dockerfile",
-        help: "show the focused cell's Dockerfile / its log",
+        help: "show the focused cell's Dockerfile (a stale one: why, and the diff against its last success, first) / its log",
     },
     Binding {
         keys: &[Key(KeyCode::Char('M'), S)],

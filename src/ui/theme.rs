@@ -14,8 +14,11 @@ use crate::sizes::Change;
 
 /// Frames of the building spinner.
 pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-/// A cell whose inputs changed since its last build.
+/// A cell whose own inputs changed since its last build (a pinned ref, its Dockerfile, its
+/// options).
 pub const STALE: &str = "~";
+/// A cell stale only because of its base (rebuilt since, or stale itself).
+pub const STALE_BASE: &str = "^";
 /// A grid position with no cell (excluded from the matrix).
 pub const EXCLUDED: &str = "–";
 /// Every arch of the position is selected.
@@ -30,7 +33,7 @@ pub const DIFF_BASE: &str = "◆";
 /// The cursor of a prompt.
 pub const PROMPT_CURSOR: &str = "▏";
 /// What the glyphs mean, for the help popup (it wraps to the popup's width).
-pub const LEGEND: &str = "· never  ◌ queued  ⠋ building  ✓ ok  ✗ failed  ⊘ cancelled  ! interrupted  ↷ skipped  ~ stale  – excluded (none)  ▸ selected  ▹ partly selected";
+pub const LEGEND: &str = "· never  ◌ queued  ⠋ building  ✓ ok  ✗ failed  ⊘ cancelled  ! interrupted  ↷ skipped  ~ stale  ^ base stale  – excluded (none)  ▸ selected  ▹ partly selected";
 
 /// Heat map glyphs, so that the map reads without colour: size quartiles (smallest to the
 /// largest shown), and growth against the previous success.

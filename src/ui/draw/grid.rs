@@ -30,7 +30,12 @@ fn cell_text(
             )
         })];
     if v.stale {
-        spans.push(Span::styled(theme::STALE, theme::NOTICE));
+        // Own reasons come first: a first reason about the base means no input of its own.
+        let glyph = match v.why.first() {
+            Some(r) if r.kind.is_base() => theme::STALE_BASE,
+            _ => theme::STALE,
+        };
+        spans.push(Span::styled(glyph, theme::NOTICE));
     }
     let detail = match v.status {
         Status::Building => v.step.map(|(a, b)| format!(" {a}/{b}")).unwrap_or_default(),
@@ -406,6 +411,38 @@ mod tests {
             "debian-13 base grew 18 MB: regressed"
         );
         assert_eq!(bg_of("✓ 730M"), Color::Indexed(22), "shrank");
+    }
+
+    #[test]
+    fn base_stale_reads_apart_from_input_stale() {
+        use crate::why::{Reason, ReasonKind, Reasons};
+        let marks = |kind: ReasonKind| {
+            let mut app = busy_app();
+            let reasons: Reasons = app
+                .progress
+                .cells
+                .keys()
+                .map(|id| {
+                    let r = Reason {
+                        kind,
+                        detail: "d".into(),
+                        diff: None,
+                    };
+                    (id.clone(), vec![r])
+                })
+                .collect();
+            app.progress.set_reasons(&reasons);
+            let text = shot(&app, 160, 48).0;
+            (text.matches('~').count(), text.matches('^').count())
+        };
+        let (input_tilde, input_caret) = marks(ReasonKind::Input);
+        let (base_tilde, base_caret) = marks(ReasonKind::BaseRebuilt);
+        assert!(input_tilde > base_tilde, "{input_tilde} {base_tilde}");
+        assert_eq!(
+            input_tilde - base_tilde,
+            base_caret - input_caret,
+            "each stale cell shows one glyph or the other"
+        );
     }
 
     #[test]

@@ -177,7 +177,7 @@ mod tests {
         assert!(wide.iter().any(|l| l.plain().contains("quit (asks when")));
         assert_eq!(wide.last().unwrap().kind, HelpKind::Legend);
         // The inspector's help lists its keys, the grid's does not.
-        let has_d = |ls: &[HelpLine]| ls.iter().any(|l| l.text.contains("diff against"));
+        let has_d = |ls: &[HelpLine]| ls.iter().any(|l| l.text.contains("diff against the build"));
         assert!(has_d(&help_lines(Context::Inspector, 80)) && !has_d(&wide));
     }
 }

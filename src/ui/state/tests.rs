@@ -568,6 +568,30 @@ fn stored_log_is_loaded_once_on_focus() {
             "FROM x".into()
         ))
     );
+    // A stale cell: its reasons and the diff against its last success come first.
+    let mut reasons = crate::why::Reasons::new();
+    reasons.insert(
+        "alpine-3.23/opam/amd64".into(),
+        crate::why::recorded::dockerfile_reason("FROM w\n", "FROM x\n")
+            .into_iter()
+            .collect(),
+    );
+    a.progress.set_reasons(&reasons);
+    a.detail = Detail::Dockerfile(Loadable::Loading("alpine-3.23/opam/amd64".into()));
+    a.on_dockerfile_loaded("alpine-3.23/opam/amd64".into(), "FROM x".into());
+    assert_eq!(
+        a.shown_lines(),
+        [
+            "# stale: Dockerfile: 1 line changed (+1 -1)",
+            "--- last success",
+            "+++ now",
+            "@@ -1 +1 @@",
+            "-FROM w",
+            "+FROM x",
+            "# the Dockerfile now:",
+            "FROM x"
+        ]
+    );
     // The Dockerfile has the keyboard; Esc gives it back to the grid, whose moves load the
     // next cell's Dockerfile.
     assert_eq!(a.context(), Context::Dockerfile);

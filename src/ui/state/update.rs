@@ -82,6 +82,11 @@ impl App {
 
     /// A rendered Dockerfile arrived; shown if the Dockerfile view still wants that cell.
     pub fn on_dockerfile_loaded(&mut self, cell: String, text: String) {
+        // A stale cell's reasons (and its Dockerfile diff against its last success) first.
+        let text = match self.progress.cells.get(&cell).filter(|c| c.stale) {
+            Some(c) if !c.why.is_empty() => crate::why::recorded::why_text(&c.why) + &text,
+            _ => text,
+        };
         if let Detail::Dockerfile(d) = &mut self.detail {
             d.arrive(&cell, text);
         }
