@@ -177,15 +177,24 @@ impl Session {
         let (latest, last_success, previous_size, history) = self
             .store
             .try_call(|store| {
-                let latest = store.latest_per_cell()?;
-                let last_success = store.last_success_per_cell()?;
+                // One read of each cell's latest build and last success serves both the
+                // view and the stale reasons.
+                let history = crate::why::recorded::load_history(store)?;
+                let mut latest = HashMap::new();
+                let mut last_success = HashMap::new();
                 let mut previous_size = HashMap::new();
-                for (cell, rec) in &last_success {
-                    if let Some(p) = store.previous_success(cell, rec.id)?.and_then(|r| r.size) {
-                        previous_size.insert(cell.clone(), p);
+                for (cell, h) in &history {
+                    if let Some(rec) = &h.latest {
+                        latest.insert(cell.clone(), rec.clone());
+                    }
+                    if let Some(rec) = &h.last_ok {
+                        if let Some(p) = store.previous_success(cell, rec.id)?.and_then(|r| r.size)
+                        {
+                            previous_size.insert(cell.clone(), p);
+                        }
+                        last_success.insert(cell.clone(), rec.clone());
                     }
                 }
-                let history = crate::why::recorded::load_history(store)?;
                 Ok((latest, last_success, previous_size, history))
             })
             .await?;
