@@ -373,7 +373,7 @@ pub async fn pull_by_digest(
     let pulled = format!("{repo}@{digest}");
     let stream = dst.docker().create_image(Some(opts), None, credentials);
     futures_util::pin_mut!(stream);
-    let mut layers: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut layers: std::collections::BTreeMap<String, (u64, Option<u64>)> = Default::default();
     let mut reported = 0;
     loop {
         let item = match tokio::time::timeout(TRANSFER_IDLE, stream.next()).await {
@@ -389,17 +389,26 @@ pub async fn pull_by_digest(
         };
         match item {
             Ok(info) => {
-                let (Some(id), Some(p)) = (info.id, info.progress_detail) else {
-                    continue;
-                };
-                if info.status.as_deref() != Some("Downloading") {
-                    continue;
+                let Some(id) = info.id else { continue };
+                let p = info.progress_detail.unwrap_or_default();
+                // Per layer (by id): (bytes so far, its size when the engine said it).
+                match info.status.as_deref() {
+                    Some("Downloading") => {
+                        let e = layers.entry(id).or_default();
+                        e.0 = e.0.max(p.current.unwrap_or(0).max(0) as u64);
+                        if let Some(t) = p.total.filter(|t| *t > 0) {
+                            e.1 = Some(t as u64);
+                        }
+                    }
+                    // The last progress line before this may fall short of the size.
+                    Some("Download complete") => {
+                        if let Some(e) = layers.get_mut(&id) {
+                            e.0 = e.0.max(e.1.unwrap_or(0));
+                        }
+                    }
+                    _ => continue,
                 }
-                if let Some(current) = p.current.filter(|c| *c > 0) {
-                    let e = layers.entry(id).or_default();
-                    *e = (*e).max(current as u64);
-                }
-                let total: u64 = layers.values().sum();
+                let total: u64 = layers.values().map(|e| e.0).sum();
                 if total != reported {
                     reported = total;
                     on_bytes(total);
