@@ -68,6 +68,8 @@ pub struct RunOptions {
     /// The opam-repository checkout: the build context of texts that copy the context's
     /// root (`DATA_DIR/inputs/opam-repository`).
     pub repository_checkout: std::path::PathBuf,
+    /// How a base image moves to another engine (`[build] transfer_registry`).
+    pub transfer_way: crate::engine::transfer::TransferWay,
 }
 
 /// The two ways a run is driven. The one place the faces differ inside the scheduler.
@@ -116,6 +118,9 @@ impl RunOptions {
                     .unwrap_or_else(|_| crate::causes::RuleSet::builtin()),
             ),
             repository_checkout: crate::inputs::InputSources::from_config(loaded).checkout_dir(),
+            transfer_way: crate::engine::transfer::TransferWay::from_setting(
+                b.transfer_registry.as_ref().map(|r| r.get_ref().as_str()),
+            ),
         }
     }
 
