@@ -134,6 +134,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
             }
         }
     }
+    if app.detail == Detail::Merged && app.shown_lines().is_empty() {
+        lines.push(Line::styled(
+            "no build running: a run's lines stream here (M: back to the cell's log)",
+            theme::DIM,
+        ));
+    }
     height = height.saturating_sub(lines.len());
     let text = app.shown_lines();
     if !text.is_empty() {
@@ -225,6 +231,20 @@ mod tests {
         }
         app.on_key(enter());
         insta::assert_snapshot!("log_search_160x48", shot(&app, 160, 48));
+    }
+
+    #[test]
+    fn an_empty_merged_log_says_what_it_is_for() {
+        // M with nothing running drew an empty pane (newcomer walk, 2026-11-30).
+        let mut app = crate::ui::state::App::new(
+            small_matrix(),
+            &Default::default(),
+            &Default::default(),
+            (1, 1.0),
+        );
+        app.on_key(key('M'));
+        let s = shot(&app, 80, 24);
+        assert!(s.contains("no build running"), "{s}");
     }
 
     #[test]
