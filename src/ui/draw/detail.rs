@@ -128,6 +128,10 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                         v.build_id.unwrap_or(0),
                         id.clone().unwrap_or_default()
                     ),
+                    // Failed, skipped or cancelled before it started: nothing ran.
+                    None if ended_badly => {
+                        "no log: the build never started (b builds it again)".into()
+                    }
                     None => "no log yet: b builds this cell".into(),
                 };
                 lines.push(Line::styled(hint, theme::DIM));
@@ -245,6 +249,24 @@ mod tests {
         app.on_key(key('M'));
         let s = shot(&app, 80, 24);
         assert!(s.contains("no build running"), "{s}");
+    }
+
+    #[test]
+    fn a_failed_cell_without_a_log_never_started() {
+        // Offline, a cell not started (an input not pinned) said "no log yet: b builds this
+        // cell" under its failure, as if b had not been pressed.
+        let mut app = failed_focus_app();
+        app.on_key(key('l'));
+        app.on_key(key('l'));
+        let id = app.focused().unwrap();
+        // debian-13/5.5/amd64: queued, nothing logged yet; it ends failed without starting.
+        assert!(app.log_of(&id).is_empty());
+        let v = app.progress.cells.get_mut(&id).unwrap();
+        v.status = crate::ui::state::Status::Failed;
+        v.log_path = None;
+        let s = shot(&app, 80, 24);
+        assert!(s.contains("no log: the build never started"), "{s}");
+        assert!(!s.contains("no log yet"), "{s}");
     }
 
     #[test]
