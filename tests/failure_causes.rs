@@ -369,7 +369,7 @@ fn a_broken_column_is_one_cause_selected_and_rebuilt_from_the_tui() {
     let t = Tmux::start(&format!("{bin} --config {cfg}; sleep 60"));
     t.wait_for(20, "● a");
     t.keys(&["C"]);
-    let s = t.wait_for(10, "failures: 2 cells, 1 causes");
+    let s = t.wait_for(10, "failures: 2 cells, 1 cause (");
     eprintln!("failures view:\n{s}");
     assert!(
         s.lines()

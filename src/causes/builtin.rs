@@ -1,6 +1,6 @@
 //! The built-in failure rules: the breakages the OCaml image matrix sees again and again
 //! (docs: DOMAIN section 4 of the design notes, and the upstream issues each hint names).
-//! Priorities run 10..=90 so that a user rule (default 100) goes first; a more specific
+//! Priorities run 10..=95 so that a user rule (default 100) goes first; a more specific
 //! rule has a higher priority than a broader one that could match the same log (`no-manifest`
 //! before `missing-tool`, whose `: not found` a registry error also prints).
 
@@ -8,6 +8,15 @@ use super::{Origin, Rule};
 
 /// (name, priority, pattern, hint).
 const RULES: &[(&str, i64, &str, &str)] = &[
+    (
+        // imagegrid's own reason for a cell it did not start (session: "not started: input
+        // opam (URL): git's message"): first, since git's message can also read like a build's
+        // DNS or mirror failure, whose hints point at the engine.
+        "input",
+        95,
+        r"^not started: input \S+ \(",
+        "imagegrid could not pin an input on this machine (its git fetch failed), so the build did not start: check this machine's network and git access (`imagegrid inputs`), or set `[inputs] opam` / `opam_repository` to a mirror or a local path",
+    ),
     (
         "disk-full",
         90,
@@ -134,6 +143,17 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(set.classify([line], None, None).name, want, "{line}");
         }
+        // A cell not started because an input could not be pinned: the reason the scheduler
+        // records (newcomer walk offline: it was called `dns`, with the engine's DNS as hint).
+        let not_started = "not started: input opam (https://github.com/ocaml/opam): fatal: unable to access 'https://github.com/ocaml/opam/': Could not resolve host: github.com";
+        let cause = set.classify([], Some(not_started), None);
+        assert_eq!(cause.name, "input", "{cause:?}");
+        assert!(cause.hint.contains("[inputs]"), "{cause:?}");
+        // A build's own DNS failure stays `dns`.
+        assert_eq!(
+            set.classify(["fatal: unable to access 'https://github.com/ocaml/opam/': Could not resolve host: github.com"], None, None).name,
+            "dns"
+        );
         // Ordinary output is not a cause.
         for line in [
             "checking for gcc... gcc",

@@ -242,7 +242,9 @@ pub async fn run(user: &LoadedConfig, args: DemoArgs) -> Result<u8, Exit> {
     }
     let matrix2 = Matrix::from_config(&round2)?;
     if !args.headless {
-        let intro = format!("demo: {GROWING} changed since round 1 (S selects stale cells, b builds; H heat map, i inspector)");
+        let intro = format!(
+            "demo: {GROWING} changed since round 1: S then b rebuilds it; H heat map, i inspector"
+        );
         return Ok(crate::ui::run(round2, matrix2, Some(intro)).await?);
     }
     eprintln!("imagegrid demo: round 2 rebuilds what changed ({GROWING} grew)");

@@ -134,16 +134,8 @@ pub fn print_report(out: &mut dyn Write, r: &PruneReport, detail: bool) -> std::
             },
         )?;
         if detail {
-            for d in &e.images {
-                writeln!(
-                    out,
-                    "  {} {} {} ({}): {}",
-                    if d.remove { "remove" } else { "keep  " },
-                    d.image.id.get(..19).unwrap_or(&d.image.id),
-                    d.image.cell,
-                    d.image.tags.join(", "),
-                    d.reason
-                )?;
+            for line in image_lines(&e.images) {
+                writeln!(out, "{line}")?;
             }
         }
         for err in &e.errors {
@@ -151,4 +143,86 @@ pub fn print_report(out: &mut dyn Write, r: &PruneReport, detail: bool) -> std::
         }
     }
     Ok(())
+}
+
+/// One line per image this history decides about; the images other histories made (kept,
+/// never this history's to remove: after `imagegrid demo`, all of the demo's) as one count.
+fn image_lines(images: &[crate::store::images::ImageDecision]) -> Vec<String> {
+    use crate::store::images::OTHER_HISTORY;
+    let mut lines = Vec::new();
+    let mut others = 0;
+    for d in images {
+        if !d.remove && d.reason == OTHER_HISTORY {
+            others += 1;
+            continue;
+        }
+        let tags = if d.image.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", d.image.tags.join(", "))
+        };
+        lines.push(format!(
+            "  {} {} {}{tags}: {}",
+            if d.remove { "remove" } else { "keep  " },
+            d.image.id.get(..19).unwrap_or(&d.image.id),
+            d.image.cell,
+            d.reason
+        ));
+    }
+    if others > 0 {
+        lines.push(format!(
+            "  keep   {} made by other histories (the demo's, another data directory's)",
+            crate::util::words::count(others, "image", "images")
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_lines;
+    use crate::engine::cleanup::OwnedImage;
+    use crate::store::images::{ImageDecision, OTHER_HISTORY};
+
+    fn decision(id: &str, tags: &[&str], remove: bool, reason: &str) -> ImageDecision {
+        ImageDecision {
+            image: OwnedImage {
+                id: format!("sha256:{id}"),
+                cell: "acc/opam/amd64".into(),
+                build: Some(1),
+                inputs: None,
+                history: None,
+                compare: false,
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                size: 1,
+                in_use: false,
+            },
+            remove,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn other_histories_images_are_one_count_and_untagged_images_have_no_empty_parentheses() {
+        // After the demo, a dry run listed each of its images as "made by another history".
+        let lines = image_lines(&[
+            decision("aaaaaaaaaaaaaaaa", &["r:t"], true, "superseded by build 3"),
+            decision(
+                "bbbbbbbbbbbbbbbb",
+                &[],
+                false,
+                "no build label: not this history's",
+            ),
+            decision("cccccccccccccccc", &["d:1"], false, OTHER_HISTORY),
+            decision("dddddddddddddddd", &["d:2"], false, OTHER_HISTORY),
+        ]);
+        assert_eq!(
+            lines,
+            vec![
+                "  remove sha256:aaaaaaaaaaaa acc/opam/amd64 (r:t): superseded by build 3",
+                "  keep   sha256:bbbbbbbbbbbb acc/opam/amd64: no build label: not this history's",
+                "  keep   2 images made by other histories (the demo's, another data directory's)",
+            ]
+        );
+    }
 }

@@ -308,6 +308,9 @@ pub async fn check(loaded: &LoadedConfig, m: &Matrix, json: bool) -> Result<u8, 
                     i.builder.describe(),
                     loaded.config.build.frontend.as_str()
                 );
+                if let Some(h) = i.builder.frontend_hint(loaded.config.build.frontend) {
+                    println!("  hint: {h}");
+                }
             }
             if let (Some(_), Some(e)) = (&r.info, &r.error) {
                 println!("  cannot list its imagegrid builds: {e}");

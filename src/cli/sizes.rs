@@ -238,7 +238,7 @@ async fn recorded_digests(
         .docker()
         .inspect_image(image)
         .await
-        .map_err(|e| crate::engine::source_chain(&e))?;
+        .map_err(|e| inspect_failure(&e, image, &rec.engine))?;
     let mut diff_ids = inspect
         .root_fs
         .and_then(|r| r.layers)
@@ -261,6 +261,21 @@ async fn recorded_digests(
         return Err("its history cannot be matched to its layers".into());
     }
     Ok(digests)
+}
+
+/// Why an image's layers could not be read, for `sizes --diff`'s note: an image the engine no
+/// longer has (404) is said in words, since the prune after each run removes a cell's
+/// superseded images by design; any other error as the engine put it.
+fn inspect_failure(e: &bollard::errors::Error, image: &str, engine: &str) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        } => format!(
+            "its image {} is no longer on engine {engine}; the prune after each run removes superseded images",
+            crate::util::text::short_id(image)
+        ),
+        _ => crate::engine::source_chain(e),
+    }
 }
 
 async fn diff(
@@ -498,4 +513,29 @@ pub fn baseline(
         ));
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inspect_failure;
+
+    #[test]
+    fn an_image_gone_from_its_engine_is_said_in_words() {
+        // Docker 20.10's own 404 text (F3 replay): the id twice, no reason.
+        let gone = bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message: "no such image: sha256:f06435c3ca1f: No such image: sha256:f06435c3ca1f"
+                .into(),
+        };
+        let why = inspect_failure(&gone, "sha256:f06435c3ca1f08193949cb569fe7398f", "local");
+        assert_eq!(
+            why,
+            "its image f06435c3ca1f is no longer on engine local; the prune after each run removes superseded images"
+        );
+        let other = bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "disk full".into(),
+        };
+        assert!(inspect_failure(&other, "sha256:ab", "local").contains("disk full"));
+    }
 }

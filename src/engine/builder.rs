@@ -105,6 +105,23 @@ impl Builder {
         )
     }
 
+    /// What `imagegrid check` adds under this builder's line when texts with a `# syntax=`
+    /// line (the built-in recipes) cannot build here under `frontend`: the frontend image
+    /// does not resolve (an engine without a route to its registry). None otherwise.
+    pub fn frontend_hint(&self, frontend: FrontendMode) -> Option<String> {
+        match (&self.syntax, frontend) {
+            (FrontendProbe::Fails(_), FrontendMode::Directive) => Some(format!(
+                "texts with a `# syntax={PIPELINE_SYNTAX}` line (the built-in recipes) will not build on this engine; without a route to the frontend's registry, set `[build] frontend = \"builtin\"`{}",
+                if self.builtin_heredoc_link {
+                    ""
+                } else {
+                    " and build them on Docker 23 or later (heredocs, `COPY --link`)"
+                }
+            )),
+            _ => None,
+        }
+    }
+
     /// Why this engine (`engine`) cannot build a text with `features` under `frontend` and a
     /// run that uses BuildKit (`buildkit`) or not, naming what it lacks and the setting that
     /// would help; None when it can.
@@ -241,6 +258,21 @@ mod tests {
                 false
             ),
             None
+        );
+        // check's hint: only where the directive's image does not resolve.
+        assert_eq!(offline.frontend_hint(FrontendMode::Builtin), None);
+        assert_eq!(online.frontend_hint(FrontendMode::Directive), None);
+        let hint = offline.frontend_hint(FrontendMode::Directive).unwrap();
+        assert!(
+            hint.contains("frontend = \"builtin\"") && hint.contains("Docker 23"),
+            "{hint}"
+        );
+        let mut new_offline = new.clone();
+        new_offline.syntax = FrontendProbe::Fails("no such host".into());
+        let hint = new_offline.frontend_hint(FrontendMode::Directive).unwrap();
+        assert!(
+            hint.contains("frontend = \"builtin\"") && !hint.contains("Docker 23"),
+            "{hint}"
         );
         assert!(
             new.describe()

@@ -13,6 +13,10 @@ use serde::Serialize;
 use super::{process_alive, Store, StoreError};
 use crate::engine::cleanup::OwnedImage;
 
+/// The reason given for an image another history made (engines are shared: the demo's own
+/// history, another data directory's); never removed, and `prune` counts them on one line.
+pub const OTHER_HISTORY: &str = "made by another history";
+
 /// One image and what the policy says about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageDecision {
@@ -103,7 +107,7 @@ impl Store {
                 .as_ref()
                 .is_some_and(|h| *h != self.history_id)
             {
-                (false, "made by another history".to_string())
+                (false, OTHER_HISTORY.to_string())
             } else if image.compare {
                 (
                     true,

@@ -81,6 +81,23 @@ pub struct Executor {
     pub tx: UnboundedSender<Loaded>,
 }
 
+/// The status line after the prune that follows a run: what it removed, or None when it
+/// removed nothing (the message would only hide the run's own `run done: …`). Compressing
+/// finished logs happens after every run and is not news.
+fn prune_message(r: &crate::session::prune::PruneReport) -> Option<String> {
+    use crate::util::words::count;
+    let removed: usize = r.engines.iter().map(|e| e.removed).sum();
+    let pruned = r.logs.pruned.len();
+    if removed == 0 && pruned == 0 {
+        return None;
+    }
+    Some(format!(
+        "after the run: pruned {}, removed {}",
+        count(pruned, "log", "logs"),
+        count(removed, "superseded image", "superseded images")
+    ))
+}
+
 impl Executor {
     /// After a run ended: the prune of `[history] prune_after_run` (logs and engines), in a
     /// task; its one-line outcome goes to the status bar.
@@ -95,17 +112,12 @@ impl Executor {
                 dry_run: false,
             };
             let msg = match session.prune(opts).await {
-                Ok(r) => {
-                    let removed: usize = r.engines.iter().map(|e| e.removed).sum();
-                    format!(
-                        "pruned {} logs, compressed {}, removed {removed} superseded images",
-                        r.logs.pruned.len(),
-                        r.logs.compressed
-                    )
-                }
-                Err(e) => format!("prune after the run failed: {e}"),
+                Ok(r) => prune_message(&r),
+                Err(e) => Some(format!("prune after the run failed: {e}")),
             };
-            let _ = tx.send(Loaded::Message(msg));
+            if let Some(msg) = msg {
+                let _ = tx.send(Loaded::Message(msg));
+            }
         });
     }
 
@@ -343,5 +355,44 @@ pub fn read_log_tail(path: &std::path::Path, max_bytes: u64) -> (Vec<String>, u6
     match crate::store::logfile::tail(path, max_bytes) {
         Ok(t) => t,
         Err(e) => (vec![format!("cannot read {}: {e}", path.display())], 0),
+    }
+}
+
+#[cfg(test)]
+mod prune_message_tests {
+    use super::prune_message;
+    use crate::session::prune::{EnginePrune, PruneReport};
+    use crate::store::retention::{LogPruneReport, PrunedLog};
+
+    #[test]
+    fn a_prune_that_removed_nothing_leaves_the_run_summary_on_the_status_line() {
+        // After an offline run the status line read "pruned 0 logs, compressed 0, removed 0
+        // superseded images" in place of "run done: …".
+        let quiet = PruneReport {
+            logs: LogPruneReport {
+                compressed: 3,
+                ..Default::default()
+            },
+            engines: vec![EnginePrune::default()],
+        };
+        assert_eq!(prune_message(&quiet), None);
+        let busy = PruneReport {
+            logs: LogPruneReport {
+                pruned: vec![PrunedLog {
+                    build: 1,
+                    cell: "a/opam/amd64".into(),
+                    bytes: 10,
+                }],
+                ..Default::default()
+            },
+            engines: vec![EnginePrune {
+                removed: 2,
+                ..Default::default()
+            }],
+        };
+        assert_eq!(
+            prune_message(&busy).as_deref(),
+            Some("after the run: pruned 1 log, removed 2 superseded images")
+        );
     }
 }

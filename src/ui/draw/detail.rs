@@ -128,11 +128,21 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) -> usize {
                         v.build_id.unwrap_or(0),
                         id.clone().unwrap_or_default()
                     ),
+                    // Failed, skipped or cancelled before it started: nothing ran.
+                    None if ended_badly => {
+                        "no log: the build never started (b builds it again)".into()
+                    }
                     None => "no log yet: b builds this cell".into(),
                 };
                 lines.push(Line::styled(hint, theme::DIM));
             }
         }
+    }
+    if app.detail == Detail::Merged && app.shown_lines().is_empty() {
+        lines.push(Line::styled(
+            "no build running: a run's lines stream here (M: back to the cell's log)",
+            theme::DIM,
+        ));
     }
     height = height.saturating_sub(lines.len());
     let text = app.shown_lines();
@@ -225,6 +235,38 @@ mod tests {
         }
         app.on_key(enter());
         insta::assert_snapshot!("log_search_160x48", shot(&app, 160, 48));
+    }
+
+    #[test]
+    fn an_empty_merged_log_says_what_it_is_for() {
+        // M with nothing running drew an empty pane (newcomer walk, 2026-11-30).
+        let mut app = crate::ui::state::App::new(
+            small_matrix(),
+            &Default::default(),
+            &Default::default(),
+            (1, 1.0),
+        );
+        app.on_key(key('M'));
+        let s = shot(&app, 80, 24);
+        assert!(s.contains("no build running"), "{s}");
+    }
+
+    #[test]
+    fn a_failed_cell_without_a_log_never_started() {
+        // Offline, a cell not started (an input not pinned) said "no log yet: b builds this
+        // cell" under its failure, as if b had not been pressed.
+        let mut app = failed_focus_app();
+        app.on_key(key('l'));
+        app.on_key(key('l'));
+        let id = app.focused().unwrap();
+        // debian-13/5.5/amd64: queued, nothing logged yet; it ends failed without starting.
+        assert!(app.log_of(&id).is_empty());
+        let v = app.progress.cells.get_mut(&id).unwrap();
+        v.status = crate::ui::state::Status::Failed;
+        v.log_path = None;
+        let s = shot(&app, 80, 24);
+        assert!(s.contains("no log: the build never started"), "{s}");
+        assert!(!s.contains("no log yet"), "{s}");
     }
 
     #[test]

@@ -79,8 +79,9 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
     let rows = app.cause_rows();
     let total: usize = rows.iter().map(|r| r.cells.len()).sum();
     let block = pane_block(app.pane == Pane::Grid).title(format!(
-        " failures: {total} cells, {} causes (Enter: select its cells, b: build them, Esc: grid) ",
-        rows.len()
+        " failures: {}, {} (Enter: select its cells, b: build them, Esc: grid) ",
+        crate::util::words::count(total, "cell", "cells"),
+        crate::util::words::count(rows.len(), "cause", "causes")
     ));
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -197,6 +198,22 @@ mod tests {
             }),
             "{fx:?}"
         );
+    }
+
+    #[test]
+    fn title_counts_one_cell_and_one_cause_in_the_singular() {
+        // The demo's first failures view read "2 cells, 1 causes".
+        let mut app = failed_focus_app();
+        app.on_key(key('C'));
+        let screen = text(&render(&mut app, 100, 30));
+        let rows = app.cause_rows();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let cells: usize = rows.iter().map(|r| r.cells.len()).sum();
+        let want = format!(
+            " failures: {}, 1 cause ",
+            crate::util::words::count(cells, "cell", "cells")
+        );
+        assert!(screen.contains(&want), "{want:?} in\n{screen}");
     }
 
     #[test]

@@ -79,11 +79,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
                 .into_iter()
                 .filter(|h| !nav.is_some_and(|n| n.contains(h)))
                 .collect();
-            if let Some(h) = nav {
-                spans.push(Span::styled(format!("{h} · "), theme::MUTED));
-            }
+            // The message before the standing hints: at 80 columns it is what gets cut last.
             if let Some(m) = &app.message {
                 spans.push(Span::styled(format!("{m} │ "), theme::NOTICE));
+            }
+            if let Some(h) = nav {
+                spans.push(Span::styled(format!("{h} · "), theme::MUTED));
             }
             spans.push(Span::styled(hints.join(" · "), theme::MUTED));
             Line::from(spans)
@@ -117,6 +118,16 @@ mod tests {
         app.on_key(esc());
         app.on_key(key(':'));
         insta::assert_snapshot!("status_selector_80x24", shot(&app, 80, 24));
+    }
+
+    #[test]
+    fn a_message_shows_whole_at_80_columns_before_the_standing_hints() {
+        // The demo's intro was cut after "S selects stal" behind `hjkl move ·`.
+        let mut app = busy_app();
+        let msg = "demo: demo-debian changed since round 1: S then b rebuilds it";
+        app.message = Some(msg.into());
+        let line = region(&app, 80, 24, |a| a.status, draw).0;
+        assert!(line.contains(msg), "{line}");
     }
 
     #[test]
