@@ -76,7 +76,19 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
         .transpose()
         .map_err(|e| Exit::error(format!("--max-growth {e}")))?;
     let session = Session::open(loaded.clone(), matrix)?;
+    if args.stale || args.dry_run {
+        // The upstream images' digests, asked again when older than `[inputs] refresh`.
+        let (_, unsaved) =
+            crate::session::upstream::check(loaded, &session.matrix, &session.renderer, false)
+                .await?;
+        if let Some(e) = unsaved {
+            eprintln!("imagegrid: {e}");
+        }
+    }
     let history = session.history_view().await?;
+    for n in &history.notes {
+        eprintln!("imagegrid: note: {n}");
+    }
     let matrix = session.matrix.clone();
     // "All" leaves out the archive and Windows cells unless named by their ids.
     let sels = matrix.parse_selectors(&args.selectors)?;
@@ -454,7 +466,7 @@ fn dry_run(
                     .map(|r| serde_json::to_value(r).unwrap_or_default())
                     .collect()
             };
-            serde_json::json!({"cell": p.cell.id, "reasons": why})
+            serde_json::json!({"cell": p.cell.id, "reasons": why, "pull": p.pull})
         })
         .collect();
     if json {

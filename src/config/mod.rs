@@ -210,6 +210,15 @@ pub struct BuildConfig {
     /// the TUI keeps such cells queued until one does).
     #[serde(default = "default_reconnect_wait")]
     pub reconnect_wait_secs: u64,
+    /// Ask an engine for the registry digest of each upstream image a base cell starts
+    /// FROM (at most once per `[inputs] refresh`, without pulling), so that a moved upstream
+    /// makes its base cells stale (issue 13).
+    #[serde(default = "default_true")]
+    pub check_upstream: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for BuildConfig {
@@ -222,6 +231,7 @@ impl Default for BuildConfig {
             idle_timeout_secs: default_idle_timeout(),
             retries: default_retries(),
             reconnect_wait_secs: default_reconnect_wait(),
+            check_upstream: true,
         }
     }
 }

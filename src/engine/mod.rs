@@ -7,6 +7,7 @@ pub mod builder;
 mod endpoint;
 mod orphans;
 pub mod push;
+pub mod upstream;
 mod ssh;
 
 use std::path::PathBuf;

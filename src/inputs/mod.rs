@@ -9,6 +9,7 @@
 //! Blocking (git runs as a child process): call it off any event loop.
 
 pub mod git;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -144,7 +144,7 @@ pub(super) async fn build_task(
         network: ctx.opts.network,
         buildkit,
         no_cache: plan.no_cache,
-        pull: ctx.opts.pull,
+        pull: plan.pull,
         idle_timeout: ctx.opts.idle_timeout,
     };
     log.line(format!(
@@ -217,6 +217,9 @@ pub(super) async fn build_task(
                         e.message
                     ));
                 }
+            }
+            if let Some(line) = super::upstream::record(ctx, engine, plan, build_id).await {
+                log.line(line);
             }
             let f = Finish {
                 image_id: Some(img.image_id.clone()),

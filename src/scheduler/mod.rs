@@ -28,6 +28,7 @@ mod record;
 pub mod route;
 mod slots;
 pub mod summary;
+mod upstream;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

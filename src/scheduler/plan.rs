@@ -42,6 +42,12 @@ pub struct PlannedCell {
     pub prebuilt_base: Option<(String, String)>,
     /// Build without the engine's layer cache.
     pub no_cache: bool,
+    /// Ask the engine to pull its upstream image: `[build] pull`, or its upstream moved
+    /// since its last success (set by the session).
+    pub pull: bool,
+    /// A base cell's upstream image (its first FROM), whose registry digest is recorded
+    /// with its build (set by the session with `[build] check_upstream`).
+    pub upstream: Option<String>,
     /// The pinned inputs it is built with (the renderer's at planning time; recorded with
     /// the build, and its text rendered with them).
     pub pins: Arc<Pins>,
@@ -141,6 +147,8 @@ impl Scheduler {
                     tag,
                     prebuilt_base,
                     no_cache: opts.no_cache,
+                    pull: opts.pull,
+                    upstream: None,
                     pins: renderer.pins().clone(),
                     needs: inputs.needs,
                     features: features::features(&sent),

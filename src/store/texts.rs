@@ -73,6 +73,25 @@ impl Store {
         Ok(())
     }
 
+    /// Add to build `id`'s record the upstream image it was built from (known after the
+    /// build: the digest the engine pulled or holds).
+    pub fn set_upstream(
+        &self,
+        id: i64,
+        upstream: &crate::model::recorded::Upstream,
+    ) -> Result<(), StoreError> {
+        let mut record = self.recorded(id)?.unwrap_or_default();
+        record.upstream = Some(upstream.clone());
+        let json = serde_json::to_string(&record).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute(
+                "UPDATE builds SET inputs_record = ?2 WHERE id = ?1",
+                params![id, json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// What build `id` was recorded as made from (None: no such build, or built before
     /// schema 6; a schema-6 record has pins only).
     pub fn recorded(&self, id: i64) -> Result<Option<Recorded>, StoreError> {
