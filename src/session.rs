@@ -4,6 +4,7 @@
 //! how a scheduler is started) exists once.
 
 pub mod prune;
+pub mod same_inputs;
 pub mod upstream;
 
 use std::collections::{BTreeSet, HashMap};
@@ -45,6 +46,10 @@ pub enum SessionError {
     /// A planning or history task stopped (it panicked).
     #[error("a background task failed: {0}")]
     Task(String),
+    /// A cell cannot be built with the same inputs again (`build --same-inputs`): no
+    /// recorded run, its text pruned, its base image gone; names the cell.
+    #[error("{0}")]
+    SameInputs(String),
 }
 
 /// A scheduler started for one face: its command handle, its event stream and the task

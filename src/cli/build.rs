@@ -39,6 +39,11 @@ pub struct BuildArgs {
     /// Build without the engine's layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Rebuild each named cell with exactly the inputs its last run used (its recorded
+    /// Dockerfile text, pinned commits and base image), to tell a flaky failure from an
+    /// input that broke it.
+    #[arg(long, conflicts_with_all = ["failed", "stale"])]
+    pub same_inputs: bool,
     /// Gate: exit 1 when a built image is larger than SIZE (e.g. 900MB, 1.2GiB).
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
@@ -107,7 +112,11 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let mut opts = session.run_options(RunMode::Batch);
     opts.no_cache = args.no_cache;
     opts.max_total = args.jobs;
-    let plan = session.plan(&opts, &cells).await?;
+    let plan = if args.same_inputs {
+        session.plan_same_inputs(&opts, &cells).await?
+    } else {
+        session.plan(&opts, &cells).await?
+    };
     if args.dry_run {
         return dry_run(&plan, &history.reasons, args.json);
     }

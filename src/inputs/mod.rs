@@ -238,7 +238,7 @@ impl InputSources {
     }
 
     /// Make the checkout hold exactly `commit` (fetching it if the clone lacks it), clean.
-    fn check_out(&self, commit: &str) -> Result<(), InputError> {
+    pub fn check_out(&self, commit: &str) -> Result<(), InputError> {
         let dir = self.checkout_dir();
         self.ensure_clone(&dir)?;
         let head =

@@ -77,13 +77,21 @@ pub(super) async fn build_task(
         .as_ref()
         .filter(|_| plan.cell.base_id().is_some())
         .map(|id| pinned_base_ref(&base_cell, &ctx.opts.tags, id));
-    let dockerfile = match ctx.renderer.render_pinned(
-        &ctx.matrix,
-        &plan.cell,
-        from.as_deref(),
-        &ctx.opts.tags,
-        &plan.pins,
-    ) {
+    let rendered = match &plan.same_inputs {
+        // `--same-inputs`: the recorded text, FROM the recorded base image.
+        Some(same) => Ok(match (&same.base_ref, &from) {
+            (Some(r), Some(f)) => crate::dockerfile::same::swap_from(&same.text, r, f),
+            _ => same.text.clone(),
+        }),
+        None => ctx.renderer.render_pinned(
+            &ctx.matrix,
+            &plan.cell,
+            from.as_deref(),
+            &ctx.opts.tags,
+            &plan.pins,
+        ),
+    };
+    let dockerfile = match rendered {
         // `builtin`: the engine's own frontend builds it; the text sent is the text kept
         // in the image (/Dockerfile.opam, /Dockerfile.ocaml).
         Ok(d) => match ctx.opts.frontend {
