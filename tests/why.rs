@@ -351,6 +351,9 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
     let mut up = Upstream::start();
     let d1 = up.push("1");
     let image = up.image();
+    // Engine m holds it, as an engine that pulled `debian:13` once does: a build without
+    // a pull would start FROM that copy.
+    docker(&env("IMAGEGRID_TEST_MODERN_HOST"), &["pull", "-q", &image], None);
     let s = Setup::new(&image);
     let mut cells = vec![BASE, C54];
     cells.extend(OTHERS);
@@ -531,6 +534,8 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
     let repeated = s.last_success(BASE)["id"].as_i64().unwrap();
     s.expect(0, &["build", "--same-inputs", BASE]);
     let again = s.image(BASE);
+    // FROM the upstream digest it recorded, not m's older copy under the tag.
+    assert_eq!(s.file_in(&again, "/upstream-marker"), "2\n");
     assert_eq!(
         s.file_in(&again, "/home/opam/opam-repository/.git/HEAD")
             .trim(),

@@ -73,6 +73,10 @@ pub struct SameInputs {
     pub text: String,
     /// The reference its text names its base by (swapped for the base image), if any.
     pub base_ref: Option<String>,
+    /// A base cell's upstream image and the digest the repeated build was made from: the
+    /// text sent starts FROM `image@digest`, so the same upstream is used whatever the
+    /// engine holds under the tag.
+    pub upstream: Option<(String, String)>,
 }
 
 impl Scheduler {

@@ -19,6 +19,24 @@ pub(super) async fn record(
     build_id: i64,
 ) -> Option<String> {
     let image = plan.upstream.clone()?;
+    // A same-inputs build started FROM the recorded digest.
+    if let Some((_, d)) = plan.same_inputs.as_ref().and_then(|s| s.upstream.as_ref()) {
+        let up = Upstream {
+            image,
+            digest: Some(d.clone()),
+        };
+        if let Err(e) = ctx
+            .store
+            .try_call(move |s| s.set_upstream(build_id, &up))
+            .await
+        {
+            ctx.store_error(
+                Some(&plan.cell.id),
+                format!("cannot record the upstream digest of build {build_id}: {e}"),
+            );
+        }
+        return None;
+    }
     let local = if plan.pull {
         LocalImage::Absent
     } else {

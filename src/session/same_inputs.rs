@@ -3,7 +3,8 @@
 //! Dockerfile text it recorded (from the store's table of texts), its pinned refs (the
 //! opam-repository checkout moved to the recorded commit, as its build context), and for
 //! a compiler cell the very base image it started FROM, if an engine of its arch still
-//! holds it. The build is recorded with `same_inputs_of` naming the build it repeats.
+//! holds it; for a base cell, the upstream image by the digest it recorded (`FROM
+//! debian:13@sha256:...`). The build is recorded with `same_inputs_of` naming the build it repeats.
 
 use std::sync::Arc;
 
@@ -130,6 +131,12 @@ impl Session {
             }
         }
         let base_ref = same::base_reference(&self.renderer, &self.matrix, c, &opts.tags, &pins)?;
+        // A base's upstream: FROM the digest it was built from.
+        let upstream = recorded
+            .upstream
+            .as_ref()
+            .filter(|_| c.base_id().is_none())
+            .and_then(|u| Some((u.image.clone(), u.digest.clone()?)));
         let sent = match opts.frontend {
             crate::config::FrontendMode::Builtin => features::strip_syntax(&text),
             crate::config::FrontendMode::Directive => text.clone(),
@@ -157,6 +164,7 @@ impl Session {
                 of_build: run.id,
                 text,
                 base_ref,
+                upstream,
             }),
         })
     }
