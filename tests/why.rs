@@ -353,7 +353,11 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
     let image = up.image();
     // Engine m holds it, as an engine that pulled `debian:13` once does: a build without
     // a pull would start FROM that copy.
-    docker(&env("IMAGEGRID_TEST_MODERN_HOST"), &["pull", "-q", &image], None);
+    docker(
+        &env("IMAGEGRID_TEST_MODERN_HOST"),
+        &["pull", "-q", &image],
+        None,
+    );
     let s = Setup::new(&image);
     let mut cells = vec![BASE, C54];
     cells.extend(OTHERS);

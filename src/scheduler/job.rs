@@ -81,11 +81,9 @@ pub(super) async fn build_task(
         // `--same-inputs`: the recorded text, FROM the recorded base image.
         Some(same) => Ok(match (&same.base_ref, &from, &same.upstream) {
             (Some(r), Some(f), _) => crate::dockerfile::same::swap_from(&same.text, r, f),
-            (_, _, Some((image, digest))) => crate::dockerfile::same::swap_from(
-                &same.text,
-                image,
-                &format!("{image}@{digest}"),
-            ),
+            (_, _, Some((image, digest))) => {
+                crate::dockerfile::same::swap_from(&same.text, image, &format!("{image}@{digest}"))
+            }
             _ => same.text.clone(),
         }),
         None => ctx.renderer.render_pinned(
