@@ -169,3 +169,57 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::RunMode;
+    use crate::store::NewBuild;
+
+    #[tokio::test]
+    async fn a_cell_without_a_recorded_run_or_whose_text_was_pruned_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = crate::config::parse(
+            "t.toml",
+            &format!("[paths]\ndata_dir = \"{}\"\n", dir.path().display()),
+        )
+        .unwrap();
+        let m = crate::matrix::Matrix::load(&loaded).unwrap();
+        let session = Session::open(loaded, m).unwrap();
+        let opts = session.run_options(RunMode::Batch);
+        let (built, never) = (session.matrix.cells[0].clone(), session.matrix.cells[1].clone());
+        let err = |r: Result<Vec<PlannedCell>, SessionError>| match r {
+            Err(SessionError::SameInputs(m)) => m,
+            other => panic!("{:?}", other.map(|p| p.len())),
+        };
+        let m = err(session.plan_same_inputs(&opts, &[&never]).await);
+        assert_eq!(
+            m,
+            format!("{}: no recorded run to repeat (never built, or built before imagegrid recorded its inputs)", never.id)
+        );
+        // A run recorded with its text, then the text pruned.
+        let cell = built.id.clone();
+        let id = session
+            .store
+            .try_call(move |s| {
+                let id = s.start(&NewBuild {
+                    cell: &cell,
+                    engine: "a",
+                    inputs: "h",
+                    tag: "t",
+                    base_image: None,
+                })?;
+                s.set_recorded(id, Some("FROM x\n"), &Recorded::default())?;
+                s.mark_logs_pruned(&[id])?;
+                s.prune_texts(&[], false)?;
+                Ok(id)
+            })
+            .await
+            .unwrap();
+        let m = err(session.plan_same_inputs(&opts, &[&built]).await);
+        assert_eq!(
+            m,
+            format!("{}: the Dockerfile text of build {id} was pruned (`imagegrid prune`); it cannot be built with the same inputs", built.id)
+        );
+    }
+}
