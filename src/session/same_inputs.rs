@@ -187,7 +187,10 @@ mod tests {
         let m = crate::matrix::Matrix::load(&loaded).unwrap();
         let session = Session::open(loaded, m).unwrap();
         let opts = session.run_options(RunMode::Batch);
-        let (built, never) = (session.matrix.cells[0].clone(), session.matrix.cells[1].clone());
+        let (built, never) = (
+            session.matrix.cells[0].clone(),
+            session.matrix.cells[1].clone(),
+        );
         let err = |r: Result<Vec<PlannedCell>, SessionError>| match r {
             Err(SessionError::SameInputs(m)) => m,
             other => panic!("{:?}", other.map(|p| p.len())),
