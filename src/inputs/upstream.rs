@@ -2,7 +2,7 @@
 //! answers engines gave for its registry digest, cached in `DATA_DIR/inputs/upstream.json`
 //! beside the refs' `resolved.json`. An answer stays valid for `[inputs] refresh`; a failed
 //! answer (registry unreachable) is asked again after [`RETRY_FAILED`] at most. The asking
-//! itself is [`crate::engine::upstream`]'s (Engine API `GET /distribution/{name}/json`).
+//! itself is the engine layer's (`engine/upstream.rs`: Engine API `GET /distribution/{name}/json`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
