@@ -4,6 +4,8 @@
 //! how a scheduler is started) exists once.
 
 pub mod prune;
+pub mod same_inputs;
+pub mod upstream;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -44,6 +46,10 @@ pub enum SessionError {
     /// A planning or history task stopped (it panicked).
     #[error("a background task failed: {0}")]
     Task(String),
+    /// A cell cannot be built with the same inputs again (`build --same-inputs`): no
+    /// recorded run, its text pruned, its base image gone; names the cell.
+    #[error("{0}")]
+    SameInputs(String),
 }
 
 /// A scheduler started for one face: its command handle, its event stream and the task
@@ -119,7 +125,7 @@ impl Session {
         let (matrix, renderer, opts) = (self.matrix.clone(), self.renderer.clone(), opts.clone());
         let loaded = self.loaded.clone();
         let ids: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
-        blocking(move || {
+        let mut plan = blocking(move || {
             let cells: Vec<&Cell> = ids.iter().filter_map(|id| matrix.cell(id)).collect();
             let first = Scheduler::plan(&matrix, &renderer, &last_ok, &opts, &cells)?;
             // The moving refs these builds use, pinned (resolved again when older than
@@ -155,7 +161,27 @@ impl Session {
             }
             Ok(plan)
         })
-        .await
+        .await?;
+        // A cell whose upstream moved is built with a pull (the cached answers: the check
+        // ran when its staleness was shown).
+        if self.loaded.config.build.check_upstream {
+            for p in plan.iter_mut().filter(|p| p.cell.base_id().is_none()) {
+                p.upstream = self
+                    .renderer
+                    .render(&self.matrix, &p.cell, None, &self.loaded.config.tags)
+                    .ok()
+                    .and_then(|t| crate::inputs::upstream::upstream_image(&t));
+            }
+        }
+        let up = upstream::cached(&self.loaded);
+        if !up.is_empty() {
+            let history = self
+                .store
+                .try_call(|s| crate::why::recorded::load_history(s))
+                .await?;
+            upstream::pull_moved(&mut plan, &history, &up);
+        }
+        Ok(plan)
     }
 
     /// Plan a build and send it to a running scheduler.
@@ -201,9 +227,16 @@ impl Session {
         // Staleness renders every built cell's templates: on a blocking thread.
         let (matrix, renderer) = (self.matrix.clone(), self.renderer.clone());
         let opts = RunOptions::from_config(&self.loaded);
+        // The upstream answers as last asked (`why`, `build --stale`, `inputs` ask again
+        // when older than `[inputs] refresh`): no engine is contacted here.
+        let up = upstream::cached(&self.loaded);
+        let (_, notes) = crate::why::recorded::upstream_moved(&history, &up);
+        let mut notes: Vec<String> = notes.into_values().collect();
+        notes.sort();
+        notes.dedup();
         let reasons = blocking(move || {
             Ok(crate::why::recorded::explain_all(
-                &matrix, &renderer, &opts, &history,
+                &matrix, &renderer, &opts, &history, &up,
             )?)
         })
         .await?;
@@ -213,6 +246,7 @@ impl Session {
             previous_size,
             stale: reasons.keys().cloned().collect(),
             reasons,
+            notes,
         })
     }
 
@@ -271,6 +305,8 @@ pub struct HistoryView {
     pub stale: BTreeSet<String>,
     /// Why each stale cell is stale ([`crate::why::recorded::explain_all`]).
     pub reasons: crate::why::Reasons,
+    /// What could not be checked (`upstream digest of debian:13 unknown: ...`), once each.
+    pub notes: Vec<String>,
 }
 
 /// Cells whose last success (`last`: the history's last success of each cell) was built

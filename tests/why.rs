@@ -5,6 +5,13 @@
 //! base is rebuilt; `why` names exactly those reasons for exactly the affected cells and
 //! nothing for the others, `build --stale --dry-run` lists them in build order, and the
 //! stale rebuild clears them.
+//!
+//! The base starts FROM an "upstream" image in a registry of the test's own (Debian's
+//! docker-registry, stopped and started again by the test): a new image pushed under the
+//! same tag (from engine a, so that m's copy stays the old one) gives the base the
+//! `upstream` reason and nothing else; its rebuild pulls (the new marker is in the image)
+//! and clears it; a stopped registry is a note, never stale. Last, `build --same-inputs`
+//! after opam-repository moved builds the recorded commit, and `why` still says stale.
 
 mod common;
 
@@ -35,8 +42,9 @@ fn git(dir: &Path, args: &[&str]) -> String {
     text(&o.stdout).trim().to_string()
 }
 
-/// One cell's answer from `why --json`: its id, stale, and its reasons as (kind, detail).
-type Answer = (String, bool, Vec<(String, String)>);
+/// One cell's answer from `why --json`: its id, stale, its reasons as (kind, detail), and
+/// its notes.
+type Answer = (String, bool, Vec<(String, String)>, Vec<String>);
 
 /// A private data dir, a copy of the fixture plan, opam and opam-repository stand-ins.
 struct Setup {
@@ -44,8 +52,134 @@ struct Setup {
     config: PathBuf,
 }
 
+/// A registry of the test's own on loopback (plain HTTP: engines treat 127.0.0.0/8 as
+/// insecure), with the upstream image `HOST/why/up:1`; stopped by its pid when dropped.
+struct Upstream {
+    dir: tempfile::TempDir,
+    host: String,
+    child: Option<std::process::Child>,
+}
+
+impl Upstream {
+    fn start() -> Upstream {
+        // The test environment installs Debian's docker-registry.
+        let _ = env("IMAGEGRID_TEST_REGISTRY");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        std::fs::write(
+            dir.path().join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut u = Upstream {
+            dir,
+            host,
+            child: None,
+        };
+        u.resume();
+        u
+    }
+
+    /// Start (again, on the same port and storage).
+    fn resume(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("registry.log")).unwrap();
+        self.child = Some(
+            Command::new("/usr/bin/docker-registry")
+                .arg("serve")
+                .arg(self.dir.path().join("config.yml"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start /usr/bin/docker-registry (installed by scripts/test-env.sh)"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(&self.host).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn image(&self) -> String {
+        format!("{}/why/up:1", self.host)
+    }
+
+    /// Build, on engine a, the fixture image with `/upstream-marker` holding `marker`, and
+    /// push it as the upstream image; its registry digest.
+    fn push(&self, marker: &str) -> String {
+        let a = env("IMAGEGRID_TEST_UNIX_HOST");
+        let dockerfile =
+            format!("FROM imagegrid-fixture/busybox:amd64\nRUN echo {marker} > /upstream-marker\n");
+        docker(
+            &a,
+            &["build", "-q", "--network", "none", "-t", &self.image(), "-"],
+            Some(&dockerfile),
+        );
+        docker(&a, &["push", "-q", &self.image()], None);
+        let d = docker(
+            &a,
+            &[
+                "image",
+                "inspect",
+                "-f",
+                "{{index .RepoDigests 0}}",
+                &self.image(),
+            ],
+            None,
+        );
+        d.split_once('@').unwrap().1.trim().to_string()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The docker CLI on engine `host`, with a private client config; stdout.
+fn docker(host: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let config = tempfile::tempdir().unwrap();
+    let mut child = Command::new("docker")
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .env("DOCKER_CONFIG", config.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(t) = stdin {
+        input.write_all(t.as_bytes()).unwrap();
+    }
+    drop(input);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "docker {args:?}: {}", text(&o.stderr));
+    text(&o.stdout)
+}
+
 impl Setup {
-    fn new() -> Setup {
+    fn new(upstream: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let opam = dir.path().join("opam");
         std::fs::create_dir(&opam).unwrap();
@@ -62,7 +196,14 @@ impl Setup {
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-q", "-m", "a"]);
         let plan = dir.path().join("plan.dump");
-        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(DUMP), &plan).unwrap();
+        // The amd64 base starts FROM the upstream image (both its stages).
+        let dump = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DUMP))
+            .unwrap()
+            .replace(
+                "\tFROM imagegrid-fixture/busybox:amd64\n",
+                &format!("\tFROM {upstream}\n"),
+            );
+        std::fs::write(&plan, dump).unwrap();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let config = dir.path().join("config.toml");
         std::fs::write(
@@ -145,6 +286,10 @@ impl Setup {
                             )
                         })
                         .collect(),
+                    c["notes"]
+                        .as_array()
+                        .map(|n| n.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                        .unwrap_or_default(),
                 )
             })
             .collect();
@@ -155,16 +300,41 @@ impl Setup {
 
     /// The image id of a cell's last success.
     fn image(&self, cell: &str) -> String {
+        self.last_success(cell)["image_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A cell's last success, as `history --json` gives it.
+    fn last_success(&self, cell: &str) -> Value {
         let v: Value = serde_json::from_str(&self.expect(0, &["history", "--json", cell])).unwrap();
         v.as_array()
             .unwrap()
             .iter()
             .rev()
             .find(|b| b["status"] == "succeeded")
-            .unwrap()["image_id"]
-            .as_str()
             .unwrap()
-            .to_string()
+            .clone()
+    }
+
+    /// What a cell's last success recorded it was made from.
+    fn recorded(&self, cell: &str) -> imagegrid::model::recorded::Recorded {
+        let id = self.last_success(cell)["id"].as_i64().unwrap();
+        imagegrid::store::Store::open(&self.path("data"))
+            .unwrap()
+            .recorded(id)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// A file in an image on engine m.
+    fn file_in(&self, image: &str, path: &str) -> String {
+        docker(
+            &env("IMAGEGRID_TEST_MODERN_HOST"),
+            &["run", "--rm", "--network", "none", image, "cat", path],
+            None,
+        )
     }
 }
 
@@ -178,7 +348,17 @@ fn one(kind: &str, detail: &str) -> Vec<(String, String)> {
 
 #[test]
 fn why_names_what_moved_for_exactly_the_cells_it_touches() {
-    let s = Setup::new();
+    let mut up = Upstream::start();
+    let d1 = up.push("1");
+    let image = up.image();
+    // Engine m holds it, as an engine that pulled `debian:13` once does: a build without
+    // a pull would start FROM that copy.
+    docker(
+        &env("IMAGEGRID_TEST_MODERN_HOST"),
+        &["pull", "-q", &image],
+        None,
+    );
+    let s = Setup::new(&image);
     let mut cells = vec![BASE, C54];
     cells.extend(OTHERS);
 
@@ -187,7 +367,17 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
     build.extend(&cells);
     s.expect(0, &build);
     let why = s.why(&cells);
-    assert!(why.iter().all(|r| !r.1 && r.2.is_empty()), "{why:?}");
+    assert!(
+        why.iter().all(|r| !r.1 && r.2.is_empty() && r.3.is_empty()),
+        "{why:?}"
+    );
+    // The base recorded the upstream digest it was built from.
+    let rec = s.recorded(BASE).upstream.unwrap();
+    assert_eq!(
+        (rec.image.as_str(), rec.digest.as_deref()),
+        (image.as_str(), Some(d1.as_str()))
+    );
+    assert_eq!(s.file_in(&s.image(BASE), "/upstream-marker"), "1\n");
     // Never built: says so.
     assert_eq!(
         reasons(&s.why(&["debian-13/5.4/arm64"]), "debian-13/5.4/arm64"),
@@ -202,7 +392,14 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "b"]);
     let after = git(&repo, &["rev-parse", "master"]);
-    s.expect(0, &["inputs", "--refresh"]);
+    // ... and a new upstream image is pushed under the same tag (engine m keeps the old).
+    let d2 = up.push("2");
+    assert_ne!(d1, d2);
+    let listed = s.expect(0, &["inputs", "--refresh"]);
+    assert!(
+        listed.contains(&format!("upstream {image}: {d2} (asked ")),
+        "{listed}"
+    );
     let plan = std::fs::read_to_string(s.path("plan.dump")).unwrap();
     let line = "\t\techo 5.4 >> /home/opam/switch\n";
     assert!(plan.contains(line));
@@ -214,7 +411,19 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
 
     let why = s.why(&cells);
     let moved = format!("opam-repository master {} -> {}", &before[..7], &after[..7]);
-    assert_eq!(reasons(&why, BASE), one("input", &moved));
+    let short = |d: &str| format!("sha256:{}…", &d.trim_start_matches("sha256:")[..12]);
+    let upstream_moved = format!(
+        "upstream {image} has a new digest ({} -> {})",
+        short(&d1),
+        short(&d2)
+    );
+    assert_eq!(
+        reasons(&why, BASE),
+        [
+            ("input".to_string(), moved.clone()),
+            ("upstream".to_string(), upstream_moved.clone())
+        ]
+    );
     assert_eq!(
         reasons(&why, C54),
         [
@@ -239,12 +448,22 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
         "{out}"
     );
 
-    // The base rebuilt alone: it is up to date, each cell on it says its base was
-    // rebuilt, with the new image.
+    // A dry run says the base's rebuild pulls (its upstream moved), the others' do not.
+    let dry: Value =
+        serde_json::from_str(&s.expect(0, &["build", "--stale", "--dry-run", "--json"])).unwrap();
+    for c in dry.as_array().unwrap() {
+        assert_eq!(c["pull"], c["cell"] == BASE, "{c}");
+    }
+
+    // The base rebuilt alone (with a pull, `[build] pull` being false): it is up to date,
+    // built from the new upstream image; each cell on it says its base was rebuilt, with
+    // the new image.
     let old_image = s.image(BASE);
     s.expect(0, &["build", BASE]);
     let new_image = s.image(BASE);
     assert_ne!(old_image, new_image);
+    assert_eq!(s.file_in(&new_image, "/upstream-marker"), "2\n");
+    assert_eq!(s.recorded(BASE).upstream.unwrap().digest, Some(d2.clone()));
     let rebuilt = format!(
         "base {BASE} rebuilt (image sha256:{})",
         &new_image.trim_start_matches("sha256:")[..12]
@@ -291,4 +510,55 @@ fn why_names_what_moved_for_exactly_the_cells_it_touches() {
     s.expect(0, &["build", "--stale"]);
     let why = s.why(&cells);
     assert!(why.iter().all(|r| !r.1 && r.2.is_empty()), "{why:?}");
+
+    // The registry stopped: the digest is unknown, a note; nothing is stale.
+    up.stop();
+    s.expect(0, &["inputs", "--refresh"]);
+    let why = s.why(&cells);
+    assert!(why.iter().all(|r| !r.1 && r.2.is_empty()), "{why:?}");
+    let notes = &why.iter().find(|r| r.0 == BASE).unwrap().3;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!("upstream digest of {image} unknown: engine m: ")),
+        "{notes:?}"
+    );
+    assert!(
+        why.iter().filter(|r| r.0 != BASE).all(|r| r.3.is_empty()),
+        "{why:?}"
+    );
+    up.resume();
+
+    // opam-repository moves again; the base rebuilt with the same inputs as its last run
+    // builds the recorded commit, says so in its record, and stays stale.
+    std::fs::write(repo.join("packages/c.opam"), "opam-version: \"2.0\"\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "c"]);
+    let third = git(&repo, &["rev-parse", "master"]);
+    s.expect(0, &["inputs", "--refresh"]);
+    let repeated = s.last_success(BASE)["id"].as_i64().unwrap();
+    s.expect(0, &["build", "--same-inputs", BASE]);
+    let again = s.image(BASE);
+    // FROM the upstream digest it recorded, not m's older copy under the tag.
+    assert_eq!(s.file_in(&again, "/upstream-marker"), "2\n");
+    assert_eq!(
+        s.file_in(&again, "/home/opam/opam-repository/.git/HEAD")
+            .trim(),
+        after
+    );
+    assert_eq!(s.recorded(BASE).same_inputs_of, Some(repeated));
+    assert_eq!(
+        reasons(&s.why(&[BASE]), BASE),
+        one(
+            "input",
+            &format!("opam-repository master {} -> {}", &after[..7], &third[..7])
+        )
+    );
+    // A cell with no recorded run is refused.
+    let o = s.run(&["build", "--same-inputs", "debian-13/5.4/arm64"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("debian-13/5.4/arm64: no recorded run to repeat"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -39,6 +39,11 @@ pub struct BuildArgs {
     /// Build without the engine's layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Rebuild each named cell with exactly the inputs its last run used (its recorded
+    /// Dockerfile text, pinned commits and base image), to tell a flaky failure from an
+    /// input that broke it.
+    #[arg(long, conflicts_with_all = ["failed", "stale"])]
+    pub same_inputs: bool,
     /// Gate: exit 1 when a built image is larger than SIZE (e.g. 900MB, 1.2GiB).
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
@@ -76,7 +81,19 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
         .transpose()
         .map_err(|e| Exit::error(format!("--max-growth {e}")))?;
     let session = Session::open(loaded.clone(), matrix)?;
+    if args.stale || args.dry_run {
+        // The upstream images' digests, asked again when older than `[inputs] refresh`.
+        let (_, unsaved) =
+            crate::session::upstream::check(loaded, &session.matrix, &session.renderer, false)
+                .await?;
+        if let Some(e) = unsaved {
+            eprintln!("imagegrid: {e}");
+        }
+    }
     let history = session.history_view().await?;
+    for n in &history.notes {
+        eprintln!("imagegrid: note: {n}");
+    }
     let matrix = session.matrix.clone();
     // "All" leaves out the archive and Windows cells unless named by their ids.
     let sels = matrix.parse_selectors(&args.selectors)?;
@@ -95,7 +112,11 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let mut opts = session.run_options(RunMode::Batch);
     opts.no_cache = args.no_cache;
     opts.max_total = args.jobs;
-    let plan = session.plan(&opts, &cells).await?;
+    let plan = if args.same_inputs {
+        session.plan_same_inputs(&opts, &cells).await?
+    } else {
+        session.plan(&opts, &cells).await?
+    };
     if args.dry_run {
         return dry_run(&plan, &history.reasons, args.json);
     }
@@ -455,7 +476,7 @@ fn dry_run(
                     .map(|r| serde_json::to_value(r).unwrap_or_default())
                     .collect()
             };
-            serde_json::json!({"cell": p.cell.id, "reasons": why})
+            serde_json::json!({"cell": p.cell.id, "reasons": why, "pull": p.pull})
         })
         .collect();
     if json {

@@ -1,5 +1,7 @@
 //! `imagegrid inputs [--refresh] [--json]`: the moving refs recipes use and the commits they
 //! are pinned to (resolved again when older than `[inputs] refresh`, or at once with
+//! `--refresh`); and the registry digest of each upstream image base cells start FROM
+//! (`[build] check_upstream`: asked of an engine when older than `refresh`, or at once with
 //! `--refresh`).
 
 use crate::config::LoadedConfig;
@@ -33,8 +35,38 @@ pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit>
         .opam_repository
         .as_ref()
         .and_then(|_| crate::engine::build::dir_context_size(&checkout, "").ok());
+    // The upstream images (an unreadable matrix or an unreachable engine is a note: the
+    // refs above are still shown).
+    let (upstreams, up_error) = match crate::matrix::Matrix::load(loaded) {
+        Ok(m) => {
+            let renderer = crate::dockerfile::Renderer::for_config(loaded);
+            match super::runtime()?.block_on(crate::session::upstream::check(
+                loaded, &m, &renderer, refresh,
+            )) {
+                Ok((up, unsaved)) => {
+                    let wanted = crate::why::recorded::upstream_wanted(
+                        &m,
+                        &renderer,
+                        &crate::scheduler::RunOptions::from_config(loaded),
+                    )
+                    .unwrap_or_default();
+                    let up: Vec<_> = up
+                        .into_iter()
+                        .filter(|(i, _)| wanted.contains_key(i))
+                        .collect();
+                    (up, unsaved)
+                }
+                Err(e) => (vec![], Some(e.to_string())),
+            }
+        }
+        Err(e) => (vec![], Some(e.to_string())),
+    };
     if json {
         let v = serde_json::json!({
+            "upstream": upstreams.iter().map(|(image, a)| serde_json::json!({
+                "image": image, "digest": a.digest, "error": a.error, "engine": a.engine,
+                "asked_at": a.asked_at,
+            })).collect::<Vec<_>>(),
             "inputs": rows.iter().map(|(input, r, stale)| serde_json::json!({
                 "input": input, "url": r.url, "ref": r.git_ref, "commit": r.commit,
                 "tag": r.tag, "resolved_at": r.resolved_at, "stale": stale,
@@ -75,6 +107,20 @@ pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit>
             ),
             None => println!("opam-repository checkout: {}", checkout.display()),
         }
+        for (image, a) in &upstreams {
+            let what = match (&a.digest, &a.error) {
+                (Some(d), _) => d.clone(),
+                (None, Some(e)) => format!("unknown: {e}"),
+                (None, None) => "no registry digest".into(),
+            };
+            println!(
+                "upstream {image}: {what} (asked {} of engine {})",
+                a.asked_at, a.engine
+            );
+        }
+    }
+    if let Some(e) = up_error {
+        eprintln!("imagegrid: upstream digests: {e}");
     }
     for e in &errors {
         eprintln!("imagegrid: {e}");

@@ -78,6 +78,15 @@ pub fn print_report(out: &mut dyn Write, r: &PruneReport, detail: bool) -> std::
         human_size(l.kept_bytes as i64),
         human_size(l.freed_bytes() as i64),
     )?;
+    if detail || l.texts_removed > 0 {
+        writeln!(
+            out,
+            "texts: {would}remove {} Dockerfile text{} no kept build names ({})",
+            l.texts_removed,
+            if l.texts_removed == 1 { "" } else { "s" },
+            human_size(l.texts_bytes as i64),
+        )?;
+    }
     if detail {
         for p in &l.pruned {
             writeln!(

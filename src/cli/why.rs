@@ -1,6 +1,7 @@
 //! `imagegrid why CELL... [--json]`: is each cell stale, and why, most specific first
 //! ([`crate::why::recorded::explain`]). The moving refs are resolved as a build would
-//! (again when older than `[inputs] refresh`), so a ref that moved upstream is named.
+//! (again when older than `[inputs] refresh`), so a ref that moved upstream is named; so
+//! are the upstream images' registry digests (`[build] check_upstream`).
 
 use std::sync::Arc;
 
@@ -43,7 +44,14 @@ pub fn run(
     let renderer = Renderer::for_config(loaded).with_pins(Arc::new(pins));
     let history = load_history(&open_store(loaded)?)?;
     let opts = RunOptions::from_config(loaded);
-    let answers = explain(m, &renderer, &opts, &history, &cells)?;
+    // The upstream images' registry digests (asked again when older than `[inputs]
+    // refresh`): a moved one is a reason, an unknown one a note.
+    let (up, unsaved) =
+        super::runtime()?.block_on(crate::session::upstream::check(loaded, m, &renderer, false))?;
+    if let Some(e) = unsaved {
+        eprintln!("imagegrid: {e}");
+    }
+    let answers = explain(m, &renderer, &opts, &history, &up, &cells)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&answers)?);
     } else {
@@ -59,6 +67,9 @@ pub fn run(
                         println!("    {line}");
                     }
                 }
+            }
+            for n in &a.notes {
+                println!("{:<w$}  note: {n}", a.cell, w = a.cell.len());
             }
         }
     }

@@ -215,6 +215,15 @@ pub struct BuildConfig {
     /// image streams engine to engine (Engine API export piped into load).
     #[serde(default)]
     pub transfer_registry: Option<Spanned<String>>,
+    /// Ask an engine for the registry digest of each upstream image a base cell starts
+    /// FROM (at most once per `[inputs] refresh`, without pulling), so that a moved upstream
+    /// makes its base cells stale (issue 13).
+    #[serde(default = "default_true")]
+    pub check_upstream: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for BuildConfig {
@@ -228,6 +237,7 @@ impl Default for BuildConfig {
             retries: default_retries(),
             reconnect_wait_secs: default_reconnect_wait(),
             transfer_registry: None,
+            check_upstream: true,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod features;
 pub mod pins;
+pub mod same;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

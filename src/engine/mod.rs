@@ -8,6 +8,7 @@ mod endpoint;
 mod orphans;
 pub mod push;
 pub mod transfer;
+pub mod upstream;
 mod ssh;
 
 use std::path::PathBuf;

@@ -9,6 +9,7 @@
 //! Blocking (git runs as a child process): call it off any event loop.
 
 pub mod git;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -237,7 +238,7 @@ impl InputSources {
     }
 
     /// Make the checkout hold exactly `commit` (fetching it if the clone lacks it), clean.
-    fn check_out(&self, commit: &str) -> Result<(), InputError> {
+    pub fn check_out(&self, commit: &str) -> Result<(), InputError> {
         let dir = self.checkout_dir();
         self.ensure_clone(&dir)?;
         let head =

@@ -31,6 +31,9 @@ pub struct Recorded {
     /// The network mode of the build (`default`, `host`, `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// `build --same-inputs`: the build whose recorded inputs this one used again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_inputs_of: Option<i64>,
 }
 
 /// An upstream image (`debian:13`) and its digest (`sha256:...`, the registry's manifest

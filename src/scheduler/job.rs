@@ -77,13 +77,24 @@ pub(super) async fn build_task(
         .as_ref()
         .filter(|_| plan.cell.base_id().is_some())
         .map(|id| pinned_base_ref(&base_cell, &ctx.opts.tags, id));
-    let dockerfile = match ctx.renderer.render_pinned(
-        &ctx.matrix,
-        &plan.cell,
-        from.as_deref(),
-        &ctx.opts.tags,
-        &plan.pins,
-    ) {
+    let rendered = match &plan.same_inputs {
+        // `--same-inputs`: the recorded text, FROM the recorded base image.
+        Some(same) => Ok(match (&same.base_ref, &from, &same.upstream) {
+            (Some(r), Some(f), _) => crate::dockerfile::same::swap_from(&same.text, r, f),
+            (_, _, Some((image, digest))) => {
+                crate::dockerfile::same::swap_from(&same.text, image, &format!("{image}@{digest}"))
+            }
+            _ => same.text.clone(),
+        }),
+        None => ctx.renderer.render_pinned(
+            &ctx.matrix,
+            &plan.cell,
+            from.as_deref(),
+            &ctx.opts.tags,
+            &plan.pins,
+        ),
+    };
+    let dockerfile = match rendered {
         // `builtin`: the engine's own frontend builds it; the text sent is the text kept
         // in the image (/Dockerfile.opam, /Dockerfile.ocaml).
         Ok(d) => match ctx.opts.frontend {
@@ -144,7 +155,7 @@ pub(super) async fn build_task(
         network: ctx.opts.network,
         buildkit,
         no_cache: plan.no_cache,
-        pull: ctx.opts.pull,
+        pull: plan.pull,
         idle_timeout: ctx.opts.idle_timeout,
     };
     log.line(format!(
@@ -217,6 +228,9 @@ pub(super) async fn build_task(
                         e.message
                     ));
                 }
+            }
+            if let Some(line) = super::upstream::record(ctx, engine, plan, build_id).await {
+                log.line(line);
             }
             let f = Finish {
                 image_id: Some(img.image_id.clone()),

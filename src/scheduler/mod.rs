@@ -28,6 +28,7 @@ mod record;
 pub mod route;
 mod slots;
 pub mod summary;
+mod upstream;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +44,7 @@ use crate::matrix::Matrix;
 use crate::store::StoreHandle;
 pub use events::{BuildEvent, CauseGroup, CellResult, EngineHealth, Eta, Summary};
 pub use job::pinned_base_ref;
-pub use plan::{PlanError, PlannedCell};
+pub use plan::{PlanError, PlannedCell, SameInputs};
 
 /// Options for every build of a run.
 #[derive(Debug, Clone)]

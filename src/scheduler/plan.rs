@@ -42,6 +42,16 @@ pub struct PlannedCell {
     pub prebuilt_base: Option<(String, String)>,
     /// Build without the engine's layer cache.
     pub no_cache: bool,
+    /// Ask the engine to pull its upstream image: `[build] pull`, or its upstream moved
+    /// since its last success (set by the session).
+    pub pull: bool,
+    /// A base cell's upstream image (its first FROM), whose registry digest is recorded
+    /// with its build (set by the session with `[build] check_upstream`).
+    pub upstream: Option<String>,
+    /// `build --same-inputs`: the recorded text to build (its base named as recorded,
+    /// swapped for the base image at build time) instead of today's, and the build whose
+    /// inputs it repeats.
+    pub same_inputs: Option<SameInputs>,
     /// The pinned inputs it is built with (the renderer's at planning time; recorded with
     /// the build, and its text rendered with them).
     pub pins: Arc<Pins>,
@@ -52,6 +62,21 @@ pub struct PlannedCell {
     /// Why it must not start (an input it needs could not be resolved): it is ended as
     /// failed with this reason instead of being built.
     pub blocked: Option<String>,
+}
+
+/// What a same-inputs rebuild repeats ([`PlannedCell::same_inputs`]).
+#[derive(Debug, Clone)]
+pub struct SameInputs {
+    /// The build whose inputs are used again.
+    pub of_build: i64,
+    /// Its recorded Dockerfile text.
+    pub text: String,
+    /// The reference its text names its base by (swapped for the base image), if any.
+    pub base_ref: Option<String>,
+    /// A base cell's upstream image and the digest the repeated build was made from: the
+    /// text sent starts FROM `image@digest`, so the same upstream is used whatever the
+    /// engine holds under the tag.
+    pub upstream: Option<(String, String)>,
 }
 
 impl Scheduler {
@@ -141,6 +166,9 @@ impl Scheduler {
                     tag,
                     prebuilt_base,
                     no_cache: opts.no_cache,
+                    pull: opts.pull,
+                    upstream: None,
+                    same_inputs: None,
                     pins: renderer.pins().clone(),
                     needs: inputs.needs,
                     features: features::features(&sent),

@@ -68,12 +68,16 @@ pub(super) async fn start(
         base_image: base_image.map(str::to_string),
         platform: Some(plan.platform.clone()),
         network: Some(ctx.opts.network.as_api().to_string()),
+        same_inputs_of: plan.same_inputs.as_ref().map(|s| s.of_build),
         ..Recorded::default()
     };
-    let text = ctx
-        .renderer
-        .render_pinned(&ctx.matrix, &plan.cell, None, &ctx.opts.tags, &plan.pins)
-        .ok();
+    let text = match &plan.same_inputs {
+        Some(same) => Some(same.text.clone()),
+        None => ctx
+            .renderer
+            .render_pinned(&ctx.matrix, &plan.cell, None, &ctx.opts.tags, &plan.pins)
+            .ok(),
+    };
     // One call: the row and its log file, so that a log never lacks its row.
     let started = ctx
         .store

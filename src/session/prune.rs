@@ -65,18 +65,22 @@ impl Session {
     pub async fn prune(&self, opts: PruneOptions) -> Result<PruneReport, SessionError> {
         let policy = log_policy(&self.loaded.config.history);
         let dry = opts.dry_run;
-        let (rows, ids) = self
+        let (rows, ids, texts) = self
             .store
             .try_call(move |s| {
                 let (rows, ids) = s.plan_log_prune(policy)?;
                 if !dry {
                     s.mark_logs_pruned(&ids)?;
                 }
-                Ok((rows, ids))
+                // The texts only pruned rows named go with them.
+                let texts = s.prune_texts(&ids, dry)?;
+                Ok((rows, ids, texts))
             })
             .await?;
         let dir = self.store.dir().to_path_buf();
-        let logs = blocking(move || Ok(retention::apply(&dir, &rows, &ids, policy, dry))).await?;
+        let mut logs =
+            blocking(move || Ok(retention::apply(&dir, &rows, &ids, policy, dry))).await?;
+        (logs.texts_removed, logs.texts_bytes) = texts;
         let mut engines = Vec::new();
         if opts.engines {
             for spec in EngineSpec::all(&self.loaded, &self.matrix) {

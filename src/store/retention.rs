@@ -111,6 +111,10 @@ pub struct LogPruneReport {
     pub kept_bytes: u64,
     /// Files that could not be handled (path: error); the rest went on.
     pub errors: Vec<String>,
+    /// Dockerfile texts no kept row names any more, removed (dry: that would be), and the
+    /// bytes they held (compressed, as stored).
+    pub texts_removed: usize,
+    pub texts_bytes: u64,
 }
 
 impl LogPruneReport {
@@ -343,7 +347,22 @@ pub fn prune_logs(
     if !dry_run {
         store.mark_logs_pruned(&ids)?;
     }
-    Ok(apply(store.dir(), &rows, &ids, policy, dry_run))
+    let texts = store.prune_texts(&ids, dry_run)?;
+    let mut report = apply(store.dir(), &rows, &ids, policy, dry_run);
+    (report.texts_removed, report.texts_bytes) = texts;
+    Ok(report)
+}
+
+impl Store {
+    /// Remove the texts no kept row names once `pruning` (the rows this prune marks) are
+    /// pruned (a dry run removes nothing). Returns how many, and their stored bytes.
+    pub fn prune_texts(&self, pruning: &[i64], dry_run: bool) -> Result<(usize, u64), StoreError> {
+        let gone = self.unreferenced_texts(&pruning.iter().copied().collect())?;
+        if !dry_run {
+            self.remove_texts(&gone.iter().map(|g| g.0.clone()).collect::<Vec<_>>())?;
+        }
+        Ok((gone.len(), gone.iter().map(|g| g.1.max(0) as u64).sum()))
+    }
 }
 
 #[cfg(test)]

@@ -82,8 +82,11 @@ pub async fn initial_app(session: &Session, intro: Option<String>) -> Result<App
     );
     app.set_previous_sizes(&history.previous_size);
     app.progress.set_reasons(&history.reasons);
-    // The intro names what changed: shown only while something is stale.
-    app.message = intro.filter(|_| !history.stale.is_empty());
+    // The intro names what changed: shown only while something is stale. Else what could
+    // not be checked (an upstream digest unknown), if anything.
+    app.message = intro
+        .filter(|_| !history.stale.is_empty())
+        .or_else(|| (!history.notes.is_empty()).then(|| history.notes.join("; ")));
     app.set_publish_context(
         session.loaded.config.tags.clone(),
         crate::publish::plan::built_from_history(&history.last_success),

@@ -5,13 +5,14 @@
 //! unified diff), `base debian-13/opam/amd64 rebuilt (image sha256:…)`; a cell never built
 //! or whose last build failed says so.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use similar::TextDiff;
 
 use super::{stale_reasons, Reason, ReasonKind, Reasons};
 use crate::dockerfile::{RenderError, Renderer};
+use crate::inputs::upstream::{short_digest, upstream_image, Upstreams};
 use crate::matrix::{Cell, Matrix};
 use crate::model::inputs::{Pins, ResolvedRef};
 use crate::model::recorded::Recorded;
@@ -64,6 +65,68 @@ pub struct CellWhy {
     pub cell: String,
     pub stale: bool,
     pub reasons: Vec<Reason>,
+    /// What could not be checked, never a reason: `upstream digest of debian:13 unknown:
+    /// engine m: ...`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The upstream images base cells of `m` start FROM (the first FROM of their text), each
+/// with the arches of those cells: what [`crate::engine::upstream::check`] asks. Renders
+/// templates: call it off any event loop.
+pub fn upstream_wanted(
+    m: &Matrix,
+    r: &Renderer,
+    opts: &RunOptions,
+) -> Result<BTreeMap<String, BTreeSet<String>>, RenderError> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in m.cells.iter().filter(|c| c.base_id().is_none()) {
+        if let Some(image) = upstream_image(&r.render(m, c, None, &opts.tags)?) {
+            out.entry(image).or_default().insert(c.arch.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Base cells whose last success recorded an upstream digest that the registry no longer
+/// names (`up`: today's answers): their `upstream` reason; and the notes of those whose
+/// answer is an error (nothing is stale because of it).
+pub fn upstream_moved(h: &History, up: &Upstreams) -> (Reasons, BTreeMap<String, String>) {
+    let mut moved = Reasons::new();
+    let mut notes = BTreeMap::new();
+    for (cell, x) in h {
+        let Some(rec) = x.recorded.as_ref().and_then(|r| r.upstream.as_ref()) else {
+            continue;
+        };
+        let Some(answer) = up.get(&rec.image) else {
+            continue;
+        };
+        match (&rec.digest, &answer.digest, &answer.error) {
+            (Some(was), Some(now), _) if was != now => {
+                moved.insert(
+                    cell.clone(),
+                    vec![Reason {
+                        kind: ReasonKind::Upstream,
+                        detail: format!(
+                            "upstream {} has a new digest ({} -> {})",
+                            rec.image,
+                            short_digest(was),
+                            short_digest(now)
+                        ),
+                        diff: None,
+                    }],
+                );
+            }
+            (Some(_), None, Some(e)) => {
+                notes.insert(
+                    cell.clone(),
+                    format!("upstream digest of {} unknown: {e}", rec.image),
+                );
+            }
+            _ => {}
+        }
+    }
+    (moved, notes)
 }
 
 /// Why each of `cells` needs a rebuild, from the history `h`, today's renderer (its pins
@@ -76,6 +139,7 @@ pub fn explain(
     r: &Renderer,
     opts: &RunOptions,
     h: &History,
+    up: &Upstreams,
     cells: &[&Cell],
 ) -> Result<Vec<CellWhy>, RenderError> {
     let last: HashMap<String, BuildRecord> = h
@@ -83,9 +147,10 @@ pub fn explain(
         .filter_map(|(c, x)| x.last_ok.clone().map(|r| (c.clone(), r)))
         .collect();
     let by_hash = stale_reasons(m, r, opts, &last)?;
+    let (moved, notes) = upstream_moved(h, up);
     let mut out = Vec::new();
     for c in cells {
-        let mut reasons = own_reasons(m, r, opts, h, c, &by_hash)?;
+        let mut reasons = own_reasons(m, r, opts, h, c, &by_hash, &moved)?;
         if let Some(latest) = h.get(&c.id).and_then(|x| x.latest.as_ref()) {
             if latest.status == BuildStatus::Failed {
                 reasons.push(Reason {
@@ -107,6 +172,7 @@ pub fn explain(
             cell: c.id.clone(),
             stale: !reasons.is_empty(),
             reasons,
+            notes: notes.get(&c.id).cloned().into_iter().collect(),
         });
     }
     Ok(out)
@@ -120,9 +186,10 @@ pub fn explain_all(
     r: &Renderer,
     opts: &RunOptions,
     h: &History,
+    up: &Upstreams,
 ) -> Result<Reasons, RenderError> {
     let cells: Vec<&Cell> = m.cells.iter().collect();
-    Ok(explain(m, r, opts, h, &cells)?
+    Ok(explain(m, r, opts, h, up, &cells)?
         .into_iter()
         .filter(|w| {
             w.reasons
@@ -141,6 +208,7 @@ fn own_reasons(
     h: &History,
     c: &Cell,
     by_hash: &Reasons,
+    moved: &Reasons,
 ) -> Result<Vec<Reason>, RenderError> {
     let mine = h.get(&c.id);
     let Some(ok) = mine.and_then(|x| x.last_ok.as_ref()) else {
@@ -171,6 +239,9 @@ fn own_reasons(
             });
         }
     }
+    if let Some(v) = moved.get(&c.id) {
+        out.extend(v.iter().cloned());
+    }
     if let Some(base) = c.base_id() {
         let started_from = recorded
             .and_then(|x| x.base_image.as_deref())
@@ -188,7 +259,7 @@ fn own_reasons(
                 });
             }
         }
-        if by_hash.contains_key(&base) {
+        if by_hash.contains_key(&base) || moved.contains_key(&base) {
             out.push(Reason {
                 kind: ReasonKind::BaseStale,
                 detail: format!("base {base} is stale"),
@@ -389,13 +460,14 @@ mod tests {
         let mut cells = vec![base];
         cells.extend(&on_base);
         let mut h = built(&m, &r, &opts, &cells);
+        let none = Upstreams::new();
         // Built from exactly today's inputs: nothing stale.
-        let why = explain(&m, &r, &opts, &h, &cells).unwrap();
+        let why = explain(&m, &r, &opts, &h, &none, &cells).unwrap();
         assert!(why.iter().all(|w| !w.stale), "{why:?}");
 
         // opam-repository moved: the base names it; the cells on it have their base stale.
         let moved = Renderer::new(None).with_pins(std::sync::Arc::new(repo('b')));
-        let why = explain(&m, &moved, &opts, &h, &cells).unwrap();
+        let why = explain(&m, &moved, &opts, &h, &none, &cells).unwrap();
         assert_eq!(
             why[0].reasons,
             [Reason {
@@ -426,7 +498,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .base_image = Some(new_base.into());
-        let why = explain(&m, &r, &opts, &h, &cells).unwrap();
+        let why = explain(&m, &r, &opts, &h, &none, &cells).unwrap();
         assert!(!why[0].stale);
         let d = &why[1].reasons;
         assert_eq!(d.len(), 1, "{d:?}");
@@ -450,7 +522,7 @@ mod tests {
         let c2 = on_base[1].id.clone();
         h.get_mut(&c2).unwrap().latest = Some(build(9, &c2, BuildStatus::Failed, "", None));
         let never = m.cells.iter().find(|c| !h.contains_key(&c.id)).unwrap();
-        let why = explain(&m, &r, &opts, &h, &[on_base[1], never]).unwrap();
+        let why = explain(&m, &r, &opts, &h, &none, &[on_base[1], never]).unwrap();
         assert_eq!(why[0].reasons.last().unwrap().kind, ReasonKind::LastFailed);
         assert_eq!(
             why[0].reasons.last().unwrap().detail,
@@ -465,7 +537,91 @@ mod tests {
             }]
         );
         // Only input reasons make the grid's stale set: not "never built".
-        let all = explain_all(&m, &r, &opts, &h).unwrap();
+        let all = explain_all(&m, &r, &opts, &h, &none).unwrap();
         assert!(all.contains_key(&c1) && !all.contains_key(&never.id));
+    }
+
+    #[test]
+    fn a_moved_upstream_makes_its_base_stale_and_an_unknown_one_is_a_note() {
+        use crate::inputs::upstream::UpstreamAnswer;
+        use crate::model::recorded::Upstream;
+        let loaded = crate::config::parse("t.toml", "").unwrap();
+        let m = Matrix::load(&loaded).unwrap();
+        let opts = RunOptions::from_config(&loaded);
+        let r = Renderer::new(None);
+        let base = m.cells.iter().find(|c| c.base_id().is_none()).unwrap();
+        let on_base = m
+            .cells
+            .iter()
+            .find(|c| c.base_id().as_deref() == Some(base.id.as_str()))
+            .unwrap();
+        let image = upstream_wanted(&m, &r, &opts)
+            .unwrap()
+            .into_iter()
+            .find(|(_, arches)| arches.contains(&base.arch))
+            .unwrap()
+            .0;
+        let cells = vec![base, on_base];
+        let mut h = built(&m, &r, &opts, &cells);
+        let was = format!("sha256:{}", "a".repeat(64));
+        h.get_mut(&base.id)
+            .unwrap()
+            .recorded
+            .as_mut()
+            .unwrap()
+            .upstream = Some(Upstream {
+            image: image.clone(),
+            digest: Some(was.clone()),
+        });
+        let answer = |digest: Option<String>, error: Option<&str>| {
+            let mut up = Upstreams::new();
+            up.insert(
+                image.clone(),
+                UpstreamAnswer {
+                    digest,
+                    error: error.map(str::to_string),
+                    engine: "m".into(),
+                    asked_at: "2026-01-01T00:00:00Z".into(),
+                },
+            );
+            up
+        };
+        // The same digest: nothing.
+        let why = explain(&m, &r, &opts, &h, &answer(Some(was.clone()), None), &cells).unwrap();
+        assert!(
+            why.iter().all(|w| !w.stale && w.notes.is_empty()),
+            "{why:?}"
+        );
+        // A new digest: the base names it, the cell on it has its base stale.
+        let now = format!("sha256:{}", "b".repeat(64));
+        let why = explain(&m, &r, &opts, &h, &answer(Some(now), None), &cells).unwrap();
+        assert_eq!(
+            why[0].reasons,
+            [Reason {
+                kind: ReasonKind::Upstream,
+                detail: format!(
+                    "upstream {image} has a new digest (sha256:aaaaaaaaaaaa… -> sha256:bbbbbbbbbbbb…)"
+                ),
+                diff: None
+            }]
+        );
+        assert_eq!(why[1].reasons[0].kind, ReasonKind::BaseStale);
+        // The registry unreachable: a note, and nothing stale.
+        let why = explain(
+            &m,
+            &r,
+            &opts,
+            &h,
+            &answer(None, Some("engine m: connection refused")),
+            &cells,
+        )
+        .unwrap();
+        assert!(why.iter().all(|w| !w.stale), "{why:?}");
+        assert_eq!(
+            why[0].notes,
+            [format!(
+                "upstream digest of {image} unknown: engine m: connection refused"
+            )]
+        );
     }
 }
