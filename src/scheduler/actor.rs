@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::durations::EngineKind;
 use super::job::{build_task, TaskOutcome};
+use super::policy::{finish_on, priority_order, take, Model};
 use super::route::{
     at_cap, builder_fit, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot, SlotState,
+    WaitFor,
 };
 use super::slots::Slot;
 use super::{record, BuildEvent, CellResult, Command, PlannedCell, Scheduler, Summary};
@@ -230,12 +233,15 @@ impl Scheduler {
                 status,
                 image_id,
                 cause,
+                size,
+                cached,
             } => {
                 self.summary.add(status);
+                self.summary.cache_hits += cached;
                 if let Some(c) = &cause {
                     self.summary.add_cause(&self.jobs[j].plan.cell.id, c);
                 }
-                self.learn_duration(j, slot, status);
+                self.learn_duration(j, slot, status, size);
                 self.jobs[j].state = JobState::Ended {
                     status,
                     slot: Some(slot),
@@ -275,12 +281,70 @@ impl Scheduler {
         self.emit_health(slot);
     }
 
-    /// Start what can start: each queued cell in order, routed by [`route`] over the slots
-    /// as they are now; cells whose base ended badly, or that no engine can take, end here.
+    /// Start what can start: each queued cell in priority order (longest remaining path
+    /// first), routed by [`route`] over the slots as they are now (speeds, the expected time
+    /// left of their builds, places reserved by cells before it in this pass); cells whose
+    /// base ended badly, or that no engine can take, end here.
     pub(super) async fn dispatch(&mut self) {
-        let rules = Rules::from_options(&self.ctx.opts);
+        // Put back below; nothing in between learns.
+        let model = std::mem::take(&mut self.eta.model);
+        self.dispatch_with(&model).await;
+        self.eta.model = model;
+    }
+
+    /// The slots as routing sees them now: with their engines' speeds and the expected
+    /// seconds left of each running build.
+    fn timed_slots(&self, model: &Model) -> Vec<SlotSnapshot> {
         let mut slots: Vec<SlotSnapshot> = self.slots.iter().map(Slot::snapshot).collect();
-        for j in 0..self.jobs.len() {
+        for s in &mut slots {
+            s.speed = model.speeds.of(&s.name);
+        }
+        for job in &self.jobs {
+            if let (JobState::Running { slot, .. }, Some(t)) = (&job.state, job.started) {
+                let s = &mut slots[*slot];
+                let kind = kind_of(s, &job.plan.cell.arch);
+                let left = model.secs(&job.plan.cell.id, kind) / s.speed.max(1e-3)
+                    - t.elapsed().as_secs_f64();
+                s.busy.push(left.max(0.0));
+            }
+        }
+        slots
+    }
+
+    /// The jobs in priority order ([`priority_order`]): expected seconds on the kind of
+    /// engine each will likely get, dependants through their base cell.
+    fn job_order(&self, slots: &[SlotSnapshot], model: &Model) -> Vec<usize> {
+        let secs: Vec<f64> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                let arch = &j.plan.cell.arch;
+                let native = slots.iter().any(|s| s.native.iter().any(|a| a == arch));
+                let kind = if native {
+                    EngineKind::Native
+                } else {
+                    EngineKind::Emulated
+                };
+                model.secs(&j.plan.cell.id, kind)
+            })
+            .collect();
+        let parent: Vec<Option<usize>> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                j.plan
+                    .cell
+                    .base_id()
+                    .and_then(|b| self.by_cell.get(&b).copied())
+            })
+            .collect();
+        priority_order(&secs, &parent)
+    }
+
+    async fn dispatch_with(&mut self, model: &Model) {
+        let rules = Rules::from_options(&self.ctx.opts);
+        let mut slots = self.timed_slots(model);
+        for j in self.job_order(&slots, model) {
             if self.jobs[j].state != JobState::Pending {
                 continue;
             }
@@ -319,10 +383,12 @@ impl Scheduler {
                     .as_ref()
                     .zip(base_id.as_deref())
                     .map(|((engine, _), cell)| BaseAt { cell, engine }),
+                base_copies: &[],
                 retry: self.jobs[j]
                     .retry
                     .as_ref()
                     .map(|(since, lost)| (since.elapsed(), lost.as_str())),
+                cost: Some(model.cost(&self.jobs[j].plan.cell.id, base_id.as_deref())),
             };
             if let Some(reason) = self.jobs[j].plan.blocked.clone() {
                 // Ended once every engine has had its first connection attempt, so that a
@@ -365,10 +431,20 @@ impl Scheduler {
                 Err(reason) => Routed::Skip(reason),
                 Ok(_) => route(&fitting, &job, &rules),
             };
+            let cost = job.cost.expect("routed with a cost");
+            let arch = job.arch.to_string();
             match routed {
                 Routed::Start(i) => {
-                    slots[i].running += 1;
+                    let finish = finish_on(&slots[i], &arch, &cost, false);
+                    take(&mut slots[i], finish);
                     self.start(j, i, base.and_then(|(_, image)| image));
+                }
+                // Not asked for: these rules keep compilers where their base is.
+                Routed::Transfer { .. } => {}
+                Routed::Wait(WaitFor::Slot(i)) => {
+                    // Its place on that engine is taken: cells after it see so.
+                    let finish = finish_on(&slots[i], &arch, &cost, false);
+                    take(&mut slots[i], finish);
                 }
                 Routed::Wait(_) => {}
                 Routed::Skip(reason) => self.end_unbuilt(j, BuildStatus::Skipped, reason).await,
@@ -401,5 +477,14 @@ impl Scheduler {
             let outcome = build_task(&ctx, &engine, &plan, base_image, attempts, &cancel).await;
             let _ = tx.send(Internal::Ended(j, outcome));
         });
+    }
+}
+
+/// The kind of engine slot `s` is for `arch`.
+fn kind_of(s: &SlotSnapshot, arch: &str) -> EngineKind {
+    if s.native.iter().any(|a| a == arch) {
+        EngineKind::Native
+    } else {
+        EngineKind::Emulated
     }
 }

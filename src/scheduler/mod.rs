@@ -24,6 +24,7 @@ mod eta;
 pub mod events;
 mod job;
 mod plan;
+pub mod policy;
 mod record;
 pub mod route;
 mod slots;
