@@ -27,6 +27,8 @@ mod plan;
 pub mod policy;
 mod record;
 pub mod route;
+#[cfg(test)]
+mod schedule_tests;
 mod slots;
 pub mod summary;
 
