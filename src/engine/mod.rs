@@ -7,6 +7,7 @@ pub mod builder;
 mod endpoint;
 mod orphans;
 pub mod push;
+pub mod transfer;
 mod ssh;
 
 use std::path::PathBuf;
