@@ -202,6 +202,7 @@ fn build_args(selectors: &[&str], stale: bool) -> BuildArgs {
         dry_run: false,
         jobs: None,
         no_cache: false,
+        no_transfer: false,
         max_size: None,
         max_growth: None,
     }

@@ -249,6 +249,8 @@ pub struct Summary {
     /// Build steps the engines took from their layer caches, summed over the run's builds
     /// (BuildKit's `CACHED` vertices, the classic builder's `Using cache`).
     pub cache_hits: usize,
+    /// Base images moved to another engine for a compiler cell (`[build] transfer`).
+    pub transfers: usize,
 }
 
 /// Failed cells of one cause.

@@ -188,8 +188,7 @@ impl Rules {
             mode: o.mode,
             max_total: o.max_total,
             reconnect_wait: o.reconnect_wait,
-            // The actor does not move images between engines yet: compilers stay pinned.
-            transfer: false,
+            transfer: o.transfer,
         }
     }
 }
@@ -330,7 +329,8 @@ pub fn route(slots: &[SlotSnapshot], job: &JobSnapshot, rules: &Rules) -> Routed
         .filter(|&i| !native_exists || slots[i].native.iter().any(|a| a == arch))
         .map(|i| (i, finish_on(&slots[i], arch, &cost, !holds(i))))
         .collect();
-    let Some(earliest) = finishes.iter().map(|(_, f)| *f).min_by(f64::total_cmp) else {
+    let earliest = finishes.iter().map(|(_, f)| *f).min_by(f64::total_cmp);
+    let Some(earliest) = earliest.filter(|f| f.is_finite()) else {
         return Routed::Wait(WaitFor::Room);
     };
     let close_enough = earliest + earliest.abs() * EFT_TOLERANCE + 1e-9;
