@@ -14,6 +14,8 @@
 //! lower bound = max(critical path, total work / (sum of slots x speed)). The mixed run's
 //! bound also counts the emulated work, which only engine a takes.
 //!
+//! `IMAGEGRID_BENCH_BASELINE` names an older binary to run as a third side, interleaved
+//! (the schedule before this policy: least loaded first, compilers pinned to their base).
 //! `IMAGEGRID_BENCH_BIN` names the binary (default: the release binary beside this bench);
 //! `IMAGEGRID_BENCH_ROUNDS` (default 5) runs per side, `IMAGEGRID_BENCH_MIXED` (default 2)
 //! mixed runs per side. Under `cargo test --all-targets` (no `--bench`) it only checks that
@@ -100,6 +102,11 @@ struct Run {
 }
 
 fn run(cfg: &Path, transfer: bool) -> Run {
+    run_bin(&bin(), cfg, transfer)
+}
+
+/// One run of binary `bin` (a baseline binary predates `--no-transfer`: `transfer` true).
+fn run_bin(bin: &Path, cfg: &Path, transfer: bool) -> Run {
     let mut args = vec![
         "--config",
         cfg.to_str().unwrap(),
@@ -111,7 +118,7 @@ fn run(cfg: &Path, transfer: bool) -> Run {
     if !transfer {
         args.push("--no-transfer");
     }
-    let o = Command::new(bin()).args(&args).output().unwrap();
+    let o = Command::new(bin).args(&args).output().unwrap();
     assert!(
         o.status.success(),
         "build failed: {}",
@@ -310,21 +317,31 @@ fn main() {
     let cfg = write_config(dir.path(), false);
     let warm = run(&cfg, true);
     println!("warm-up run: {:.1}s", warm.makespan);
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let baseline = std::env::var("IMAGEGRID_BENCH_BASELINE")
+        .ok()
+        .map(PathBuf::from);
+    let (mut on, mut off, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..rounds {
-        // Alternate which side goes first, so that neither always follows the other.
-        if k % 2 == 0 {
-            on.push(run(&cfg, true));
-            off.push(run(&cfg, false));
-        } else {
-            off.push(run(&cfg, false));
-            on.push(run(&cfg, true));
+        // Rotate which side goes first, so that none always follows another.
+        for side in 0..3 {
+            match (side + k) % 3 {
+                0 => on.push(run(&cfg, true)),
+                1 => off.push(run(&cfg, false)),
+                _ => {
+                    if let Some(b) = &baseline {
+                        base.push(run_bin(b, &cfg, true));
+                    }
+                }
+            }
         }
     }
-    let all: Vec<&Run> = on.iter().chain(&off).collect();
+    let all: Vec<&Run> = on.iter().chain(&off).chain(&base).collect();
     let pooled = pooled_speed(&all);
     report("transfer on", &on, pooled);
     report("transfer off", &off, pooled);
+    if !base.is_empty() {
+        report("baseline", &base, pooled);
+    }
     if mixed_rounds > 0 {
         let cfg = write_config(dir.path(), true);
         let warm = run(&cfg, true);

@@ -708,6 +708,71 @@ mod tests {
     }
 
     #[test]
+    fn by_expected_finish_with_moves_of_the_base() {
+        // a holds the base and is full for 5 more seconds; b is free, at half a's speed.
+        let mut slots = vec![
+            slot("a", &["amd64"], &["amd64"], 1),
+            slot("b", &["amd64"], &["amd64"], 1),
+        ];
+        slots[0].running = 1;
+        slots[0].busy = vec![5.0];
+        slots[1].speed = 0.5;
+        let moves = Rules {
+            transfer: true,
+            ..BATCH
+        };
+        let job = |transfer: f64| JobSnapshot {
+            base: Some(BaseAt {
+                cell: "d/opam/amd64",
+                engine: "a",
+            }),
+            cost: Some(Cost {
+                native: 2.0,
+                emulated: 20.0,
+                transfer,
+                affinity: None,
+            }),
+            ..job("amd64")
+        };
+        // On a: 5 + 2 = 7 s. On b: 1 + 4 = 5 s: move the base there.
+        assert_eq!(
+            route(&slots, &job(1.0), &moves),
+            Routed::Transfer { from: 0, to: 1 }
+        );
+        // A move of 4 s: 8 s on b; waiting for a is sooner.
+        assert_eq!(
+            route(&slots, &job(4.0), &moves),
+            Routed::Wait(WaitFor::Slot(0))
+        );
+        // Without moves, or after a move failed (an infinite cost): where the base is.
+        assert_eq!(
+            route(&slots, &job(1.0), &BATCH),
+            Routed::Wait(WaitFor::Slot(0))
+        );
+        assert_eq!(
+            route(&slots, &job(f64::INFINITY), &moves),
+            Routed::Wait(WaitFor::Slot(0))
+        );
+        // b already holds a copy: no move needed.
+        let copies = ["b".to_string()];
+        let copied = JobSnapshot {
+            base_copies: &copies,
+            ..job(1.0)
+        };
+        assert_eq!(route(&slots, &copied, &moves), Routed::Start(1));
+        // The holder down: nothing to move from; its cells wait for it (or are skipped).
+        slots[0] = down(slots[0].clone(), Some("refused"));
+        let tui_moves = Rules {
+            mode: RunMode::Interactive,
+            ..moves
+        };
+        assert_eq!(
+            route(&slots, &job(1.0), &tui_moves),
+            Routed::Wait(WaitFor::Engine)
+        );
+    }
+
+    #[test]
     fn max_parallel_and_jobs_caps() {
         let mut slots = vec![
             slot("a", &["amd64"], &["amd64"], 1),
