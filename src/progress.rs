@@ -121,6 +121,9 @@ pub struct RunCounters {
     pub failed: usize,
     pub skipped: usize,
     pub cancelled: usize,
+    /// Base images moved between engines ([`BuildEvent::Transfer`]), and their bytes.
+    pub transfers: usize,
+    pub transfer_bytes: u64,
 }
 
 impl RunCounters {
@@ -147,6 +150,12 @@ pub enum Notice {
     },
     /// A history or log write failed.
     Storage(String),
+    /// A base image moved between engines for a waiting cell; `line` says what moved where
+    /// ([`transfer_line`]).
+    Transfer {
+        cell: String,
+        line: String,
+    },
     /// An engine was found unreachable, with its error (each health report that says so).
     EngineDown {
         engine: String,
@@ -154,6 +163,27 @@ pub enum Notice {
     },
     /// The run ended.
     Done(Summary),
+}
+
+/// The one wording of a transfer, for both faces:
+/// `transfer base debian-13/opam/amd64 from a to m: 412.3MB in 9.1 s (export/load)`; a target
+/// that held the image already says `already there`.
+pub fn transfer_line(
+    base: &str,
+    from: &str,
+    to: &str,
+    bytes: u64,
+    secs: f64,
+    via: crate::engine::transfer::Via,
+) -> String {
+    if bytes == 0 {
+        format!("transfer base {base} from {from} to {to}: already there ({via})")
+    } else {
+        format!(
+            "transfer base {base} from {from} to {to}: {} in {secs:.1} s ({via})",
+            crate::util::units::human_size(bytes.min(i64::MAX as u64) as i64)
+        )
+    }
 }
 
 /// The state both faces read. See the module doc.
@@ -334,6 +364,22 @@ impl RunProgress {
                     }
                 }
             }
+            BuildEvent::Transfer {
+                cell,
+                base,
+                from,
+                to,
+                bytes,
+                secs,
+                via,
+            } => {
+                self.counters.transfers += 1;
+                self.counters.transfer_bytes += bytes;
+                return Notice::Transfer {
+                    cell: cell.to_string(),
+                    line: transfer_line(base, from, to, *bytes, *secs, *via),
+                };
+            }
             BuildEvent::Engine(h) => {
                 self.engines.insert(h.engine.clone(), h.clone());
                 if !h.reachable {
@@ -511,6 +557,49 @@ mod tests {
         )
         .unwrap();
         Matrix::from_config(&loaded).unwrap()
+    }
+
+    #[test]
+    fn a_transfer_is_counted_and_said_once_for_both_faces() {
+        let m = matrix();
+        let mut p = RunProgress::new(&m, &HashMap::new(), &BTreeSet::new());
+        let ev = |bytes| BuildEvent::Transfer {
+            cell: "debian-13/5.4/amd64".into(),
+            base: "debian-13/opam/amd64".into(),
+            from: "a".into(),
+            to: "m".into(),
+            bytes,
+            secs: 2.41,
+            via: crate::engine::transfer::Via::ExportLoad,
+        };
+        assert_eq!(
+            p.apply(&ev(107_002_368)),
+            Notice::Transfer {
+                cell: "debian-13/5.4/amd64".into(),
+                line:
+                    "transfer base debian-13/opam/amd64 from a to m: 107.0MB in 2.4 s (export/load)"
+                        .into(),
+            }
+        );
+        let Notice::Transfer { line, .. } = p.apply(&ev(0)) else {
+            panic!("no notice")
+        };
+        assert_eq!(
+            line,
+            "transfer base debian-13/opam/amd64 from a to m: already there (export/load)"
+        );
+        assert_eq!(
+            (p.counters.transfers, p.counters.transfer_bytes),
+            (2, 107_002_368)
+        );
+        // Nothing else moves: the waiting cell is still whatever it was.
+        assert_eq!((p.counters.queued, p.counters.running), (0, 0));
+        assert_eq!(
+            serde_json::to_value(ev(5)).unwrap(),
+            serde_json::json!({"event": "transfer", "cell": "debian-13/5.4/amd64",
+                "base": "debian-13/opam/amd64", "from": "a", "to": "m", "bytes": 5,
+                "secs": 2.41, "via": "export_load"})
+        );
     }
 
     fn finished(cell: &str, status: BuildStatus) -> BuildEvent {

@@ -12,7 +12,7 @@ use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOption
 use futures_util::StreamExt;
 use imagegrid::engine::build::BuildRequest;
 use imagegrid::engine::transfer::{
-    copy_image, copy_via_registry, TransferFailure, Via, CHANNEL_CHUNKS,
+    copy_image, copy_via_registry, move_image, TransferFailure, TransferWay, Via, CHANNEL_CHUNKS,
 };
 use imagegrid::engine::{Engine, EngineSpec};
 
@@ -267,9 +267,12 @@ async fn the_registry_way_pulls_by_digest() {
         "m did not pull it from {repo}: {digests:?}"
     );
     assert_runs(&m, &reference, &marker).await;
-    let again = copy_via_registry(&a, &m, &reference, &id, "amd64", &repo, None, &mut |_| {})
+    // Again, the way a config with `transfer_registry` chooses: m holds it, nothing moves.
+    let way = TransferWay::from_setting(Some(&repo));
+    let again = move_image(&a, &m, &reference, &id, "amd64", &way, &mut |_| {})
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.via, Via::Registry);
     assert_eq!(again.bytes, 0);
     remove(&a, &id).await;
     remove(&m, &id).await;

@@ -70,13 +70,28 @@ async fn a_compiler_moves_its_base_to_a_free_engine() {
         lines[0].starts_with("imagegrid: moving base fixture/opam/amd64"),
         "{lines:?}"
     );
-    assert!(
-        lines[1].starts_with(&format!(
-            "imagegrid: moved base fixture/opam/amd64 to engine {}",
-            moved[0].1
-        )),
-        "{lines:?}"
+    // And a transfer event names both engines.
+    let t = events
+        .iter()
+        .find_map(|e| match e {
+            BuildEvent::Transfer {
+                cell: c,
+                base,
+                from,
+                to,
+                bytes,
+                ..
+            } if c.as_str() == cell => {
+                Some((base.to_string(), from.to_string(), to.to_string(), *bytes))
+            }
+            _ => None,
+        })
+        .expect("a transfer event");
+    assert_eq!(
+        (t.0.as_str(), t.1.as_str(), t.2.as_str()),
+        ("fixture/opam/amd64", holder.as_str(), moved[0].1.as_str())
     );
+    assert!(t.3 > 0, "{t:?}");
     // Built FROM the very image the base produced on the other engine.
     let comp = result(&events, cell);
     assert_eq!(comp.status, BuildStatus::Succeeded);

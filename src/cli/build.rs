@@ -316,6 +316,7 @@ impl View {
                 self.permanent(&format!("{stamp} engine {engine}: unreachable: {error}"))
             }
             Notice::Storage(message) => self.permanent(&format!("{stamp} imagegrid: {message}")),
+            Notice::Transfer { cell, line } => self.permanent(&format!("{stamp} {cell}: {line}")),
             Notice::Done(_) | Notice::None => {}
         }
         match ev {

@@ -216,6 +216,11 @@ pub struct BuildConfig {
     /// compilers build only where their base is (`build --no-transfer` for one run).
     #[serde(default = "default_transfer")]
     pub transfer: bool,
+    /// A repository (`host[:port]/path`) through which a base image moves to another engine:
+    /// pushed there from the engine that built it, pulled by digest on the other. Unset: the
+    /// image streams engine to engine (Engine API export piped into load).
+    #[serde(default)]
+    pub transfer_registry: Option<Spanned<String>>,
 }
 
 impl Default for BuildConfig {
@@ -229,6 +234,7 @@ impl Default for BuildConfig {
             retries: default_retries(),
             reconnect_wait_secs: default_reconnect_wait(),
             transfer: default_transfer(),
+            transfer_registry: None,
         }
     }
 }
@@ -449,8 +455,38 @@ pub fn parse(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
     loaded.check_engines()?;
     loaded.check_sets()?;
     loaded.check_tags()?;
+    if let Some(r) = &loaded.config.build.transfer_registry {
+        check_transfer_registry(r.get_ref()).map_err(|m| loaded.source.error_at(r.span(), m))?;
+    }
     rules::check(&loaded.source, &loaded.config.failure_rules)?;
     Ok(loaded)
+}
+
+/// `[build] transfer_registry` is `host[:port]/path` with no tag or digest: a registry host
+/// (it has a `.` or a `:`, or is `localhost`), then lower-case path components.
+pub fn check_transfer_registry(r: &str) -> Result<(), String> {
+    let usage = "expected a repository `host[:port]/path` with no tag or digest, e.g. `127.0.0.1:5000/imagegrid/transfer`";
+    let Some((host, path)) = r.split_once('/') else {
+        return Err(format!("`{r}` has no path: {usage}"));
+    };
+    let host_ok = !host.is_empty()
+        && (host.contains('.') || host.contains(':') || host == "localhost")
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if !host_ok {
+        return Err(format!("`{host}` is not a registry host: {usage}"));
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+    };
+    if !path.split('/').all(component_ok) {
+        return Err(format!("`{path}` is not a repository path (lower-case letters, digits, `.`, `_`, `-`, components split by `/`): {usage}"));
+    }
+    Ok(())
 }
 
 /// A tag pattern may use only `allowed` placeholders, and what is around them must be

@@ -373,7 +373,7 @@ pub async fn pull_by_digest(
     let pulled = format!("{repo}@{digest}");
     let stream = dst.docker().create_image(Some(opts), None, credentials);
     futures_util::pin_mut!(stream);
-    let mut layers: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut layers: std::collections::BTreeMap<String, (u64, Option<u64>)> = Default::default();
     let mut reported = 0;
     loop {
         let item = match tokio::time::timeout(TRANSFER_IDLE, stream.next()).await {
@@ -389,17 +389,26 @@ pub async fn pull_by_digest(
         };
         match item {
             Ok(info) => {
-                let (Some(id), Some(p)) = (info.id, info.progress_detail) else {
-                    continue;
-                };
-                if info.status.as_deref() != Some("Downloading") {
-                    continue;
+                let Some(id) = info.id else { continue };
+                let p = info.progress_detail.unwrap_or_default();
+                // Per layer (by id): (bytes so far, its size when the engine said it).
+                match info.status.as_deref() {
+                    Some("Downloading") => {
+                        let e = layers.entry(id).or_default();
+                        e.0 = e.0.max(p.current.unwrap_or(0).max(0) as u64);
+                        if let Some(t) = p.total.filter(|t| *t > 0) {
+                            e.1 = Some(t as u64);
+                        }
+                    }
+                    // The last progress line before this may fall short of the size.
+                    Some("Download complete") => {
+                        if let Some(e) = layers.get_mut(&id) {
+                            e.0 = e.0.max(e.1.unwrap_or(0));
+                        }
+                    }
+                    _ => continue,
                 }
-                if let Some(current) = p.current.filter(|c| *c > 0) {
-                    let e = layers.entry(id).or_default();
-                    *e = (*e).max(current as u64);
-                }
-                let total: u64 = layers.values().sum();
+                let total: u64 = layers.values().map(|e| e.0).sum();
                 if total != reported {
                     reported = total;
                     on_bytes(total);
@@ -497,4 +506,133 @@ pub async fn copy_via_registry(
     .await?;
     t.secs = started.elapsed().as_secs_f64();
     Ok(t)
+}
+
+/// Which way [`move_image`] moves an image, from `[build] transfer_registry`. Its `Debug`
+/// never prints the credentials.
+#[derive(Clone, PartialEq, Default)]
+pub enum TransferWay {
+    /// Engine to engine: [`copy_image`].
+    #[default]
+    ExportLoad,
+    /// Through a registry repository (`host[:port]/path`): [`copy_via_registry`].
+    Registry {
+        repo: String,
+        /// Sent to the engines for the push and the pull; None for a registry that needs no
+        /// login (the config gives none).
+        credentials: Option<DockerCredentials>,
+    },
+}
+
+impl std::fmt::Debug for TransferWay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransferWay::ExportLoad => f.write_str("ExportLoad"),
+            TransferWay::Registry { repo, credentials } => f
+                .debug_struct("Registry")
+                .field("repo", repo)
+                .field("credentials", &credentials.as_ref().map(|_| "***"))
+                .finish(),
+        }
+    }
+}
+
+impl TransferWay {
+    /// The registry way when `transfer_registry` is set, else export/load.
+    pub fn from_setting(transfer_registry: Option<&str>) -> TransferWay {
+        match transfer_registry {
+            Some(repo) => TransferWay::Registry {
+                repo: repo.to_string(),
+                credentials: None,
+            },
+            None => TransferWay::ExportLoad,
+        }
+    }
+}
+
+/// Move image `expected_id` (of `arch`) from `src` to `dst` and tag it `reference` there, the
+/// configured way; see [`copy_image`] and [`copy_via_registry`] for progress and errors.
+pub async fn move_image(
+    src: &Engine,
+    dst: &Engine,
+    reference: &str,
+    expected_id: &str,
+    arch: &str,
+    way: &TransferWay,
+    on_bytes: &mut (dyn FnMut(u64) + Send),
+) -> Result<Transfer, TransferError> {
+    match way {
+        TransferWay::ExportLoad => copy_image(src, dst, reference, expected_id, on_bytes).await,
+        TransferWay::Registry { repo, credentials } => {
+            copy_via_registry(
+                src,
+                dst,
+                reference,
+                expected_id,
+                arch,
+                repo,
+                credentials.clone(),
+                on_bytes,
+            )
+            .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_tags() {
+        let hex = "ab".repeat(32);
+        assert_eq!(normalise_id(&hex), format!("sha256:{hex}"));
+        assert_eq!(
+            normalise_id(&format!("sha256:{hex}")),
+            format!("sha256:{hex}")
+        );
+        assert_eq!(registry_tag(&hex), format!("id-{hex}"));
+        assert_eq!(registry_tag(&format!("sha256:{hex}")).len(), 67);
+    }
+
+    #[test]
+    fn the_way_follows_the_setting() {
+        assert_eq!(TransferWay::from_setting(None), TransferWay::ExportLoad);
+        assert!(matches!(
+            TransferWay::from_setting(Some("127.0.0.1:5000/x")),
+            TransferWay::Registry { repo, credentials: None } if repo == "127.0.0.1:5000/x"
+        ));
+        let secret = TransferWay::Registry {
+            repo: "r.example/x".into(),
+            credentials: Some(DockerCredentials {
+                password: Some("hunter2".into()),
+                ..Default::default()
+            }),
+        };
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert_eq!(Via::ExportLoad.to_string(), "export/load");
+        assert_eq!(
+            serde_json::to_value(Via::ExportLoad).unwrap(),
+            serde_json::json!("export_load")
+        );
+    }
+
+    #[test]
+    fn a_mismatch_names_both_ends_and_what_was_found() {
+        let e = TransferError {
+            from: "engine a".into(),
+            to: "m".into(),
+            reference: "s:debian-13-opam-amd64-1".into(),
+            expected_id: "sha256:1".into(),
+            failure: TransferFailure::Mismatch {
+                found: Some("sha256:2".into()),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "moving s:debian-13-opam-amd64-1 (sha256:1) from engine a to engine m: engine m holds \
+             sha256:2 under s:debian-13-opam-amd64-1 after the transfer, not sha256:1"
+        );
+        assert!(!e.is_transient());
+    }
 }

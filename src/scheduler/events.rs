@@ -51,6 +51,24 @@ pub enum BuildEvent {
         cell: Option<CellId>,
         message: String,
     },
+    /// A base image moved to the engine a compiler cell will build on (issue 19: bases are
+    /// not pinned to the engine that built them). In JSON: `{"event": "transfer", "cell",
+    /// "base", "from", "to", "bytes", "secs", "via"}`, `via` being `export_load` or `registry`.
+    Transfer {
+        /// The compiler cell that waited for the base.
+        cell: CellId,
+        /// The base cell whose image moved.
+        base: CellId,
+        /// The engine that held it.
+        from: EngineName,
+        /// The engine it moved to.
+        to: EngineName,
+        /// Bytes streamed (the export tar, or the layers pulled); 0 when `to` held it already.
+        bytes: u64,
+        /// Wall-clock seconds the move took, verification included.
+        secs: f64,
+        via: crate::engine::transfer::Via,
+    },
     /// The run's estimated time left, after what changed it (a cell queued, started or
     /// ended, an engine up or down), at most about once a second.
     Progress(Eta),
@@ -82,7 +100,8 @@ impl BuildEvent {
             | BuildEvent::Started { cell, .. }
             | BuildEvent::Step { cell, .. }
             | BuildEvent::Log { cell, .. }
-            | BuildEvent::Retrying { cell, .. } => Some(cell.as_str()),
+            | BuildEvent::Retrying { cell, .. }
+            | BuildEvent::Transfer { cell, .. } => Some(cell.as_str()),
             BuildEvent::Finished(r) => Some(r.cell.as_str()),
             BuildEvent::StoreError { cell, .. } => cell.as_ref().map(|c| c.as_str()),
             _ => None,

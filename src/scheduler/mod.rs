@@ -80,6 +80,8 @@ pub struct RunOptions {
     /// Move a base image to another engine when that ends its compiler sooner
     /// (`[build] transfer`, `build --no-transfer`).
     pub transfer: bool,
+    /// How a base image moves to another engine (`[build] transfer_registry`).
+    pub transfer_way: crate::engine::transfer::TransferWay,
 }
 
 /// The two ways a run is driven. The one place the faces differ inside the scheduler.
@@ -129,6 +131,9 @@ impl RunOptions {
             ),
             repository_checkout: crate::inputs::InputSources::from_config(loaded).checkout_dir(),
             transfer: b.transfer,
+            transfer_way: crate::engine::transfer::TransferWay::from_setting(
+                b.transfer_registry.as_ref().map(|r| r.get_ref().as_str()),
+            ),
         }
     }
 

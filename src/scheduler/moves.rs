@@ -1,11 +1,13 @@
 //! Moving a base image. On a [`super::route::Routed::Transfer`] the compiler cell takes its
-//! place on the target engine at once; its task copies the base image there first
-//! ([`crate::engine::transfer::copy_image`]: export from the engine holding it, streamed into
-//! load on the target, verified by image id, tagged with the same pinned reference) and then
-//! builds the cell FROM that reference as it would have on the holding engine.
+//! place on the target engine at once; its task moves the base image there first
+//! ([`crate::engine::transfer::move_image`], the way `[build] transfer_registry` says: export
+//! from the engine holding it streamed into load on the target, or push and pull by digest;
+//! verified by image id, tagged with the same pinned reference) and then builds the cell FROM
+//! that reference as it would have on the holding engine.
 //!
-//! The move shows as log events of the cell (`imagegrid: moving base …`, `imagegrid: moved
-//! base …` or why it failed) and in the run summary's `transfers` count. A move that fails
+//! The move shows as a log event of the cell (`imagegrid: moving base …`, and why when it
+//! fails), a [`BuildEvent::Transfer`] when it is done, and in the run summary's `transfers`
+//! count. A move that fails
 //! puts the cell back in the queue, to wait for an engine holding its base (it is not moved
 //! again in this run). What a move took (bytes over seconds) becomes the transfer rate the
 //! policy expects of the next ones.
@@ -16,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::actor::JobState;
 use super::{BuildEvent, Ctx, Scheduler};
-use crate::engine::transfer::copy_image;
+use crate::engine::transfer::move_image;
 use crate::engine::Engine;
 
 /// A base image to move before a build: from which engine, under which pinned reference.
@@ -65,21 +67,23 @@ pub(super) async fn run(
         m.src.name(),
         dst.name()
     ));
+    let arch = cell.rsplit('/').next().unwrap_or_default();
     let mut on_bytes = |_: u64| {};
     let r = tokio::select! {
-        r = copy_image(&m.src, dst, &m.reference, &m.image_id, &mut on_bytes) => r,
+        r = move_image(&m.src, dst, &m.reference, &m.image_id, arch, &ctx.opts.transfer_way, &mut on_bytes) => r,
         _ = cancel.cancelled() => return Err(MoveFailed::Cancelled),
     };
     match r {
         Ok(t) => {
-            log(format!(
-                "imagegrid: moved base {} to engine {} ({}): {} bytes in {:.1} s",
-                m.base,
-                dst.name(),
-                t.via,
-                t.bytes,
-                t.secs
-            ));
+            ctx.send(BuildEvent::Transfer {
+                cell: cell.to_string().into(),
+                base: m.base.clone().into(),
+                from: m.src.name().to_string().into(),
+                to: dst.name().to_string().into(),
+                bytes: t.bytes,
+                secs: t.secs,
+                via: t.via,
+            });
             Ok(Moved {
                 base: m.base.clone(),
                 image_id: m.image_id.clone(),
@@ -88,11 +92,10 @@ pub(super) async fn run(
             })
         }
         Err(e) => {
-            let why = format!(
+            log(format!(
                 "imagegrid: {e}; waiting for an engine that holds base {} instead",
                 m.base
-            );
-            log(why);
+            ));
             Err(MoveFailed::Failed)
         }
     }

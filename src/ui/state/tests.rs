@@ -306,6 +306,30 @@ fn events_fold_into_cells() {
 }
 
 #[test]
+fn a_transfer_shows_in_the_merged_log_and_the_status_line() {
+    let mut a = app();
+    a.on_event(BuildEvent::Transfer {
+        cell: "alpine-3.23/5.4/amd64".into(),
+        base: "alpine-3.23/opam/amd64".into(),
+        from: "a".into(),
+        to: "m".into(),
+        bytes: 412_300_000,
+        secs: 9.14,
+        via: crate::engine::transfer::Via::Registry,
+    });
+    let line = "transfer base alpine-3.23/opam/amd64 from a to m: 412.3MB in 9.1 s (registry)";
+    assert_eq!(
+        a.merged.iter().collect::<Vec<_>>(),
+        [format!("alpine-3.23/5.4/amd64 | {line}")]
+    );
+    assert_eq!(
+        a.message.as_deref(),
+        Some(format!("alpine-3.23/5.4/amd64: {line}").as_str())
+    );
+    assert_eq!(a.progress.counters.transfers, 1);
+}
+
+#[test]
 fn follow_stops_on_scroll_up_and_resumes_at_end() {
     let mut a = app();
     let id = a.focused().unwrap();

@@ -36,6 +36,10 @@ impl App {
             Notice::Retrying { cell, reason, .. } => {
                 self.message = Some(format!("{cell}: {reason}"));
             }
+            Notice::Transfer { cell, line } => {
+                self.merged.push(format!("{cell} | {line}"));
+                self.message = Some(format!("{cell}: {line}"));
+            }
             Notice::Storage(message) => self.message = Some(format!("storage: {message}")),
             Notice::Done(s) => self.message = Some(format!("run done: {}", summary_line(&s))),
             Notice::EngineDown { .. } | Notice::None => {}
