@@ -510,6 +510,12 @@ pub fn summary_line(s: &Summary) -> String {
     if let Some(e) = s.eta_secs {
         m.push_str(&format!(" (estimated {e:.1}s)"));
     }
+    if s.cache_hits > 0 {
+        m.push_str(&format!(
+            "; {} steps from the engines' caches",
+            s.cache_hits
+        ));
+    }
     if s.store_errors > 0 {
         m.push_str(&format!(
             "; {} history/log writes FAILED (disk full?), results may be missing from history",

@@ -44,6 +44,10 @@ pub struct BuildArgs {
     /// input that broke it.
     #[arg(long, conflicts_with_all = ["failed", "stale"])]
     pub same_inputs: bool,
+    /// Build compiler cells only where their base image is: never move it to another
+    /// engine (`[build] transfer = false` for this run).
+    #[arg(long)]
+    pub no_transfer: bool,
     /// Gate: exit 1 when a built image is larger than SIZE (e.g. 900MB, 1.2GiB).
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
@@ -111,6 +115,7 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     }
     let mut opts = session.run_options(RunMode::Batch);
     opts.no_cache = args.no_cache;
+    opts.transfer &= !args.no_transfer;
     opts.max_total = args.jobs;
     let plan = if args.same_inputs {
         session.plan_same_inputs(&opts, &cells).await?

@@ -203,6 +203,7 @@ fn build_args(selectors: &[&str], stale: bool) -> BuildArgs {
         jobs: None,
         no_cache: false,
         same_inputs: false,
+        no_transfer: false,
         max_size: None,
         max_growth: None,
     }

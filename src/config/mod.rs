@@ -210,6 +210,12 @@ pub struct BuildConfig {
     /// the TUI keeps such cells queued until one does).
     #[serde(default = "default_reconnect_wait")]
     pub reconnect_wait_secs: u64,
+    /// A compiler cell may build on an engine that lacks its base image, which is copied
+    /// there first (image export and load through the Engine API, verified by image id),
+    /// when that is expected to end sooner than waiting for the engine holding it. Off:
+    /// compilers build only where their base is (`build --no-transfer` for one run).
+    #[serde(default = "default_transfer")]
+    pub transfer: bool,
     /// A repository (`host[:port]/path`) through which a base image moves to another engine:
     /// pushed there from the engine that built it, pulled by digest on the other. Unset: the
     /// image streams engine to engine (Engine API export piped into load).
@@ -236,6 +242,7 @@ impl Default for BuildConfig {
             idle_timeout_secs: default_idle_timeout(),
             retries: default_retries(),
             reconnect_wait_secs: default_reconnect_wait(),
+            transfer: default_transfer(),
             transfer_registry: None,
             check_upstream: true,
         }
@@ -247,6 +254,9 @@ fn default_idle_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     2
+}
+fn default_transfer() -> bool {
+    true
 }
 fn default_reconnect_wait() -> u64 {
     // A restarted engine is back in seconds; a reboot of its host takes a minute or two.

@@ -8,13 +8,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::durations::EngineKind;
+use super::job::pinned_base_ref;
 use super::job::{build_task, TaskOutcome};
+use super::moves::{Move, MoveFailed, Moved};
+use super::policy::{finish_on, priority_order, take, Model};
 use super::route::{
     at_cap, builder_fit, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot, SlotState,
+    WaitFor,
 };
 use super::slots::Slot;
 use super::{record, BuildEvent, CellResult, Command, PlannedCell, Scheduler, Summary};
 use crate::engine::{Engine, EngineError};
+use crate::matrix::Cell;
 use crate::store::BuildStatus;
 
 /// Where one queued cell is.
@@ -40,8 +46,10 @@ pub(super) struct Job {
     pub attempts: u32,
     /// Set while a retry waits for its engine: since when, and why the last attempt ended.
     pub retry: Option<(Instant, String)>,
-    /// When its current (or last) attempt started.
+    /// When its current (or last) attempt started (its build, after any move of its base).
     pub started: Option<Instant>,
+    /// A move of its base failed: it waits for an engine holding the base.
+    pub no_transfer: bool,
 }
 
 impl Job {
@@ -52,6 +60,7 @@ impl Job {
             attempts: 0,
             retry: None,
             started: None,
+            no_transfer: false,
         }
     }
 }
@@ -61,6 +70,10 @@ pub(super) enum Internal {
     Connected(usize, Box<Result<Engine, EngineError>>),
     Pinged(usize, Result<(), EngineError>),
     Ended(usize, TaskOutcome),
+    /// Job `j`'s base image is on its engine now; its build starts.
+    Moved(usize, Moved),
+    /// Job `j`'s base image could not be moved (its place is free again).
+    MoveFailed(usize, MoveFailed),
 }
 
 impl Scheduler {
@@ -111,7 +124,7 @@ impl Scheduler {
                     }
                     None => commands_open = false,
                 },
-                Some(msg) = self.internal_rx.recv() => self.internal(msg),
+                Some(msg) = self.internal_rx.recv() => self.internal(msg).await,
                 _ = tick.tick() => self.check_engines(),
             }
             let running = self
@@ -205,8 +218,10 @@ impl Scheduler {
         }
     }
 
-    fn internal(&mut self, msg: Internal) {
+    async fn internal(&mut self, msg: Internal) {
         match msg {
+            Internal::Moved(j, m) => self.moved(j, m),
+            Internal::MoveFailed(j, f) => self.move_failed(j, f).await,
             Internal::Connected(i, r) => {
                 self.connected(i, *r);
                 self.learn_arches();
@@ -216,6 +231,23 @@ impl Scheduler {
                 self.eta.dirty = true;
             }
             Internal::Ended(j, outcome) => self.ended(j, outcome),
+        }
+    }
+
+    /// A move of job `j`'s base failed or was cancelled: free its place; queue it again to
+    /// wait for an engine holding its base, or end it as cancelled.
+    async fn move_failed(&mut self, j: usize, f: MoveFailed) {
+        let JobState::Running { slot, .. } = self.jobs[j].state.clone() else {
+            return;
+        };
+        self.slots[slot].running -= 1;
+        self.jobs[j].state = JobState::Pending;
+        self.jobs[j].no_transfer = true;
+        self.eta.dirty = true;
+        self.emit_health(slot);
+        if let MoveFailed::Cancelled = f {
+            let why = "cancelled while its base image was moved".to_string();
+            self.end_unbuilt(j, BuildStatus::Cancelled, why).await;
         }
     }
 
@@ -230,12 +262,15 @@ impl Scheduler {
                 status,
                 image_id,
                 cause,
+                size,
+                cached,
             } => {
                 self.summary.add(status);
+                self.summary.cache_hits += cached;
                 if let Some(c) = &cause {
                     self.summary.add_cause(&self.jobs[j].plan.cell.id, c);
                 }
-                self.learn_duration(j, slot, status);
+                self.learn_duration(j, slot, status, size);
                 self.jobs[j].state = JobState::Ended {
                     status,
                     slot: Some(slot),
@@ -275,12 +310,70 @@ impl Scheduler {
         self.emit_health(slot);
     }
 
-    /// Start what can start: each queued cell in order, routed by [`route`] over the slots
-    /// as they are now; cells whose base ended badly, or that no engine can take, end here.
+    /// Start what can start: each queued cell in priority order (longest remaining path
+    /// first), routed by [`route`] over the slots as they are now (speeds, the expected time
+    /// left of their builds, places reserved by cells before it in this pass); cells whose
+    /// base ended badly, or that no engine can take, end here.
     pub(super) async fn dispatch(&mut self) {
-        let rules = Rules::from_options(&self.ctx.opts);
+        // Put back below; nothing in between learns.
+        let model = std::mem::take(&mut self.eta.model);
+        self.dispatch_with(&model).await;
+        self.eta.model = model;
+    }
+
+    /// The slots as routing sees them now: with their engines' speeds and the expected
+    /// seconds left of each running build.
+    fn timed_slots(&self, model: &Model) -> Vec<SlotSnapshot> {
         let mut slots: Vec<SlotSnapshot> = self.slots.iter().map(Slot::snapshot).collect();
-        for j in 0..self.jobs.len() {
+        for s in &mut slots {
+            s.speed = model.speeds.of(&s.name);
+        }
+        for job in &self.jobs {
+            if let (JobState::Running { slot, .. }, Some(t)) = (&job.state, job.started) {
+                let s = &mut slots[*slot];
+                let kind = kind_of(s, &job.plan.cell.arch);
+                let left = model.secs(&job.plan.cell.id, kind) / s.speed.max(1e-3)
+                    - t.elapsed().as_secs_f64();
+                s.busy.push(left.max(0.0));
+            }
+        }
+        slots
+    }
+
+    /// The jobs in priority order ([`priority_order`]): expected seconds on the kind of
+    /// engine each will likely get, dependants through their base cell.
+    fn job_order(&self, slots: &[SlotSnapshot], model: &Model) -> Vec<usize> {
+        let secs: Vec<f64> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                let arch = &j.plan.cell.arch;
+                let native = slots.iter().any(|s| s.native.iter().any(|a| a == arch));
+                let kind = if native {
+                    EngineKind::Native
+                } else {
+                    EngineKind::Emulated
+                };
+                model.secs(&j.plan.cell.id, kind)
+            })
+            .collect();
+        let parent: Vec<Option<usize>> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                j.plan
+                    .cell
+                    .base_id()
+                    .and_then(|b| self.by_cell.get(&b).copied())
+            })
+            .collect();
+        priority_order(&secs, &parent)
+    }
+
+    async fn dispatch_with(&mut self, model: &Model) {
+        let rules = Rules::from_options(&self.ctx.opts);
+        let mut slots = self.timed_slots(model);
+        for j in self.job_order(&slots, model) {
             if self.jobs[j].state != JobState::Pending {
                 continue;
             }
@@ -313,16 +406,27 @@ impl Scheduler {
                     base = Some((engine.clone(), Some(image.clone())));
                 }
             }
+            let base_image = base.as_ref().and_then(|(_, image)| image.clone());
+            let copies = match &base_id {
+                Some(b) => self.copies_of(b, base_image.as_deref()),
+                None => Vec::new(),
+            };
+            let mut cost = model.cost(&self.jobs[j].plan.cell.id, base_id.as_deref());
+            if self.jobs[j].no_transfer || base_image.is_none() {
+                cost.transfer = f64::INFINITY; // not moved: waits where its base is
+            }
             let job = JobSnapshot {
                 arch: &self.jobs[j].plan.cell.arch,
                 base: base
                     .as_ref()
                     .zip(base_id.as_deref())
                     .map(|((engine, _), cell)| BaseAt { cell, engine }),
+                base_copies: &copies,
                 retry: self.jobs[j]
                     .retry
                     .as_ref()
                     .map(|(since, lost)| (since.elapsed(), lost.as_str())),
+                cost: Some(cost),
             };
             if let Some(reason) = self.jobs[j].plan.blocked.clone() {
                 // Ended once every engine has had its first connection attempt, so that a
@@ -365,10 +469,37 @@ impl Scheduler {
                 Err(reason) => Routed::Skip(reason),
                 Ok(_) => route(&fitting, &job, &rules),
             };
+            let cost = job.cost.expect("routed with a cost");
+            let arch = job.arch.to_string();
             match routed {
                 Routed::Start(i) => {
-                    slots[i].running += 1;
-                    self.start(j, i, base.and_then(|(_, image)| image));
+                    let finish = finish_on(&slots[i], &arch, &cost, false);
+                    take(&mut slots[i], finish);
+                    self.start(j, i, base_image, None);
+                }
+                Routed::Transfer { from, to } => {
+                    let finish = finish_on(&slots[to], &arch, &cost, true);
+                    take(&mut slots[to], finish);
+                    let src = self.slots[from].engine.clone();
+                    let plan = &self.jobs[j].plan;
+                    let moving = src.zip(base_image.clone()).map(|(src, image_id)| {
+                        let base_cell = Cell::new(&plan.cell.distro, None, &plan.cell.arch);
+                        Move {
+                            src,
+                            base: base_cell.id.clone(),
+                            reference: pinned_base_ref(&base_cell, &self.ctx.opts.tags, &image_id),
+                            image_id,
+                        }
+                    });
+                    // Always there (a source that answers, a known image): else it waits.
+                    if moving.is_some() {
+                        self.start(j, to, base_image, moving);
+                    }
+                }
+                Routed::Wait(WaitFor::Slot(i)) => {
+                    // Its place on that engine is taken: cells after it see so.
+                    let finish = finish_on(&slots[i], &arch, &cost, false);
+                    take(&mut slots[i], finish);
                 }
                 Routed::Wait(_) => {}
                 Routed::Skip(reason) => self.end_unbuilt(j, BuildStatus::Skipped, reason).await,
@@ -377,8 +508,15 @@ impl Scheduler {
         }
     }
 
-    /// Start job `j` on slot `slot` (connected), building FROM `base_image` if it has one.
-    pub(super) fn start(&mut self, j: usize, slot: usize, base_image: Option<String>) {
+    /// Start job `j` on slot `slot` (connected), building FROM `base_image` if it has one,
+    /// after `moving` that image there when it is not there yet.
+    pub(super) fn start(
+        &mut self,
+        j: usize,
+        slot: usize,
+        base_image: Option<String>,
+        moving: Option<Move>,
+    ) {
         let engine = self.slots[slot]
             .engine
             .clone()
@@ -398,8 +536,28 @@ impl Scheduler {
         let tx = self.internal_tx.clone();
         self.emit_health(slot);
         tokio::spawn(async move {
+            if let Some(m) = moving {
+                match super::moves::run(&ctx, &plan.cell.id, &m, &engine, &cancel).await {
+                    Ok(moved) => {
+                        let _ = tx.send(Internal::Moved(j, moved));
+                    }
+                    Err(f) => {
+                        let _ = tx.send(Internal::MoveFailed(j, f));
+                        return;
+                    }
+                }
+            }
             let outcome = build_task(&ctx, &engine, &plan, base_image, attempts, &cancel).await;
             let _ = tx.send(Internal::Ended(j, outcome));
         });
+    }
+}
+
+/// The kind of engine slot `s` is for `arch`.
+fn kind_of(s: &SlotSnapshot, arch: &str) -> EngineKind {
+    if s.native.iter().any(|a| a == arch) {
+        EngineKind::Native
+    } else {
+        EngineKind::Emulated
     }
 }

@@ -7,8 +7,8 @@
 //! caller passes that knowledge ([`Durations::expectations`]); builds on engines whose arch is
 //! unknown (never connected in this process) are left out.
 //!
-//! Pure: samples in, numbers out. The estimator ([`super::estimate`]) and, later, the
-//! scheduler's priorities use it.
+//! Pure: samples in, numbers out. The estimator ([`super::estimate`]) and the scheduler's
+//! policy ([`super::policy`]: priorities, engine speeds, routing by expected finish) use it.
 
 use std::collections::HashMap;
 
@@ -60,7 +60,7 @@ pub struct Durations {
 
 /// Level and arch of a cell id `DISTRO/VERSION/ARCH` (VERSION `opam`: a base, `archive`:
 /// the archive, else a compiler): what "similar cells" share.
-fn group_of(cell: &str) -> Option<(&'static str, &str)> {
+pub(super) fn group_of(cell: &str) -> Option<(&'static str, &str)> {
     let mut parts = cell.rsplitn(3, '/');
     let arch = parts.next()?;
     let version = parts.next()?;
@@ -105,6 +105,28 @@ impl Durations {
                 .entry(s.cell)
                 .or_default()
                 .push((s.engine, s.secs));
+        }
+    }
+
+    /// Every sample: (cell, engine, seconds), each cell's oldest first.
+    pub fn samples(&self) -> impl Iterator<Item = (&str, &str, f64)> {
+        self.by_cell
+            .iter()
+            .flat_map(|(c, v)| v.iter().map(move |(e, s)| (c.as_str(), e.as_str(), *s)))
+    }
+
+    /// The same samples with each one's seconds multiplied by `factor(engine)`: durations
+    /// brought to a common engine speed (see [`super::policy::Speeds`]).
+    pub fn scaled(&self, factor: impl Fn(&str) -> f64) -> Durations {
+        Durations {
+            by_cell: self
+                .by_cell
+                .iter()
+                .map(|(c, v)| {
+                    let v = v.iter().map(|(e, s)| (e.clone(), s * factor(e))).collect();
+                    (c.clone(), v)
+                })
+                .collect(),
         }
     }
 

@@ -1,16 +1,23 @@
 //! Time left in a run: a simulation of the queue over expected durations. The cells still to
-//! end go through the scheduler's own routing ([`route`]) over the engines as they are, in
-//! queue order, as the actor's dispatch takes them: a compiler waits for its base and goes to
-//! the engine that built it, native engines before emulating ones, no engine over its
-//! `max_parallel` nor the run over `--jobs`. Each start lasts the cell's expected duration on
-//! that kind of engine ([`super::durations`]); a running build lasts what is left of it.
+//! end go through the scheduler's own policy: taken in its priority order
+//! ([`super::policy::priority_order`]) and routed by its own [`route`] over the engines as
+//! they are, as the actor's dispatch does: a compiler waits for its base and goes where it is
+//! (or, with transfer on, where moving it pays), native engines before emulating ones, the
+//! earliest expected finish first (engine speeds, queues), no engine over its `max_parallel`
+//! nor the run over `--jobs`. Each start lasts the cell's expected duration on that kind of
+//! engine at that engine's speed ([`super::policy::Model`]), plus a move of its base; a
+//! running build lasts what is left of it.
 //!
 //! Pure and deterministic: no clock (the caller passes how long each running build has run),
 //! no engine. A cell with no expected duration counts as instant, so the figure is then a
-//! lower bound, and [`Estimate::unknown`] says how many such cells there are.
+//! lower bound, and [`Estimate::unknown`] says how many such cells there are (routing still
+//! weighs it at [`super::policy::DEFAULT_SECS`]).
 
-use super::durations::{EngineKind, Expectations};
-use super::route::{at_cap, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot, SlotState};
+use super::durations::EngineKind;
+use super::policy::{finish_on, priority_order, take, Model};
+use super::route::{
+    at_cap, route, BaseAt, JobSnapshot, Routed, Rules, SlotSnapshot, SlotState, WaitFor,
+};
 
 /// A cell still to end, as the simulation needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,25 +69,54 @@ pub struct Slotted {
     pub end: f64,
 }
 
-/// How long a build of `arch` on slot `s` takes, by the expectations of `cell`.
-fn duration(expect: &Expectations, cell: &str, arch: &str, s: &SlotSnapshot) -> Option<f64> {
-    let kind = if s.native.iter().any(|a| a == arch) {
+/// The kind of engine slot `s` is for `arch`.
+fn kind_on(s: &SlotSnapshot, arch: &str) -> EngineKind {
+    if s.native.iter().any(|a| a == arch) {
         EngineKind::Native
     } else {
         EngineKind::Emulated
-    };
-    expect.expected(cell, kind).map(|e| e.secs)
+    }
 }
 
-/// Simulate `jobs` (queue order, bases before their compilers) over `slots` under `rules`.
-/// Slots still connecting are taken to answer soon (with the native arches the caller knows
-/// of them); slots down stay down. The slots' `running` counts are recomputed from `jobs`.
-pub fn simulate(
-    slots: &[SlotSnapshot],
-    jobs: &[SimJob],
-    rules: &Rules,
-    expect: &Expectations,
-) -> Estimate {
+/// How long a build of `cell` (of `arch`) on slot `s` takes: its expected duration at speed
+/// 1.0 over the slot's speed; None when nothing is known of it.
+fn duration(model: &Model, cell: &str, arch: &str, s: &SlotSnapshot) -> Option<f64> {
+    model
+        .known(cell, kind_on(s, arch))
+        .map(|secs| secs / s.speed.max(1e-3))
+}
+
+/// The priority order of `jobs` ([`priority_order`]): each job's expected seconds on the
+/// kind of engine its arch will likely get (native when a slot builds it natively).
+pub fn job_order(slots: &[SlotSnapshot], jobs: &[SimJob], model: &Model) -> Vec<usize> {
+    let secs: Vec<f64> = jobs
+        .iter()
+        .map(|j| {
+            let native = slots.iter().any(|s| s.native.iter().any(|a| a == j.arch));
+            let kind = if native {
+                EngineKind::Native
+            } else {
+                EngineKind::Emulated
+            };
+            model.secs(j.cell, kind)
+        })
+        .collect();
+    let parent: Vec<Option<usize>> = jobs
+        .iter()
+        .map(|j| match j.base {
+            Some(SimBase::Job(b)) => Some(b),
+            _ => None,
+        })
+        .collect();
+    priority_order(&secs, &parent)
+}
+
+/// Simulate `jobs` (bases before their compilers) over `slots` under `rules`, taken in
+/// priority order and routed by expected finish time as the actor does. Slots still
+/// connecting are taken to answer soon (with the native arches the caller knows of them);
+/// slots down stay down. The slots' `running` counts, speeds and `busy` times are recomputed
+/// from `jobs` and `model`.
+pub fn simulate(slots: &[SlotSnapshot], jobs: &[SimJob], rules: &Rules, model: &Model) -> Estimate {
     let mut sim: Vec<SlotSnapshot> = slots
         .iter()
         .map(|s| {
@@ -89,6 +125,8 @@ pub fn simulate(
                 s.state = SlotState::Up;
             }
             s.running = 0;
+            s.busy.clear();
+            s.speed = model.speeds.of(&s.name);
             s
         })
         .collect();
@@ -96,40 +134,41 @@ pub fn simulate(
         schedule: vec![None; jobs.len()],
         ..Estimate::default()
     };
-    // Per job: None pending, Some(true) started (or done), Some(false) will not build.
-    let mut fate: Vec<Option<bool>> = vec![None; jobs.len()];
-    let mut ends: Vec<(f64, usize)> = Vec::new(); // (end, job) of the running ones
+    let mut st = SimRun {
+        fate: vec![None; jobs.len()],
+        ends: Vec::new(),
+        copies: vec![Vec::new(); jobs.len()],
+        order: job_order(&sim, jobs, model),
+    };
     for (j, job) in jobs.iter().enumerate() {
         if let SimState::Running { slot, elapsed } = job.state {
             let Some(s) = sim.get_mut(slot) else { continue };
             s.running += 1;
-            let left = match duration(expect, job.cell, job.arch, s) {
+            let left = match duration(model, job.cell, job.arch, s) {
                 Some(d) => (d - elapsed).max(0.0),
                 None => {
                     est.unknown += 1;
                     0.0
                 }
             };
-            fate[j] = Some(true);
+            st.fate[j] = Some(true);
             est.schedule[j] = Some(Slotted {
                 slot,
                 start: -elapsed,
                 end: left,
             });
-            ends.push((left, j));
+            st.ends.push((left, j));
         }
     }
     let mut now = 0.0_f64;
     loop {
-        dispatch(
-            &mut sim, jobs, rules, expect, now, &mut fate, &mut ends, &mut est,
-        );
+        dispatch(&mut sim, jobs, rules, model, now, &mut st, &mut est);
         // The next build to end, and every other ending then.
-        let Some(next) = ends.iter().map(|(t, _)| *t).min_by(f64::total_cmp) else {
+        let Some(next) = st.ends.iter().map(|(t, _)| *t).min_by(f64::total_cmp) else {
             break;
         };
         now = next;
-        ends.retain(|&(t, j)| {
+        st.ends.retain(|&(t, j)| {
             if t <= next {
                 if let Some(sl) = est.schedule[j] {
                     sim[sl.slot].running -= 1;
@@ -141,8 +180,20 @@ pub fn simulate(
         });
     }
     est.secs = now;
-    est.blocked += fate.iter().filter(|f| f.is_none()).count();
+    est.blocked += st.fate.iter().filter(|f| f.is_none()).count();
     est
+}
+
+/// The simulation's state between passes.
+struct SimRun {
+    /// Per job: None pending, Some(true) started (or done), Some(false) will not build.
+    fate: Vec<Option<bool>>,
+    /// (end, job) of the running ones.
+    ends: Vec<(f64, usize)>,
+    /// Per base job: engines its image was moved to, and from when it is there.
+    copies: Vec<Vec<(String, f64)>>,
+    /// The jobs in priority order.
+    order: Vec<usize>,
 }
 
 /// Is there a slot that could take a build of `arch` now (configured for it, not down, not
@@ -155,40 +206,54 @@ fn room_for(slots: &[SlotSnapshot], arch: &str) -> bool {
     })
 }
 
-/// One pass of the actor's dispatch at time `now`: start what can start, in queue order.
-#[allow(clippy::too_many_arguments)]
+/// One pass of the actor's dispatch at time `now`: start what can start, in priority order.
 fn dispatch(
     sim: &mut [SlotSnapshot],
     jobs: &[SimJob],
     rules: &Rules,
-    expect: &Expectations,
+    model: &Model,
     now: f64,
-    fate: &mut [Option<bool>],
-    ends: &mut Vec<(f64, usize)>,
+    st: &mut SimRun,
     est: &mut Estimate,
 ) {
-    for j in 0..jobs.len() {
-        if fate[j].is_some() {
+    // What routing sees in this pass: the builds' expected time left, and places reserved.
+    let mut pass: Vec<SlotSnapshot> = sim.to_vec();
+    for &(end, j) in &st.ends {
+        if let Some(sl) = est.schedule[j] {
+            pass[sl.slot].busy.push(end - now);
+        }
+    }
+    for k in 0..st.order.len() {
+        let j = st.order[k];
+        if st.fate[j].is_some() {
             continue;
         }
         if at_cap(sim, rules.max_total) {
             return;
         }
         let job = &jobs[j];
-        let base = match job.base {
-            None => None,
-            Some(SimBase::Built(b)) => Some(b),
-            Some(SimBase::Job(b)) => match (fate.get(b).copied().flatten(), est.schedule.get(b)) {
+        let (base, copies) = match job.base {
+            None => (None, Vec::new()),
+            Some(SimBase::Built(b)) => (Some(b), Vec::new()),
+            Some(SimBase::Job(b)) => match (st.fate.get(b).copied().flatten(), est.schedule.get(b))
+            {
                 (None, _) => continue,
                 (Some(false), _) => {
-                    fate[j] = Some(false);
+                    st.fate[j] = Some(false);
                     est.blocked += 1;
                     continue;
                 }
-                (Some(true), Some(Some(sl))) if sl.end <= now => Some(BaseAt {
-                    cell: jobs[b].cell,
-                    engine: &sim[sl.slot].name,
-                }),
+                (Some(true), Some(Some(sl))) if sl.end <= now => (
+                    Some(BaseAt {
+                        cell: jobs[b].cell,
+                        engine: &sim[sl.slot].name,
+                    }),
+                    st.copies[b]
+                        .iter()
+                        .filter(|(_, at)| *at <= now)
+                        .map(|(e, _)| e.clone())
+                        .collect(),
+                ),
                 (Some(true), _) => continue, // still building
             },
         };
@@ -199,32 +264,47 @@ fn dispatch(
         let snapshot = JobSnapshot {
             arch: job.arch,
             base,
+            base_copies: &copies,
             retry: None,
+            cost: Some(model.cost(job.cell, base.map(|b| b.cell))),
         };
-        match route(sim, &snapshot, rules) {
-            Routed::Start(i) => {
-                let d = match duration(expect, job.cell, job.arch, &sim[i]) {
-                    Some(d) => d,
-                    None => {
-                        est.unknown += 1;
-                        0.0
-                    }
-                };
-                sim[i].running += 1;
-                fate[j] = Some(true);
-                est.schedule[j] = Some(Slotted {
-                    slot: i,
-                    start: now,
-                    end: now + d,
-                });
-                ends.push((now + d, j));
+        let routed = route(&pass, &snapshot, rules);
+        let (i, moved) = match routed {
+            Routed::Start(i) => (i, None),
+            Routed::Transfer { to, .. } => (to, Some(snapshot.cost.map_or(0.0, |c| c.transfer))),
+            Routed::Wait(WaitFor::Slot(i)) => {
+                let cost = snapshot.cost.expect("routed with a cost");
+                let finish = finish_on(&pass[i], job.arch, &cost, false);
+                take(&mut pass[i], finish);
+                continue;
             }
-            Routed::Wait(_) => {}
+            Routed::Wait(_) => continue,
             Routed::Skip(_) | Routed::Fail(_) => {
-                fate[j] = Some(false);
+                st.fate[j] = Some(false);
                 est.blocked += 1;
+                continue;
             }
+        };
+        let d = match duration(model, job.cell, job.arch, &sim[i]) {
+            Some(d) => d,
+            None => {
+                est.unknown += 1;
+                0.0
+            }
+        } + moved.unwrap_or(0.0);
+        if let (Some(secs), Some(SimBase::Job(b))) = (moved, job.base) {
+            let to = sim[i].name.clone();
+            st.copies[b].push((to, now + secs));
         }
+        sim[i].running += 1;
+        take(&mut pass[i], d);
+        st.fate[j] = Some(true);
+        est.schedule[j] = Some(Slotted {
+            slot: i,
+            start: now,
+            end: now + d,
+        });
+        st.ends.push((now + d, j));
     }
 }
 
@@ -245,6 +325,8 @@ mod tests {
             running: 0,
             max_parallel,
             last_error: None,
+            speed: 1.0,
+            busy: Vec::new(),
         }
     }
 
@@ -252,17 +334,18 @@ mod tests {
         mode: RunMode::Batch,
         max_total: None,
         reconnect_wait: Duration::from_secs(30),
+        transfer: false,
     };
 
-    /// Expectations from (cell, engine, secs); engines `a`, `b` amd64, `q` arm64.
-    fn expect(samples: &[(&str, &str, f64)]) -> Expectations {
-        Durations::from_samples(samples.iter().map(|(c, e, s)| Sample {
+    /// A model from (cell, engine, secs); engines `a`, `b` amd64, `q` arm64.
+    fn expect(samples: &[(&str, &str, f64)]) -> Model {
+        let d = Durations::from_samples(samples.iter().map(|(c, e, s)| Sample {
             cell: c.to_string(),
             engine: e.to_string(),
             secs: *s,
-        }))
-        .expectations(|e| match e {
-            "a" | "b" => Some("amd64"),
+        }));
+        Model::learn(&d, |e| match e {
+            "a" | "b" | "m" => Some("amd64"),
             "q" => Some("arm64"),
             _ => None,
         })

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::actor::JobState;
 use super::durations::{Durations, Sample, RECENT};
 use super::estimate::{simulate, SimBase, SimJob, SimState};
+use super::policy::Model;
 use super::route::{BaseAt, Rules, SlotSnapshot, SlotState};
 use super::slots::Slot;
 use super::{BuildEvent, Eta, Scheduler};
@@ -21,6 +22,9 @@ pub(super) const EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(super) struct EtaState {
     pub durations: Durations,
+    /// What the policy goes by, learnt again from `durations` after each change
+    /// ([`Scheduler::relearn`]).
+    pub model: Model,
     /// Engine name -> native arch, as learnt when it connected (kept when it goes down).
     pub arch_of: HashMap<String, String>,
     /// Something changed since the last estimate.
@@ -46,16 +50,56 @@ impl Scheduler {
             engine: d.engine,
             secs: d.secs,
         }));
+        // Each cell's last success: its engine (cache affinity) and its image's size (what
+        // moving it costs).
+        let last = self
+            .ctx
+            .store
+            .try_call(|s| s.last_success_per_cell())
+            .await
+            .unwrap_or_default();
+        for (cell, r) in last {
+            if let Some(size) = r.size.filter(|s| *s > 0) {
+                self.eta.model.sizes.insert(cell.clone(), size as u64);
+            }
+            self.eta.model.last_engine.insert(cell, r.engine);
+        }
+        self.relearn();
     }
 
-    /// A job ended: a success becomes one more sample.
-    pub(super) fn learn_duration(&mut self, j: usize, slot: usize, status: BuildStatus) {
+    /// Learn the policy's speeds and expectations again from the durations known now.
+    pub(super) fn relearn(&mut self) {
+        let arch_of = &self.eta.arch_of;
+        let learnt = Model::learn(&self.eta.durations, |e: &str| {
+            arch_of.get(e).map(String::as_str)
+        });
+        self.eta.model.speeds = learnt.speeds;
+        self.eta.model.expect = learnt.expect;
+    }
+
+    /// A job ended: a success becomes one more sample (its build's duration, from when the
+    /// build started, after any move of its base), its engine the cell's last, its size
+    /// known.
+    pub(super) fn learn_duration(
+        &mut self,
+        j: usize,
+        slot: usize,
+        status: BuildStatus,
+        size: Option<u64>,
+    ) {
         if let (BuildStatus::Succeeded, Some(t)) = (status, self.jobs[j].started) {
+            let cell = self.jobs[j].plan.cell.id.clone();
+            let engine = self.slots[slot].spec.name.clone();
             self.eta.durations.add(Sample {
-                cell: self.jobs[j].plan.cell.id.clone(),
-                engine: self.slots[slot].spec.name.clone(),
+                cell: cell.clone(),
+                engine: engine.clone(),
                 secs: t.elapsed().as_secs_f64(),
             });
+            if let Some(size) = size {
+                self.eta.model.sizes.insert(cell.clone(), size);
+            }
+            self.eta.model.last_engine.insert(cell, engine);
+            self.relearn();
         }
         self.eta.dirty = true;
     }
@@ -69,6 +113,7 @@ impl Scheduler {
                     .insert(s.spec.name.clone(), e.info.arch.clone());
             }
         }
+        self.relearn();
         self.eta.dirty = true;
     }
 
@@ -106,8 +151,6 @@ impl Scheduler {
 
     /// Simulate the jobs not ended over the slots as they are now.
     fn estimate(&self) -> Eta {
-        let arch_of = |e: &str| self.eta.arch_of.get(e).map(String::as_str);
-        let expect = self.eta.durations.expectations(arch_of);
         let slots: Vec<SlotSnapshot> = self
             .slots
             .iter()
@@ -170,7 +213,12 @@ impl Scheduler {
                 }
             })
             .collect();
-        let est = simulate(&slots, &jobs, &Rules::from_options(&self.ctx.opts), &expect);
+        let est = simulate(
+            &slots,
+            &jobs,
+            &Rules::from_options(&self.ctx.opts),
+            &self.eta.model,
+        );
         let estimated = jobs.len().saturating_sub(est.blocked + est.unknown);
         Eta {
             eta_secs: (estimated > 0 || jobs.is_empty()).then_some(tenths(est.secs)),

@@ -265,6 +265,11 @@ pub struct Summary {
     /// first connection attempt (seconds from the start of the run, to compare with
     /// `duration_secs`); null when nothing could be estimated.
     pub eta_secs: Option<f64>,
+    /// Build steps the engines took from their layer caches, summed over the run's builds
+    /// (BuildKit's `CACHED` vertices, the classic builder's `Using cache`).
+    pub cache_hits: usize,
+    /// Base images moved to another engine for a compiler cell (`[build] transfer`).
+    pub transfers: usize,
 }
 
 /// Failed cells of one cause.

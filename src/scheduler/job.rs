@@ -38,6 +38,10 @@ pub(super) enum TaskOutcome {
         image_id: Option<String>,
         /// A failed build's cause.
         cause: Option<Cause>,
+        /// The image's size, bytes (a success).
+        size: Option<u64>,
+        /// Steps the engine took from its cache ([`is_cached_step`]).
+        cached: usize,
     },
     /// Transient engine error with retries left: queue again. `down` says why the engine
     /// does not answer right now (restarting, say): the cell waits for it or another engine.
@@ -59,6 +63,8 @@ fn failed(cause: Option<Cause>) -> TaskOutcome {
         status: BuildStatus::Failed,
         image_id: None,
         cause,
+        size: None,
+        cached: 0,
     }
 }
 
@@ -167,9 +173,13 @@ pub(super) async fn build_task(
         attempts + 1
     ));
     let mut step: Option<String> = None;
+    let mut cached = 0usize;
     let result = engine
         .build(&req, cancel, |p| match p {
-            BuildProgress::Line(l) => log.line(l),
+            BuildProgress::Line(l) => {
+                cached += usize::from(is_cached_step(&l));
+                log.line(l)
+            }
             BuildProgress::Step {
                 current,
                 total,
@@ -215,6 +225,8 @@ pub(super) async fn build_task(
                 status,
                 image_id: None,
                 cause: None,
+                size: None,
+                cached,
             },
         )
     };
@@ -247,6 +259,8 @@ pub(super) async fn build_task(
                     status: BuildStatus::Succeeded,
                     image_id: Some(img.image_id),
                     cause: None,
+                    size: u64::try_from(img.size).ok(),
+                    cached,
                 },
             )
         }
@@ -310,6 +324,9 @@ pub(super) async fn build_task(
             }
         }
     };
+    if cached > 0 {
+        log.line(format!("imagegrid: {cached} steps from the engine's cache"));
+    }
     let (previous_size, log_path) = record::finish(ctx, &cell_id, build_id, status, &finish).await;
     if !matches!(outcome, TaskOutcome::Retry { .. }) {
         ctx.send(BuildEvent::Finished(CellResult {
@@ -328,6 +345,19 @@ pub(super) async fn build_task(
         }));
     }
     outcome
+}
+
+/// Is this build output line an engine saying a step came from its cache? BuildKit's
+/// `#5 CACHED` (a vertex with `cached: true`, as [`crate::engine::build`] writes it) or the
+/// classic builder's ` ---> Using cache`.
+pub(super) fn is_cached_step(line: &str) -> bool {
+    let l = line.trim();
+    l == "---> Using cache"
+        || l.strip_prefix('#').is_some_and(|rest| {
+            rest.split_once(' ').is_some_and(|(n, text)| {
+                !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && text == "CACHED"
+            })
+        })
 }
 
 /// The opam-repository checkout, if it holds `commit` (its detached `HEAD`): the context
@@ -360,4 +390,19 @@ async fn engine_going_away(engine: &Engine) -> bool {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cached_step;
+
+    #[test]
+    fn cached_steps_of_both_builders() {
+        assert!(is_cached_step("#7 CACHED"));
+        assert!(is_cached_step(" ---> Using cache"));
+        assert!(!is_cached_step("#7 DONE 0.1s"));
+        assert!(!is_cached_step("# CACHED"));
+        assert!(!is_cached_step("echo CACHED"));
+        assert!(!is_cached_step(" ---> Running in 3f2a"));
+    }
 }

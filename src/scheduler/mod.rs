@@ -1,6 +1,8 @@
-//! The build queue: routes each cell to an engine that builds its arch (native before
-//! emulated, least loaded first), honours per-engine limits, builds bases before their
-//! compiler cells, cancels on request, and retries only transient engine errors.
+//! The build queue: starts ready cells longest remaining path first, routes each to an
+//! engine that builds its arch (native before emulated, the earliest expected finish by the
+//! engines' observed speeds and queues, moving a base image when that pays), honours
+//! per-engine limits, builds bases before their compiler cells, cancels on request, and
+//! retries only transient engine errors.
 //!
 //! It runs as one actor task: commands come in over a channel, [`BuildEvent`]s go out over
 //! another. The TUI and the headless CLI are two consumers of the same events.
@@ -16,6 +18,9 @@
 //! - `durations.rs`: expected build durations from history (per cell, native or emulated).
 //! - `estimate.rs`: time left, by simulating the queue over those durations with `route`.
 //! - `eta.rs`: the actor's side of it: what it learns, when it estimates, `Progress` events.
+//! - `policy.rs`: what the policy goes by: engine speeds, expected durations at speed 1.0,
+//!   priorities (longest remaining path first), when a place frees and a build would end.
+//! - `moves.rs`: moving a base image to the engine a compiler cell was routed to.
 
 mod actor;
 pub mod durations;
@@ -23,9 +28,13 @@ pub mod estimate;
 mod eta;
 pub mod events;
 mod job;
+mod moves;
 mod plan;
+pub mod policy;
 mod record;
 pub mod route;
+#[cfg(test)]
+mod schedule_tests;
 mod slots;
 pub mod summary;
 mod upstream;
@@ -69,6 +78,9 @@ pub struct RunOptions {
     /// The opam-repository checkout: the build context of texts that copy the context's
     /// root (`DATA_DIR/inputs/opam-repository`).
     pub repository_checkout: std::path::PathBuf,
+    /// Move a base image to another engine when that ends its compiler sooner
+    /// (`[build] transfer`, `build --no-transfer`).
+    pub transfer: bool,
     /// How a base image moves to another engine (`[build] transfer_registry`).
     pub transfer_way: crate::engine::transfer::TransferWay,
 }
@@ -119,6 +131,7 @@ impl RunOptions {
                     .unwrap_or_else(|_| crate::causes::RuleSet::builtin()),
             ),
             repository_checkout: crate::inputs::InputSources::from_config(loaded).checkout_dir(),
+            transfer: b.transfer,
             transfer_way: crate::engine::transfer::TransferWay::from_setting(
                 b.transfer_registry.as_ref().map(|r| r.get_ref().as_str()),
             ),
@@ -198,6 +211,8 @@ pub struct Scheduler {
     batch_start: Option<Instant>,
     summary: Summary,
     eta: eta::EtaState,
+    /// Base cell -> (its image id, engines it was moved to in this process).
+    copies: HashMap<String, (String, Vec<String>)>,
 }
 
 impl Scheduler {
@@ -234,6 +249,7 @@ impl Scheduler {
             batch_start: None,
             summary: Summary::default(),
             eta: eta::EtaState::default(),
+            copies: HashMap::new(),
         };
         (s, SchedulerHandle { tx: cmd_tx }, cmd_rx, events_rx)
     }

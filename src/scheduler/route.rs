@@ -15,11 +15,27 @@
 //!   heredocs, `COPY --link`, `RUN --mount`, a `# syntax=` frontend image; when every
 //!   engine of its arch is known to refuse it, it is skipped with each engine's reason.
 //!
+//! With a cell's expected [`Cost`] (the actor's and the estimate's routing; the preview has
+//! none and keeps the least loaded rule above), engines are compared by expected finish time
+//! (see [`super::policy`]): when a place frees on the engine, plus moving the base image there
+//! if it lacks it, plus the cell's expected duration at the engine's observed speed. The
+//! earliest finish wins, even when that engine is full now: the cell then waits for it
+//! ([`WaitFor::Slot`]) and a free place elsewhere stays idle on purpose; that engine has
+//! builds running, so a place frees and nothing deadlocks. Within 2 % of the earliest
+//! finish (expectations are not more precise than that), the engine of the cell's last
+//! success (its layers may be cached there) is preferred, then one that holds its base, then
+//! one with a place now, then the least loaded, then the earlier configured.
+//!
+//! With [`Rules::transfer`] on, a compiler cell is no longer pinned to the engine holding its
+//! base: it may go to another engine when moving the image there and building finishes
+//! earlier ([`Routed::Transfer`]).
+//!
 //! The actor calls [`route`] for each queued cell; the TUI's build confirm calls [`preview`]
 //! over the engines as their last health events describe them.
 
 use std::time::Duration;
 
+use super::policy::{finish_on, ready_at};
 use super::{EngineHealth, RunMode, RunOptions};
 use crate::config::{BuildkitMode, FrontendMode};
 use crate::dockerfile::features::Features;
@@ -38,7 +54,7 @@ pub enum SlotState {
 }
 
 /// What routing knows of one engine slot at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SlotSnapshot {
     /// The configured engine name.
     pub name: String,
@@ -54,6 +70,12 @@ pub struct SlotSnapshot {
     pub max_parallel: usize,
     /// Why it does not answer, for a skip reason.
     pub last_error: Option<String>,
+    /// Its observed speed relative to the fastest engine (1.0 when unknown; see
+    /// [`super::policy::Speeds`]).
+    pub speed: f64,
+    /// Expected seconds left of each build running on it (and of each place reserved in the
+    /// current pass); builds without an entry count as ending now.
+    pub busy: Vec<f64>,
 }
 
 /// `arches` that an engine described by `info` builds natively.
@@ -85,6 +107,8 @@ impl SlotSnapshot {
             running: h.running,
             max_parallel: h.max_parallel,
             last_error: h.last_error.clone(),
+            speed: 1.0,
+            busy: Vec::new(),
         }
     }
 
@@ -106,14 +130,32 @@ pub struct BaseAt<'a> {
 }
 
 /// What routing needs of one queued cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JobSnapshot<'a> {
     /// The cell's arch.
     pub arch: &'a str,
-    /// For a compiler cell whose base is built: where. The cell must go there.
+    /// For a compiler cell whose base is built: where. The cell goes there (or, with
+    /// [`Rules::transfer`], to an engine the base image is moved to).
     pub base: Option<BaseAt<'a>>,
+    /// Other engines that hold the base image too (it was moved there): no move needed.
+    pub base_copies: &'a [String],
     /// A retry waiting for an engine: how long it has waited, and why the last attempt ended.
     pub retry: Option<(Duration, &'a str)>,
+    /// What it is expected to cost; None: route by load alone (the preview).
+    pub cost: Option<Cost<'a>>,
+}
+
+/// What a queued cell is expected to cost, for routing by expected finish time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost<'a> {
+    /// Expected seconds on an engine of speed 1.0 that builds its arch natively.
+    pub native: f64,
+    /// Expected seconds on an engine of speed 1.0 that emulates its arch.
+    pub emulated: f64,
+    /// Expected seconds to move its base image to an engine that lacks it (0 without base).
+    pub transfer: f64,
+    /// The engine its previous successful build ran on (its layers may be cached there).
+    pub affinity: Option<&'a str>,
 }
 
 /// The run's rules that routing follows.
@@ -124,6 +166,9 @@ pub struct Rules {
     pub max_total: Option<usize>,
     /// How long a retry waits for an engine of its arch in a headless run.
     pub reconnect_wait: Duration,
+    /// A compiler cell may go to an engine that lacks its base, which is moved there first
+    /// (`[build] transfer`); off: it goes only where its base is.
+    pub transfer: bool,
 }
 
 impl Rules {
@@ -133,6 +178,7 @@ impl Rules {
             mode: RunMode::Interactive,
             max_total: None,
             reconnect_wait: Duration::ZERO,
+            transfer: false,
         }
     }
 
@@ -142,6 +188,7 @@ impl Rules {
             mode: o.mode,
             max_total: o.max_total,
             reconnect_wait: o.reconnect_wait,
+            transfer: o.transfer,
         }
     }
 }
@@ -151,6 +198,9 @@ impl Rules {
 pub enum Routed {
     /// Start it on this slot (an index into the snapshot).
     Start(usize),
+    /// Move its base image from slot `from` to slot `to` (which has a free place, taken for
+    /// the move), then start it on `to`.
+    Transfer { from: usize, to: usize },
     /// Leave it queued.
     Wait(WaitFor),
     /// It cannot be built by any configured engine: end it as skipped, for this reason.
@@ -166,6 +216,9 @@ pub enum WaitFor {
     Room,
     /// No engine it may use answers yet.
     Engine,
+    /// This slot is full, but a place frees there soon enough that the cell ends earlier
+    /// than it would on any engine free now.
+    Slot(usize),
 }
 
 /// Are `max_total` builds running over all slots? Then nothing starts.
@@ -191,8 +244,24 @@ pub fn route(slots: &[SlotSnapshot], job: &JobSnapshot, rules: &Rules) -> Routed
             }
         },
     };
+    // Every slot holding the base image (where it was built, and where it was moved to).
+    let holders: Vec<usize> = pinned
+        .into_iter()
+        .chain(
+            job.base_copies
+                .iter()
+                .filter_map(|c| slots.iter().position(|s| &s.name == c)),
+        )
+        .collect();
+    let holds = |i: usize| pinned.is_none() || holders.contains(&i);
+    // The base can be moved from a holder that answers, to any engine of the arch.
+    let source = holders
+        .iter()
+        .copied()
+        .find(|&h| slots[h].state == SlotState::Up);
+    let source = source.filter(|_| rules.transfer && job.cost.is_some());
     let capable: Vec<usize> = (0..slots.len())
-        .filter(|&i| slots[i].arches.iter().any(|a| a == arch) && pinned.is_none_or(|p| p == i))
+        .filter(|&i| slots[i].arches.iter().any(|a| a == arch) && (source.is_some() || holds(i)))
         .collect();
     if capable.is_empty() {
         return Routed::Skip(match pinned {
@@ -245,12 +314,55 @@ pub fn route(slots: &[SlotSnapshot], job: &JobSnapshot, rules: &Rules) -> Routed
     let native_exists = reachable
         .iter()
         .any(|&i| slots[i].native.iter().any(|a| a == arch));
-    reachable
+    let Some(cost) = job.cost else {
+        return reachable
+            .iter()
+            .filter_map(|&i| score(&slots[i], arch, native_exists).map(|s| (s, i)))
+            .min()
+            .map_or(Routed::Wait(WaitFor::Room), |(_, i)| Routed::Start(i));
+    };
+    // By expected finish time, over the slots of the right kind (native while one answers).
+    let finishes: Vec<(usize, f64)> = reachable
         .iter()
-        .filter_map(|&i| score(&slots[i], arch, native_exists).map(|s| (s, i)))
-        .min()
-        .map_or(Routed::Wait(WaitFor::Room), |(_, i)| Routed::Start(i))
+        .copied()
+        .filter(|&i| slots[i].max_parallel > 0)
+        .filter(|&i| !native_exists || slots[i].native.iter().any(|a| a == arch))
+        .map(|i| (i, finish_on(&slots[i], arch, &cost, !holds(i))))
+        .collect();
+    let earliest = finishes.iter().map(|(_, f)| *f).min_by(f64::total_cmp);
+    let Some(earliest) = earliest.filter(|f| f.is_finite()) else {
+        return Routed::Wait(WaitFor::Room);
+    };
+    let close_enough = earliest + earliest.abs() * EFT_TOLERANCE + 1e-9;
+    let best = finishes
+        .iter()
+        .filter(|(_, f)| *f <= close_enough)
+        .min_by(|(a, fa), (b, fb)| {
+            let key = |i: usize| {
+                let s = &slots[i];
+                (
+                    cost.affinity != Some(s.name.as_str()),
+                    !holds(i),
+                    s.running >= s.max_parallel,
+                    (s.running as u64 * 1000) / s.max_parallel as u64,
+                )
+            };
+            key(*a).cmp(&key(*b)).then(fa.total_cmp(fb)).then(a.cmp(b))
+        })
+        .map(|(i, _)| *i)
+        .expect("the earliest is within the tolerance");
+    if slots[best].running >= slots[best].max_parallel || ready_at(&slots[best]) > 0.0 {
+        return Routed::Wait(WaitFor::Slot(best));
+    }
+    match source.filter(|_| !holds(best)) {
+        Some(from) => Routed::Transfer { from, to: best },
+        None => Routed::Start(best),
+    }
 }
+
+/// How close to the earliest expected finish another engine's counts as just as early (a
+/// fraction of it): expected durations are medians of noisy samples.
+pub const EFT_TOLERANCE: f64 = 0.02;
 
 /// Which slots' builders can build a text with `features` (`builders[i]`: slot i's builder
 /// when it is connected, None while unknown, which counts as able until known). `Ok`: a mask
@@ -335,7 +447,7 @@ pub fn preview(slots: &[SlotSnapshot], jobs: &[PreviewJob], rules: &Rules) -> Ve
             None => None,
             Some(PreviewBase::Built(b)) => Some(b),
             Some(PreviewBase::Job { index, cell }) => match out.get(index) {
-                Some(Routed::Start(i)) => Some(BaseAt {
+                Some(Routed::Start(i)) | Some(Routed::Transfer { to: i, .. }) => Some(BaseAt {
                     cell,
                     engine: &slots[*i].name,
                 }),
@@ -357,7 +469,9 @@ pub fn preview(slots: &[SlotSnapshot], jobs: &[PreviewJob], rules: &Rules) -> Ve
         let job = JobSnapshot {
             arch: job.arch,
             base,
+            base_copies: &[],
             retry: None,
+            cost: None,
         };
         let mut r = route(&sim, &job, rules);
         if r == Routed::Wait(WaitFor::Room) {
@@ -366,7 +480,7 @@ pub fn preview(slots: &[SlotSnapshot], jobs: &[PreviewJob], rules: &Rules) -> Ve
             }
             r = route(&sim, &job, rules);
         }
-        if let Routed::Start(i) = r {
+        if let Routed::Start(i) | Routed::Transfer { to: i, .. } = r {
             sim[i].running += 1;
         }
         out.push(r);
@@ -399,7 +513,7 @@ impl PreviewSummary {
         let mut s = PreviewSummary::default();
         for (k, r) in routed.iter().enumerate().filter(|(k, _)| counted(*k)) {
             match r {
-                Routed::Start(i) => {
+                Routed::Start(i) | Routed::Transfer { to: i, .. } => {
                     per_slot[*i].0 += 1;
                     if !slots[*i].native.iter().any(|a| a == jobs[k].arch) {
                         per_slot[*i].1 += 1;
@@ -486,6 +600,8 @@ mod tests {
             running: 0,
             max_parallel,
             last_error: None,
+            speed: 1.0,
+            busy: Vec::new(),
         }
     }
 
@@ -500,7 +616,9 @@ mod tests {
         JobSnapshot {
             arch,
             base: None,
+            base_copies: &[],
             retry: None,
+            cost: None,
         }
     }
 
@@ -508,6 +626,7 @@ mod tests {
         mode: RunMode::Batch,
         max_total: None,
         reconnect_wait: Duration::from_secs(30),
+        transfer: false,
     };
     const INTERACTIVE: Rules = Rules {
         mode: RunMode::Interactive,
@@ -585,6 +704,71 @@ mod tests {
         assert_eq!(
             route(&slots, &on("b"), &BATCH),
             Routed::Skip("no reachable engine builds amd64 (engine b: refused)".into())
+        );
+    }
+
+    #[test]
+    fn by_expected_finish_with_moves_of_the_base() {
+        // a holds the base and is full for 5 more seconds; b is free, at half a's speed.
+        let mut slots = vec![
+            slot("a", &["amd64"], &["amd64"], 1),
+            slot("b", &["amd64"], &["amd64"], 1),
+        ];
+        slots[0].running = 1;
+        slots[0].busy = vec![5.0];
+        slots[1].speed = 0.5;
+        let moves = Rules {
+            transfer: true,
+            ..BATCH
+        };
+        let job = |transfer: f64| JobSnapshot {
+            base: Some(BaseAt {
+                cell: "d/opam/amd64",
+                engine: "a",
+            }),
+            cost: Some(Cost {
+                native: 2.0,
+                emulated: 20.0,
+                transfer,
+                affinity: None,
+            }),
+            ..job("amd64")
+        };
+        // On a: 5 + 2 = 7 s. On b: 1 + 4 = 5 s: move the base there.
+        assert_eq!(
+            route(&slots, &job(1.0), &moves),
+            Routed::Transfer { from: 0, to: 1 }
+        );
+        // A move of 4 s: 8 s on b; waiting for a is sooner.
+        assert_eq!(
+            route(&slots, &job(4.0), &moves),
+            Routed::Wait(WaitFor::Slot(0))
+        );
+        // Without moves, or after a move failed (an infinite cost): where the base is.
+        assert_eq!(
+            route(&slots, &job(1.0), &BATCH),
+            Routed::Wait(WaitFor::Slot(0))
+        );
+        assert_eq!(
+            route(&slots, &job(f64::INFINITY), &moves),
+            Routed::Wait(WaitFor::Slot(0))
+        );
+        // b already holds a copy: no move needed.
+        let copies = ["b".to_string()];
+        let copied = JobSnapshot {
+            base_copies: &copies,
+            ..job(1.0)
+        };
+        assert_eq!(route(&slots, &copied, &moves), Routed::Start(1));
+        // The holder down: nothing to move from; its cells wait for it (or are skipped).
+        slots[0] = down(slots[0].clone(), Some("refused"));
+        let tui_moves = Rules {
+            mode: RunMode::Interactive,
+            ..moves
+        };
+        assert_eq!(
+            route(&slots, &job(1.0), &tui_moves),
+            Routed::Wait(WaitFor::Engine)
         );
     }
 

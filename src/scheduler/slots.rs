@@ -67,6 +67,8 @@ impl Slot {
             running: self.running,
             max_parallel: self.spec.max_parallel,
             last_error: self.last_error.clone(),
+            speed: 1.0,
+            busy: Vec::new(),
         }
     }
 
