@@ -22,8 +22,10 @@
 //! it was built.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -94,11 +96,14 @@ struct Ended {
     secs: f64,
 }
 
-/// One run: its makespan, builds, and transfers.
+/// One run: its makespan, builds, transfers, and when each build started and ended.
 struct Run {
     makespan: f64,
     builds: Vec<Ended>,
     transfers: u64,
+    /// (cell, engine, started, ended), seconds since the command started: when its
+    /// `started` and `finished` events were read (the events carry no clock of their own).
+    spans: Vec<(String, String, f64, f64)>,
 }
 
 fn run(cfg: &Path, transfer: bool) -> Run {
@@ -118,16 +123,46 @@ fn run_bin(bin: &Path, cfg: &Path, transfer: bool) -> Run {
     if !transfer {
         args.push("--no-transfer");
     }
-    let o = Command::new(bin).args(&args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    // Read the events as they come, each stamped with when it was read: the timeline.
+    let t0 = Instant::now();
+    let mut child = Command::new(bin)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stderr drained on a thread, so that a full pipe never stalls the build.
+    let mut stderr = child.stderr.take().unwrap();
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut events: Vec<(f64, serde_json::Value)> = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Ok(v) = serde_json::from_str(&line) {
+            events.push((t0.elapsed().as_secs_f64(), v));
+        }
+    }
+    let status = child.wait().unwrap();
+    let errs = errs.join().unwrap_or_default();
+    assert!(status.success(), "build failed: {errs}");
+    let mut started: HashMap<String, (String, f64)> = HashMap::new();
+    let mut spans = Vec::new();
+    for (t, v) in &events {
+        let cell = v["cell"].as_str().unwrap_or_default().to_string();
+        if v["event"] == "started" {
+            let engine = v["engine"].as_str().unwrap_or_default().to_string();
+            started.insert(cell, (engine, *t));
+        } else if v["event"] == "finished" {
+            if let Some((engine, s)) = started.remove(&cell) {
+                spans.push((cell, engine, s, *t));
+            }
+        }
+    }
+    let events: Vec<serde_json::Value> = events.into_iter().map(|(_, v)| v).collect();
     let done = events
         .iter()
         .find(|v| v["event"] == "done")
@@ -145,7 +180,46 @@ fn run_bin(bin: &Path, cfg: &Path, transfer: bool) -> Run {
         makespan: done["duration_secs"].as_f64().unwrap(),
         builds,
         transfers: done["transfers"].as_u64().unwrap_or(0),
+        spans,
     }
+}
+
+/// The run as a chart: one row per build place of each engine, one column per half second;
+/// `B` a base, `c` a compiler, `.` a free place. Builds go to the first free row of their
+/// engine in start order (the engine's own places are not visible from outside).
+fn timeline(r: &Run) -> String {
+    const STEP: f64 = 0.5;
+    let mut spans = r.spans.clone();
+    spans.sort_by(|x, y| x.2.total_cmp(&y.2));
+    let end = spans.iter().map(|s| s.3).fold(0.0, f64::max);
+    let cols = (end / STEP).ceil() as usize + 1;
+    let mut engines: Vec<String> = spans.iter().map(|s| s.1.clone()).collect();
+    engines.sort();
+    engines.dedup();
+    let mut out = String::new();
+    for e in &engines {
+        let mut rows: Vec<(f64, Vec<u8>)> = Vec::new();
+        for (cell, _, s, t) in spans.iter().filter(|x| &x.1 == e) {
+            let i = match rows.iter().position(|(free_at, _)| *free_at <= *s + 1e-6) {
+                Some(i) => i,
+                None => {
+                    rows.push((0.0, vec![b'.'; cols]));
+                    rows.len() - 1
+                }
+            };
+            rows[i].0 = *t;
+            let glyph = if is_base(cell) { b'B' } else { b'c' };
+            let (a, b) = ((s / STEP).round() as usize, (t / STEP).round() as usize);
+            for c in &mut rows[i].1[a.min(cols)..b.min(cols)] {
+                *c = glyph;
+            }
+        }
+        for (k, (_, row)) in rows.iter().enumerate() {
+            out.push_str(&format!("  {e}{k} |{}|\n", String::from_utf8_lossy(row)));
+        }
+    }
+    out.push_str(&format!("       0 s{:>w$}\n", format!("{end:.1} s"), w = cols - 2));
+    out
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -264,6 +338,17 @@ fn report(label: &str, runs: &[Run], pooled: f64) {
             ratio,
             speed,
             r.transfers
+        );
+    }
+    // The timeline of the run whose ratio is the median's (the lower one of an even count).
+    if !runs.is_empty() {
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by(|&x, &y| ratios[x].total_cmp(&ratios[y]));
+        let k = order[(runs.len() - 1) / 2];
+        println!(
+            "{label} run {} (the median), timeline (B base, c compiler, . free place):\n{}",
+            k + 1,
+            timeline(&runs[k])
         );
     }
     let makespans: Vec<f64> = runs.iter().map(|r| r.makespan).collect();
