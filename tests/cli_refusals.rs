@@ -72,3 +72,10 @@ fn sizes_reports_that_do_not_fit_together_are_refused() {
         cannot,
     );
 }
+
+#[test]
+fn why_without_a_selector_says_what_to_name() {
+    // Like `build`: the way to every cell and to the stale ones, not a bare usage error.
+    refused(&["why"], "`imagegrid why '*'` explains every cell");
+    refused(&["why", "--json"], "--stale");
+}

@@ -535,6 +535,26 @@ fn an_unreachable_input_is_named_and_blocks_only_the_builds_that_need_it() {
         "{}",
         text(&o.stderr)
     );
+    // No checkout was ever made: `inputs` says so, not where it would be as if it were.
+    assert!(
+        text(&o.stdout).contains("opam-repository checkout: none yet (the first resolution"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = s.run(&["inputs", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["checkout"], serde_json::Value::Null, "{v}");
+    // `why` goes on with what it has: opam's resolution, and opam-repository's moving ref
+    // (there is no last resolution of it to use).
+    let o = s.run(&["why", BASES[0]]);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "input opam-repository ({missing}): cannot fetch master"
+        )) && err.contains("(never resolved yet: the recipes name its moving refs, unpinned)"),
+        "{err}"
+    );
+    assert!(!err.contains("its last resolution is used"), "{err}");
     // The grid still opens (as text, not on a terminal).
     let grid = s.ok(&[]);
     assert!(grid.contains("debian-13"), "{grid}");

@@ -29,9 +29,15 @@ async fn an_image_of_another_platform_fails_its_cell() {
     assert_eq!(arm.status, BuildStatus::Failed, "{arm:?}");
     let why = arm.failure.clone().unwrap_or_default();
     assert!(
-        why.contains("built a linux/amd64 image for linux/arm64"),
-        "{why}"
+        why.contains("platform: built a linux/amd64 image for linux/arm64"),
+        "the failure says what was judged: {why}"
     );
+    // Judged after the build stream ended: no step failed, least of all imagegrid's own
+    // closing `LABEL imagegrid.build=...`.
+    assert!(!why.contains("LABEL") && !why.contains("step"), "{why}");
+    let record = arm.failure_record.clone().expect("a failure record");
+    assert_eq!(record.step, None, "{record:?}");
+    assert_eq!(record.command, None, "{record:?}");
     assert!(arm.image_id.is_none(), "not recorded as an image: {arm:?}");
     assert!(
         !events.iter().any(|e| matches!(e, BuildEvent::Finished(r)

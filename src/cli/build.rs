@@ -165,16 +165,17 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: BuildArgs) -> Resu
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     view.finish(&summary);
     if loaded.config.history.prune_after_run {
-        // The policy by itself after each run (`[history] prune_after_run`): a note on stderr,
-        // never on the JSON event stream.
+        // The policy by itself after each run (`[history] prune_after_run`): a note on stderr
+        // when it removed something, never on the JSON event stream.
         let opts = crate::session::prune::PruneOptions {
             engines: true,
             dry_run: false,
         };
         match session.prune(opts).await {
-            Ok(r) => {
+            Ok(r) if super::prune::after_run_is_news(&r) => {
                 let _ = super::prune::print_report(&mut std::io::stderr(), &r, false);
             }
+            Ok(_) => {}
             Err(e) => eprintln!("imagegrid: prune after the run failed: {e}"),
         }
     }

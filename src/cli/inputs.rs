@@ -30,11 +30,12 @@ pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit>
         rows.push((OPAM_REPOSITORY, p, failed(OPAM_REPOSITORY)));
     }
     // What each base build sends: the checkout (with its .git) and a Dockerfile, as a tar.
-    let checkout = sources.checkout_dir();
-    let context_bytes = pins
-        .opam_repository
+    // None when there is no checkout yet (a fresh data dir offline).
+    let checkout = Some(sources.checkout_dir()).filter(|_| sources.has_checkout());
+    let context_bytes = checkout
         .as_ref()
-        .and_then(|_| crate::engine::build::dir_context_size(&checkout, "").ok());
+        .filter(|_| pins.opam_repository.is_some())
+        .and_then(|c| crate::engine::build::dir_context_size(c, "").ok());
     // The upstream images (an unreadable matrix or an unreachable engine is a note: the
     // refs above are still shown).
     let (upstreams, up_error) = match crate::matrix::Matrix::load(loaded) {
@@ -99,13 +100,18 @@ pub fn run(loaded: &LoadedConfig, refresh: bool, json: bool) -> Result<u8, Exit>
                 }
             );
         }
-        match context_bytes {
-            Some(n) => println!(
+        match (&checkout, context_bytes) {
+            (Some(c), Some(n)) => println!(
                 "opam-repository checkout: {} (build context of the base images: {})",
-                checkout.display(),
+                c.display(),
                 crate::util::units::human_size(n as i64)
             ),
-            None => println!("opam-repository checkout: {}", checkout.display()),
+            (Some(c), None) => println!("opam-repository checkout: {}", c.display()),
+            (None, _) => println!(
+                "opam-repository checkout: none yet (the first resolution that reaches {} makes it in {})",
+                crate::model::inputs::redact_url(&sources.opam_repository),
+                sources.checkout_dir().display()
+            ),
         }
         for (image, a) in &upstreams {
             let what = match (&a.digest, &a.error) {

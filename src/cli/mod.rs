@@ -95,8 +95,7 @@ pub enum Cmd {
         after_help = "Exit status: 0 none stale, 1 some stale, 2 usage/config error.\nExamples:\n  imagegrid why debian-13/5.4/amd64 --diff\n  imagegrid why '*' --json"
     )]
     Why {
-        /// Cell ids or globs.
-        #[arg(required = true)]
+        /// Cell ids or globs (`'*'` for every cell).
         selectors: Vec<String>,
         /// One JSON array: [{"cell", "stale", "reasons": [{"kind", "detail", "diff"?}]}].
         #[arg(long)]
@@ -341,6 +340,7 @@ fn run(cli: Cli) -> Result<u8, Exit> {
             json,
             diff,
         }) => {
+            why::require_selectors(&selectors)?;
             let (loaded, matrix) = load(cfg_path)?;
             why::run(&loaded, &matrix, &selectors, json, diff)
         }

@@ -48,6 +48,21 @@ pub async fn run(loaded: &LoadedConfig, matrix: Matrix, args: PruneArgs) -> Resu
     Ok(if failed { super::EXIT_FAILED } else { 0 })
 }
 
+/// Whether the prune after a build run is worth its lines on stderr: it removed something
+/// (logs, leftover files, Dockerfile texts, images, build cache) or a removal failed.
+/// Compressing the run's finished logs happens every run and is not news, nor is an engine
+/// the run already found unreachable (as the TUI's status line, `ui/effects.rs`).
+pub fn after_run_is_news(r: &PruneReport) -> bool {
+    let l = &r.logs;
+    let logs = !l.pruned.is_empty()
+        || l.leftovers_removed > 0
+        || l.texts_removed > 0
+        || !l.errors.is_empty();
+    logs || r.engines.iter().any(|e| {
+        e.removed > 0 || e.cache_reclaimed_bytes.is_some_and(|n| n > 0) || !e.errors.is_empty()
+    })
+}
+
 /// The report as text; `detail` lists each log and image (off for the one-line note after a
 /// build run).
 pub fn print_report(out: &mut dyn Write, r: &PruneReport, detail: bool) -> std::io::Result<()> {
@@ -189,7 +204,49 @@ fn image_lines(images: &[crate::store::images::ImageDecision]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::image_lines;
+    use super::{after_run_is_news, image_lines};
+    use crate::session::prune::{EnginePrune, PruneReport};
+    use crate::store::retention::LogPruneReport;
+
+    #[test]
+    fn a_prune_after_a_run_that_removed_nothing_is_not_news() {
+        // Every headless run printed a logs line and an engine line of zeros.
+        let quiet = || PruneReport {
+            logs: LogPruneReport {
+                compressed: 2,
+                kept: 5,
+                ..Default::default()
+            },
+            engines: vec![
+                EnginePrune {
+                    engine: "a".into(),
+                    cache_reclaimed_bytes: Some(0),
+                    ..Default::default()
+                },
+                EnginePrune {
+                    engine: "b".into(),
+                    error: Some("unreachable".into()),
+                    ..Default::default()
+                },
+            ],
+        };
+        assert!(!after_run_is_news(&quiet()));
+        let mut r = quiet();
+        r.logs.leftovers_removed = 1;
+        assert!(after_run_is_news(&r));
+        let mut r = quiet();
+        r.logs.texts_removed = 1;
+        assert!(after_run_is_news(&r));
+        let mut r = quiet();
+        r.engines[0].removed = 1;
+        assert!(after_run_is_news(&r));
+        let mut r = quiet();
+        r.engines[0].cache_reclaimed_bytes = Some(4096);
+        assert!(after_run_is_news(&r));
+        let mut r = quiet();
+        r.engines[0].errors.push("sha256:x: in use".into());
+        assert!(after_run_is_news(&r));
+    }
     use crate::engine::cleanup::OwnedImage;
     use crate::store::images::{ImageDecision, OTHER_HISTORY};
 

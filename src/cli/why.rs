@@ -7,14 +7,41 @@ use std::sync::Arc;
 
 use crate::config::LoadedConfig;
 use crate::dockerfile::Renderer;
-use crate::inputs::InputSources;
+use crate::inputs::{InputError, InputSources, OPAM, OPAM_REPOSITORY};
 use crate::matrix::Matrix;
-use crate::model::inputs::{Needs, OPAM_REFS};
+use crate::model::inputs::{Needs, Pins, OPAM_REFS};
 use crate::scheduler::RunOptions;
 use crate::why::recorded::{explain, load_history};
 
 use super::report::open_store;
 use super::{Exit, EXIT_FAILED};
+
+/// The refusal of `why` without a selector: what to name instead (as `build` says it).
+pub const NO_SELECTOR: &str = "name the cells to explain (e.g. `imagegrid why debian-13/5.4/amd64`); `imagegrid why '*'` explains every cell, and `imagegrid build --stale --dry-run` lists the stale ones in build order";
+
+/// Refuse an empty selection (exit 2) before any config is read.
+pub fn require_selectors(selectors: &[String]) -> Result<(), Exit> {
+    if selectors.is_empty() {
+        return Err(Exit::error(NO_SELECTOR));
+    }
+    Ok(())
+}
+
+/// What `why` goes on with after `e`, given the pins it has: the last resolution of that
+/// input when there is one, else the moving refs themselves (a fresh data dir offline).
+/// Empty for the cache file, which holds no input of its own.
+fn after_input_error(e: &InputError, pins: &Pins) -> &'static str {
+    let resolved = match e.input.as_str() {
+        OPAM => OPAM_REFS.iter().all(|r| pins.opam.contains_key(*r)),
+        OPAM_REPOSITORY => pins.opam_repository.is_some(),
+        _ => return "",
+    };
+    if resolved {
+        " (its last resolution is used)"
+    } else {
+        " (never resolved yet: the recipes name its moving refs, unpinned)"
+    }
+}
 
 /// Print why each selected cell is stale. Exit 0 when none is, 1 when some is; 2 when a
 /// selector is bad or selects nothing.
@@ -39,7 +66,7 @@ pub fn run(
     };
     let (pins, errors) = InputSources::from_config(loaded).resolve(&needs, false);
     for e in &errors {
-        eprintln!("imagegrid: {e} (its last resolution is used)");
+        eprintln!("imagegrid: {e}{}", after_input_error(e, &pins));
     }
     let renderer = Renderer::for_config(loaded).with_pins(Arc::new(pins));
     let history = load_history(&open_store(loaded)?)?;
@@ -78,4 +105,58 @@ pub fn run(
     } else {
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::inputs::ResolvedRef;
+
+    fn error(input: &str) -> InputError {
+        InputError {
+            input: input.into(),
+            url: "https://example.invalid/x".into(),
+            message: "Could not resolve host".into(),
+        }
+    }
+
+    fn resolved(r: &str) -> ResolvedRef {
+        ResolvedRef {
+            url: "https://example.invalid/x".into(),
+            git_ref: r.into(),
+            commit: "0".repeat(40),
+            tag: None,
+            resolved_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_data_dir_has_no_last_resolution_to_use() {
+        let none = Pins::default();
+        for input in [OPAM, OPAM_REPOSITORY] {
+            let note = after_input_error(&error(input), &none);
+            assert!(note.contains("never resolved yet"), "{input}: {note}");
+        }
+        let mut all = Pins::default();
+        for r in OPAM_REFS {
+            all.opam.insert(r.to_string(), resolved(r));
+        }
+        all.opam_repository = Some(resolved("master"));
+        for input in [OPAM, OPAM_REPOSITORY] {
+            let note = after_input_error(&error(input), &all);
+            assert_eq!(note, " (its last resolution is used)", "{input}");
+        }
+        // One opam branch never resolved: the recipes naming it are not pinned.
+        all.opam.remove(OPAM_REFS[0]);
+        assert!(after_input_error(&error(OPAM), &all).contains("never resolved"));
+        assert_eq!(after_input_error(&error("cache"), &Pins::default()), "");
+    }
+
+    #[test]
+    fn no_selector_is_explained_like_build() {
+        let e = require_selectors(&[]).unwrap_err();
+        assert_eq!(e.code, crate::cli::EXIT_ERROR);
+        assert!(e.message.contains("'*'") && e.message.contains("--stale"));
+        assert!(require_selectors(&["*".into()]).is_ok());
+    }
 }

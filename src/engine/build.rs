@@ -80,8 +80,9 @@ pub struct BuiltImage {
 }
 
 /// Does an image's platform (its config's os, architecture, variant) answer the one a build
-/// asked for (`linux/arm64`, `linux/arm/v7`)? `Err` says both, e.g. "built a linux/amd64
-/// image for linux/arm64". The variant is compared only when the request names one.
+/// asked for (`linux/arm64`, `linux/arm/v7`)? `Err` names what was judged and both platforms,
+/// e.g. "platform: built a linux/amd64 image for linux/arm64". The variant is compared only
+/// when the request names one.
 fn check_platform(requested: &str, built: &BuiltImage) -> Result<(), String> {
     let mut parts = requested.split('/');
     let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
@@ -105,7 +106,7 @@ fn check_platform(requested: &str, built: &BuiltImage) -> Result<(), String> {
         Some(v) if !v.is_empty() => format!("{}/{}/{v}", built.os, built.architecture),
         _ => format!("{}/{}", built.os, built.architecture),
     };
-    Err(format!("built a {got} image for {requested}"))
+    Err(format!("platform: built a {got} image for {requested}"))
 }
 
 /// Why a build did not produce an image.
@@ -114,6 +115,10 @@ pub enum BuildError {
     /// The build itself failed (a step exited non-zero, bad Dockerfile): never retried.
     #[error("{0}")]
     Failed(String),
+    /// The build ran to its end, but the image it made was judged wrong afterwards (another
+    /// platform than asked, or no image under the tag): no step is to blame. Never retried.
+    #[error("{0}")]
+    Judged(String),
     /// The engine failed us (connection lost, engine restarted, stalled).
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -818,7 +823,7 @@ impl Engine {
             .await
             .map_err(|e| match e.kind {
                 EngineErrorKind::Api => {
-                    BuildError::Failed(format!("the build ended without an image: {}", e.message))
+                    BuildError::Judged(format!("the build ended without an image: {}", e.message))
                 }
                 _ => BuildError::Engine(e),
             })?;
@@ -838,7 +843,7 @@ impl Engine {
             // another platform makes an image of that platform, whatever was asked.
             _ => check_platform(&req.platform, &built)
                 .map(|_| built)
-                .map_err(BuildError::Failed),
+                .map_err(BuildError::Judged),
         }
     }
 
@@ -1016,7 +1021,7 @@ mod tests {
         assert!(check_platform("linux/arm/v7", &img("linux", "arm", Some("v7"))).is_ok());
         assert_eq!(
             check_platform("linux/arm64", &img("linux", "amd64", None)).unwrap_err(),
-            "built a linux/amd64 image for linux/arm64"
+            "platform: built a linux/amd64 image for linux/arm64"
         );
         assert!(check_platform("linux/arm/v7", &img("linux", "arm", Some("v6"))).is_err());
         assert!(check_platform("linux/amd64", &img("windows", "amd64", None)).is_err());

@@ -64,6 +64,14 @@ impl InputSources {
         self.dir.join("opam-repository")
     }
 
+    /// Whether the checkout holds a commit yet: a fresh data dir has none, nor does one
+    /// whose first fetch failed (offline), where only an empty clone was made.
+    pub fn has_checkout(&self) -> bool {
+        let dir = self.checkout_dir();
+        dir.join(".git").is_dir()
+            && git::git(Some(&dir), &["rev-parse", "-q", "--verify", "HEAD"]).is_ok()
+    }
+
     fn cache_file(&self) -> PathBuf {
         self.dir.join("resolved.json")
     }

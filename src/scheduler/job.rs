@@ -270,8 +270,17 @@ pub(super) async fn build_task(
             );
             ended(BuildStatus::Cancelled, "cancelled".into())
         }
-        Err(BuildError::Failed(message)) => {
-            let record = summary::failure_record(step.as_deref(), &log.tail(), &message);
+        Err(e @ (BuildError::Failed(_) | BuildError::Judged(_))) => {
+            // A failure judged after the stream ended (the image it made) is no step's, and
+            // the log of a build that ran to its end does not explain it.
+            let (message, step, tail) = match e {
+                BuildError::Judged(m) => {
+                    log.line(format!("imagegrid: {m}"));
+                    (m, None, Vec::new())
+                }
+                e => (e.to_string(), step.as_deref(), log.tail()),
+            };
+            let record = summary::failure_record(step, &tail, &message);
             let cause = log.cause(&message, Some(&record));
             // The failure line leads with the cause when a rule matched.
             let line = crate::model::failure_line::failure_line(cause.lead().as_deref(), &record);

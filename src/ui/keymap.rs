@@ -515,7 +515,7 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::ShowDockerfile,
         scope: Scope::Anywhere,
         hint: "d dockerfile",
-        help: "show the focused cell's Dockerfile (a stale one: why, and the diff against its last success, first) / its log",
+        help: "show the focused cell's Dockerfile (a stale one: why, and the diff against its last success, first) / its log again; moving to another cell shows that cell's log",
     },
     Binding {
         keys: &[Key(KeyCode::Char('M'), S)],

@@ -28,11 +28,19 @@ pub const PARTLY_SELECTED: &str = "▹";
 /// An engine that answers, and one that does not.
 pub const ENGINE_UP: &str = "● ";
 pub const ENGINE_DOWN: &str = "○ ";
+/// Before an engine's count of builds running now.
+pub const ENGINE_RUNNING: &str = "▶";
+/// Before an engine's count of builds waiting for it.
+pub const ENGINE_QUEUED: &str = "◌";
+/// Before the disk an engine's images take.
+pub const ENGINE_DISK: &str = "⛁";
 /// The inspector's diff base.
 pub const DIFF_BASE: &str = "◆";
 /// The cursor of a prompt.
 pub const PROMPT_CURSOR: &str = "▏";
 /// What the glyphs mean, for the help popup (it wraps to the popup's width).
+/// The engines line's glyphs, for the help's legend.
+pub const ENGINE_LEGEND: &str = "engines: ● up  ○ down  [arches it builds]  ▶ builds running  ◌ builds queued  ⛁ disk its images take (≤ an upper bound)";
 pub const LEGEND: &str = "· never  ◌ queued  ⠋ building  ✓ ok  ✗ failed  ⊘ cancelled  ! interrupted  ↷ skipped  ~ stale  ^ base stale  – excluded (none)  ▸ selected  ▹ partly selected";
 
 /// Heat map glyphs, so that the map reads without colour: size quartiles (smallest to the

@@ -8,10 +8,13 @@ impl App {
         if rows == 0 {
             return;
         }
+        let before = self.focused();
         self.row = (self.row as isize + dr).clamp(0, rows as isize - 1) as usize;
         self.col = (self.col as isize + dc).clamp(0, self.columns.len() as isize - 1) as usize;
-        if let Detail::Dockerfile(d) = &mut self.detail {
-            *d = Loadable::Wanted;
+        // The Dockerfile view is one cell's: another cell shows its log (focus_effects()
+        // does the same for focus moved otherwise), so `d` there means its Dockerfile.
+        if matches!(self.detail, Detail::Dockerfile(_)) && self.focused() != before {
+            self.detail = Detail::Log;
         }
         self.reset_text_view();
     }

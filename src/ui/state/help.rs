@@ -97,12 +97,14 @@ pub fn help_lines(view: Context, screen_width: u16) -> Vec<HelpLine> {
         keys: String::new(),
         text: "Glyphs".into(),
     });
-    for part in wrap_words(crate::ui::theme::LEGEND, width.saturating_sub(4)) {
-        lines.push(HelpLine {
-            kind: HelpKind::Legend,
-            keys: String::new(),
-            text: part,
-        });
+    for legend in [crate::ui::theme::LEGEND, crate::ui::theme::ENGINE_LEGEND] {
+        for part in wrap_words(legend, width.saturating_sub(4)) {
+            lines.push(HelpLine {
+                kind: HelpKind::Legend,
+                keys: String::new(),
+                text: part,
+            });
+        }
     }
     lines
 }

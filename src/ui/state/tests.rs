@@ -616,19 +616,28 @@ fn stored_log_is_loaded_once_on_focus() {
             "FROM x"
         ]
     );
-    // The Dockerfile has the keyboard; Esc gives it back to the grid, whose moves load the
-    // next cell's Dockerfile.
+    // The Dockerfile has the keyboard; Esc gives it back to the grid.
     assert_eq!(a.context(), Context::Dockerfile);
     assert!(
         a.on_key(key('l')).is_empty(),
         "l does not move the grid from the Dockerfile"
     );
     a.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
-    let fx = a.on_key(key('l'));
+    // Moving to another cell shows its log (the Dockerfile view is one cell's): `d` there
+    // shows its Dockerfile, as on the first cell, never its log.
+    a.on_key(key('l'));
+    assert_eq!(a.focused().as_deref(), Some("alpine-3.23/4.14/amd64"));
+    assert_eq!(a.detail, Detail::Log);
+    assert_eq!(a.context(), Context::Grid);
+    let fx = a.on_key(key('d'));
     assert_eq!(
         fx,
         vec![Effect::LoadDockerfile("alpine-3.23/4.14/amd64".into())]
     );
+    assert!(matches!(a.detail, Detail::Dockerfile(_)));
+    // A second `d` on the same cell goes back to its log.
+    a.on_key(key('d'));
+    assert_eq!(a.detail, Detail::Log);
 }
 
 /// A matrix over one of the plan-diff fixtures, as `--plan` makes it.

@@ -163,7 +163,13 @@ impl App {
                 *l = Loadable::Loading(id.clone());
                 return vec![Effect::LoadHistory(id)];
             }
-            Detail::Dockerfile(l) if l.cell() != Some(id.as_str()) => {
+            // `d` on a cell shows that cell's Dockerfile; moving to another cell shows its
+            // log again, so that `d` there means its Dockerfile too, never its log.
+            Detail::Dockerfile(l) if l.cell().is_some_and(|c| c != id) => {
+                self.detail = Detail::Log;
+                self.reset_text_view();
+            }
+            Detail::Dockerfile(l) if l.cell().is_none() => {
                 *l = Loadable::Loading(id.clone());
                 return vec![Effect::LoadDockerfile(id)];
             }
