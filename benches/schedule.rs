@@ -218,7 +218,11 @@ fn timeline(r: &Run) -> String {
             out.push_str(&format!("  {e}{k} |{}|\n", String::from_utf8_lossy(row)));
         }
     }
-    out.push_str(&format!("       0 s{:>w$}\n", format!("{end:.1} s"), w = cols - 2));
+    out.push_str(&format!(
+        "       0 s{:>w$}\n",
+        format!("{end:.1} s"),
+        w = cols - 2
+    ));
     out
 }
 

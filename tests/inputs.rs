@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{env, file_in_image, registry_get, ACCEPT_ANY_MANIFEST};
+use common::{env, file_in_image, git, registry_get, ACCEPT_ANY_MANIFEST};
 use imagegrid::dockerfile::features::strip_syntax;
 use imagegrid::engine::Engine;
 
@@ -24,18 +24,6 @@ const LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.email=t@example.org", "-c", "user.name=t"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
-    text(&o.stdout).trim().to_string()
 }
 
 /// Local stand-ins for opam (branches 2.1 ... 2.5, release tags; the newest release is a

@@ -18,7 +18,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::env;
+use common::{env, git};
 use serde_json::Value;
 
 const DUMP: &str = "tests/fixtures/plan/inputs.dump";
@@ -28,18 +28,6 @@ const OTHERS: [&str; 2] = ["debian-13/4.14-flambda/amd64", "debian-13/5.5-beta1/
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.email=t@example.org", "-c", "user.name=t"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
-    text(&o.stdout).trim().to_string()
 }
 
 /// One cell's answer from `why --json`: its id, stale, its reasons as (kind, detail), and

@@ -175,14 +175,11 @@ pub async fn copy_image(
         expected_id: expected.clone(),
         failure,
     };
-    if resolve(dst, &expected)
+    if let Some(done) = already_there(dst, reference, &expected, started, Via::ExportLoad)
         .await
-        .map_err(|e| fail(TransferFailure::Target(e)))?
-        .is_some()
+        .map_err(fail)?
     {
-        return finish(dst, reference, &expected, 0, started, Via::ExportLoad)
-            .await
-            .map_err(fail);
+        return Ok(done);
     }
     match resolve(src, &expected)
         .await
@@ -299,6 +296,27 @@ pub async fn copy_image(
 }
 
 /// Tag `expected` as `reference` on `dst` and check the reference resolves to it.
+/// When `dst` already holds `expected`: tag it `reference` there and say so (0 bytes moved);
+/// None when it does not.
+async fn already_there(
+    dst: &Engine,
+    reference: &str,
+    expected: &str,
+    started: Instant,
+    via: Via,
+) -> Result<Option<Transfer>, TransferFailure> {
+    if resolve(dst, expected)
+        .await
+        .map_err(TransferFailure::Target)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    finish(dst, reference, expected, 0, started, via)
+        .await
+        .map(Some)
+}
+
 async fn finish(
     dst: &Engine,
     reference: &str,
@@ -356,14 +374,11 @@ pub async fn pull_by_digest(
         expected_id: expected.clone(),
         failure,
     };
-    if resolve(dst, &expected)
+    if let Some(done) = already_there(dst, reference, &expected, started, Via::Registry)
         .await
-        .map_err(|e| fail(TransferFailure::Target(e)))?
-        .is_some()
+        .map_err(fail)?
     {
-        return finish(dst, reference, &expected, 0, started, Via::Registry)
-            .await
-            .map_err(fail);
+        return Ok(done);
     }
     // As the docker CLI sends `docker pull repo@digest`: the digest in `tag`.
     let opts = CreateImageOptionsBuilder::default()
@@ -475,14 +490,11 @@ pub async fn copy_via_registry(
         expected_id: expected.clone(),
         failure,
     };
-    if resolve(dst, &expected)
+    if let Some(done) = already_there(dst, reference, &expected, started, Via::Registry)
         .await
-        .map_err(|e| fail(TransferFailure::Target(e)))?
-        .is_some()
+        .map_err(fail)?
     {
-        return finish(dst, reference, &expected, 0, started, Via::Registry)
-            .await
-            .map_err(fail);
+        return Ok(done);
     }
     let staged = format!("{registry_repo}:{}", registry_tag(&expected));
     let pushed = src

@@ -25,16 +25,7 @@ pub(super) async fn record(
             image,
             digest: Some(d.clone()),
         };
-        if let Err(e) = ctx
-            .store
-            .try_call(move |s| s.set_upstream(build_id, &up))
-            .await
-        {
-            ctx.store_error(
-                Some(&plan.cell.id),
-                format!("cannot record the upstream digest of build {build_id}: {e}"),
-            );
-        }
+        store(ctx, plan, build_id, up).await;
         return None;
     }
     let local = if plan.pull {
@@ -55,7 +46,12 @@ pub(super) async fn record(
             ),
         },
     };
-    let up = Upstream { image, digest };
+    store(ctx, plan, build_id, Upstream { image, digest }).await;
+    note
+}
+
+/// Write `up` into build `build_id`'s record; a store error is reported, not fatal.
+async fn store(ctx: &Ctx, plan: &PlannedCell, build_id: i64, up: Upstream) {
     if let Err(e) = ctx
         .store
         .try_call(move |s| s.set_upstream(build_id, &up))
@@ -66,5 +62,4 @@ pub(super) async fn record(
             format!("cannot record the upstream digest of build {build_id}: {e}"),
         );
     }
-    note
 }

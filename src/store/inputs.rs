@@ -10,6 +10,16 @@ use crate::model::inputs::Pins;
 impl Store {
     /// Record the pinned inputs build `id` was started with.
     pub fn set_inputs_record(&self, id: i64, record: &Pins) -> Result<(), StoreError> {
+        self.write_record(id, record)
+    }
+
+    /// Write build `id`'s `inputs_record` column: `record` as JSON (a [`Pins`], or the
+    /// schema-7 [`crate::model::recorded::Recorded`] that extends it).
+    pub(super) fn write_record<T: serde::Serialize>(
+        &self,
+        id: i64,
+        record: &T,
+    ) -> Result<(), StoreError> {
         let json = serde_json::to_string(record).unwrap_or_else(|_| "{}".into());
         self.conn
             .execute(
@@ -20,9 +30,12 @@ impl Store {
         Ok(())
     }
 
-    /// The pinned inputs recorded with build `id` (None: no such build, or built before
-    /// schema 6).
-    pub fn inputs_record(&self, id: i64) -> Result<Option<Pins>, StoreError> {
+    /// Read build `id`'s `inputs_record` column as a `T` (None: no such build, no record, or
+    /// one that does not read as a `T`).
+    pub(super) fn read_record<T: serde::de::DeserializeOwned>(
+        &self,
+        id: i64,
+    ) -> Result<Option<T>, StoreError> {
         let text: Option<Option<String>> = self
             .conn
             .query_row(
@@ -33,6 +46,12 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?;
         Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// The pinned inputs recorded with build `id` (None: no such build, or built before
+    /// schema 6).
+    pub fn inputs_record(&self, id: i64) -> Result<Option<Pins>, StoreError> {
+        self.read_record(id)
     }
 }
 

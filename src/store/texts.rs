@@ -63,14 +63,7 @@ impl Store {
         if let Some(t) = text {
             record.dockerfile = Some(self.put_text(t)?);
         }
-        let json = serde_json::to_string(&record).unwrap_or_else(|_| "{}".into());
-        self.conn
-            .execute(
-                "UPDATE builds SET inputs_record = ?2 WHERE id = ?1",
-                params![id, json],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.write_record(id, &record)
     }
 
     /// Add to build `id`'s record the upstream image it was built from (known after the
@@ -82,29 +75,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut record = self.recorded(id)?.unwrap_or_default();
         record.upstream = Some(upstream.clone());
-        let json = serde_json::to_string(&record).unwrap_or_else(|_| "{}".into());
-        self.conn
-            .execute(
-                "UPDATE builds SET inputs_record = ?2 WHERE id = ?1",
-                params![id, json],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.write_record(id, &record)
     }
 
     /// What build `id` was recorded as made from (None: no such build, or built before
     /// schema 6; a schema-6 record has pins only).
     pub fn recorded(&self, id: i64) -> Result<Option<Recorded>, StoreError> {
-        let text: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT inputs_record FROM builds WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+        self.read_record(id)
     }
 
     /// The texts no kept history row names, with their stored (compressed) bytes: a row

@@ -974,3 +974,21 @@ pub async fn file_in_image(engine: &imagegrid::engine::Engine, image: &str, path
     std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
     text
 }
+
+/// Run `git -C dir ARGS` (as a fixed test identity) and return its trimmed stdout; panics
+/// with git's stderr when it fails. The moving inputs' stand-in repositories are made so.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.email=t@example.org", "-c", "user.name=t"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
