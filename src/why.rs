@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::dockerfile::{KeyOptions, RenderError, Renderer};
-use crate::matrix::Matrix;
+use crate::dockerfile::{RenderError, Renderer};
+use crate::matrix::{Cell, Matrix};
 use crate::model::options::NetworkMode;
 use crate::plan::{Plan, PlanDiff};
 use crate::scheduler::RunOptions;
@@ -99,14 +99,28 @@ pub fn stale_reasons(
     last: &HashMap<String, BuildRecord>,
 ) -> Result<Reasons, RenderError> {
     let key = opts.key_options();
-    let mut now: HashMap<&str, String> = HashMap::new();
-    for c in &m.cells {
-        if last.contains_key(&c.id) {
-            now.insert(&c.id, r.inputs(m, c, key, &opts.tags)?.hash);
-        }
-    }
+    let built: Vec<&Cell> = m
+        .cells
+        .iter()
+        .filter(|c| last.contains_key(&c.id))
+        .collect();
+    let now = r
+        .keys(m, &built, &[key.network], &opts.tags)?
+        .pop()
+        .unwrap_or_default();
     let stale =
         |id: &str| matches!((now.get(id), last.get(id)), (Some(h), Some(rec)) if *h != rec.inputs);
+    // A stale cell built with another network setting says so: its keys under the others.
+    let stale_cells: Vec<&Cell> = built.iter().copied().filter(|c| stale(&c.id)).collect();
+    let networks: Vec<NetworkMode> = [NetworkMode::Default, NetworkMode::Host, NetworkMode::None]
+        .into_iter()
+        .filter(|n| *n != key.network && !stale_cells.is_empty())
+        .collect();
+    let others: Vec<(NetworkMode, HashMap<String, String>)> = networks
+        .iter()
+        .copied()
+        .zip(r.keys(m, &stale_cells, &networks, &opts.tags)?)
+        .collect();
     let mut out = Reasons::new();
     for c in &m.cells {
         if !stale(&c.id) {
@@ -114,11 +128,9 @@ pub fn stale_reasons(
         }
         let rec = &last[&c.id];
         let mut other = None;
-        for network in [NetworkMode::Default, NetworkMode::Host, NetworkMode::None] {
-            if network != key.network
-                && r.inputs(m, c, KeyOptions { network }, &opts.tags)?.hash == rec.inputs
-            {
-                other = Some(network);
+        for (network, keys) in &others {
+            if keys.get(&c.id) == Some(&rec.inputs) {
+                other = Some(*network);
             }
         }
         let reason = match (other, &m.plan, c.base_id().filter(|b| stale(b))) {

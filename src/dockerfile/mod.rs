@@ -6,6 +6,7 @@ pub mod features;
 pub mod pins;
 pub mod same;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -286,33 +287,67 @@ impl Renderer {
             }
             None => dockerfile.clone(),
         };
-        let platform = matrix
-            .arch(&cell.arch)
-            .map(|a| a.platform.as_str())
-            .unwrap_or("");
-        let mut h = Sha256::new();
-        h.update(b"imagegrid-inputs-v1\0");
-        h.update(canonical.as_bytes());
-        h.update(b"\0platform=");
-        h.update(platform.as_bytes());
-        h.update(b"\0network=");
-        h.update(opts.network.as_api().as_bytes());
-        if needs.opam_repository {
-            // The build context: the checkout's commit (or the ref, while unresolved).
-            h.update(b"\0opam-repository=");
-            h.update(
-                pins.repository_commit()
-                    .unwrap_or(OPAM_REPOSITORY_REF)
-                    .as_bytes(),
-            );
-        }
-        let hash = crate::util::digest::hex(&h.finalize());
+        let hash = hash_key(matrix, cell, &canonical, opts.network, &needs, pins);
         Ok(CellInputs {
             dockerfile,
             hash,
             template,
             needs,
         })
+    }
+
+    /// The cache keys ([`CellInputs::hash`], with today's pins) of `cells` under each of
+    /// `networks` (one map, cell id -> key, per network, in order): what a staleness check
+    /// over a whole matrix needs (the TUI's first frame waits on it). Each cell renders once
+    /// whatever the networks and however many compiler cells stand on a base: a compiler's
+    /// key text is rendered FROM a placeholder that each network's base key then replaces.
+    pub fn keys(
+        &self,
+        matrix: &Matrix,
+        cells: &[&Cell],
+        networks: &[NetworkMode],
+        tags: &crate::config::TagConfig,
+    ) -> Result<Vec<HashMap<String, String>>, RenderError> {
+        let placeholder = format!("imagegrid-inputs:{BASE_KEY_PLACEHOLDER}");
+        // Cell id -> (its key text, with the placeholder for a compiler's base; its needs;
+        // its base cell).
+        let mut prepared: HashMap<String, (String, Needs, Option<Cell>)> = HashMap::new();
+        let mut order: Vec<Cell> = Vec::new();
+        for c in cells {
+            let base = c.base_id().and_then(|b| matrix.cell(&b).cloned());
+            for cell in base.iter().chain(std::iter::once(*c)) {
+                if prepared.contains_key(&cell.id) {
+                    continue;
+                }
+                let b = cell.base_id().and_then(|b| matrix.cell(&b).cloned());
+                let from = b.as_ref().map(|_| placeholder.as_str());
+                let text = self.render_pinned(matrix, cell, from, tags, &self.pins)?;
+                let needs = self.needs(matrix, cell, tags)?;
+                prepared.insert(cell.id.clone(), (text, needs, b));
+                order.push(cell.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for &network in networks {
+            let mut keys: HashMap<String, String> = HashMap::new();
+            // Bases first: a compiler's key text takes its base's key.
+            for compilers in [false, true] {
+                for cell in order.iter().filter(|c| c.base_id().is_some() == compilers) {
+                    let (text, needs, base) = &prepared[&cell.id];
+                    let text = match base.as_ref().and_then(|b| keys.get(&b.id)) {
+                        Some(k) => text.replace(BASE_KEY_PLACEHOLDER, k),
+                        None => text.clone(),
+                    };
+                    let k = hash_key(matrix, cell, &text, network, needs, &self.pins);
+                    keys.insert(cell.id.clone(), k);
+                }
+            }
+            let wanted: std::collections::HashSet<&str> =
+                cells.iter().map(|c| c.id.as_str()).collect();
+            keys.retain(|id, _| wanted.contains(id.as_str()));
+            out.push(keys);
+        }
+        Ok(out)
     }
 
     fn context(
@@ -399,6 +434,45 @@ impl Renderer {
     }
 }
 
+/// Stands for a base's key in a compiler's key text while the base's key is not known yet
+/// ([`Renderer::keys`]): hex, so that a template passes it through as it would a key.
+const BASE_KEY_PLACEHOLDER: &str =
+    "ba5eba5eba5eba5eba5eba5eba5eba5eba5eba5eba5eba5eba5eba5eba5eba5e";
+
+/// The cache key of `cell` from its key text (`canonical`: its Dockerfile, a compiler's
+/// FROM its base's key), its platform, the network and, for a text that copies the build
+/// context, the opam-repository commit it would get.
+fn hash_key(
+    matrix: &Matrix,
+    cell: &Cell,
+    canonical: &str,
+    network: NetworkMode,
+    needs: &Needs,
+    pins: &Pins,
+) -> String {
+    let platform = matrix
+        .arch(&cell.arch)
+        .map(|a| a.platform.as_str())
+        .unwrap_or("");
+    let mut h = Sha256::new();
+    h.update(b"imagegrid-inputs-v1\0");
+    h.update(canonical.as_bytes());
+    h.update(b"\0platform=");
+    h.update(platform.as_bytes());
+    h.update(b"\0network=");
+    h.update(network.as_api().as_bytes());
+    if needs.opam_repository {
+        // The build context: the checkout's commit (or the ref, while unresolved).
+        h.update(b"\0opam-repository=");
+        h.update(
+            pins.repository_commit()
+                .unwrap_or(OPAM_REPOSITORY_REF)
+                .as_bytes(),
+        );
+    }
+    crate::util::digest::hex(&h.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +484,31 @@ mod tests {
     fn plan_matrix(text: &str) -> Matrix {
         let plan = Plan::parse(Path::new("small.dump"), text).unwrap();
         Matrix::from_plan(&LoadedConfig::defaults(), plan).unwrap()
+    }
+
+    #[test]
+    fn keys_of_a_whole_matrix_are_each_cells_own_key() {
+        let tags = TagConfig::default();
+        let builtin = Matrix::load(&LoadedConfig::defaults()).unwrap();
+        for m in [builtin, plan_matrix(SMALL)] {
+            let r = Renderer::new(None);
+            // Compilers before their bases too: the memo must not depend on the order.
+            let cells: Vec<&Cell> = m.cells.iter().rev().collect();
+            let networks = [NetworkMode::Default, NetworkMode::None];
+            let all = r.keys(&m, &cells, &networks, &tags).unwrap();
+            for (network, keys) in networks.into_iter().zip(all) {
+                let opts = KeyOptions { network };
+                assert_eq!(keys.len(), m.cells.len());
+                for c in &m.cells {
+                    assert_eq!(
+                        keys[&c.id],
+                        r.inputs(&m, c, opts, &tags).unwrap().hash,
+                        "{}",
+                        c.id
+                    );
+                }
+            }
+        }
     }
 
     #[test]
