@@ -329,6 +329,9 @@ fn bound(r: &Run, pooled: f64) -> (f64, f64) {
 }
 
 fn report(label: &str, runs: &[Run], pooled: f64) {
+    if runs.is_empty() {
+        return; // IMAGEGRID_BENCH_ROUNDS=0: only the mixed matrix runs
+    }
     let mut ratios = Vec::new();
     for (k, r) in runs.iter().enumerate() {
         let (lb, speed) = bound(r, pooled);
