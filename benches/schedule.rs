@@ -226,17 +226,9 @@ fn timeline(r: &Run) -> String {
     out
 }
 
+/// The median of `v`: the scheduler's own (the mean of the middle two for an even count).
 fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+    imagegrid::scheduler::durations::median(&mut v)
 }
 
 fn is_base(cell: &str) -> bool {

@@ -327,6 +327,7 @@ impl Renderer {
                 order.push(cell.clone());
             }
         }
+        let wanted: std::collections::HashSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
         let mut out = Vec::new();
         for &network in networks {
             let mut keys: HashMap<String, String> = HashMap::new();
@@ -342,8 +343,6 @@ impl Renderer {
                     keys.insert(cell.id.clone(), k);
                 }
             }
-            let wanted: std::collections::HashSet<&str> =
-                cells.iter().map(|c| c.id.as_str()).collect();
             keys.retain(|id, _| wanted.contains(id.as_str()));
             out.push(keys);
         }
